@@ -1,0 +1,54 @@
+# techmarket — the two commands a new user needs: `make run` and `make test`.
+# Needs Python 3.11+ and make; nothing else (the embedded default uses SQLite and the embedded search engine).
+
+PORT ?= 8000
+HOST ?= 127.0.0.1
+DATA_DIR ?= var
+VENV ?= .venv
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && { echo $$p; break; }; \
+	done)
+STAMP := $(VENV)/.installed-stamp
+BIN := $(VENV)/bin
+# PostgreSQL for the second run of every database test: used when it answers (CI requires it).
+TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+
+.PHONY: install run test lint typecheck pytest bench clean
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is required (python3 --version)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	DATA_DIR=$(DATA_DIR) $(BIN)/techmarket serve --host $(HOST) --port $(PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy services shared
+
+pytest: $(STAMP)
+	@if $(BIN)/python -c "import asyncio, asyncpg, sys; \
+		sys.exit(0 if asyncio.run(asyncpg.connect('$(TEST_POSTGRES_URL)', timeout=3)) else 1)" >/dev/null 2>&1; then \
+		echo "PostgreSQL answers at $(TEST_POSTGRES_URL): database tests run on SQLite and PostgreSQL"; \
+		TEST_POSTGRES_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest $(PYTEST_ARGS); \
+	else \
+		echo "PostgreSQL not reachable: database tests run on SQLite only (set REQUIRE_POSTGRES=1 to fail instead)"; \
+		$(BIN)/pytest $(PYTEST_ARGS); \
+	fi
+
+test: lint typecheck pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.stats
+	$(BIN)/python -m bench.search
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,39 @@
+"""Container entry point: run one service (SERVICE=auth|market|search) or the market relay (SERVICE=relay)."""
+
+from __future__ import annotations
+
+import os
+
+import uvicorn
+
+SERVICE_APPS = {
+    "auth": "services.auth.app:create_app",
+    "market": "services.market.app:create_app",
+    "search": "services.search.app:create_app",
+}
+
+
+def main() -> None:
+    """Start what SERVICE names."""
+    service = os.environ.get("SERVICE", "market")
+    if service == "relay":
+        from services.market.cli import run_relay_forever
+
+        run_relay_forever()
+        return
+    if service not in SERVICE_APPS:
+        raise SystemExit(f"SERVICE must be one of {', '.join([*SERVICE_APPS, 'relay'])}, not {service!r}")
+    uvicorn.run(
+        SERVICE_APPS[service],
+        factory=True,
+        host="0.0.0.0",  # noqa: S104  (inside a container, behind the load balancer)
+        port=int(os.environ.get("PORT", "8000")),
+        proxy_headers=True,
+        forwarded_allow_ips="*",
+        log_config=None,
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

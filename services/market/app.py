@@ -1,0 +1,28 @@
+"""The market service's FastAPI app. Run alone: `uvicorn services.market.app:create_app --factory`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from services.market.settings import MarketSettings
+from shared.service import ServiceSpec, build_service_app
+
+__all__ = ["create_app"]
+
+SPEC = ServiceSpec(
+    name="market",
+    title="techmarket market",
+    description=(
+        "Achievements (科技成果) listed for transfer, technical demands (技术需求), technology contract registration (技术合同认定登记) and the contract statistics."
+    ),
+    migrations=Path(__file__).parent / "migrations",
+    routers=[],
+)
+
+
+def create_app(settings: MarketSettings | None = None, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+    """Build the market app; transport routes its outbound HTTP calls (in-process when embedded)."""
+    return build_service_app(SPEC, settings or MarketSettings(), transport=transport)

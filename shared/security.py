@@ -1,0 +1,247 @@
+"""Verify access tokens issued by the auth service, and the typed FastAPI dependencies built on it.
+
+Tokens are ES256 JWTs. The verifier fetches the auth service's JWKS over HTTP and caches it; a token signed by
+an unknown ``kid`` triggers one refetch (rate-limited), which is how a key rotation reaches every service without
+a restart. It checks signature, ``iss``, ``aud``, ``exp`` and ``nbf``; ``alg: none`` and any algorithm other than
+ES256 are refused before any key is looked at.
+
+Claims (the contract between auth and the other services)::
+
+    iss, aud, sub, exp, iat, nbf, jti
+    scope          space-separated scopes ("search:ingest" for the relay's service token)
+    org            organization id (users) | absent for platform service clients
+    org_kind       university | research_institute | enterprise | transfer_institution | sub_center | center |
+                   registration_office | government
+    org_path       materialized path of the org in the 1+4+N tree: "/<center id>/<sub-center id>/<id>/"
+    org_verified   bool
+    org_region     6-digit region code of the organization (when known)
+    roles          ["org_admin", "member", "broker", "registrar", "statistician", "platform_admin"]
+    client_id      present on client_credentials tokens
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import httpx
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from shared.errors import Forbidden, Unauthorized
+
+__all__ = [
+    "ACCESS_TOKEN_ALGORITHM",
+    "CurrentPrincipal",
+    "JWKSVerifier",
+    "OptionalPrincipal",
+    "Principal",
+    "TokenInvalid",
+    "require_roles",
+    "require_scopes",
+]
+
+ACCESS_TOKEN_ALGORITHM = "ES256"
+CLOCK_LEEWAY_SECONDS = 30
+
+
+class TokenInvalid(Exception):
+    """A bearer token that must not be accepted; the message says why (never shown verbatim to clients)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a user acting for an organization, or a service client."""
+
+    subject: str
+    token_id: str
+    roles: frozenset[str] = frozenset()
+    scopes: frozenset[str] = frozenset()
+    org_id: uuid.UUID | None = None
+    org_kind: str | None = None
+    org_path: str | None = None
+    org_verified: bool = False
+    org_region: str | None = None
+    client_id: str | None = None
+    claims: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_service(self) -> bool:
+        """Whether this is a client_credentials (machine) caller."""
+        return self.client_id is not None and self.claims.get("sub") == self.client_id
+
+    def has_role(self, *roles: str) -> bool:
+        """Whether the principal holds any of ``roles``."""
+        return bool(self.roles.intersection(roles))
+
+    def in_subtree_of(self, org_path: str) -> bool:
+        """Whether the principal's organization is ``org_path`` or below it in the 1+4+N tree."""
+        return self.org_path is not None and self.org_path.startswith(org_path)
+
+    @classmethod
+    def from_claims(cls, claims: dict[str, Any]) -> Principal:
+        """Build a principal from validated JWT claims."""
+        org = claims.get("org")
+        try:
+            org_id = uuid.UUID(str(org)) if org else None
+        except ValueError as exc:
+            raise TokenInvalid("org claim is not a UUID") from exc
+        roles = claims.get("roles") or []
+        scope = claims.get("scope") or ""
+        if not isinstance(roles, list) or not isinstance(scope, str):
+            raise TokenInvalid("roles or scope claim has the wrong type")
+        return cls(
+            subject=str(claims["sub"]),
+            token_id=str(claims.get("jti", "")),
+            roles=frozenset(str(r) for r in roles),
+            scopes=frozenset(scope.split()),
+            org_id=org_id,
+            org_kind=claims.get("org_kind"),
+            org_path=claims.get("org_path"),
+            org_verified=bool(claims.get("org_verified", False)),
+            org_region=claims.get("org_region"),
+            client_id=claims.get("client_id"),
+            claims=claims,
+        )
+
+
+class JWKSVerifier:
+    """Validate access tokens against the auth service's JWKS, fetched with ``client`` and cached."""
+
+    def __init__(
+        self,
+        *,
+        client: httpx.AsyncClient,
+        jwks_url: str,
+        issuer: str,
+        audience: str,
+        cache_seconds: float = 300.0,
+        min_refetch_interval: float = 10.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = client
+        self._jwks_url = jwks_url
+        self._issuer = issuer
+        self._audience = audience
+        self._cache_seconds = cache_seconds
+        self._min_refetch_interval = min_refetch_interval
+        self._clock = clock
+        self._keys: KeySet | None = None
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+        self._claims_registry = jwt.JWTClaimsRegistry(
+            leeway=CLOCK_LEEWAY_SECONDS,
+            iss={"essential": True, "value": issuer},
+            aud={"essential": True, "value": audience},
+            sub={"essential": True},
+            exp={"essential": True},
+        )
+
+    async def _fetch(self, *, force: bool) -> KeySet:
+        async with self._lock:
+            now = self._clock()
+            fresh = now - self._fetched_at < self._cache_seconds
+            recently = now - self._fetched_at < self._min_refetch_interval
+            if self._keys is not None and ((fresh and not force) or recently):
+                return self._keys
+            try:
+                response = await self._client.get(self._jwks_url)
+                response.raise_for_status()
+                self._keys = KeySet.import_key_set(response.json())
+            except (httpx.HTTPError, ValueError, JoseError) as exc:
+                if self._keys is None:
+                    raise TokenInvalid(f"cannot fetch the signing keys: {exc}") from exc
+            self._fetched_at = now
+            return self._keys
+
+    async def verify(self, token: str) -> Principal:
+        """Return the principal of a valid token, or raise :class:`TokenInvalid`."""
+        keys = await self._fetch(force=False)
+        try:
+            decoded = self._decode(token, keys)
+        except _UnknownKey:
+            keys = await self._fetch(force=True)
+            try:
+                decoded = self._decode(token, keys)
+            except _UnknownKey as exc:
+                raise TokenInvalid("token signed with an unknown key") from exc
+        try:
+            self._claims_registry.validate(decoded)
+        except JoseError as exc:
+            raise TokenInvalid(f"claims rejected: {exc}") from exc
+        return Principal.from_claims(decoded)
+
+    def _decode(self, token: str, keys: KeySet) -> dict[str, Any]:
+        try:
+            result = jwt.decode(token, keys, algorithms=[ACCESS_TOKEN_ALGORITHM])
+        except JoseError as exc:
+            if exc.error == "invalid_key_id":
+                raise _UnknownKey from exc
+            raise TokenInvalid(f"token rejected: {exc.error}") from exc
+        except ValueError as exc:
+            raise TokenInvalid("token is malformed") from exc
+        claims = dict(result.claims)
+        if "nbf" in claims and float(claims["nbf"]) > self._clock() + CLOCK_LEEWAY_SECONDS:
+            raise TokenInvalid("token not yet valid")
+        return claims
+
+
+class _UnknownKey(Exception):
+    pass
+
+
+_bearer = HTTPBearer(auto_error=False, description="An access token from POST /auth/token.")
+
+
+async def _optional_principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal | None:
+    if credentials is None:
+        return None
+    verifier: JWKSVerifier = request.app.state.token_verifier
+    try:
+        return await verifier.verify(credentials.credentials)
+    except TokenInvalid as exc:
+        raise Unauthorized("The access token is invalid or expired.") from exc
+
+
+async def _current_principal(
+    principal: Annotated[Principal | None, Depends(_optional_principal)],
+) -> Principal:
+    if principal is None:
+        raise Unauthorized("This endpoint needs a bearer access token.", headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+OptionalPrincipal = Annotated[Principal | None, Depends(_optional_principal)]
+CurrentPrincipal = Annotated[Principal, Depends(_current_principal)]
+
+
+def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that admits principals holding any of ``roles``; others get 403."""
+
+    async def dependency(principal: CurrentPrincipal) -> Principal:
+        if not principal.has_role(*roles):
+            raise Forbidden(f"This action needs one of the roles: {', '.join(roles)}.")
+        return principal
+
+    return dependency
+
+
+def require_scopes(*scopes: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that admits principals whose token carries every scope in ``scopes``; others get 403."""
+
+    async def dependency(principal: CurrentPrincipal) -> Principal:
+        missing = set(scopes) - principal.scopes
+        if missing:
+            raise Forbidden(f"This action needs the scopes: {', '.join(sorted(missing))}.")
+        return principal
+
+    return dependency

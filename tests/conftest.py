@@ -1,0 +1,165 @@
+"""Test fixtures shared by every test module.
+
+Every database test runs twice: on SQLite, and on PostgreSQL when TEST_POSTGRES_URL is set. With
+REQUIRE_POSTGRES=1 (as in CI) a missing or unreachable PostgreSQL fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from services.auth.settings import AuthSettings
+from services.embedded import create_app as create_embedded_app
+from services.market.settings import MarketSettings
+from services.search.settings import SearchSettings
+from tests.support.databases import PostgresDatabases, SqliteDatabases, postgres_url_from_env
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+POSTGRES_URL = postgres_url_from_env()
+REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def sqlite_databases(tmp_path_factory: pytest.TempPathFactory) -> SqliteDatabases:
+    return SqliteDatabases(tmp_path_factory.mktemp("sqlite-templates"))
+
+
+@pytest.fixture(scope="session")
+async def postgres_databases() -> AsyncIterator[PostgresDatabases | None]:
+    if POSTGRES_URL is None:
+        yield None
+        return
+    databases = PostgresDatabases(POSTGRES_URL)
+    try:
+        await databases.check()
+    except (OSError, Exception) as exc:
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"REQUIRE_POSTGRES=1 but PostgreSQL at TEST_POSTGRES_URL is unreachable: {exc}")
+        yield None
+        return
+    yield databases
+    await databases.drop_templates()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, postgres_databases: PostgresDatabases | None) -> str:
+    """The database backend of this test run: 'sqlite' or 'postgresql'."""
+    name: str = request.param
+    if name == "postgresql" and postgres_databases is None:
+        if REQUIRE_POSTGRES:
+            pytest.fail("REQUIRE_POSTGRES=1 but TEST_POSTGRES_URL is not set or PostgreSQL is unreachable")
+        pytest.skip("PostgreSQL run skipped: TEST_POSTGRES_URL is not set (make test sets it when a server answers)")
+    return name
+
+
+@dataclass
+class Databases:
+    """Fresh database URLs of the current test, per service."""
+
+    backend: str
+    urls: dict[str, str]
+
+
+@pytest.fixture
+async def databases(
+    backend: str,
+    tmp_path: Path,
+    sqlite_databases: SqliteDatabases,
+    postgres_databases: PostgresDatabases | None,
+) -> AsyncIterator[Databases]:
+    """One fresh, migrated database per service for this test."""
+    urls: dict[str, str] = {}
+    try:
+        for service in ("auth", "market", "search"):
+            if backend == "sqlite":
+                urls[service] = await sqlite_databases.fresh(service, tmp_path)
+            else:
+                assert postgres_databases is not None
+                urls[service] = await postgres_databases.fresh(service)
+        yield Databases(backend=backend, urls=urls)
+    finally:
+        if backend == "postgresql" and postgres_databases is not None:
+            for url in urls.values():
+                await postgres_databases.drop(url)
+
+
+@dataclass
+class Stack:
+    """The embedded app (all three services) running in-process, with a client and its settings."""
+
+    app: FastAPI
+    client: httpx.AsyncClient
+    backend: str
+    auth_settings: AuthSettings
+    market_settings: MarketSettings
+    search_settings: SearchSettings
+
+    def service_app(self, name: str) -> FastAPI:
+        """The mounted FastAPI app of one service (for its state: engine, settings)."""
+        for route in self.app.routes:
+            if getattr(route, "path", None) == f"/{name}":
+                sub = route.app  # type: ignore[attr-defined]
+                assert isinstance(sub, FastAPI)
+                return sub
+        raise LookupError(name)
+
+
+def stack_settings(databases: Databases, tmp_path: Path) -> tuple[AuthSettings, MarketSettings, SearchSettings]:
+    """Settings of the three services pointing at the test's databases."""
+    common = {"environment": "test", "data_dir": tmp_path, "database_pool_size": 5}
+    return (
+        AuthSettings(database_url=databases.urls["auth"], **common),  # type: ignore[arg-type]
+        MarketSettings(database_url=databases.urls["market"], **common),  # type: ignore[arg-type]
+        SearchSettings(database_url=databases.urls["search"], **common),  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+async def stack(databases: Databases, tmp_path: Path) -> AsyncIterator[Stack]:
+    """The whole marketplace in-process on the test's databases, lifespan run."""
+    auth_settings, market_settings, search_settings = stack_settings(databases, tmp_path)
+    app = create_embedded_app(
+        auth_settings=auth_settings, market_settings=market_settings, search_settings=search_settings
+    )
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield Stack(
+                app=app,
+                client=client,
+                backend=databases.backend,
+                auth_settings=auth_settings,
+                market_settings=market_settings,
+                search_settings=search_settings,
+            )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how many tests ran on each database backend, so CI shows PostgreSQL really ran."""
+    counts: dict[str, dict[str, int]] = {b: {"passed": 0, "failed": 0, "skipped": 0} for b in BACKENDS}
+    for outcome in ("passed", "failed", "skipped", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            nodeid = getattr(report, "nodeid", "")
+            if getattr(report, "when", "call") not in ("call", "setup") or (
+                outcome == "passed" and getattr(report, "when", "call") != "call"
+            ):
+                continue
+            for backend_name in BACKENDS:
+                if f"[{backend_name}" in nodeid or f"-{backend_name}]" in nodeid or f"-{backend_name}-" in nodeid:
+                    key = "failed" if outcome == "error" else outcome
+                    counts[backend_name][key] += 1
+    terminalreporter.write_sep("=", "database backends")
+    for backend_name, c in counts.items():
+        terminalreporter.write_line(
+            f"{backend_name}: {c['passed']} passed, {c['failed']} failed, {c['skipped']} skipped"
+        )

@@ -1,0 +1,110 @@
+"""docker-compose.yml cannot be run here (no Docker engine), so check that it agrees with the code.
+
+Every environment variable a service container is given must be one its settings read, every dependency must be
+a service of the file, and every service container must run a service the entry point knows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic_settings import BaseSettings
+
+from infra.entrypoint import SERVICE_APPS
+from services.auth.settings import AuthSettings
+from services.market.settings import MarketSettings
+from services.search.settings import SearchSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+SETTINGS: dict[str, type[BaseSettings]] = {
+    "auth": AuthSettings,
+    "market": MarketSettings,
+    "search": SearchSettings,
+    "relay": MarketSettings,
+}
+ENTRYPOINT_VARIABLES = {"SERVICE", "PORT"}
+
+
+def load_compose() -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def variables_read_by(settings_cls: type[BaseSettings]) -> set[str]:
+    """Every environment variable name the settings class reads: prefixed and plain."""
+    prefix = str(settings_cls.model_config.get("env_prefix", ""))
+    names: set[str] = set()
+    for field in settings_cls.model_fields:
+        names.add(f"{prefix}{field}".upper())
+        names.add(field.upper())
+    return names
+
+
+def app_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: spec
+        for name, spec in compose["services"].items()
+        if isinstance(spec.get("environment"), dict) and "SERVICE" in spec["environment"]
+    }
+
+
+def test_every_service_container_runs_a_known_service() -> None:
+    services = app_services(load_compose())
+    assert {"auth", "market", "search"} <= {spec["environment"]["SERVICE"] for spec in services.values()}
+    for spec in services.values():
+        assert spec["environment"]["SERVICE"] in [*SERVICE_APPS, "relay"]
+
+
+@pytest.mark.parametrize("name", ["auth", "market", "search"])
+def test_environment_variables_exist_in_settings(name: str) -> None:
+    compose = load_compose()
+    containers = [s for s in app_services(compose).values() if s["environment"]["SERVICE"] == name]
+    assert containers, f"no container runs {name}"
+    known = variables_read_by(SETTINGS[name]) | ENTRYPOINT_VARIABLES
+    for spec in containers:
+        unknown = set(spec["environment"]) - known
+        assert not unknown, f"{name}: variables no setting reads: {sorted(unknown)}"
+
+
+def test_relay_variables_exist_in_market_settings() -> None:
+    compose = load_compose()
+    known = variables_read_by(MarketSettings) | ENTRYPOINT_VARIABLES
+    for spec in app_services(compose).values():
+        if spec["environment"]["SERVICE"] == "relay":
+            assert not set(spec["environment"]) - known
+
+
+def test_dependencies_are_services_of_the_file() -> None:
+    compose = load_compose()
+    names = set(compose["services"])
+    for spec in compose["services"].values():
+        depends = spec.get("depends_on", {})
+        for dependency in depends if isinstance(depends, list) else depends.keys():
+            assert dependency in names
+
+
+def test_production_database_urls_use_asyncpg() -> None:
+    for spec in app_services(load_compose()).values():
+        for key, value in spec["environment"].items():
+            if key.endswith("DATABASE_URL"):
+                assert str(value).startswith("postgresql+asyncpg://")
+
+
+def test_ports_are_unique_and_target_the_service_port() -> None:
+    published: list[str] = []
+    for spec in app_services(load_compose()).values():
+        for mapping in spec.get("ports", []):
+            host, container = str(mapping).split(":")
+            assert container == "8000"
+            published.append(host)
+    assert len(published) == len(set(published))
+
+
+def test_dockerfile_copies_what_the_entrypoint_needs() -> None:
+    dockerfile = (ROOT / "infra" / "Dockerfile").read_text()
+    for folder in ("shared", "services", "infra"):
+        assert f"COPY {folder} ./{folder}" in dockerfile

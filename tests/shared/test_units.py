@@ -1,0 +1,92 @@
+"""Small kernel pieces: money formatting, Beijing dates, cursors, ids, text normalization, settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from pydantic import ValidationError
+
+from services.search.settings import SearchSettings
+from shared.clock import china_date
+from shared.errors import ValidationFailed
+from shared.ids import new_id
+from shared.money import fen_to_wan_yuan, fen_to_yi_yuan, fen_to_yuan
+from shared.pagination import decode_cursor, encode_cursor
+from shared.settings import DEV_SECRET_PREFIX
+from shared.text import normalize_code, normalize_text
+
+
+class TestMoney:
+    def test_exact_decimal_strings(self) -> None:
+        assert fen_to_yuan(12345) == "123.45"
+        assert fen_to_wan_yuan(1_000_000) == "1"
+        assert fen_to_wan_yuan(123_456_789) == "123.456789"
+        # 6000亿元 = 6e11 yuan = 6e13 fen
+        assert fen_to_yi_yuan(60_000_000_000_000) == "6000"
+        assert fen_to_yi_yuan(1) == "0.0000000001"
+        assert fen_to_yi_yuan(-25_000_000_000) == "-2.5"
+
+    def test_huge_values_stay_exact(self) -> None:
+        fen = 10**20 + 7
+        assert fen_to_yuan(fen) == "1000000000000000000.07"
+
+
+class TestChinaDate:
+    def test_new_year_in_beijing_while_still_old_year_in_utc(self) -> None:
+        instant = dt.datetime(2025, 12, 31, 16, 30, tzinfo=dt.UTC)  # 00:30 on 1 January in Beijing
+        assert china_date(instant) == dt.date(2026, 1, 1)
+
+    def test_naive_datetime_refused(self) -> None:
+        with pytest.raises(ValueError, match="aware"):
+            china_date(dt.datetime(2026, 1, 1))  # noqa: DTZ001
+
+
+class TestCursor:
+    def test_round_trip(self) -> None:
+        cursor = encode_cursor("2026-01-01T00:00:00Z", "abc")
+        assert decode_cursor(cursor, arity=2) == ["2026-01-01T00:00:00Z", "abc"]
+
+    @pytest.mark.parametrize("bad", ["!!!", "bm90IGpzb24", encode_cursor(1, 2, 3)])
+    def test_tampered_cursor_is_a_field_error(self, bad: str) -> None:
+        with pytest.raises(ValidationFailed) as caught:
+            decode_cursor(bad, arity=2)
+        assert caught.value.errors == [
+            {"field": "cursor", "message": "not a cursor returned by this list", "type": "cursor_invalid"}
+        ]
+
+
+def test_ids_are_time_ordered_uuid7() -> None:
+    ids = [new_id() for _ in range(50)]
+    assert all(i.version == 7 for i in ids)
+    assert ids == sorted(ids)
+
+
+class TestText:
+    def test_full_width_codes(self) -> None:
+        assert normalize_code("ＣＮ１１２３４５６７８Ａ") == "CN112345678A"
+        assert normalize_code(" 91510100ｍａ61ｒ０ｘ８Ｘ ") == "91510100MA61R0X8X"
+
+    def test_nfc_and_trim(self) -> None:
+        decomposed = "e\u0301"
+        assert normalize_text(f"  {decomposed}  ") == "\u00e9"
+
+
+class TestSettings:
+    def test_plain_variable_is_a_fallback(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://plain/db")
+        assert SearchSettings().database_url == "postgresql+asyncpg://plain/db"
+        monkeypatch.setenv("SEARCH_DATABASE_URL", "postgresql+asyncpg://prefixed/db")
+        assert SearchSettings().database_url == "postgresql+asyncpg://prefixed/db"
+
+    def test_default_database_is_a_sqlite_file_in_data_dir(self, tmp_path: object) -> None:
+        settings = SearchSettings(data_dir=tmp_path)  # type: ignore[arg-type]
+        assert settings.resolved_database_url == f"sqlite+aiosqlite:///{tmp_path}/search.db"
+
+    def test_production_refuses_development_secrets(self) -> None:
+        class Secretive(SearchSettings):
+            secret_fields = ("jwt_issuer",)
+
+        with pytest.raises(ValidationError, match="real secret"):
+            Secretive(environment="production", jwt_issuer=DEV_SECRET_PREFIX + "x")
+        assert Secretive(environment="production", jwt_issuer="real").jwt_issuer == "real"
