@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["UTCDateTime", "create_engine", "create_sessionmaker", "get_session", "is_sqlite"]
+__all__ = ["SessionDep", "UTCDateTime", "create_engine", "create_sessionmaker", "get_session", "is_sqlite"]
 
 
 def is_sqlite(url_or_engine: str | AsyncEngine) -> bool:
@@ -70,6 +70,10 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
         else:
             await session.commit()
+
+
+# The request's session; its commit runs when the endpoint function returns, before the response is sent.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

@@ -163,3 +163,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             f"{backend_name}: {c['passed']} passed, {c['failed']} failed, {c['skipped']} skipped"
         )
+
+
+@pytest.fixture
+async def actors(stack: Stack) -> AsyncIterator[object]:
+    """Makes users of organizations, platform admins and service clients with valid tokens (tests.support.actors)."""
+    from tests.support.actors import Actors
+
+    made = Actors(stack)
+    yield made
+    await made.aclose()

@@ -1,0 +1,1 @@
+"""Reference tables that more than one service needs (regions, technical fields), loaded once from CSV."""
