@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from services.auth.audit import service as audit
 from services.auth.deps import AuthPrincipal, SettingsDep
 from services.auth.keys import service as keys_service
 from services.auth.keys.schemas import KeyPublic, RotateRequest
@@ -64,5 +65,8 @@ async def rotate(
         session=session,
         token_ttl_seconds=settings.access_token_ttl_seconds,
         publish_ahead_seconds=settings.key_publish_ahead_seconds if ahead is None else ahead,
+    )
+    await audit.record(
+        session, actor=f"user:{principal.subject}", action="signing_key.rotate", subject=status.kid, to_state="next"
     )
     return KeyPublic(**asdict(status))

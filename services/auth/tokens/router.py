@@ -18,6 +18,7 @@ from services.auth.tokens import service as tokens_service
 from services.auth.tokens.schemas import OAuthError, OAuthErrorBody, TokenResponse
 from shared.db import SessionDep
 from shared.errors import Unauthorized, problem_responses
+from shared.security import JWKSVerifier, Principal, TokenInvalid
 
 __all__ = ["router"]
 
@@ -182,6 +183,15 @@ async def revoke(
         str | None, Form(pattern="^(refresh_token|access_token)$", description="refresh_token or access_token")
     ] = None,
 ) -> Response:
+    # Verify a JWT before the first query: on SQLite the request's transaction holds the write lock, and the
+    # verifier may fetch the JWKS from this same service (another transaction) on its first use.
+    access_principal: Principal | None = None
+    if token.count(".") == 2:
+        verifier: JWKSVerifier = request.app.state.token_verifier
+        try:
+            access_principal = await verifier.verify(token)
+        except TokenInvalid:
+            access_principal = None  # expired, foreign or forged: nothing to revoke
     try:
         basic = _basic_credentials(request)
         client = (
@@ -198,6 +208,6 @@ async def revoke(
         token=token,
         token_type_hint=token_type_hint,
         client=client,
-        verifier=request.app.state.token_verifier,
+        access_principal=access_principal,
     )
     return Response(status_code=200, headers=_NO_STORE)

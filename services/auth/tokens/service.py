@@ -30,7 +30,7 @@ from services.auth.users.models import Membership, User
 from services.auth.users.repository import UserRepository
 from shared.clock import utcnow
 from shared.ids import new_id
-from shared.security import JWKSVerifier, TokenInvalid
+from shared.security import Principal
 
 __all__ = [
     "client_credentials_grant",
@@ -292,12 +292,15 @@ async def revoke(
     token: str,
     token_type_hint: str | None,
     client: Client | None,
-    verifier: JWKSVerifier,
+    access_principal: Principal | None,
 ) -> bool:
-    """RFC 7009: revoke a refresh token (its family) or an access token; unknown tokens are no error."""
+    """RFC 7009: revoke a refresh token (its family) or an access token; unknown tokens are no error.
+
+    ``access_principal`` is the token verified as an access token beforehand (None when it is not a valid one).
+    """
     repo = TokenRepository(session)
     now = utcnow()
-    if token_type_hint != "access_token":
+    if token_type_hint != "access_token" or access_principal is None:
         stored = await repo.refresh_by_hash(_hash_refresh(token))
         if stored is not None:
             if stored.client_id is not None and (client is None or client.client_id != stored.client_id):
@@ -312,14 +315,13 @@ async def revoke(
                 to_state="family revoked",
             )
             return True
-    if token.count(".") == 2:
-        try:
-            principal = await verifier.verify(token)
-        except TokenInvalid:
-            return True  # an invalid or expired access token needs no revoking
-        if principal.token_id and not await repo.is_access_token_revoked(principal.token_id):
-            expires = dt.datetime.fromtimestamp(float(principal.claims["exp"]), tz=dt.UTC)
-            await repo.add(RevokedAccessToken(jti=principal.token_id, expires_at=expires))
+    if (
+        access_principal is not None
+        and access_principal.token_id
+        and not await repo.is_access_token_revoked(access_principal.token_id)
+    ):
+        expires = dt.datetime.fromtimestamp(float(access_principal.claims["exp"]), tz=dt.UTC)
+        await repo.add(RevokedAccessToken(jti=access_principal.token_id, expires_at=expires))
     return True
 
 
