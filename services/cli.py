@@ -72,6 +72,15 @@ def migrate(
         typer.echo(f"{name}: migrated")
 
 
+def _register_service_commands() -> None:
+    from services.auth.cli import app as auth_app
+
+    app.add_typer(auth_app, name="auth")
+
+
+_register_service_commands()
+
+
 def main() -> None:
     """Entry point of the ``techmarket`` console script."""
     app()

@@ -2,6 +2,8 @@
 
 Used by the market outbox relay (scope ``search:ingest``) and by the search reindexer (scope ``market:read``).
 Built on authlib's httpx OAuth2 client; the client authenticates with HTTP Basic (client_secret_basic).
+authlib's client is built on ``httpx2``, not ``httpx``: an ``httpx`` transport (the embedded app's in-process
+ASGITransport, a test's MockTransport) is adapted so callers keep passing the transports they already have.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import time
 from typing import Any
 
 import httpx
+import httpx2
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 __all__ = ["ServiceTokenProvider"]
@@ -28,7 +31,7 @@ class ServiceTokenProvider:
         client_id: str,
         client_secret: str,
         scope: str,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx.AsyncBaseTransport | httpx2.AsyncBaseTransport | None = None,
     ) -> None:
         self._token_url = token_url
         self._scope = scope
@@ -37,7 +40,7 @@ class ServiceTokenProvider:
             client_secret=client_secret,
             token_endpoint_auth_method="client_secret_basic",  # noqa: S106  (a method name, not a secret)
             scope=scope,
-            transport=transport,
+            transport=_HttpxTransport(transport) if isinstance(transport, httpx.AsyncBaseTransport) else transport,
             timeout=10.0,
         )
         self._token: dict[str, Any] | None = None
@@ -63,3 +66,23 @@ class ServiceTokenProvider:
     async def aclose(self) -> None:
         """Close the underlying HTTP client."""
         await self._client.aclose()
+
+
+class _HttpxTransport(httpx2.AsyncBaseTransport):
+    """An ``httpx`` transport seen through ``httpx2``'s transport interface (bodies are small: token requests)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        body = await request.aread()
+        response = await self._inner.handle_async_request(
+            httpx.Request(request.method, str(request.url), headers=list(request.headers.multi_items()), content=body)
+        )
+        try:
+            content = await response.aread()
+        finally:
+            await response.aclose()
+        # aread() already decoded any content-encoding; do not let httpx2 decode it twice.
+        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() != "content-encoding"]
+        return httpx2.Response(response.status_code, headers=headers, content=content, request=request)

@@ -27,6 +27,9 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 POSTGRES_URL = postgres_url_from_env()
 REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
 BACKENDS = ("sqlite", "postgresql")
+# The platform admin every test stack bootstraps (AUTH_BOOTSTRAP_ADMIN_EMAIL / _PASSWORD).
+TEST_ADMIN_EMAIL = "admin@techmarket.test"
+TEST_ADMIN_PASSWORD = "test-admin-password-4f9c"
 
 
 @pytest.fixture(scope="session")
@@ -118,7 +121,16 @@ def stack_settings(databases: Databases, tmp_path: Path) -> tuple[AuthSettings, 
     """Settings of the three services pointing at the test's databases."""
     common = {"environment": "test", "data_dir": tmp_path, "database_pool_size": 5}
     return (
-        AuthSettings(database_url=databases.urls["auth"], **common),  # type: ignore[arg-type]
+        AuthSettings(
+            database_url=databases.urls["auth"],
+            bootstrap_admin_email=TEST_ADMIN_EMAIL,
+            bootstrap_admin_password=TEST_ADMIN_PASSWORD,
+            # OWASP's minimum argon2id costs keep the many logins of the test suite fast.
+            password_hash_memory_kib=19_456,
+            password_hash_time_cost=2,
+            password_hash_parallelism=1,
+            **common,  # type: ignore[arg-type]
+        ),
         MarketSettings(database_url=databases.urls["market"], **common),  # type: ignore[arg-type]
         SearchSettings(database_url=databases.urls["search"], **common),  # type: ignore[arg-type]
     )

@@ -2,15 +2,52 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
 
+from services.auth.bootstrap import run_startup
+from services.auth.clients.router import router as clients_router
+from services.auth.keys.router import router as keys_router
+from services.auth.organizations.router import router as organizations_router
+from services.auth.passwords import PasswordHasher
 from services.auth.settings import AuthSettings
+from services.auth.tokens.router import router as tokens_router
+from services.auth.users.router import router as users_router
+from shared.security import JWKSVerifier
 from shared.service import ServiceSpec, build_service_app
 
 __all__ = ["create_app"]
+
+# Base URL of the auth app's calls to itself (its own JWKS); never resolved on the network.
+SELF_BASE_URL = "http://auth.self"
+
+
+@contextlib.asynccontextmanager
+async def _auth_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: AuthSettings = app.state.settings
+    hasher = PasswordHasher(
+        memory_kib=settings.password_hash_memory_kib,
+        time_cost=settings.password_hash_time_cost,
+        parallelism=settings.password_hash_parallelism,
+    )
+    app.state.password_hasher = hasher
+    await run_startup(sessionmaker=app.state.sessionmaker, settings=settings, hasher=hasher)
+    # The auth service verifies its own tokens against its own JWKS, in-process, whatever auth_url says: it must
+    # not depend on reaching itself over the network (standalone, auth_url may point at a proxy or nowhere).
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=SELF_BASE_URL) as self_client:
+        app.state.token_verifier = JWKSVerifier(
+            client=self_client,
+            jwks_url=f"{SELF_BASE_URL}/.well-known/jwks.json",
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            min_refetch_interval=1.0,
+        )
+        yield
+
 
 SPEC = ServiceSpec(
     name="auth",
@@ -19,7 +56,8 @@ SPEC = ServiceSpec(
         "Organizations of the 1+4+N technology transfer system, their users and roles, OAuth2 tokens and the JWKS that every service verifies tokens with."
     ),
     migrations=Path(__file__).parent / "migrations",
-    routers=[],
+    routers=[tokens_router, keys_router, organizations_router, users_router, clients_router],
+    extra_lifespan=_auth_lifespan,
 )
 
 

@@ -4,11 +4,37 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import DEV_SECRET_PREFIX, ServiceSettings
 
-__all__ = ["AuthSettings"]
+__all__ = ["AuthSettings", "ServiceClientConfig"]
+
+
+class ServiceClientConfig(BaseModel):
+    """A machine client the auth service makes sure exists at startup (the market relay, the search indexer)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client_id: str = Field(min_length=3, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$")
+    client_secret: SecretStr = Field(description="Its secret; stored hashed (argon2id).")
+    scopes: list[str] = Field(default_factory=list, description="Scopes its client_credentials tokens may carry.")
+
+
+def _default_service_clients() -> list[ServiceClientConfig]:
+    return [
+        ServiceClientConfig(
+            client_id="market-relay",
+            client_secret=SecretStr(DEV_SECRET_PREFIX + "market-relay"),
+            scopes=["search:ingest"],
+        ),
+        ServiceClientConfig(
+            client_id="search-indexer",
+            client_secret=SecretStr(DEV_SECRET_PREFIX + "search-indexer"),
+            scopes=["market:read"],
+        ),
+    ]
 
 
 class AuthSettings(ServiceSettings):
@@ -16,3 +42,50 @@ class AuthSettings(ServiceSettings):
 
     service_name: ClassVar[str] = "auth"
     model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore")
+
+    access_token_ttl_seconds: int = Field(
+        default=900, ge=60, le=86_400, description="Lifetime of access tokens (AUTH_ACCESS_TOKEN_TTL_SECONDS)."
+    )
+    refresh_token_ttl_seconds: int = Field(
+        default=30 * 86_400, ge=300, description="Lifetime of a refresh token family (AUTH_REFRESH_TOKEN_TTL_SECONDS)."
+    )
+    bootstrap_admin_email: str | None = Field(
+        default=None, description="With the password: the platform admin created at startup when none exists."
+    )
+    bootstrap_admin_password: SecretStr | None = Field(default=None, description="Password of the bootstrap admin.")
+    bootstrap_admin_name: str = Field(default="Platform administrator", description="Display name of that admin.")
+    center_name: str = Field(
+        default="国家技术转移西南中心", description="Name of the center organization created by the bootstrap."
+    )
+    center_region_code: str = Field(default="510100", description="Region code of the center (成都市).")
+    password_hash_memory_kib: int = Field(
+        default=65_536, ge=19_456, description="argon2id memory cost in KiB; OWASP's minimum is 19456 (19 MiB)."
+    )
+    password_hash_time_cost: int = Field(default=3, ge=2, description="argon2id iterations; at least 2.")
+    password_hash_parallelism: int = Field(default=1, ge=1, le=16, description="argon2id lanes.")
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Failed logins per account and per client IP within the window before 429."
+    )
+    login_window_seconds: int = Field(default=900, ge=1, description="The failed-login window (15 minutes).")
+    key_publish_ahead_seconds: int = Field(
+        default=0,
+        ge=0,
+        description="Default delay between publishing a rotated key in the JWKS and signing with it.",
+    )
+    service_clients: list[ServiceClientConfig] = Field(
+        default_factory=_default_service_clients,
+        description="Machine clients ensured at startup (AUTH_SERVICE_CLIENTS, a JSON list of "
+        "{client_id, client_secret, scopes}).",
+    )
+
+    @model_validator(mode="after")
+    def _refuse_dev_client_secrets_in_production(self) -> AuthSettings:
+        if self.environment == "production":
+            for client in self.service_clients:
+                secret = client.client_secret.get_secret_value()
+                if not secret or secret.startswith(DEV_SECRET_PREFIX):
+                    raise ValueError(
+                        f"service_clients[{client.client_id}].client_secret must be set to a real secret "
+                        "when environment=production"
+                    )
+        return self

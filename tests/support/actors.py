@@ -1,27 +1,29 @@
 """Who acts in a test: users of organizations of each kind, platform admins, service clients.
 
-INTERIM IMPLEMENTATION (until the auth service lands): tokens are minted by a test authority whose public key
-the market and search apps of the stack are told to trust. The interface (``Actors`` and ``Actor``) is what
-tests use; the auth work replaces the implementation with real calls to /auth/signup, /verify, /members and
-/auth/token, and deletes ``_TestAuthority``.
+Every actor is made through the auth service's public API, as a real client would: sign up an organization,
+have the bootstrap platform admin verify it, add members with roles, then log in with the password grant; a
+service client is created through POST /auth/clients and gets its token with client_credentials. Tests use only
+``Actors`` and ``Actor``.
 """
 
 from __future__ import annotations
 
-import time
+import itertools
+import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
-from joserfc import jwt
-from joserfc.jwk import ECKey, KeySet
 
-from shared.ids import new_id
-from shared.security import JWKSVerifier
-from tests.conftest import Stack
+from tests.conftest import TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD, Stack
 
 __all__ = ["Actor", "Actors"]
+
+# Kinds that must hang below a tier parent; without an explicit parent, actors put them below the center.
+_NEEDS_TIER_PARENT = frozenset({"sub_center", "transfer_institution"})
+_counter = itertools.count(1)
 
 
 @dataclass
@@ -45,41 +47,45 @@ class Actor:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-class _TestAuthority:
-    def __init__(self, issuer: str, audience: str) -> None:
-        self.issuer = issuer
-        self.audience = audience
-        self.key = ECKey.generate_key("P-256", parameters={"kid": f"test-{uuid.uuid4().hex[:8]}"})
-
-    def jwks(self) -> dict[str, object]:
-        return KeySet([self.key]).as_dict(private=False)
-
-    def mint(self, claims: dict[str, object], ttl: int = 900) -> str:
-        now = int(time.time())
-        payload = {"iss": self.issuer, "aud": self.audience, "iat": now, "exp": now + ttl, "jti": str(new_id())}
-        payload.update(claims)
-        return jwt.encode({"alg": "ES256", "kid": self.key.kid}, payload, self.key)
+def _expect(response: httpx.Response, status: int, what: str) -> Any:
+    if response.status_code != status:
+        raise AssertionError(f"actors: {what} answered {response.status_code}: {response.text}")
+    return response.json() if response.content else None
 
 
 class Actors:
-    """Makes actors for a running stack."""
+    """Makes actors for a running stack through the auth service's API."""
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
-        settings = stack.market_settings
-        self._authority = _TestAuthority(settings.jwt_issuer, settings.jwt_audience)
-        jwks = self._authority.jwks()
-        transport = httpx.MockTransport(lambda request: httpx.Response(200, json=jwks))
-        self._client = httpx.AsyncClient(transport=transport)
-        for name in ("market", "search"):
-            app = stack.service_app(name)
-            app.state.token_verifier = JWKSVerifier(
-                client=self._client,
-                jwks_url="http://test-authority/jwks.json",
-                issuer=settings.jwt_issuer,
-                audience=settings.jwt_audience,
+        self.client = stack.client
+        self._admin: Actor | None = None
+        self._clients: dict[str, list[str]] = {}
+
+    async def _login(self, email: str, password: str) -> str:
+        response = await self.client.post(
+            "/auth/token", data={"grant_type": "password", "username": email, "password": password}
+        )
+        return str(_expect(response, 200, f"password grant for {email}")["access_token"])
+
+    async def platform_admin(self) -> Actor:
+        """The bootstrap platform admin of the center (国家技术转移西南中心)."""
+        if self._admin is None:
+            token = await self._login(TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD)
+            me = _expect(await self.client.get("/auth/me", headers={"Authorization": f"Bearer {token}"}), 200, "me")
+            org = me["memberships"][0]["organization"]
+            self._admin = Actor(
+                token=token,
+                subject=me["user"]["id"],
+                org_id=uuid.UUID(org["id"]),
+                org_kind=org["kind"],
+                org_path=org["path"],
+                roles=sorted(me["roles"]),
+                region_code=org["region_code"],
+                credit_code=org["credit_code"],
+                org_name=org["name"],
             )
-        self._center: Actor | None = None
+        return self._admin
 
     async def org_member(
         self,
@@ -92,94 +98,152 @@ class Actors:
         name: str | None = None,
     ) -> Actor:
         """A user of a new organization of ``kind`` (below ``parent`` in the 1+4+N tree when given)."""
-        org_id = new_id()
-        parent_path = parent.org_path if parent and parent.org_path else "/"
-        path = f"{parent_path}{org_id}/"
-        credit_code = _fake_credit_code(org_id)
-        return self._actor(
+        admin = await self.platform_admin()
+        if kind == "center":
+            # There is one center, made by the bootstrap: a "center member" is a colleague of its platform admin.
+            return await self.colleague(admin, roles=roles)
+        n = next(_counter)
+        parent_id = parent.org_id if parent is not None else (admin.org_id if kind in _NEEDS_TIER_PARENT else None)
+        email = f"{kind}-{n}-{secrets.token_hex(3)}@actors.test"
+        password = f"actor-pass-{secrets.token_hex(6)}"
+        credit_code = _fake_credit_code(region_code)
+        org_name = name or f"{kind} {n}"
+        organization: dict[str, Any] = {
+            "name": org_name,
+            "kind": kind,
+            "credit_code": credit_code,
+            "region_code": region_code,
+        }
+        if parent_id is not None:
+            organization["parent_id"] = str(parent_id)
+        signup = _expect(
+            await self.client.post(
+                "/auth/signup",
+                json={"organization": organization, "user": {"email": email, "password": password, "name": org_name}},
+            ),
+            201,
+            f"signup of a {kind}",
+        )
+        org = signup["organization"]
+        org_id = uuid.UUID(org["id"])
+        if verified:
+            _expect(
+                await self.client.post(f"/auth/organizations/{org_id}/verify", headers=admin.headers),
+                200,
+                "verify",
+            )
+        wanted = sorted(set(roles))
+        certificate = _certificate_no() if "broker" in wanted else None
+        if wanted == ["org_admin"]:
+            pass
+        elif "org_admin" in wanted:
+            body: dict[str, Any] = {"roles": wanted}
+            if certificate:
+                body["broker_certificate_no"] = certificate
+            _expect(
+                await self.client.patch(
+                    f"/auth/organizations/{org_id}/members/{signup['user']['id']}", json=body, headers=admin.headers
+                ),
+                200,
+                "role change",
+            )
+        else:
+            email, password = await self._add_member(org_id, wanted, certificate)
+        token = await self._login(email, password)
+        return Actor(
+            token=token,
+            subject=await self._subject(token),
             org_id=org_id,
-            kind=kind,
-            path=path,
-            verified=verified,
-            roles=list(roles),
+            org_kind=kind,
+            org_path=org["path"],
+            roles=wanted,
             region_code=region_code,
             credit_code=credit_code,
-            name=name or f"{kind} {str(org_id)[-6:]}",
+            org_name=org_name,
         )
+
+    async def _add_member(self, org_id: uuid.UUID, roles: list[str], certificate: str | None) -> tuple[str, str]:
+        admin = await self.platform_admin()
+        email = f"member-{next(_counter)}-{secrets.token_hex(3)}@actors.test"
+        password = f"actor-pass-{secrets.token_hex(6)}"
+        body: dict[str, Any] = {"email": email, "name": email.split("@")[0], "password": password, "roles": roles}
+        if certificate:
+            body["broker_certificate_no"] = certificate
+        _expect(
+            await self.client.post(f"/auth/organizations/{org_id}/members", json=body, headers=admin.headers),
+            201,
+            "add member",
+        )
+        return email, password
+
+    async def _subject(self, token: str) -> str:
+        me = _expect(await self.client.get("/auth/me", headers={"Authorization": f"Bearer {token}"}), 200, "me")
+        return str(me["user"]["id"])
 
     async def colleague(self, of: Actor, *, roles: Sequence[str] = ("member",)) -> Actor:
         """Another user of the same organization as ``of``."""
-        return self._actor(
+        assert of.org_id is not None, "a colleague needs an organization"
+        wanted = sorted(set(roles))
+        certificate = _certificate_no() if "broker" in wanted else None
+        email, password = await self._add_member(of.org_id, wanted, certificate)
+        token = await self._login(email, password)
+        return Actor(
+            token=token,
+            subject=await self._subject(token),
             org_id=of.org_id,
-            kind=of.org_kind,
-            path=of.org_path,
-            verified=True,
-            roles=list(roles),
+            org_kind=of.org_kind,
+            org_path=of.org_path,
+            roles=wanted,
             region_code=of.region_code,
             credit_code=of.credit_code,
-            name=of.org_name,
+            org_name=of.org_name,
         )
-
-    async def platform_admin(self) -> Actor:
-        """A platform admin of the center (国家技术转移西南中心)."""
-        if self._center is None:
-            self._center = await self.org_member(kind="center", roles=("platform_admin", "org_admin", "member"))
-        return self._center
 
     async def service_client(
         self, *, scopes: Sequence[str] = ("search:ingest",), client_id: str = "test-client"
     ) -> Actor:
-        """A client_credentials caller with ``scopes``."""
-        token = self._authority.mint({"sub": client_id, "client_id": client_id, "scope": " ".join(scopes), "roles": []})
-        return Actor(
-            token=token, subject=client_id, org_id=None, org_kind=None, org_path=None, roles=[], scopes=list(scopes)
+        """A client_credentials caller with ``scopes`` (created, or re-scoped, through /auth/clients)."""
+        admin = await self.platform_admin()
+        wanted = sorted(set(scopes))
+        if client_id not in self._clients:
+            created = _expect(
+                await self.client.post(
+                    "/auth/clients",
+                    json={"client_id": client_id, "name": f"test client {client_id}", "scopes": wanted},
+                    headers=admin.headers,
+                ),
+                201,
+                "create client",
+            )
+            self._clients[client_id] = [created["client_secret"]]
+        else:
+            _expect(
+                await self.client.patch(f"/auth/clients/{client_id}", json={"scopes": wanted}, headers=admin.headers),
+                200,
+                "re-scope client",
+            )
+        secret = self._clients[client_id][0]
+        response = await self.client.post(
+            "/auth/token",
+            data={"grant_type": "client_credentials", "scope": " ".join(wanted)},
+            auth=(client_id, secret),
         )
-
-    def _actor(
-        self,
-        *,
-        org_id: uuid.UUID | None,
-        kind: str | None,
-        path: str | None,
-        verified: bool,
-        roles: list[str],
-        region_code: str | None,
-        credit_code: str | None,
-        name: str | None,
-    ) -> Actor:
-        subject = str(new_id())
-        token = self._authority.mint(
-            {
-                "sub": subject,
-                "scope": "",
-                "org": str(org_id) if org_id else None,
-                "org_kind": kind,
-                "org_path": path,
-                "org_verified": verified,
-                "org_region": region_code,
-                "roles": roles,
-            }
-        )
-        return Actor(
-            token=token,
-            subject=subject,
-            org_id=org_id,
-            org_kind=kind,
-            org_path=path,
-            roles=roles,
-            region_code=region_code,
-            credit_code=credit_code,
-            org_name=name,
-        )
+        token = str(_expect(response, 200, "client_credentials grant")["access_token"])
+        return Actor(token=token, subject=client_id, org_id=None, org_kind=None, org_path=None, roles=[], scopes=wanted)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        """Nothing to release: every call went through the stack's own client."""
 
 
-def _fake_credit_code(org_id: uuid.UUID) -> str:
-    """A checksum-valid unified social credit code derived from the id (GB 32100)."""
+def _certificate_no() -> str:
+    """A broker certificate number (技术经纪人证书编号) in the shape the auth service accepts."""
+    return f"JJR-{secrets.randbelow(10**10):010d}"
+
+
+def _fake_credit_code(region_code: str) -> str:
+    """A fresh checksum-valid unified social credit code (GB 32100) registered in ``region_code``."""
     from stdnum.cn import uscc
 
     alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-    body = "91510100" + "".join(alphabet[b % 31] for b in org_id.bytes[:9])
+    body = "91" + region_code + "".join(secrets.choice(alphabet) for _ in range(9))
     return body + uscc.calc_check_digit(body)

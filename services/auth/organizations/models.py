@@ -1,0 +1,35 @@
+"""The organizations table: the 1+4+N tree with a materialized path for cheap subtree queries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlmodel import Field
+
+from services.auth.base import AuthTable
+from shared.clock import utcnow
+from shared.db import UTCDateTime
+from shared.ids import new_id
+
+__all__ = ["Organization"]
+
+
+class Organization(AuthTable, table=True):
+    """An organization; ``path`` is "/<root id>/…/<id>/" so a subtree is one prefix match."""
+
+    __tablename__ = "auth_organizations"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    name: str
+    kind: str
+    credit_code: str | None = Field(default=None, unique=True)
+    region_code: str | None = None
+    parent_id: uuid.UUID | None = Field(default=None, foreign_key="auth_organizations.id")
+    path: str
+    status: str = "pending"
+    rejection_reason: str | None = None
+    decided_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime())
+    decided_by: uuid.UUID | None = None
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())

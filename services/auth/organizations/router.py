@@ -1,0 +1,152 @@
+"""Signup, organizations of the 1+4+N tree, verification."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from services.auth.deps import AuthPrincipal, HasherDep
+from services.auth.organizations import service as organizations_service
+from services.auth.organizations.models import Organization
+from services.auth.organizations.schemas import (
+    OrganizationPublic,
+    RejectRequest,
+    SignupRequest,
+    SignupResponse,
+    SignupUserPublic,
+)
+from services.auth.paging import after_id
+from services.auth.vocabulary import OrgKind, OrgStatus
+from shared.db import SessionDep
+from shared.errors import problem_responses
+from shared.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, encode_cursor
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["organizations"])
+
+
+def _page(rows: Sequence[Organization], limit: int) -> Page[OrganizationPublic]:
+    items = [OrganizationPublic.model_validate(o) for o in rows[:limit]]
+    next_cursor = encode_cursor(str(rows[limit - 1].id)) if len(rows) > limit else None
+    return Page[OrganizationPublic](items=items, next_cursor=next_cursor)
+
+
+@router.post(
+    "/signup",
+    summary="Sign up an organization and its first user",
+    description="Creates a pending organization and its first user (role org_admin) in one transaction. The tier "
+    "rules of the 1+4+N tree apply to `organization.parent_id`; the credit code is checked against GB 32100 and "
+    "must not be registered yet (409); the region code must be a GB/T 2260 code. A platform admin (or an "
+    "org_admin of the tier parent) then verifies or rejects it.",
+    status_code=201,
+    response_model=SignupResponse,
+    responses=problem_responses(400, 409, 422),
+)
+async def signup(body: SignupRequest, session: SessionDep, hasher: HasherDep) -> SignupResponse:
+    organization, user, membership = await organizations_service.signup(session=session, request=body, hasher=hasher)
+    return SignupResponse(
+        organization=OrganizationPublic.model_validate(organization),
+        user=SignupUserPublic(id=user.id, email=user.email, name=user.name, roles=membership.role_list),
+    )
+
+
+@router.get(
+    "/organizations",
+    summary="List organizations",
+    description="Verified organizations are visible to every caller; pending and rejected ones only to platform "
+    "admins and to their own subtree (an org sees itself and the organizations below it). Filters combine; "
+    "ordered by id (creation order); cursor pagination.",
+    response_model=Page[OrganizationPublic],
+    responses=problem_responses(401, 422),
+)
+async def list_organizations(
+    principal: AuthPrincipal,
+    session: SessionDep,
+    kind: Annotated[OrgKind | None, Query(description="Only organizations of this kind.")] = None,
+    parent_id: Annotated[uuid.UUID | None, Query(description="Only direct children of this organization.")] = None,
+    status: Annotated[OrgStatus | None, Query(description="pending, verified or rejected.")] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[OrganizationPublic]:
+    rows = await organizations_service.list_visible(
+        session=session,
+        principal=principal,
+        limit=limit,
+        after=after_id(cursor),
+        kind=kind,
+        parent_id=parent_id,
+        status=status,
+    )
+    return _page(rows, limit)
+
+
+@router.get(
+    "/organizations/{organization_id}",
+    summary="One organization",
+    description="404 when it does not exist or the caller may not see it (see the list).",
+    response_model=OrganizationPublic,
+    responses=problem_responses(401, 404, 422),
+)
+async def get_organization(
+    organization_id: uuid.UUID, principal: AuthPrincipal, session: SessionDep
+) -> OrganizationPublic:
+    organization = await organizations_service.get_visible(
+        session=session, principal=principal, organization_id=organization_id
+    )
+    return OrganizationPublic.model_validate(organization)
+
+
+@router.get(
+    "/organizations/{organization_id}/descendants",
+    summary="Organizations below one in the 1+4+N tree",
+    description="Every organization strictly below (children, grandchildren…), by one prefix match on the "
+    "materialized path; the same visibility as the list.",
+    response_model=Page[OrganizationPublic],
+    responses=problem_responses(401, 404, 422),
+)
+async def descendants(
+    organization_id: uuid.UUID,
+    principal: AuthPrincipal,
+    session: SessionDep,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[OrganizationPublic]:
+    rows = await organizations_service.list_descendants(
+        session=session, principal=principal, organization_id=organization_id, limit=limit, after=after_id(cursor)
+    )
+    return _page(rows, limit)
+
+
+@router.post(
+    "/organizations/{organization_id}/verify",
+    summary="Verify a pending organization",
+    description="By a platform admin, or by an org_admin of the organization's tier parent (a sub-center "
+    "verifies its transfer institutions). 409 when it is not pending.",
+    response_model=OrganizationPublic,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def verify(organization_id: uuid.UUID, principal: AuthPrincipal, session: SessionDep) -> OrganizationPublic:
+    organization = await organizations_service.verify(
+        session=session, principal=principal, organization_id=organization_id
+    )
+    return OrganizationPublic.model_validate(organization)
+
+
+@router.post(
+    "/organizations/{organization_id}/reject",
+    summary="Reject a pending organization, with a reason",
+    description="Same deciders as verify. 409 when it is not pending.",
+    response_model=OrganizationPublic,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def reject(
+    organization_id: uuid.UUID, body: RejectRequest, principal: AuthPrincipal, session: SessionDep
+) -> OrganizationPublic:
+    organization = await organizations_service.reject(
+        session=session, principal=principal, organization_id=organization_id, reason=body.reason
+    )
+    return OrganizationPublic.model_validate(organization)

@@ -1,0 +1,127 @@
+"""Request and response bodies of members and /auth/me."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from services.auth.organizations.schemas import OrganizationPublic, normalize_email
+from services.auth.vocabulary import Role
+from shared.text import normalize_code, normalize_text
+
+__all__ = ["MeResponse", "MemberCreate", "MemberPublic", "MemberUpdate", "MembershipPublic", "UserPublic"]
+
+_CERTIFICATE = re.compile(r"^[A-Z0-9][A-Z0-9\-/]{3,63}$")
+
+
+def _certificate(value: str | None) -> str | None:
+    if value is None:
+        return None
+    code = normalize_code(value)
+    if not _CERTIFICATE.match(code):
+        raise ValueError("4 to 64 letters, digits, '-' or '/'")
+    return code
+
+
+def _roles(value: list[Role]) -> list[Role]:
+    if not value:
+        raise ValueError("at least one role")
+    return sorted(set(value))
+
+
+class MemberCreate(BaseModel):
+    """POST /auth/organizations/{id}/members: a new user of the organization."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=254, description="Login name; stored lower-cased.")
+    name: str = Field(min_length=1, max_length=200, description="Display name.")
+    password: str = Field(max_length=256, description="At least 10 characters, not a common password.")
+    roles: list[Role] = Field(description="Roles in this organization (see the tier rules in docs/auth.md).")
+    broker_certificate_no: str | None = Field(
+        default=None, max_length=64, description="技术经纪人证书编号; required with the broker role."
+    )
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return normalize_email(value)
+
+    @field_validator("broker_certificate_no")
+    @classmethod
+    def _certificate_no(cls, value: str | None) -> str | None:
+        return _certificate(value)
+
+    @field_validator("roles")
+    @classmethod
+    def _role_list(cls, value: list[Role]) -> list[Role]:
+        return _roles(value)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        value = normalize_text(value)
+        if not value:
+            raise ValueError("must not be blank")
+        return value
+
+
+class MemberUpdate(BaseModel):
+    """PATCH a membership: new roles and/or broker certificate number (fields left out stay)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    roles: list[Role] | None = Field(default=None, description="The complete new role list.")
+    broker_certificate_no: str | None = Field(default=None, max_length=64, description="技术经纪人证书编号.")
+
+    @field_validator("broker_certificate_no")
+    @classmethod
+    def _certificate_no(cls, value: str | None) -> str | None:
+        return _certificate(value)
+
+    @field_validator("roles")
+    @classmethod
+    def _role_list(cls, value: list[Role] | None) -> list[Role] | None:
+        return None if value is None else _roles(value)
+
+
+class MemberPublic(BaseModel):
+    """A user's membership in one organization."""
+
+    user_id: uuid.UUID
+    organization_id: uuid.UUID
+    email: str
+    name: str
+    roles: list[str]
+    broker_certificate_no: str | None
+    created_at: dt.datetime
+
+
+class UserPublic(BaseModel):
+    """A user."""
+
+    id: uuid.UUID
+    email: str
+    name: str
+    created_at: dt.datetime
+
+
+class MembershipPublic(BaseModel):
+    """One of the caller's memberships."""
+
+    organization: OrganizationPublic
+    roles: list[str]
+    broker_certificate_no: str | None
+
+
+class MeResponse(BaseModel):
+    """GET /auth/me: who the token belongs to."""
+
+    user: UserPublic
+    memberships: list[MembershipPublic]
+    organization_id: uuid.UUID | None = Field(description="The organization the token acts for.")
+    roles: list[str] = Field(description="The roles the token carries.")
+    scope: str = Field(description="The token's scopes, space-separated.")

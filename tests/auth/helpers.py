@@ -1,0 +1,84 @@
+"""Plain factory functions and assertions for the auth tests."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import httpx
+from stdnum.cn import uscc
+
+__all__ = [
+    "assert_oauth_error",
+    "assert_problem",
+    "credit_code",
+    "login",
+    "signup",
+    "signup_body",
+]
+
+_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+
+
+def credit_code(region_code: str = "510100") -> str:
+    """A fresh checksum-valid unified social credit code."""
+    body = "91" + region_code + "".join(secrets.choice(_ALPHABET) for _ in range(9))
+    return body + uscc.calc_check_digit(body)
+
+
+def signup_body(**organization: Any) -> dict[str, Any]:
+    """A valid signup of a university; keyword arguments override organization fields (None removes one)."""
+    org: dict[str, Any] = {
+        "name": "四川大学",
+        "kind": "university",
+        "credit_code": credit_code(),
+        "region_code": "510107",
+    }
+    org.update(organization)
+    org = {k: v for k, v in org.items() if v is not None}
+    return {
+        "organization": org,
+        "user": {
+            "email": f"tto-{secrets.token_hex(4)}@scu.example.cn",
+            "password": "correct horse battery",
+            "name": "技术转移中心",
+        },
+    }
+
+
+async def signup(client: httpx.AsyncClient, **organization: Any) -> dict[str, Any]:
+    """Sign up an organization; returns the response body plus the credentials used."""
+    body = signup_body(**organization)
+    response = await client.post("/auth/signup", json=body)
+    assert response.status_code == 201, response.text
+    out: dict[str, Any] = response.json()
+    out["email"] = body["user"]["email"]
+    out["password"] = body["user"]["password"]
+    return out
+
+
+async def login(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
+    """The password grant."""
+    return await client.post("/auth/token", data={"grant_type": "password", "username": email, "password": password})
+
+
+def assert_problem(response: httpx.Response, status: int, *, field: str | None = None) -> dict[str, Any]:
+    """A problem+json response of ``status``, naming ``field`` when given."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    if field is not None:
+        assert field in [e["field"] for e in body.get("errors", [])], body
+    return body
+
+
+def assert_oauth_error(response: httpx.Response, status: int, error: str) -> dict[str, Any]:
+    """An RFC 6749 §5.2 error (JSON with error and error_description, never problem+json, never cached)."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["cache-control"] == "no-store"
+    body: dict[str, Any] = response.json()
+    assert body["error"] == error
+    assert set(body) == {"error", "error_description"}
+    return body

@@ -1,0 +1,354 @@
+"""POST /auth/token (each grant, rotation and reuse detection, lockout, enumeration safety) and /auth/revoke."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from services.auth.passwords import PasswordHasher
+from services.auth.users.models import User
+from tests.auth.helpers import assert_oauth_error, assert_problem, login, signup
+from tests.conftest import TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD, Stack
+from tests.support.actors import Actors
+
+
+@asynccontextmanager
+async def _client_from(stack: Stack, ip: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client whose requests come from ``ip`` (the lockout counts per client IP)."""
+    transport = httpx.ASGITransport(app=stack.app, client=(ip, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+async def _me(stack: Stack, token: str) -> httpx.Response:
+    return await stack.client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
+
+
+class TestPasswordGrant:
+    async def test_returns_a_bearer_token_and_a_refresh_token(self, stack: Stack) -> None:
+        created = await signup(stack.client)
+        response = await login(stack.client, created["email"].upper(), created["password"])
+        assert response.status_code == 200, response.text
+        assert response.headers["cache-control"] == "no-store"
+        body = response.json()
+        assert body["token_type"] == "Bearer"
+        assert body["expires_in"] == 900
+        assert body["scope"] == ""
+        assert body["refresh_token"]
+        claims = (await stack.service_app("search").state.token_verifier.verify(body["access_token"])).claims
+        assert set(claims) == {
+            "iss", "aud", "sub", "exp", "iat", "nbf", "jti", "scope",
+            "org", "org_kind", "org_path", "org_verified", "org_region", "roles",
+        }  # fmt: skip
+        assert claims["iss"] == stack.auth_settings.jwt_issuer
+        assert claims["aud"] == stack.auth_settings.jwt_audience
+        assert claims["exp"] - claims["iat"] == 900
+        assert claims["sub"] == created["user"]["id"]
+        assert claims["org"] == created["organization"]["id"]
+        assert claims["roles"] == ["org_admin"]
+        assert claims["org_verified"] is False
+
+    async def test_me_describes_the_user(self, stack: Stack, actors: Actors) -> None:
+        broker = await actors.org_member(kind="transfer_institution", roles=("broker", "member"))
+        me = (await _me(stack, broker.token)).json()
+        assert me["user"]["id"] == broker.subject
+        assert me["organization_id"] == str(broker.org_id)
+        assert me["roles"] == ["broker", "member"]
+        (membership,) = me["memberships"]
+        assert membership["broker_certificate_no"].startswith("JJR-")
+        assert membership["organization"]["kind"] == "transfer_institution"
+
+    async def test_me_refuses_client_tokens(self, stack: Stack, actors: Actors) -> None:
+        client = await actors.service_client()
+        assert_problem(await _me(stack, client.token), 403)
+
+    async def test_wrong_password_and_unknown_user_look_the_same(self, stack: Stack) -> None:
+        created = await signup(stack.client)
+        wrong = await login(stack.client, created["email"], "not the password at all")
+        unknown = await login(stack.client, "nobody@nowhere.example", "not the password at all")
+        assert_oauth_error(wrong, 400, "invalid_grant")
+        assert_oauth_error(unknown, 400, "invalid_grant")
+        assert wrong.json() == unknown.json()
+        assert wrong.headers.keys() - {"x-request-id"} == unknown.headers.keys() - {"x-request-id"}
+
+    async def test_unknown_user_costs_a_hash_too(self, stack: Stack) -> None:
+        created = await signup(stack.client)
+
+        async def timed(email: str, ip: str) -> float:
+            async with _client_from(stack, ip) as client:
+                start = time.perf_counter()
+                response = await login(client, email, "definitely wrong password")
+                assert response.status_code == 400
+                return time.perf_counter() - start
+
+        # Distinct IPs and few attempts per account keep the lockout out of the measurement.
+        wrong = min([await timed(created["email"], f"10.1.0.{i}") for i in range(3)])
+        unknown = min([await timed(f"ghost{i}@nowhere.example", f"10.2.0.{i}") for i in range(3)])
+        hasher: PasswordHasher = stack.service_app("auth").state.password_hasher
+        start = time.perf_counter()
+        await hasher.verify("x", None)
+        one_hash = time.perf_counter() - start
+        assert unknown >= one_hash * 0.8
+        assert 0.5 < unknown / wrong < 2.0, (unknown, wrong)
+
+    @pytest.mark.parametrize(
+        ("data", "error"),
+        [
+            ({"grant_type": "password", "username": "a@b.cn"}, "invalid_request"),
+            ({"grant_type": "password", "password": "x"}, "invalid_request"),
+            (
+                {"grant_type": "password", "username": "a@b.cn", "password": "x" * 12, "scope": "market:read"},
+                "invalid_scope",
+            ),
+            ({"username": "a@b.cn", "password": "x"}, "invalid_request"),
+            ({"grant_type": "authorization_code", "code": "x"}, "unsupported_grant_type"),
+        ],
+        ids=["no-password", "no-username", "scope", "no-grant-type", "unsupported"],
+    )
+    async def test_bad_requests_are_rfc6749_errors(self, stack: Stack, data: dict[str, str], error: str) -> None:
+        assert_oauth_error(await stack.client.post("/auth/token", data=data), 400, error)
+
+    async def test_a_json_body_is_invalid_request(self, stack: Stack) -> None:
+        response = await stack.client.post("/auth/token", json={"grant_type": "password"})
+        assert_oauth_error(response, 400, "invalid_request")
+
+    async def test_a_repeated_parameter_is_invalid_request(self, stack: Stack) -> None:
+        response = await stack.client.post(
+            "/auth/token",
+            content=b"grant_type=password&grant_type=client_credentials",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert_oauth_error(response, 400, "invalid_request")
+
+    async def test_login_rehashes_when_the_parameters_changed(self, stack: Stack) -> None:
+        created = await signup(stack.client)
+        auth_app = stack.service_app("auth")
+
+        async def stored_hash() -> str:
+            async with auth_app.state.sessionmaker() as session:
+                user = (await session.execute(select(User).where(User.email == created["email"]))).scalar_one()  # type: ignore[arg-type]
+                return user.password_hash
+
+        before = await stored_hash()
+        assert "t=2" in before
+        auth_app.state.password_hasher = PasswordHasher(memory_kib=19_456, time_cost=3, parallelism=1)
+        assert (await login(stack.client, created["email"], created["password"])).status_code == 200
+        after = await stored_hash()
+        assert "t=3" in after
+        assert (await login(stack.client, created["email"], created["password"])).status_code == 200
+
+
+class TestLockout:
+    async def test_five_failures_lock_the_account_with_retry_after(self, stack: Stack) -> None:
+        created = await signup(stack.client)
+        for i in range(5):
+            async with _client_from(stack, f"10.3.0.{i}") as client:
+                assert_oauth_error(await login(client, created["email"], "wrong password!"), 400, "invalid_grant")
+        # Even the right password, even from a fresh IP, waits.
+        async with _client_from(stack, "10.3.1.1") as client:
+            locked = await login(client, created["email"], created["password"])
+        assert_oauth_error(locked, 429, "invalid_grant")
+        assert 1 <= int(locked.headers["retry-after"]) <= 901
+        # Other accounts are not affected.
+        other = await signup(stack.client)
+        assert (await login(stack.client, other["email"], other["password"])).status_code == 200
+
+    async def test_five_failures_from_one_ip_lock_that_ip(self, stack: Stack) -> None:
+        created = await signup(stack.client)
+        async with _client_from(stack, "10.4.0.1") as client:
+            for i in range(5):
+                assert_oauth_error(
+                    await login(client, f"guess{i}@nowhere.example", "wrong password!"), 400, "invalid_grant"
+                )
+            locked = await login(client, created["email"], created["password"])
+            assert_oauth_error(locked, 429, "invalid_grant")
+            assert int(locked.headers["retry-after"]) >= 1
+        async with _client_from(stack, "10.4.0.2") as client:
+            assert (await login(client, created["email"], created["password"])).status_code == 200
+
+    async def test_unknown_accounts_lock_like_real_ones(self, stack: Stack) -> None:
+        for i in range(5):
+            async with _client_from(stack, f"10.5.0.{i}") as client:
+                await login(client, "ghost@nowhere.example", "wrong password!")
+        async with _client_from(stack, "10.5.1.1") as client:
+            assert_oauth_error(await login(client, "ghost@nowhere.example", "wrong password!"), 429, "invalid_grant")
+
+    async def test_a_success_clears_the_account_counter(self, stack: Stack) -> None:
+        created = await signup(stack.client)
+        for round_ in range(2):
+            for i in range(4):
+                async with _client_from(stack, f"10.6.{round_}.{i}") as client:
+                    await login(client, created["email"], "wrong password!")
+            async with _client_from(stack, f"10.6.{round_}.9") as client:
+                assert (await login(client, created["email"], created["password"])).status_code == 200
+
+
+class TestRefreshTokenGrant:
+    async def test_rotation_and_reuse_detection(self, stack: Stack) -> None:
+        created = await signup(stack.client)
+        first = (await login(stack.client, created["email"], created["password"])).json()
+        rotated = await stack.client.post(
+            "/auth/token", data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
+        )
+        assert rotated.status_code == 200, rotated.text
+        second = rotated.json()
+        assert second["refresh_token"] != first["refresh_token"]
+        assert second["access_token"] != first["access_token"]
+        # The spent token again: a reuse. The whole family dies, including the legitimate successor.
+        reuse = await stack.client.post(
+            "/auth/token", data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
+        )
+        assert_oauth_error(reuse, 400, "invalid_grant")
+        successor = await stack.client.post(
+            "/auth/token", data={"grant_type": "refresh_token", "refresh_token": second["refresh_token"]}
+        )
+        assert_oauth_error(successor, 400, "invalid_grant")
+        # A new login starts a new family.
+        again = (await login(stack.client, created["email"], created["password"])).json()
+        ok = await stack.client.post(
+            "/auth/token", data={"grant_type": "refresh_token", "refresh_token": again["refresh_token"]}
+        )
+        assert ok.status_code == 200
+
+    async def test_refresh_picks_up_verification(self, stack: Stack, actors: Actors) -> None:
+        admin = await actors.platform_admin()
+        created = await signup(stack.client)
+        tokens = (await login(stack.client, created["email"], created["password"])).json()
+        await stack.client.post(f"/auth/organizations/{created['organization']['id']}/verify", headers=admin.headers)
+        refreshed = await stack.client.post(
+            "/auth/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+        )
+        principal = await stack.service_app("market").state.token_verifier.verify(refreshed.json()["access_token"])
+        assert principal.org_verified is True
+
+    @pytest.mark.parametrize(
+        "data",
+        [{"grant_type": "refresh_token"}, {"grant_type": "refresh_token", "refresh_token": "made-up"}],
+        ids=["missing", "unknown"],
+    )
+    async def test_missing_or_unknown(self, stack: Stack, data: dict[str, str]) -> None:
+        response = await stack.client.post("/auth/token", data=data)
+        assert_oauth_error(response, 400, "invalid_request" if "refresh_token" not in data else "invalid_grant")
+
+    async def test_removed_members_cannot_refresh(self, stack: Stack, actors: Actors) -> None:
+        admin = await actors.platform_admin()
+        member = await actors.org_member(roles=("org_admin",))
+        body = {"email": "leaver@example.cn", "name": "Leaver", "password": "leaver-password-1", "roles": ["member"]}
+        added = await stack.client.post(
+            f"/auth/organizations/{member.org_id}/members", json=body, headers=member.headers
+        )
+        tokens = (await login(stack.client, body["email"], body["password"])).json()
+        removed = await stack.client.delete(
+            f"/auth/organizations/{member.org_id}/members/{added.json()['user_id']}", headers=admin.headers
+        )
+        assert removed.status_code == 204
+        response = await stack.client.post(
+            "/auth/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+        )
+        assert_oauth_error(response, 400, "invalid_grant")
+
+
+class TestClientCredentialsGrant:
+    async def test_basic_auth_gives_a_scoped_token(self, stack: Stack) -> None:
+        response = await stack.client.post(
+            "/auth/token", data={"grant_type": "client_credentials"}, auth=("market-relay", "dev-insecure-market-relay")
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert "refresh_token" not in body
+        assert body["scope"] == "search:ingest"
+        claims = (await stack.service_app("search").state.token_verifier.verify(body["access_token"])).claims
+        assert claims["client_id"] == claims["sub"] == "market-relay"
+        assert "org" not in claims
+        assert claims["roles"] == []
+
+    async def test_client_secret_post_works_too(self, stack: Stack) -> None:
+        response = await stack.client.post(
+            "/auth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": "search-indexer",
+                "client_secret": "dev-insecure-search-indexer",
+            },
+        )
+        assert response.status_code == 200
+        assert response.json()["scope"] == "market:read"
+
+    @pytest.mark.parametrize(
+        "auth",
+        [("market-relay", "wrong"), ("nobody", "dev-insecure-market-relay"), None],
+        ids=["wrong-secret", "unknown-client", "no-client"],
+    )
+    async def test_bad_client_is_invalid_client(self, stack: Stack, auth: tuple[str, str] | None) -> None:
+        response = await stack.client.post("/auth/token", data={"grant_type": "client_credentials"}, auth=auth)
+        assert_oauth_error(response, 401, "invalid_client")
+        assert response.headers["www-authenticate"] == "Basic"
+
+    async def test_malformed_basic_header(self, stack: Stack) -> None:
+        response = await stack.client.post(
+            "/auth/token",
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": "Basic " + base64.b64encode(b"no-colon").decode()},
+        )
+        assert_oauth_error(response, 401, "invalid_client")
+
+    async def test_a_scope_beyond_the_client_is_invalid_scope(self, stack: Stack) -> None:
+        response = await stack.client.post(
+            "/auth/token",
+            data={"grant_type": "client_credentials", "scope": "search:ingest market:read"},
+            auth=("market-relay", "dev-insecure-market-relay"),
+        )
+        assert_oauth_error(response, 400, "invalid_scope")
+
+
+class TestRevoke:
+    async def test_revoking_a_refresh_token_ends_its_family(self, stack: Stack) -> None:
+        created = await signup(stack.client)
+        tokens = (await login(stack.client, created["email"], created["password"])).json()
+        response = await stack.client.post(
+            "/auth/revoke", data={"token": tokens["refresh_token"], "token_type_hint": "refresh_token"}
+        )
+        assert response.status_code == 200
+        refresh = await stack.client.post(
+            "/auth/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+        )
+        assert_oauth_error(refresh, 400, "invalid_grant")
+
+    async def test_revoking_an_access_token_stops_it_at_the_auth_service(self, stack: Stack) -> None:
+        created = await signup(stack.client)
+        tokens = (await login(stack.client, created["email"], created["password"])).json()
+        assert (await _me(stack, tokens["access_token"])).status_code == 200
+        response = await stack.client.post("/auth/revoke", data={"token": tokens["access_token"]})
+        assert response.status_code == 200
+        assert_problem(await _me(stack, tokens["access_token"]), 401)
+
+    async def test_unknown_tokens_are_fine(self, stack: Stack) -> None:
+        assert (await stack.client.post("/auth/revoke", data={"token": "never-issued"})).status_code == 200
+        assert (await stack.client.post("/auth/revoke", data={"token": "a.b.c"})).status_code == 200
+
+    @pytest.mark.parametrize(
+        ("data", "field"),
+        [({}, "token"), ({"token": ""}, "token"), ({"token": "x", "token_type_hint": "id_token"}, "token_type_hint")],
+    )
+    async def test_bad_input_is_problem_json(self, stack: Stack, data: dict[str, str], field: str) -> None:
+        assert_problem(await stack.client.post("/auth/revoke", data=data), 422, field=field)
+
+    async def test_bad_client_credentials_are_401(self, stack: Stack) -> None:
+        response = await stack.client.post("/auth/revoke", data={"token": "x"}, auth=("market-relay", "wrong"))
+        assert_problem(response, 401)
+
+
+class TestBootstrapAdminLogin:
+    async def test_the_bootstrap_admin_logs_in_as_platform_admin(self, stack: Stack) -> None:
+        response = await login(stack.client, TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD)
+        me = (await _me(stack, response.json()["access_token"])).json()
+        assert me["roles"] == ["org_admin", "platform_admin"]
+        assert me["memberships"][0]["organization"]["kind"] == "center"
+        assert me["memberships"][0]["organization"]["name"] == "国家技术转移西南中心"
+        assert me["memberships"][0]["organization"]["status"] == "verified"
