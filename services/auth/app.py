@@ -44,7 +44,8 @@ async def _auth_lifespan(app: FastAPI) -> AsyncIterator[None]:
             jwks_url=f"{SELF_BASE_URL}/.well-known/jwks.json",
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
-            min_refetch_interval=1.0,
+            # In-process and cheap: refetch on every unknown kid, so a rotation never fails auth's own endpoints.
+            min_refetch_interval=0.0,
         )
         yield
 

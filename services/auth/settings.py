@@ -68,9 +68,10 @@ class AuthSettings(ServiceSettings):
     )
     login_window_seconds: int = Field(default=900, ge=1, description="The failed-login window (15 minutes).")
     key_publish_ahead_seconds: int = Field(
-        default=0,
+        default=330,
         ge=0,
-        description="Default delay between publishing a rotated key in the JWKS and signing with it.",
+        description="Default delay between publishing a rotated key in the JWKS and signing with it: longer than "
+        "the verifiers' JWKS cache (300 s) plus leeway, so every service knows the key before its first token.",
     )
     service_clients: list[ServiceClientConfig] = Field(
         default_factory=_default_service_clients,

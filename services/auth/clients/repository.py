@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy import ColumnElement, and_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth.clients.models import Client
@@ -42,6 +42,6 @@ class ClientRepository:
         if after is not None:
             conditions.append(_client.id > after)
         result = await self.session.execute(
-            select(Client).where(and_(*conditions)).order_by(_client.id).limit(limit + 1)
+            select(Client).where(and_(true(), *conditions)).order_by(_client.id).limit(limit + 1)
         )
         return result.scalars().all()

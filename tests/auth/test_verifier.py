@@ -1,0 +1,165 @@
+"""shared.security.JWKSVerifier against a fake auth service (httpx.MockTransport): caching, refetch on an unknown
+kid, the refetch rate limit, nbf and exp, and what happens when the JWKS cannot be fetched."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+from joserfc import jwt
+from joserfc.jwk import ECKey, KeySet
+
+from shared.security import CLOCK_LEEWAY_SECONDS, JWKSVerifier, TokenInvalid
+
+ISSUER = "techmarket-auth"
+AUDIENCE = "techmarket"
+JWKS_URL = "http://fake-auth/.well-known/jwks.json"
+
+
+class FakeAuthService:
+    """A fake of the auth service's JWKS endpoint: publishes the keys it is given, counts fetches."""
+
+    def __init__(self) -> None:
+        self.keys: list[ECKey] = []
+        self.fetches = 0
+        self.failing = False
+
+    def new_key(self, kid: str) -> ECKey:
+        key = ECKey.generate_key("P-256", parameters={"kid": kid})
+        self.keys.append(key)
+        return key
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        assert str(request.url) == JWKS_URL
+        self.fetches += 1
+        if self.failing:
+            return httpx.Response(503)
+        return httpx.Response(200, json=KeySet(self.keys).as_dict(private=False))
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _token(key: ECKey, **overrides: Any) -> str:
+    now = int(time.time())
+    claims: dict[str, Any] = {"iss": ISSUER, "aud": AUDIENCE, "sub": "u1", "iat": now, "nbf": now, "exp": now + 600}
+    claims.update(overrides)
+    return jwt.encode({"alg": "ES256", "kid": key.kid}, claims, key)
+
+
+@pytest.fixture
+async def fake() -> FakeAuthService:
+    return FakeAuthService()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def verifier(fake: FakeAuthService, clock: FakeClock) -> Any:
+    async with httpx.AsyncClient(transport=httpx.MockTransport(fake.handler)) as client:
+        yield JWKSVerifier(
+            client=client,
+            jwks_url=JWKS_URL,
+            issuer=ISSUER,
+            audience=AUDIENCE,
+            cache_seconds=300,
+            min_refetch_interval=10,
+            clock=clock,
+        )
+
+
+class TestJWKSVerifier:
+    async def test_caches_the_key_set(self, fake: FakeAuthService, verifier: JWKSVerifier, clock: FakeClock) -> None:
+        key = fake.new_key("k1")
+        for _ in range(3):
+            assert (await verifier.verify(_token(key))).subject == "u1"
+        assert fake.fetches == 1
+        clock.now += 301
+        await verifier.verify(_token(key))
+        assert fake.fetches == 2
+
+    async def test_an_unknown_kid_triggers_one_refetch(
+        self, fake: FakeAuthService, verifier: JWKSVerifier, clock: FakeClock
+    ) -> None:
+        old = fake.new_key("old")
+        await verifier.verify(_token(old))
+        clock.now += 11
+        new = fake.new_key("new")  # a rotation on the auth side
+        assert (await verifier.verify(_token(new))).subject == "u1"
+        assert fake.fetches == 2
+        await verifier.verify(_token(old))  # the old key is still trusted while published
+        assert fake.fetches == 2
+
+    async def test_refetches_are_rate_limited(
+        self, fake: FakeAuthService, verifier: JWKSVerifier, clock: FakeClock
+    ) -> None:
+        known = fake.new_key("known")
+        await verifier.verify(_token(known))
+        stranger = ECKey.generate_key("P-256", parameters={"kid": "stranger"})
+        for _ in range(5):
+            with pytest.raises(TokenInvalid):
+                await verifier.verify(_token(stranger))
+        assert fake.fetches == 1  # within min_refetch_interval of the first fetch: no hammering of auth
+        clock.now += 11
+        with pytest.raises(TokenInvalid):
+            await verifier.verify(_token(stranger))
+        assert fake.fetches == 2
+
+    async def test_nbf_in_the_future_is_refused_within_leeway_accepted(
+        self, fake: FakeAuthService, verifier: JWKSVerifier
+    ) -> None:
+        key = fake.new_key("k1")
+        now = int(time.time())
+        with pytest.raises(TokenInvalid, match="not yet valid"):
+            await verifier.verify(_token(key, nbf=now + CLOCK_LEEWAY_SECONDS + 60))
+        assert (await verifier.verify(_token(key, nbf=now + CLOCK_LEEWAY_SECONDS - 5))).subject == "u1"
+
+    @pytest.mark.parametrize(
+        "overrides",
+        [
+            {"exp": int(time.time()) - CLOCK_LEEWAY_SECONDS - 60},
+            {"aud": "other"},
+            {"iss": "other"},
+            {"sub": None},
+        ],
+        ids=["expired", "audience", "issuer", "no-subject"],
+    )
+    async def test_claims_are_checked(
+        self, fake: FakeAuthService, verifier: JWKSVerifier, overrides: dict[str, Any]
+    ) -> None:
+        key = fake.new_key("k1")
+        claims = {k: v for k, v in overrides.items() if v is not None}
+        token = _token(key, **claims)
+        if overrides.get("sub", "x") is None:
+            now = int(time.time())
+            token = jwt.encode(
+                {"alg": "ES256", "kid": "k1"}, {"iss": ISSUER, "aud": AUDIENCE, "exp": now + 60, "iat": now}, key
+            )
+        with pytest.raises(TokenInvalid):
+            await verifier.verify(token)
+
+    async def test_no_keys_at_all_is_token_invalid(self, fake: FakeAuthService, verifier: JWKSVerifier) -> None:
+        fake.failing = True
+        key = ECKey.generate_key("P-256", parameters={"kid": "k1"})
+        with pytest.raises(TokenInvalid, match="cannot fetch"):
+            await verifier.verify(_token(key))
+
+    async def test_an_outage_keeps_the_cached_keys(
+        self, fake: FakeAuthService, verifier: JWKSVerifier, clock: FakeClock
+    ) -> None:
+        key = fake.new_key("k1")
+        await verifier.verify(_token(key))
+        fake.failing = True
+        clock.now += 301
+        assert (await verifier.verify(_token(key))).subject == "u1"
+        assert fake.fetches == 2
