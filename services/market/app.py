@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 from fastapi import APIRouter, FastAPI
 
+from services.market.listings.router import achievements_router, demands_router
 from services.market.reference.router import router as reference_router
 from services.market.settings import MarketSettings
 from services.market.worker import market_lifespan
@@ -14,7 +15,7 @@ from shared.service import ServiceSpec, build_service_app
 
 __all__ = ["create_app"]
 
-ROUTERS: list[APIRouter] = [reference_router]
+ROUTERS: list[APIRouter] = [reference_router, achievements_router, demands_router]
 
 SPEC = ServiceSpec(
     name="market",
