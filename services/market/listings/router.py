@@ -162,8 +162,8 @@ def build_router(kind: ListingKind) -> APIRouter:
         session: SessionDep,
         principal: CurrentPrincipal,
         response: Response,
-        if_match: IfMatchHeader,
         payload: Annotated[update_schema, Body()],  # type: ignore[valid-type]
+        if_match: IfMatchHeader = None,
     ) -> Any:
         row = await listings_service.update_listing(
             session, kind=kind, principal=principal, listing_id=listing_id, if_match=if_match, payload=payload
@@ -213,7 +213,7 @@ def _add_transition(router: APIRouter, kind: ListingKind, step: Transition) -> N
         session: SessionDep,
         principal: CurrentPrincipal,
         response: Response,
-        if_match: IfMatchHeader,
+        if_match: IfMatchHeader = None,
     ) -> Any:
         row = await listings_service.transition_listing(
             session, kind=kind, principal=principal, listing_id=listing_id, if_match=if_match, action=step.action

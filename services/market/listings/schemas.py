@@ -233,7 +233,7 @@ class Contact(_Strict):
 
     name: PersonName = Field(description="Contact person.")
     phone: str | None = Field(default=None, max_length=30, description="Phone number, digits with optional + and -.")
-    email: str | None = Field(default=None, max_length=254, description="E-mail address.")
+    email: str | None = Field(default=None, max_length=254, validate_default=True, description="E-mail address.")
 
     @field_validator("phone", mode="before")
     @classmethod

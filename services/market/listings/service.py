@@ -314,7 +314,7 @@ async def update_listing(
         raise Conflict(
             f"A {kind.name} in status {row.status} can no longer be edited.",
             slug="listing-not-editable",
-            extra={"status": row.status},
+            extra={"current_status": row.status},
         )
     values = payload.model_dump(exclude_unset=True)
     for name, value in values.items():
@@ -371,7 +371,7 @@ async def transition_listing(
         raise Conflict(
             f"Cannot {action} a {kind.name} in status {row.status}.",
             slug="illegal-transition",
-            extra={"status": row.status, "allowed_from": sorted(step.sources)},
+            extra={"current_status": row.status, "allowed_from": sorted(step.sources)},
         )
     previous = row.status
     now = utcnow()
