@@ -72,6 +72,15 @@ def migrate(
         typer.echo(f"{name}: migrated")
 
 
+def _register_service_commands() -> None:
+    from services.market.cli import app as market_app
+
+    app.add_typer(market_app, name="market")
+
+
+_register_service_commands()
+
+
 def main() -> None:
     """Entry point of the ``techmarket`` console script."""
     app()

@@ -152,7 +152,7 @@ def _assign(kind: ListingKind, row: Listing, values: dict[str, Any]) -> list[str
     money = kind.money_field
     for name, value in values.items():
         if name == money:
-            new = (value["kind"], value["min_fen"], value["max_fen"])
+            new = (value["kind"], value.get("min_fen"), value.get("max_fen"))
             old = tuple(getattr(row, f"{money}_{part}") for part in ("kind", "min_fen", "max_fen"))
             if new != old:
                 for part, part_value in zip(("kind", "min_fen", "max_fen"), new, strict=True):
