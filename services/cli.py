@@ -74,8 +74,10 @@ def migrate(
 
 def _register_service_commands() -> None:
     from services.auth.cli import app as auth_app
+    from services.market.cli import app as market_app
 
     app.add_typer(auth_app, name="auth")
+    app.add_typer(market_app, name="market")
 
 
 _register_service_commands()

@@ -5,12 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
+from services.market.listings.router import achievements_router, demands_router
+from services.market.reference.router import router as reference_router
 from services.market.settings import MarketSettings
+from services.market.worker import market_lifespan
 from shared.service import ServiceSpec, build_service_app
 
 __all__ = ["create_app"]
+
+ROUTERS: list[APIRouter] = [reference_router, achievements_router, demands_router]
 
 SPEC = ServiceSpec(
     name="market",
@@ -19,10 +24,14 @@ SPEC = ServiceSpec(
         "Achievements (科技成果) listed for transfer, technical demands (技术需求), technology contract registration (技术合同认定登记) and the contract statistics."
     ),
     migrations=Path(__file__).parent / "migrations",
-    routers=[],
+    routers=ROUTERS,
+    extra_lifespan=market_lifespan,
 )
 
 
 def create_app(settings: MarketSettings | None = None, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     """Build the market app; transport routes its outbound HTTP calls (in-process when embedded)."""
-    return build_service_app(SPEC, settings or MarketSettings(), transport=transport)
+    app = build_service_app(SPEC, settings or MarketSettings(), transport=transport)
+    # The relay's token provider makes its own HTTP client; it must travel the same (in-process) route.
+    app.state.outbound_transport = transport
+    return app

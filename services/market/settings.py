@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -15,4 +16,38 @@ class MarketSettings(ServiceSettings):
     """Configuration of the market service."""
 
     service_name: ClassVar[str] = "market"
+    secret_fields: ClassVar[tuple[str, ...]] = ("relay_client_secret",)
     model_config = SettingsConfigDict(env_prefix="MARKET_", extra="ignore")
+
+    search_url: str = Field(
+        default="http://techmarket.internal/search",
+        description="Base URL of the search service; the outbox relay POSTs to {search_url}/documents.",
+    )
+    relay_client_id: str = Field(default="market-relay", description="OAuth2 client of the outbox relay.")
+    relay_client_secret: SecretStr = Field(
+        default=SecretStr("dev-insecure-market-relay"), description="Secret of the relay's OAuth2 client."
+    )
+    relay_scope: str = Field(default="search:ingest", description="Scope the relay's token asks for.")
+    relay_enabled: bool | None = Field(
+        default=None,
+        description="Run the outbox relay and the maintenance loop inside the market app. Unset: on, except when "
+        "environment=test (tests drive the relay by hand). Production runs it as its own process (SERVICE=relay).",
+    )
+    relay_interval_seconds: float = Field(default=2.0, gt=0, description="Pause between relay rounds when idle.")
+    relay_batch_size: int = Field(default=100, ge=1, le=1000, description="Events per POST to search.")
+    relay_lease_seconds: float = Field(
+        default=60.0, gt=0, description="How long a claimed batch is reserved for one relay before another may retry."
+    )
+    relay_base_backoff_seconds: float = Field(default=1.0, gt=0, description="First retry delay; doubles per try.")
+    relay_max_backoff_seconds: float = Field(default=300.0, gt=0, description="Longest retry delay.")
+    maintenance_interval_seconds: float = Field(
+        default=60.0, gt=0, description="Period of the expiry sweep and the purge of old idempotency keys."
+    )
+    idempotency_ttl_hours: int = Field(default=24, ge=24, description="How long Idempotency-Keys are kept.")
+
+    @property
+    def relay_runs_in_app(self) -> bool:
+        """Whether the app's lifespan starts the relay and maintenance loop."""
+        if self.relay_enabled is None:
+            return self.environment != "test"
+        return self.relay_enabled

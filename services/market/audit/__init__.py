@@ -1,0 +1,20 @@
+"""Audit trail of every state change of a market entity, written in the request's transaction.
+
+Interface (domain-neutral: listings and contracts both use it)::
+
+    from services.market.audit import service as audit_service
+
+    await audit_service.record(
+        session, entity_kind="achievement", entity_id=..., action="published",
+        from_status="draft", to_status="published", actor=principal,      # or actor=None for the system
+        details={"fields": [...]},                                         # optional, JSON-able
+    ) -> AuditEvent
+        appends one row (flush only; the request commits it together with the change itself). The request id
+        comes from shared.requestid; the time from shared.clock.utcnow().
+    await audit_service.history(session, entity_kind=..., entity_id=..., limit=50, cursor=None)
+        -> Page[AuditEventPublic]    oldest first, keyset-paginated; authorization is the caller domain's job
+    AuditEventPublic                 the response schema of GET /market/{kind}/{id}/history
+
+Rows are never updated or deleted. Actor ``system`` (no org) marks changes made by the platform itself, such as
+expiry.
+"""

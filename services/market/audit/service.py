@@ -1,0 +1,69 @@
+"""Append to and read the audit trail (see the package docstring)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.market.audit.models import AuditEvent
+from services.market.audit.repository import AuditRepository
+from services.market.audit.schemas import AuditEventPublic
+from shared.clock import utcnow
+from shared.errors import ValidationFailed
+from shared.pagination import Page, decode_cursor, encode_cursor
+from shared.requestid import current_request_id
+from shared.security import Principal
+
+__all__ = ["SYSTEM_ACTOR", "history", "record"]
+
+SYSTEM_ACTOR = "system"
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    entity_kind: str,
+    entity_id: uuid.UUID,
+    action: str,
+    from_status: str | None,
+    to_status: str | None,
+    actor: Principal | None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one audit row in the caller's transaction (``actor=None`` is the platform itself)."""
+    event = AuditEvent(
+        entity_kind=entity_kind,
+        entity_id=entity_id,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        actor_subject=actor.subject if actor is not None else SYSTEM_ACTOR,
+        actor_org_id=actor.org_id if actor is not None else None,
+        request_id=current_request_id(),
+        occurred_at=utcnow(),
+        details=details,
+    )
+    await AuditRepository.from_session(session).add(event)
+    return event
+
+
+async def history(
+    session: AsyncSession, *, entity_kind: str, entity_id: uuid.UUID, limit: int = 50, cursor: str | None = None
+) -> Page[AuditEventPublic]:
+    """One page of an entity's history, oldest first."""
+    after: uuid.UUID | None = None
+    if cursor is not None:
+        (raw,) = decode_cursor(cursor, arity=1)
+        try:
+            after = uuid.UUID(str(raw))
+        except ValueError as exc:
+            raise ValidationFailed.field("cursor", "not a cursor returned by this list", type="cursor_invalid") from exc
+    rows = await AuditRepository.from_session(session).list_for(
+        entity_kind=entity_kind, entity_id=entity_id, after=after, limit=limit + 1
+    )
+    next_cursor = encode_cursor(str(rows[limit - 1].id)) if len(rows) > limit else None
+    return Page[AuditEventPublic](
+        items=[AuditEventPublic.model_validate(row) for row in rows[:limit]], next_cursor=next_cursor
+    )

@@ -1,0 +1,150 @@
+"""``techmarket market …``: the outbox relay process, the maintenance sweep and the bulk import with a progress bar.
+
+``run_relay_forever()`` is what the container entry point runs for SERVICE=relay (infra/entrypoint.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from tqdm import tqdm
+
+from services.market import app as _market_app  # noqa: F401  (imports every domain: registers their maintenance jobs)
+from services.market.settings import MarketSettings
+from services.market.worker import build_relay, build_token_provider, maintenance_forever, run_maintenance
+from shared.db import create_engine, create_sessionmaker
+from shared.logs import configure_logging
+
+__all__ = ["app", "import_file", "run_relay_forever"]
+
+app = typer.Typer(help="Market service commands: outbox relay, maintenance, bulk import.", no_args_is_help=True)
+
+CONTENT_TYPES = {".csv": "text/csv", ".jsonl": "application/x-ndjson", ".ndjson": "application/x-ndjson"}
+CHUNK_BYTES = 64 * 1024
+
+
+async def _relay_main(*, once: bool) -> int:
+    settings = MarketSettings()
+    configure_logging(settings.log_level)
+    engine = create_engine(settings.resolved_database_url, pool_size=settings.database_pool_size)
+    sessionmaker = create_sessionmaker(engine)
+    tokens = build_token_provider(settings)
+    delivered = 0
+    try:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as client:
+            relay = build_relay(settings, sessionmaker=sessionmaker, client=client, tokens=tokens)
+            if once:
+                delivered = await relay.drain()
+                await run_maintenance(sessionmaker)
+                return delivered
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(NotImplementedError):
+                    loop.add_signal_handler(sig, stop.set)
+            await asyncio.gather(
+                relay.run_forever(interval=settings.relay_interval_seconds, stop=stop),
+                maintenance_forever(sessionmaker, interval=settings.maintenance_interval_seconds, stop=stop),
+            )
+    finally:
+        await tokens.aclose()
+        await engine.dispose()
+    return delivered
+
+
+def run_relay_forever() -> None:
+    """Run the outbox relay and the maintenance loop until SIGTERM/SIGINT (production: SERVICE=relay)."""
+    asyncio.run(_relay_main(once=False))
+
+
+@app.command()
+def relay(
+    once: Annotated[bool, typer.Option(help="Deliver what is due, run maintenance once, then exit.")] = False,
+) -> None:
+    """Deliver outbox events to the search service (safe to run as several replicas on PostgreSQL)."""
+    if once:
+        delivered = asyncio.run(_relay_main(once=True))
+        typer.echo(f"delivered {delivered} events")
+    else:
+        run_relay_forever()
+
+
+@app.command()
+def sweep() -> None:
+    """Run the maintenance jobs once: expire listings past their last day, purge old idempotency keys."""
+
+    async def main() -> dict[str, int]:
+        settings = MarketSettings()
+        engine = create_engine(settings.resolved_database_url)
+        try:
+            return await run_maintenance(create_sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    for name, count in asyncio.run(main()).items():
+        typer.echo(f"{name}: {count}")
+
+
+async def _chunks(path: Path, progress: tqdm[Any] | None) -> AsyncIterator[bytes]:
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            if progress is not None:
+                progress.update(len(chunk))
+            yield chunk
+
+
+async def import_file(
+    path: Path, *, client: httpx.AsyncClient, token: str, show_progress: bool = True
+) -> tuple[int, dict[str, Any]]:
+    """Stream ``path`` to POST /market/achievements/import on ``client``; returns (status code, JSON body)."""
+    content_type = CONTENT_TYPES.get(path.suffix.lower())
+    if content_type is None:
+        raise typer.BadParameter(f"{path.name}: use a .csv, .jsonl or .ndjson file", param_hint="FILE")
+    size = (await asyncio.to_thread(path.stat)).st_size
+    with tqdm(total=size, unit="B", unit_scale=True, desc=path.name, disable=not show_progress) as progress:
+        response = await client.post(
+            "/market/achievements/import",
+            content=_chunks(path, progress),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
+            timeout=httpx.Timeout(600.0),
+        )
+    body: dict[str, Any] = response.json()
+    return response.status_code, body
+
+
+@app.command("import")
+def import_command(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV (header row) or JSON lines.")],
+    token: Annotated[str, typer.Option(envvar="TECHMARKET_TOKEN", help="Access token of a member of the owner.")],
+    url: Annotated[
+        str, typer.Option(help="Base URL of techmarket (embedded) or the gateway.")
+    ] = "http://127.0.0.1:8000",
+    report: Annotated[Path | None, typer.Option(help="Write the full per-row report (JSON) here.")] = None,
+) -> None:
+    """Bulk-import achievements for your organization, with a progress bar; re-running creates no duplicates."""
+
+    async def main() -> tuple[int, dict[str, Any]]:
+        async with httpx.AsyncClient(base_url=url) as client:
+            return await import_file(file, client=client, token=token)
+
+    status, body = asyncio.run(main())
+    if status != 200:
+        typer.echo(f"import refused ({status}): {body.get('detail')}", err=True)
+        raise typer.Exit(code=1)
+    typer.echo(
+        f"{body['total_rows']} rows: {body['created']} created, {body['existing']} already listed, {body['failed']} failed"
+    )
+    for row in body["rows"]:
+        if row["status"] == "error":
+            fields = "; ".join(f"{e['field']}: {e['message']}" for e in row["errors"])
+            typer.echo(f"  row {row['row']}: {fields}", err=True)
+    if report is not None:
+        report.write_text(json.dumps(body, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -1,0 +1,116 @@
+"""All SQL of achievement listings and demand postings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.market.listings.models import Achievement, Listing
+
+__all__ = ["ListingFilters", "ListingRepository"]
+
+
+class ListingFilters:
+    """Validated list filters."""
+
+    def __init__(
+        self,
+        *,
+        status: str | None = None,
+        technical_field: str | None = None,
+        region_prefix: str | None = None,
+        owner_org_id: uuid.UUID | None = None,
+        updated_since: dt.datetime | None = None,
+    ) -> None:
+        self.status = status
+        self.technical_field = technical_field
+        self.region_prefix = region_prefix
+        self.owner_org_id = owner_org_id
+        self.updated_since = updated_since
+
+
+class ListingRepository:
+    """Reads and writes one listing table (``model``)."""
+
+    def __init__(self, session: AsyncSession, model: type[Listing]) -> None:
+        self.session = session
+        self.model = model
+        self.table = model.__table__  # type: ignore[attr-defined]
+
+    def _c(self, name: str) -> Any:
+        return self.table.c[name]
+
+    async def get(self, listing_id: uuid.UUID, *, for_update: bool = False) -> Listing | None:
+        query = select(self.model).where(self._c("id") == listing_id)
+        if for_update:
+            # Serializes writers of one listing on PostgreSQL (SQLite serializes every writer already).
+            query = query.with_for_update()
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def add(self, row: Listing) -> None:
+        self.session.add(row)
+        await self.session.flush()
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+    async def find_natural_key(self, *, owner_org_id: uuid.UUID, natural_key: str) -> Achievement | None:
+        query = select(Achievement).where(
+            Achievement.__table__.c.owner_org_id == owner_org_id,  # type: ignore[attr-defined]
+            Achievement.__table__.c.natural_key == natural_key,  # type: ignore[attr-defined]
+        )
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def natural_keys_of(self, *, owner_org_id: uuid.UUID) -> dict[str, uuid.UUID]:
+        columns = Achievement.__table__.c  # type: ignore[attr-defined]
+        query = select(columns.natural_key, columns.id).where(columns.owner_org_id == owner_org_id)
+        return {row[0]: row[1] for row in (await self.session.execute(query)).all()}
+
+    async def page(
+        self,
+        *,
+        filters: ListingFilters,
+        public_states: frozenset[str],
+        viewer_org_id: uuid.UUID | None,
+        sees_everything: bool,
+        before_id: uuid.UUID | None,
+        limit: int,
+    ) -> list[Listing]:
+        """Newest first (UUIDv7 ids), keyset-paginated, only rows the viewer may see."""
+        conditions: list[ColumnElement[bool]] = []
+        if not sees_everything:
+            visible = self._c("status").in_(sorted(public_states))
+            if viewer_org_id is not None:
+                visible = or_(visible, self._c("owner_org_id") == viewer_org_id)
+            conditions.append(visible)
+        if filters.status is not None:
+            conditions.append(self._c("status") == filters.status)
+        if filters.technical_field is not None:
+            conditions.append(self._c("technical_field") == filters.technical_field)
+        if filters.region_prefix is not None:
+            conditions.append(self._c("region_code").startswith(filters.region_prefix, autoescape=True))
+        if filters.owner_org_id is not None:
+            conditions.append(self._c("owner_org_id") == filters.owner_org_id)
+        if filters.updated_since is not None:
+            conditions.append(self._c("updated_at") >= filters.updated_since)
+        if before_id is not None:
+            conditions.append(self._c("id") < before_id)
+        query = select(self.model).where(and_(*conditions)).order_by(self._c("id").desc()).limit(limit)
+        return list((await self.session.execute(query)).scalars())
+
+    async def due_for_expiry(
+        self, *, expiry_field: str, today: dt.date, open_states: frozenset[str], limit: int
+    ) -> list[Listing]:
+        """Open listings whose last day is before ``today``, locked for the expiry transition."""
+        query = (
+            select(self.model)
+            .where(self._c("status").in_(sorted(open_states)), self._c(expiry_field) < today)
+            .order_by(self._c("id"))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list((await self.session.execute(query)).scalars())

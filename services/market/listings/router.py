@@ -1,0 +1,271 @@
+"""Endpoints of /market/achievements and /market/demands (one router factory, two kinds), and the bulk import.
+
+No `from __future__ import annotations` here: the endpoint signatures use the per-kind schemas as local names,
+which FastAPI must resolve at runtime.
+"""
+
+import datetime as dt
+import re
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.market.audit.schemas import AuditEventPublic
+from services.market.concurrency import IfMatchHeader, etag_for
+from services.market.idempotency import IdempotencyDep, StoredResponse
+from services.market.listings import importer
+from services.market.listings import reference as _reference  # noqa: F401  (registers the listing code tables)
+from services.market.listings import service as listings_service
+from services.market.listings.kinds import ACHIEVEMENT, DEMAND, ListingKind, Transition
+from services.market.listings.models import Listing
+from services.market.listings.repository import ListingFilters
+from services.market.listings.schemas import AchievementCreate, ImportReport
+from services.market.worker import register_maintenance
+from shared.db import SessionDep
+from shared.errors import ValidationFailed, problem_responses
+from shared.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
+from shared.reference.technical_fields import is_technical_field
+from shared.security import CurrentPrincipal, OptionalPrincipal
+
+__all__ = ["achievements_router", "demands_router"]
+
+ListingId = Annotated[uuid.UUID, Path(description="The listing id (UUIDv7).")]
+_REGION_PREFIX = re.compile(r"^\d{2,6}$")
+
+
+def _region_prefix(region: str | None) -> str | None:
+    """510000 → 51 (Sichuan), 510100 → 5101 (Chengdu), 5101 stays: a region code or prefix matches its subtree."""
+    if region is None:
+        return None
+    if not _REGION_PREFIX.match(region):
+        raise ValidationFailed.field("region", "2 to 6 digits of a GB/T 2260 code, e.g. 51 or 510100")
+    if len(region) == 6:
+        while region.endswith("00") and len(region) > 2:
+            region = region[:-2]
+    return region
+
+
+def _with_etag(response: Response, row: Listing) -> None:
+    response.headers["ETag"] = etag_for(row.version)
+
+
+def build_router(kind: ListingKind) -> APIRouter:
+    """The router of one listing kind."""
+    router = APIRouter(prefix=f"/{kind.plural}", tags=[kind.plural])
+    create_schema = kind.create_schema
+    update_schema = kind.update_schema
+    public_schema = kind.public_schema
+    statuses = sorted({"draft", "withdrawn", "expired"} | kind.open_states | kind.public_states)
+
+    @router.post(
+        "",
+        status_code=201,
+        response_model=public_schema,
+        name=f"create_{kind.name}",
+        summary=f"Create a {kind.name} ({kind.label_zh}) as a draft",
+        description=(
+            f"Creates a draft {kind.name} owned by the caller's organization (organization kinds: "
+            f"{', '.join(sorted(kind.creator_org_kinds))}). Answers 201 with Location and ETag. Send an "
+            "Idempotency-Key to make retries safe. status, owner, ids and timestamps cannot be set (422)."
+        ),
+        responses=problem_responses(401, 403, 409, 422),
+    )
+    async def create(
+        request: Request,
+        session: SessionDep,
+        principal: CurrentPrincipal,
+        idempotency: IdempotencyDep,
+        payload: Annotated[create_schema, Body()],  # type: ignore[valid-type]
+    ) -> JSONResponse:
+        async def run() -> StoredResponse:
+            row = await listings_service.create_listing(session, kind=kind, principal=principal, payload=payload)
+            body = listings_service.to_public(kind, row, principal=principal).model_dump(mode="json")
+            location = request.url_for(f"get_{kind.name}", listing_id=str(row.id)).path
+            return StoredResponse(201, body, {"Location": location, "ETag": etag_for(row.version)})
+
+        return await idempotency.replay_or_run(session, run)
+
+    @router.get(
+        "",
+        response_model=Page[public_schema],  # type: ignore[valid-type]
+        name=f"list_{kind.plural}",
+        summary=f"List {kind.plural}",
+        description=(
+            "Published listings (and later public states) for everyone; the caller's own organization's listings in "
+            "every state; contacts only on your own. Newest first, cursor-paginated."
+        ),
+        responses=problem_responses(401, 422),
+    )
+    async def list_(
+        session: SessionDep,
+        principal: OptionalPrincipal,
+        status: Annotated[str | None, Query(description=f"One of: {', '.join(statuses)}.")] = None,
+        technical_field: Annotated[str | None, Query(description="A technical field code.")] = None,
+        region: Annotated[
+            str | None, Query(description="Region code or prefix: 51 or 510000 = Sichuan, 5101 or 510100 = Chengdu.")
+        ] = None,
+        owner_org_id: Annotated[uuid.UUID | None, Query(description="Only listings of this organization.")] = None,
+        updated_since: Annotated[
+            AwareDatetime | None, Query(description="Only listings changed at or after this instant (with offset).")
+        ] = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> Any:
+        if status is not None and status not in statuses:
+            raise ValidationFailed.field("status", f"one of: {', '.join(statuses)}")
+        if technical_field is not None and not is_technical_field(technical_field):
+            raise ValidationFailed.field("technical_field", "not a technical field code")
+        filters = ListingFilters(
+            status=status,
+            technical_field=technical_field,
+            region_prefix=_region_prefix(region),
+            owner_org_id=owner_org_id,
+            updated_since=updated_since.astimezone(dt.UTC) if updated_since else None,
+        )
+        return await listings_service.list_listings(
+            session, kind=kind, principal=principal, filters=filters, limit=limit, cursor=cursor
+        )
+
+    @router.get(
+        "/{listing_id}",
+        response_model=public_schema,
+        name=f"get_{kind.name}",
+        summary=f"Get one {kind.name}",
+        description=(
+            "Public listings for everyone (contact hidden); drafts, withdrawn and expired listings only for the owner "
+            "organization — others get 404. The ETag header is what PATCH and transitions need in If-Match."
+        ),
+        responses=problem_responses(401, 404, 422),
+    )
+    async def get(listing_id: ListingId, session: SessionDep, principal: OptionalPrincipal, response: Response) -> Any:
+        row = await listings_service.get_listing(session, kind=kind, principal=principal, listing_id=listing_id)
+        _with_etag(response, row)
+        return listings_service.to_public(kind, row, principal=principal)
+
+    @router.patch(
+        "/{listing_id}",
+        response_model=public_schema,
+        name=f"update_{kind.name}",
+        summary=f"Update a {kind.name}",
+        description=(
+            "Partial update by a member of the owning organization: only the fields sent change, null clears an "
+            "optional field. Needs If-Match (428 without, 412 when stale). Closed states are 409."
+        ),
+        responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
+    )
+    async def update(
+        listing_id: ListingId,
+        session: SessionDep,
+        principal: CurrentPrincipal,
+        response: Response,
+        payload: Annotated[update_schema, Body()],  # type: ignore[valid-type]
+        if_match: IfMatchHeader = None,
+    ) -> Any:
+        row = await listings_service.update_listing(
+            session, kind=kind, principal=principal, listing_id=listing_id, if_match=if_match, payload=payload
+        )
+        _with_etag(response, row)
+        return listings_service.to_public(kind, row, principal=principal)
+
+    for step in kind.transitions:
+        _add_transition(router, kind, step)
+
+    @router.get(
+        "/{listing_id}/history",
+        response_model=Page[AuditEventPublic],
+        name=f"{kind.name}_history",
+        summary=f"Audit history of a {kind.name}",
+        description="Every change with actor, organization, from → to, time and request id; owner and platform admins.",
+        responses=problem_responses(401, 403, 404, 422),
+    )
+    async def history(
+        listing_id: ListingId,
+        session: SessionDep,
+        principal: CurrentPrincipal,
+        limit: Limit = 50,
+        cursor: Cursor = None,
+    ) -> Page[AuditEventPublic]:
+        return await listings_service.listing_history(
+            session, kind=kind, principal=principal, listing_id=listing_id, limit=limit, cursor=cursor
+        )
+
+    return router
+
+
+def _add_transition(router: APIRouter, kind: ListingKind, step: Transition) -> None:
+    sources = ", ".join(sorted(step.sources))
+    verified = " Needs a verified organization (403 otherwise)." if step.needs_verified_org else ""
+
+    @router.post(
+        f"/{{listing_id}}/{step.action}",
+        response_model=kind.public_schema,
+        name=f"{step.action}_{kind.name}",
+        summary=f"{step.action.capitalize()} a {kind.name}: {sources} → {step.target}",
+        description=f"{step.description} Allowed from {sources} (409 otherwise); needs If-Match.{verified}",
+        responses=problem_responses(401, 403, 404, 409, 412, 428),
+    )
+    async def transition(
+        listing_id: ListingId,
+        session: SessionDep,
+        principal: CurrentPrincipal,
+        response: Response,
+        if_match: IfMatchHeader = None,
+    ) -> Any:
+        row = await listings_service.transition_listing(
+            session, kind=kind, principal=principal, listing_id=listing_id, if_match=if_match, action=step.action
+        )
+        _with_etag(response, row)
+        return listings_service.to_public(kind, row, principal=principal)
+
+
+achievements_router = build_router(ACHIEVEMENT)
+demands_router = build_router(DEMAND)
+
+
+@achievements_router.post(
+    "/import",
+    response_model=ImportReport,
+    name="import_achievements",
+    summary="Bulk-import achievements (CSV or JSON lines)",
+    description=(
+        "For a technology transfer office: up to 10,000 rows, streamed (text/csv with a header row, or "
+        "application/x-ndjson with one POST /market/achievements body per line). Every good row becomes a draft; "
+        "a bad row is reported with its field errors and stores nothing; a row whose natural key (owner + first "
+        "patent application number, or owner + title) is already listed is reported as `existing` and not "
+        "created again, so importing the same file twice creates no duplicates."
+    ),
+    responses=problem_responses(400, 401, 403, 413, 415, 422),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/x-ndjson": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+async def import_achievements(request: Request, session: SessionDep, principal: CurrentPrincipal) -> ImportReport:
+    rows = importer.parse_rows(request.headers.get("content-type"), request.stream())
+    return await listings_service.import_achievements(session, principal=principal, rows=rows)
+
+
+# Keep the schema of a single row reachable from OpenAPI for import authors.
+ImportRowBody = AchievementCreate
+
+
+async def _expire_achievements(session: AsyncSession) -> int:
+    return await listings_service.expire_due(session, kind=ACHIEVEMENT)
+
+
+async def _expire_demands(session: AsyncSession) -> int:
+    return await listings_service.expire_due(session, kind=DEMAND)
+
+
+# The periodic half of expiry (the other half runs on read): see services.market.worker.
+register_maintenance("achievements_expired", _expire_achievements)
+register_maintenance("demands_expired", _expire_demands)

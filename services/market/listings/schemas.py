@@ -1,0 +1,521 @@
+"""Request and response schemas of achievements (科技成果) and demands (技术需求), and their code lists.
+
+Request models forbid unknown fields: status, owner, ids, versions, timestamps and verification are set by the
+service, and a body that tries to set them is a 422 naming the field (mass assignment). Text is NFC-normalized and
+trimmed; codes typed in full width are normalized to ASCII.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import re
+import uuid
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+
+from services.market.listings.codes import normalize_application_no, normalize_ipc, normalize_publication_no
+from shared.reference.regions import is_valid_region
+from shared.reference.technical_fields import is_technical_field, technical_fields
+from shared.text import normalize_code, normalize_text
+
+__all__ = [
+    "AchievementCreate",
+    "AchievementPublic",
+    "AchievementStatus",
+    "AchievementUpdate",
+    "Contact",
+    "CooperationMode",
+    "DemandCreate",
+    "DemandPublic",
+    "DemandStatus",
+    "DemandUpdate",
+    "ImportReport",
+    "ImportRow",
+    "IpType",
+    "Money",
+    "PatentRef",
+    "PriceKind",
+    "TransferMode",
+]
+
+MAX_FEN = 10**16  # 1000亿元: far above any single listing, still well inside BIGINT
+
+
+class IpType(enum.StrEnum):
+    """Kind of intellectual property of an achievement."""
+
+    INVENTION_PATENT = "invention_patent"
+    UTILITY_MODEL = "utility_model"
+    DESIGN = "design"
+    SOFTWARE_COPYRIGHT = "software_copyright"
+    TECHNICAL_SECRET = "technical_secret"
+    PLANT_VARIETY = "plant_variety"
+    OTHER = "other"
+
+
+IP_TYPE_LABELS = {
+    "invention_patent": ("发明专利", "Invention patent"),
+    "utility_model": ("实用新型专利", "Utility model patent"),
+    "design": ("外观设计专利", "Design patent"),
+    "software_copyright": ("计算机软件著作权", "Software copyright"),
+    "technical_secret": ("技术秘密", "Technical secret (know-how)"),
+    "plant_variety": ("植物新品种权", "Plant variety right"),
+    "other": ("其他", "Other"),
+}
+
+
+class TransferMode(enum.StrEnum):
+    """How an achievement may be transferred."""
+
+    TRANSFER = "transfer"
+    EXCLUSIVE_LICENSE = "exclusive_license"
+    SOLE_LICENSE = "sole_license"
+    ORDINARY_LICENSE = "ordinary_license"
+    EQUITY = "equity"
+    CO_DEVELOPMENT = "co_development"
+    OTHER = "other"
+
+
+TRANSFER_MODE_LABELS = {
+    "transfer": ("转让", "Assignment"),
+    "exclusive_license": ("独占许可", "Exclusive license"),
+    "sole_license": ("排他许可", "Sole license"),
+    "ordinary_license": ("普通许可", "Ordinary (non-exclusive) license"),
+    "equity": ("作价入股", "Contribution as equity"),
+    "co_development": ("合作开发", "Co-development"),
+    "other": ("其他", "Other"),
+}
+
+
+class CooperationMode(enum.StrEnum):
+    """How an enterprise wants to work with a supplier of technology."""
+
+    TRANSFER = "transfer"
+    LICENSE = "license"
+    CO_DEVELOPMENT = "co_development"
+    COMMISSIONED_DEVELOPMENT = "commissioned_development"
+    CONSULTING = "consulting"
+    SERVICE = "service"
+    EQUITY = "equity"
+    OTHER = "other"
+
+
+COOPERATION_MODE_LABELS = {
+    "transfer": ("技术转让", "Technology transfer"),
+    "license": ("技术许可", "Licensing"),
+    "co_development": ("合作开发", "Cooperative development"),
+    "commissioned_development": ("委托开发", "Commissioned development"),
+    "consulting": ("技术咨询", "Technical consulting"),
+    "service": ("技术服务", "Technical service"),
+    "equity": ("作价入股", "Equity cooperation"),
+    "other": ("其他", "Other"),
+}
+
+
+class PriceKind(enum.StrEnum):
+    """How a price or budget is given."""
+
+    FIXED = "fixed"
+    RANGE = "range"
+    NEGOTIABLE = "negotiable"
+
+
+PRICE_KIND_LABELS = {
+    "fixed": ("一口价", "Fixed price"),
+    "range": ("区间价", "Price range"),
+    "negotiable": ("面议", "Negotiable"),
+}
+
+
+class AchievementStatus(enum.StrEnum):
+    """Lifecycle of an achievement listing."""
+
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    NEGOTIATING = "negotiating"
+    TRANSFERRED = "transferred"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+
+
+ACHIEVEMENT_STATUS_LABELS = {
+    "draft": ("草稿", "Draft"),
+    "published": ("已发布", "Published"),
+    "negotiating": ("洽谈中", "In negotiation"),
+    "transferred": ("已转化", "Transferred"),
+    "withdrawn": ("已撤回", "Withdrawn"),
+    "expired": ("已过期", "Expired"),
+}
+
+
+class DemandStatus(enum.StrEnum):
+    """Lifecycle of a demand posting."""
+
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    MATCHED = "matched"
+    CLOSED = "closed"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+
+
+DEMAND_STATUS_LABELS = {
+    "draft": ("草稿", "Draft"),
+    "published": ("已发布", "Published"),
+    "matched": ("已对接", "Matched"),
+    "closed": ("已关闭", "Closed"),
+    "withdrawn": ("已撤回", "Withdrawn"),
+    "expired": ("已过期", "Expired"),
+}
+
+# GB/T 22900-2022 technology readiness levels (short Chinese descriptions).
+TRL_LABELS = {
+    1: ("发现基本原理或看到基本原理的报道", "Basic principles observed"),
+    2: ("形成技术概念或开发方案", "Technology concept formulated"),
+    3: ("关键功能分析和实验结论成立", "Key function proven analytically and experimentally"),
+    4: ("研究室环境中关键功能仿真结论成立", "Key function validated in the laboratory"),
+    5: ("相关环境中关键功能仿真结论成立", "Key function validated in a relevant environment"),
+    6: ("相关环境中系统样机演示", "System prototype demonstrated in a relevant environment"),
+    7: ("典型使用环境中系统样机试验", "System prototype tested in an operational environment"),
+    8: ("实际系统完成并通过试验验证", "Actual system completed and qualified"),
+    9: ("实际系统通过任务运行的成功考验", "Actual system proven in operation"),
+}
+
+
+def _text(value: Any) -> Any:
+    return normalize_text(value) if isinstance(value, str) else value
+
+
+def _code(value: Any) -> Any:
+    return normalize_code(value) if isinstance(value, str) else value
+
+
+def _lower_code(value: Any) -> Any:
+    return normalize_code(value).lower() if isinstance(value, str) else value
+
+
+Title = Annotated[
+    str, BeforeValidator(_text), Field(min_length=1, max_length=200, description="Title, 1–200 characters.")
+]
+Summary = Annotated[str, BeforeValidator(_text), Field(max_length=1000)]
+LongText = Annotated[str, BeforeValidator(_text), Field(max_length=20000)]
+Keyword = Annotated[str, BeforeValidator(_text), Field(min_length=1, max_length=50)]
+PersonName = Annotated[str, BeforeValidator(_text), Field(min_length=1, max_length=50)]
+Trl = Annotated[int, Field(ge=1, le=9, description="Technology readiness level 1–9 (GB/T 22900-2022).")]
+FIELD_CODES = [f.code for f in technical_fields()]
+TechnicalFieldCode = Annotated[
+    str,
+    BeforeValidator(_lower_code),
+    Field(
+        description="One of the 11 technical field codes (GET /market/reference/technical_fields).",
+        json_schema_extra={"enum": FIELD_CODES},
+    ),
+]
+RegionCode = Annotated[
+    str, BeforeValidator(_code), Field(description="GB/T 2260 region code (6 digits), e.g. 510100 Chengdu.")
+]
+_PHONE = re.compile(r"^\+?[0-9][0-9\- ]{4,29}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _unique(values: list[Any]) -> list[Any]:
+    return list(dict.fromkeys(values))
+
+
+class Contact(_Strict):
+    """Who to contact about a listing. Private: only the owning organization and platform admins see it."""
+
+    name: PersonName = Field(description="Contact person.")
+    phone: str | None = Field(default=None, max_length=30, description="Phone number, digits with optional + and -.")
+    email: str | None = Field(default=None, max_length=254, validate_default=True, description="E-mail address.")
+
+    @field_validator("phone", mode="before")
+    @classmethod
+    def _phone(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = normalize_code(value)
+            if not _PHONE.match(value):
+                raise ValueError("not a phone number")
+        return value
+
+    @field_validator("email", mode="before")
+    @classmethod
+    def _email(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = normalize_text(value).lower()
+            if not _EMAIL.match(value):
+                raise ValueError("not an e-mail address")
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _one_channel(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("phone") is None:
+            raise ValueError("give a phone number or an e-mail address")
+        return value
+
+
+class Money(_Strict):
+    """A price or budget in fen (1 元 = 100 fen): fixed (min_fen), range (min_fen ≤ max_fen) or negotiable."""
+
+    kind: PriceKind = Field(description="fixed, range or negotiable.")
+    min_fen: int | None = Field(
+        default=None, ge=0, le=MAX_FEN, validate_default=True, description="Fixed amount, or lower bound (fen)."
+    )
+    max_fen: int | None = Field(
+        default=None, ge=0, le=MAX_FEN, validate_default=True, description="Upper bound of a range (fen)."
+    )
+
+    @field_validator("min_fen")
+    @classmethod
+    def _min(cls, value: int | None, info: ValidationInfo) -> int | None:
+        kind = info.data.get("kind")
+        if kind in (PriceKind.FIXED, PriceKind.RANGE) and value is None:
+            raise ValueError(f"required when kind is {kind}")
+        if kind == PriceKind.NEGOTIABLE and value is not None:
+            raise ValueError("must be empty when kind is negotiable")
+        return value
+
+    @field_validator("max_fen")
+    @classmethod
+    def _max(cls, value: int | None, info: ValidationInfo) -> int | None:
+        kind = info.data.get("kind")
+        low = info.data.get("min_fen")
+        if kind == PriceKind.RANGE:
+            if value is None:
+                raise ValueError("required when kind is range")
+            if low is not None and value < low:
+                raise ValueError("must be at least min_fen")
+        elif kind == PriceKind.FIXED and value is not None and value != low:
+            raise ValueError("must be empty (or equal min_fen) when kind is fixed")
+        elif kind == PriceKind.NEGOTIABLE and value is not None:
+            raise ValueError("must be empty when kind is negotiable")
+        return value
+
+
+NEGOTIABLE = Money(kind=PriceKind.NEGOTIABLE)
+
+
+class PatentRef(_Strict):
+    """One patent of an achievement."""
+
+    application_no: str = Field(
+        description="CN application number with its check digit, e.g. 202110123456.7 (a CN prefix and full-width "
+        "digits are accepted and normalized)."
+    )
+    publication_no: str | None = Field(default=None, description="Publication number, e.g. CN112345678A.")
+
+    @field_validator("application_no", mode="before")
+    @classmethod
+    def _application(cls, value: Any) -> Any:
+        return normalize_application_no(value) if isinstance(value, str) else value
+
+    @field_validator("publication_no", mode="before")
+    @classmethod
+    def _publication(cls, value: Any) -> Any:
+        return normalize_publication_no(value) if isinstance(value, str) else value
+
+
+def _check_field(value: str | None) -> str | None:
+    if value is not None and not is_technical_field(value):
+        raise ValueError(f"unknown technical field; one of: {', '.join(FIELD_CODES)}")
+    return value
+
+
+def _check_region(value: str | None) -> str | None:
+    if value is not None and not is_valid_region(value):
+        raise ValueError("not a GB/T 2260 region code")
+    return value
+
+
+def _check_ipc(values: list[str] | None) -> list[str] | None:
+    return None if values is None else _unique([normalize_ipc(v) for v in values])
+
+
+class _AchievementFields(_Strict):
+    @field_validator("technical_field", check_fields=False)
+    @classmethod
+    def _field(cls, value: str | None) -> str | None:
+        return _check_field(value)
+
+    @field_validator("region_code", check_fields=False)
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        return _check_region(value)
+
+    @field_validator("ipc_codes", mode="before", check_fields=False)
+    @classmethod
+    def _ipc(cls, value: Any) -> Any:
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return _check_ipc(value)
+        return value
+
+    @field_validator("keywords", "inventors", "transfer_modes", check_fields=False)
+    @classmethod
+    def _dedupe(cls, value: list[Any] | None) -> list[Any] | None:
+        return None if value is None else _unique(value)
+
+    @field_validator("patents", check_fields=False)
+    @classmethod
+    def _patents(cls, value: list[PatentRef] | None) -> list[PatentRef] | None:
+        if value is not None:
+            numbers = [p.application_no for p in value]
+            if len(set(numbers)) != len(numbers):
+                raise ValueError("the same application number is listed twice")
+        return value
+
+
+class AchievementCreate(_AchievementFields):
+    """A new achievement listing; it starts as a draft of the caller's organization."""
+
+    title: Title
+    summary: Summary | None = Field(default=None, description="One-paragraph summary (≤1000 characters).")
+    description: LongText | None = Field(default=None, description="Full description (≤20000 characters).")
+    keywords: list[Keyword] = Field(default_factory=list, max_length=20, description="Up to 20 keywords.")
+    technical_field: TechnicalFieldCode
+    ipc_codes: list[str] = Field(
+        default_factory=list, max_length=20, description="IPC symbols, e.g. 'G06F 16/33' or 'B64U 20/80'."
+    )
+    patents: list[PatentRef] = Field(default_factory=list, max_length=50, description="Patents of the achievement.")
+    ip_type: IpType = Field(description="Kind of intellectual property.")
+    trl: Trl | None = None
+    transfer_modes: list[TransferMode] = Field(default_factory=list, description="Acceptable ways of transfer.")
+    price: Money = Field(default=NEGOTIABLE, description="Asking price; negotiable when omitted.")
+    inventors: list[PersonName] = Field(default_factory=list, max_length=50)
+    region_code: RegionCode | None = Field(default=None, description="Defaults to the owner organization's region.")
+    contact: Contact | None = Field(default=None, description="Private contact, seen only by the owner.")
+    valid_until: dt.date | None = Field(
+        default=None, description="Last day (Beijing time) the listing is offered; it expires after that day."
+    )
+
+
+class AchievementUpdate(_AchievementFields):
+    """A partial update: only the fields sent change; null clears an optional field."""
+
+    title: Title | None = None
+    summary: Summary | None = None
+    description: LongText | None = None
+    keywords: list[Keyword] | None = Field(default=None, max_length=20)
+    technical_field: TechnicalFieldCode | None = None
+    ipc_codes: list[str] | None = Field(default=None, max_length=20)
+    patents: list[PatentRef] | None = Field(default=None, max_length=50)
+    ip_type: IpType | None = None
+    trl: Trl | None = None
+    transfer_modes: list[TransferMode] | None = None
+    price: Money | None = None
+    inventors: list[PersonName] | None = Field(default=None, max_length=50)
+    region_code: RegionCode | None = None
+    contact: Contact | None = None
+    valid_until: dt.date | None = None
+
+
+class _DemandFields(_Strict):
+    @field_validator("technical_field", check_fields=False)
+    @classmethod
+    def _field(cls, value: str | None) -> str | None:
+        return _check_field(value)
+
+    @field_validator("region_code", check_fields=False)
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        return _check_region(value)
+
+    @field_validator("keywords", "cooperation_modes", check_fields=False)
+    @classmethod
+    def _dedupe(cls, value: list[Any] | None) -> list[Any] | None:
+        return None if value is None else _unique(value)
+
+
+class DemandCreate(_DemandFields):
+    """A new technical demand; it starts as a draft of the caller's organization."""
+
+    title: Title
+    description: LongText | None = Field(default=None, description="What is needed (≤20000 characters).")
+    technical_field: TechnicalFieldCode
+    keywords: list[Keyword] = Field(default_factory=list, max_length=20)
+    desired_trl: Trl | None = Field(default=None, description="Minimum technology readiness level wanted.")
+    cooperation_modes: list[CooperationMode] = Field(default_factory=list)
+    budget: Money = Field(default=NEGOTIABLE, description="Budget; negotiable when omitted.")
+    deadline: dt.date | None = Field(default=None, description="Last day (Beijing time); it expires after that day.")
+    region_code: RegionCode | None = Field(default=None, description="Defaults to the owner organization's region.")
+    contact: Contact | None = Field(default=None, description="Private contact, seen only by the owner.")
+
+
+class DemandUpdate(_DemandFields):
+    """A partial update: only the fields sent change; null clears an optional field."""
+
+    title: Title | None = None
+    description: LongText | None = None
+    technical_field: TechnicalFieldCode | None = None
+    keywords: list[Keyword] | None = Field(default=None, max_length=20)
+    desired_trl: Trl | None = None
+    cooperation_modes: list[CooperationMode] | None = None
+    budget: Money | None = None
+    deadline: dt.date | None = None
+    region_code: RegionCode | None = None
+    contact: Contact | None = None
+
+
+class _ListingPublic(BaseModel):
+    id: uuid.UUID
+    status: str = Field(description="Lifecycle status.")
+    version: int = Field(description="Increases with every change; the ETag is built from it.")
+    owner_org_id: uuid.UUID = Field(description="Organization that owns the listing.")
+    title: str
+    technical_field: str
+    keywords: list[str]
+    region_code: str
+    contact: Contact | None = Field(description="Only for the owner organization and platform admins; else null.")
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    published_at: dt.datetime | None
+
+
+class AchievementPublic(_ListingPublic):
+    """An achievement listing as the caller may see it."""
+
+    summary: str | None
+    description: str | None
+    ipc_codes: list[str]
+    patents: list[PatentRef]
+    ip_type: IpType
+    trl: int | None
+    transfer_modes: list[TransferMode]
+    price: Money
+    inventors: list[str]
+    valid_until: dt.date | None
+
+
+class DemandPublic(_ListingPublic):
+    """A demand posting as the caller may see it."""
+
+    description: str | None
+    desired_trl: int | None
+    cooperation_modes: list[CooperationMode]
+    budget: Money
+    deadline: dt.date | None
+
+
+class ImportRow(BaseModel):
+    """The outcome of one row of a bulk import."""
+
+    row: int = Field(description="Row number: data rows of a CSV counted from 1 after the header; lines of JSON lines.")
+    status: str = Field(description="created, existing (same natural key already listed: nothing stored) or error.")
+    id: uuid.UUID | None = Field(default=None, description="The achievement created or found.")
+    errors: list[dict[str, Any]] = Field(default_factory=list, description="Field errors of a rejected row.")
+
+
+class ImportReport(BaseModel):
+    """Per-row report of a bulk import."""
+
+    total_rows: int
+    created: int
+    existing: int
+    failed: int
+    rows: list[ImportRow]

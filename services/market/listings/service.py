@@ -1,0 +1,499 @@
+"""Business rules of achievement listings and demand postings: ownership, visibility, lifecycle, expiry, import.
+
+Every write bumps ``version``, appends an audit row and an outbox event in the request's transaction (services
+only flush). Expiry is applied on read and by the periodic maintenance job: a listing whose last day (Beijing
+time) has passed moves to ``expired`` the first time anyone reads or lists it, or at the next sweep, whichever
+comes first — with the same audit row (actor ``system``) and outbox delete event either way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.market.audit import service as audit_service
+from services.market.audit.schemas import AuditEventPublic
+from services.market.concurrency import require_if_match
+from services.market.listings.kinds import ACHIEVEMENT, ListingKind
+from services.market.listings.models import Achievement, Listing
+from services.market.listings.repository import ListingFilters, ListingRepository
+from services.market.listings.schemas import AchievementCreate, ImportReport, ImportRow
+from services.market.outbox import service as outbox_service
+from shared.clock import today_in_china, utcnow
+from shared.errors import Conflict, Forbidden, NotFound, PayloadTooLarge, ProblemError, ValidationFailed
+from shared.pagination import Page, decode_cursor, encode_cursor
+from shared.security import Principal
+from shared.text import normalize_text
+
+__all__ = [
+    "MAX_IMPORT_ROWS",
+    "create_listing",
+    "expire_due",
+    "get_listing",
+    "import_achievements",
+    "list_listings",
+    "listing_history",
+    "to_public",
+    "transition_listing",
+    "update_listing",
+]
+
+MEMBER_ROLES = ("member", "org_admin")
+MAX_IMPORT_ROWS = 10_000
+EXPIRY_BATCH = 500
+# Fields that may not be set to null by a PATCH (they have a value on every listing).
+_REQUIRED = frozenset(
+    {
+        "title",
+        "technical_field",
+        "ip_type",
+        "price",
+        "budget",
+        "keywords",
+        "ipc_codes",
+        "patents",
+        "transfer_modes",
+        "inventors",
+        "cooperation_modes",
+        "region_code",
+    }
+)
+
+
+def _is_member_of_owner(principal: Principal | None, row: Listing) -> bool:
+    return principal is not None and principal.org_id == row.owner_org_id and principal.has_role(*MEMBER_ROLES)
+
+
+def _sees_private(principal: Principal | None, row: Listing) -> bool:
+    return _is_member_of_owner(principal, row) or (principal is not None and principal.has_role("platform_admin"))
+
+
+def _visible(kind: ListingKind, principal: Principal | None, row: Listing) -> bool:
+    return row.status in kind.public_states or _sees_private(principal, row)
+
+
+def to_public(kind: ListingKind, row: Listing, *, principal: Principal | None) -> BaseModel:
+    """The listing as ``principal`` may see it: contacts only for the owner organization and platform admins."""
+    return _public_model(kind, row, private=_sees_private(principal, row))
+
+
+def _public_model(kind: ListingKind, row: Listing, *, private: bool) -> BaseModel:
+    money = kind.money_field
+    data: dict[str, Any] = {
+        name: getattr(row, name) for name in kind.public_schema.model_fields if name not in (money, "contact")
+    }
+    data[money] = {
+        "kind": getattr(row, f"{money}_kind"),
+        "min_fen": getattr(row, f"{money}_min_fen"),
+        "max_fen": getattr(row, f"{money}_max_fen"),
+    }
+    data["contact"] = row.contact if private else None
+    return kind.public_schema.model_validate(data)
+
+
+def _public_fields(kind: ListingKind, row: Listing) -> dict[str, Any]:
+    """The fields search may index: the public view without contact."""
+    dumped: dict[str, Any] = _public_model(kind, row, private=False).model_dump(mode="json", exclude={"contact"})
+    return dumped
+
+
+async def _record_change(
+    session: AsyncSession,
+    *,
+    kind: ListingKind,
+    row: Listing,
+    action: str,
+    from_status: str | None,
+    actor: Principal | None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Audit row + outbox event of a change already applied to ``row``."""
+    await audit_service.record(
+        session,
+        entity_kind=kind.name,
+        entity_id=row.id,
+        action=action,
+        from_status=from_status,
+        to_status=row.status,
+        actor=actor,
+        details=details,
+    )
+    await outbox_service.enqueue(
+        session,
+        entity_kind=kind.name,
+        entity_id=row.id,
+        version=row.version,
+        event_type=f"{kind.name}.{action}",
+        op="upsert" if row.status in kind.public_states else "delete",
+        fields=_public_fields(kind, row),
+    )
+
+
+def _natural_key(*, title: str, patents: list[dict[str, Any]]) -> str:
+    if patents:
+        return "patent:" + str(patents[0]["application_no"])
+    return "title:" + normalize_text(title).casefold()
+
+
+def _check_expiry_date(kind: ListingKind, value: dt.date | None) -> None:
+    if value is not None and value < today_in_china():
+        raise ValidationFailed.field(kind.expiry_field, "must be today or later (Beijing time)", type="date_in_past")
+
+
+def _assign(kind: ListingKind, row: Listing, values: dict[str, Any]) -> list[str]:
+    """Set ``values`` on ``row``; returns the names of the fields whose value changed."""
+    changed: list[str] = []
+    money = kind.money_field
+    for name, value in values.items():
+        if name == money:
+            new = (value["kind"], value.get("min_fen"), value.get("max_fen"))
+            old = tuple(getattr(row, f"{money}_{part}") for part in ("kind", "min_fen", "max_fen"))
+            if new != old:
+                for part, part_value in zip(("kind", "min_fen", "max_fen"), new, strict=True):
+                    setattr(row, f"{money}_{part}", str(part_value) if part == "kind" else part_value)
+                changed.append(name)
+            continue
+        if isinstance(value, list):
+            value = [str(v) if isinstance(v, str) else v for v in value]
+        elif isinstance(value, str):
+            value = str(value)
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+            changed.append(name)
+    return changed
+
+
+def _authorize_creator(kind: ListingKind, principal: Principal) -> uuid.UUID:
+    if principal.org_id is None or not principal.has_role(*MEMBER_ROLES):
+        raise Forbidden(f"Only members of an organization can create {kind.plural}.")
+    if principal.org_kind not in kind.creator_org_kinds:
+        allowed = ", ".join(sorted(kind.creator_org_kinds))
+        raise Forbidden(
+            f"{kind.plural.capitalize()} are listed by organizations of kind {allowed}, not {principal.org_kind}.",
+            slug="organization-kind-not-allowed",
+        )
+    return principal.org_id
+
+
+def _new_row(kind: ListingKind, principal: Principal, owner_org_id: uuid.UUID, payload: BaseModel) -> Listing:
+    values = payload.model_dump()
+    _check_expiry_date(kind, values.get(kind.expiry_field))
+    if values.get("region_code") is None:
+        if principal.org_region is None:
+            raise ValidationFailed.field("region_code", "required: your organization has no region on record")
+        values["region_code"] = principal.org_region
+    now = utcnow()
+    initial: dict[str, Any] = {
+        "owner_org_id": owner_org_id,
+        "owner_org_path": principal.org_path or f"/{owner_org_id}/",
+        "owner_org_kind": principal.org_kind or "",
+        "created_by": principal.subject,
+        "status": "draft",
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+        "title": values["title"],
+        "technical_field": values["technical_field"],
+        "region_code": values["region_code"],
+        f"{kind.money_field}_kind": "negotiable",
+    }
+    if kind is ACHIEVEMENT:
+        initial["natural_key"] = ""
+    row = kind.model(**initial)
+    _assign(kind, row, values)
+    if isinstance(row, Achievement):
+        row.natural_key = _natural_key(title=row.title, patents=row.patents)
+    return row
+
+
+async def _insert(session: AsyncSession, kind: ListingKind, row: Listing, principal: Principal) -> None:
+    repository = ListingRepository(session, kind.model)
+    if isinstance(row, Achievement):
+        existing = await repository.find_natural_key(owner_org_id=row.owner_org_id, natural_key=row.natural_key)
+        if existing is not None:
+            raise _duplicate(existing)
+    try:
+        await repository.add(row)
+    except IntegrityError as exc:
+        # A concurrent request listed the same patent or title first.
+        raise Conflict("Your organization already lists this achievement.", slug="duplicate-listing") from exc
+    await _record_change(session, kind=kind, row=row, action="created", from_status=None, actor=principal)
+
+
+def _duplicate(existing: Achievement) -> Conflict:
+    return Conflict(
+        "Your organization already lists this achievement (same first patent application number, or same title).",
+        slug="duplicate-listing",
+        extra={"existing_id": str(existing.id)},
+    )
+
+
+async def create_listing(
+    session: AsyncSession, *, kind: ListingKind, principal: Principal, payload: BaseModel
+) -> Listing:
+    """Create a draft listing owned by the caller's organization."""
+    owner_org_id = _authorize_creator(kind, principal)
+    row = _new_row(kind, principal, owner_org_id, payload)
+    await _insert(session, kind, row, principal)
+    return row
+
+
+async def _expire(session: AsyncSession, *, kind: ListingKind, row: Listing) -> None:
+    previous = row.status
+    row.status = "expired"
+    row.version += 1
+    row.updated_at = utcnow()
+    await ListingRepository(session, kind.model).flush()
+    await _record_change(session, kind=kind, row=row, action="expired", from_status=previous, actor=None)
+
+
+def _is_due(kind: ListingKind, row: Listing) -> bool:
+    last_day: dt.date | None = getattr(row, kind.expiry_field)
+    return row.status in kind.open_states and last_day is not None and last_day < today_in_china()
+
+
+async def expire_due(session: AsyncSession, *, kind: ListingKind, limit: int = EXPIRY_BATCH) -> int:
+    """Move open listings past their last day to expired; returns how many."""
+    rows = await ListingRepository(session, kind.model).due_for_expiry(
+        expiry_field=kind.expiry_field, today=today_in_china(), open_states=kind.open_states, limit=limit
+    )
+    for row in rows:
+        await _expire(session, kind=kind, row=row)
+    return len(rows)
+
+
+async def _load(
+    session: AsyncSession, *, kind: ListingKind, principal: Principal | None, listing_id: uuid.UUID, for_update: bool
+) -> Listing:
+    row = await ListingRepository(session, kind.model).get(listing_id, for_update=for_update)
+    if row is None or not _visible(kind, principal, row):
+        raise NotFound(f"No {kind.name} {listing_id} that you can see.")
+    if _is_due(kind, row):
+        await _expire(session, kind=kind, row=row)
+    return row
+
+
+async def get_listing(
+    session: AsyncSession, *, kind: ListingKind, principal: Principal | None, listing_id: uuid.UUID
+) -> Listing:
+    """One listing visible to the caller (drafts of others are 404); expires it first when its day has passed."""
+    row = await _load(session, kind=kind, principal=principal, listing_id=listing_id, for_update=False)
+    if not _visible(kind, principal, row):
+        raise NotFound(f"No {kind.name} {listing_id} that you can see.")
+    return row
+
+
+async def _load_for_write(
+    session: AsyncSession, *, kind: ListingKind, principal: Principal, listing_id: uuid.UUID
+) -> Listing:
+    row = await _load(session, kind=kind, principal=principal, listing_id=listing_id, for_update=True)
+    if not _is_member_of_owner(principal, row):
+        raise Forbidden(f"Only members of the organization that owns this {kind.name} can change it.")
+    return row
+
+
+async def update_listing(
+    session: AsyncSession,
+    *,
+    kind: ListingKind,
+    principal: Principal,
+    listing_id: uuid.UUID,
+    if_match: str | None,
+    payload: BaseModel,
+) -> Listing:
+    """Apply a partial update to an open listing of the caller's organization (If-Match required)."""
+    row = await _load_for_write(session, kind=kind, principal=principal, listing_id=listing_id)
+    require_if_match(if_match, version=row.version)
+    if row.status not in kind.open_states:
+        raise Conflict(
+            f"A {kind.name} in status {row.status} can no longer be edited.",
+            slug="listing-not-editable",
+            extra={"current_status": row.status},
+        )
+    values = payload.model_dump(exclude_unset=True)
+    for name, value in values.items():
+        if value is None and name in _REQUIRED:
+            raise ValidationFailed.field(name, "cannot be null", type="null_not_allowed")
+    if kind.expiry_field in values:
+        _check_expiry_date(kind, values[kind.expiry_field])
+    changed = _assign(kind, row, values)
+    if not changed:
+        return row
+    if isinstance(row, Achievement):
+        new_key = _natural_key(title=row.title, patents=row.patents)
+        if new_key != row.natural_key:
+            existing = await ListingRepository(session, kind.model).find_natural_key(
+                owner_org_id=row.owner_org_id, natural_key=new_key
+            )
+            if existing is not None and existing.id != row.id:
+                raise _duplicate(existing)
+            row.natural_key = new_key
+    row.version += 1
+    row.updated_at = utcnow()
+    try:
+        await ListingRepository(session, kind.model).flush()
+    except IntegrityError as exc:
+        raise Conflict("Your organization already lists this achievement.", slug="duplicate-listing") from exc
+    await _record_change(
+        session,
+        kind=kind,
+        row=row,
+        action="updated",
+        from_status=row.status,
+        actor=principal,
+        details={"fields": changed},
+    )
+    return row
+
+
+async def transition_listing(
+    session: AsyncSession,
+    *,
+    kind: ListingKind,
+    principal: Principal,
+    listing_id: uuid.UUID,
+    if_match: str | None,
+    action: str,
+) -> Listing:
+    """Move a listing along its lifecycle; illegal steps are 409, publishing needs a verified organization."""
+    step = kind.transition(action)
+    row = await _load_for_write(session, kind=kind, principal=principal, listing_id=listing_id)
+    if step.needs_verified_org and not principal.org_verified:
+        raise Forbidden("Your organization must be verified before it can publish.", slug="organization-not-verified")
+    require_if_match(if_match, version=row.version)
+    if row.status not in step.sources:
+        raise Conflict(
+            f"Cannot {action} a {kind.name} in status {row.status}.",
+            slug="illegal-transition",
+            extra={"current_status": row.status, "allowed_from": sorted(step.sources)},
+        )
+    previous = row.status
+    now = utcnow()
+    row.status = step.target
+    row.version += 1
+    row.updated_at = now
+    if step.target == "published" and row.published_at is None:
+        row.published_at = now
+    await ListingRepository(session, kind.model).flush()
+    await _record_change(session, kind=kind, row=row, action=step.target, from_status=previous, actor=principal)
+    return row
+
+
+async def list_listings(
+    session: AsyncSession,
+    *,
+    kind: ListingKind,
+    principal: Principal | None,
+    filters: ListingFilters,
+    limit: int,
+    cursor: str | None,
+) -> Page[Any]:
+    """A page of listings the caller may see, newest first."""
+    before: uuid.UUID | None = None
+    if cursor is not None:
+        (raw,) = decode_cursor(cursor, arity=1)
+        try:
+            before = uuid.UUID(str(raw))
+        except ValueError as exc:
+            raise ValidationFailed.field("cursor", "not a cursor returned by this list", type="cursor_invalid") from exc
+    await expire_due(session, kind=kind)
+    rows = await ListingRepository(session, kind.model).page(
+        filters=filters,
+        public_states=kind.public_states,
+        viewer_org_id=principal.org_id if principal is not None else None,
+        sees_everything=principal is not None and principal.has_role("platform_admin"),
+        before_id=before,
+        limit=limit + 1,
+    )
+    next_cursor = encode_cursor(str(rows[limit - 1].id)) if len(rows) > limit else None
+    return Page[Any](items=[to_public(kind, row, principal=principal) for row in rows[:limit]], next_cursor=next_cursor)
+
+
+async def listing_history(
+    session: AsyncSession,
+    *,
+    kind: ListingKind,
+    principal: Principal,
+    listing_id: uuid.UUID,
+    limit: int,
+    cursor: str | None,
+) -> Page[AuditEventPublic]:
+    """The audit trail of a listing, for its owner organization and platform admins."""
+    row = await get_listing(session, kind=kind, principal=principal, listing_id=listing_id)
+    if not _sees_private(principal, row):
+        raise Forbidden(f"Only the owner organization and platform admins can read the history of a {kind.name}.")
+    return await audit_service.history(session, entity_kind=kind.name, entity_id=row.id, limit=limit, cursor=cursor)
+
+
+ImportInput = tuple[int, dict[str, Any] | None, list[dict[str, Any]]]
+
+
+def _pydantic_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {
+            "field": ".".join(str(p) for p in err["loc"]) or "row",
+            "message": "this field cannot be set here" if err["type"] == "extra_forbidden" else err["msg"],
+            "type": err["type"],
+        }
+        for err in exc.errors()
+    ]
+
+
+async def import_achievements(
+    session: AsyncSession, *, principal: Principal, rows: AsyncIterator[ImportInput]
+) -> ImportReport:
+    """Create draft achievements row by row; bad rows are reported and skipped, known natural keys are not re-created."""
+    kind = ACHIEVEMENT
+    owner_org_id = _authorize_creator(kind, principal)
+    repository = ListingRepository(session, kind.model)
+    known = await repository.natural_keys_of(owner_org_id=owner_org_id)
+    report: list[ImportRow] = []
+    counts = {"created": 0, "existing": 0, "error": 0}
+    async for number, data, parse_errors in rows:
+        if len(report) >= MAX_IMPORT_ROWS:
+            raise PayloadTooLarge(f"An import holds at most {MAX_IMPORT_ROWS} rows; split the file.")
+        outcome = await _import_one(session, kind, principal, owner_org_id, known, number, data, parse_errors)
+        counts[outcome.status] += 1
+        report.append(outcome)
+    return ImportReport(
+        total_rows=len(report),
+        created=counts["created"],
+        existing=counts["existing"],
+        failed=counts["error"],
+        rows=report,
+    )
+
+
+async def _import_one(
+    session: AsyncSession,
+    kind: ListingKind,
+    principal: Principal,
+    owner_org_id: uuid.UUID,
+    known: dict[str, uuid.UUID],
+    number: int,
+    data: dict[str, Any] | None,
+    parse_errors: list[dict[str, Any]],
+) -> ImportRow:
+    if data is None:
+        return ImportRow(row=number, status="error", errors=parse_errors)
+    try:
+        payload = AchievementCreate.model_validate(data)
+    except ValidationError as exc:
+        return ImportRow(row=number, status="error", errors=_pydantic_errors(exc))
+    key = _natural_key(title=payload.title, patents=[p.model_dump() for p in payload.patents])
+    if key in known:
+        return ImportRow(row=number, status="existing", id=known[key])
+    try:
+        async with session.begin_nested():
+            row = _new_row(kind, principal, owner_org_id, payload)
+            await _insert(session, kind, row, principal)
+    except ProblemError as exc:
+        return ImportRow(row=number, status="error", errors=exc.errors or [{"field": "row", "message": exc.detail}])
+    known[key] = row.id
+    return ImportRow(row=number, status="created", id=row.id)

@@ -1,0 +1,157 @@
+"""POST /market/achievements/import and `techmarket market import`: streamed CSV / JSON lines, per-row report,
+bad rows skipped, re-import creates no duplicates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from services.market.cli import import_file
+from services.market.listings.models import Achievement
+from services.market.outbox.models import OutboxEvent
+from tests.conftest import Stack
+from tests.market.helpers import achievement_body, assert_problem, error_fields
+
+URL = "/market/achievements/import"
+CSV_HEADERS = {"content-type": "text/csv"}
+JSONL_HEADERS = {"content-type": "application/x-ndjson"}
+
+GOOD_CSV = (
+    "title,technical_field,ip_type,application_nos,publication_nos,ipc_codes,keywords,trl,price_min_fen,price_max_fen,"
+    "contact_name,contact_phone\n"
+    "一种无人机机载多功能盒,aerospace,utility_model,202223220665.2,CN218751475U,B64U20/80;B64U101/30,无人机；载荷,6,"
+    "1000000,2000000,王老师,028-85400000\n"
+    '"一种可拍照便携式实时语音播报端测摄像头",electronic_information,utility_model,CN202122975192.6,CN216774847U,'
+    'H04N5/225,"摄像头;\n语音",,,,,\n'
+    "坏的一行,aerospace,utility_model,202223220665.3,,,,,,,,\n"
+    "没有专利的技术秘密,new_materials,technical_secret,,,,,12,,,,\n"
+)
+
+
+async def count(stack: Stack, model: Any) -> int:
+    async with stack.service_app("market").state.sessionmaker() as session:
+        return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
+
+
+def jsonl(*rows: Any) -> bytes:
+    return "\n".join(r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in rows).encode()
+
+
+class TestImportAchievements:
+    async def test_csv_report_per_row_and_bad_rows_store_nothing(self, stack: Stack, actors: Any) -> None:
+        uni = await actors.org_member(kind="university")
+        response = await stack.client.post(URL, content=GOOD_CSV.encode(), headers={**uni.headers, **CSV_HEADERS})
+        assert response.status_code == 200, response.text
+        report = response.json()
+        assert (report["total_rows"], report["created"], report["existing"], report["failed"]) == (4, 2, 0, 2)
+        rows = report["rows"]
+        assert [r["status"] for r in rows] == ["created", "created", "error", "error"]
+        assert [r["row"] for r in rows] == [1, 2, 3, 4]
+        assert error_fields(rows[2]) == ["patents.0.application_no"]
+        assert error_fields(rows[3]) == ["trl"]
+        assert await count(stack, Achievement) == 2
+        assert await count(stack, OutboxEvent) == 2
+        first = (await stack.client.get(f"/market/achievements/{rows[0]['id']}", headers=uni.headers)).json()
+        assert first["status"] == "draft"
+        assert first["ipc_codes"] == ["B64U 20/80", "B64U 101/30"]
+        assert first["keywords"] == ["无人机", "载荷"]
+        assert first["price"] == {"kind": "range", "min_fen": 1000000, "max_fen": 2000000}
+        assert first["contact"] == {"name": "王老师", "phone": "028-85400000", "email": None}
+        second = (await stack.client.get(f"/market/achievements/{rows[1]['id']}", headers=uni.headers)).json()
+        assert second["keywords"] == ["摄像头", "语音"]  # a quoted cell spanning two lines
+        assert second["patents"][0]["application_no"] == "202122975192.6"
+
+    async def test_reimport_creates_no_duplicates(self, stack: Stack, actors: Any) -> None:
+        uni = await actors.org_member(kind="university")
+        first = (await stack.client.post(URL, content=GOOD_CSV.encode(), headers={**uni.headers, **CSV_HEADERS})).json()
+        again = (await stack.client.post(URL, content=GOOD_CSV.encode(), headers={**uni.headers, **CSV_HEADERS})).json()
+        assert (again["created"], again["existing"], again["failed"]) == (0, 2, 2)
+        assert [r["id"] for r in again["rows"][:2]] == [r["id"] for r in first["rows"][:2]]
+        assert await count(stack, Achievement) == 2
+        # The natural key is per owner: another university importing the same file gets its own drafts.
+        other = await actors.org_member(kind="university")
+        theirs = (
+            await stack.client.post(URL, content=GOOD_CSV.encode(), headers={**other.headers, **CSV_HEADERS})
+        ).json()
+        assert theirs["created"] == 2
+
+    async def test_jsonl_rows_are_full_bodies(self, stack: Stack, actors: Any) -> None:
+        uni = await actors.org_member(kind="university")
+        body = jsonl(
+            achievement_body(),
+            "",
+            "{not json",
+            "[1, 2]",
+            achievement_body(patents=[], title="有状态的", status="published"),
+            achievement_body(patents=[], title="一种无人机机载多功能盒 "),
+            achievement_body(title="同一专利换个标题"),
+        )
+        report = (await stack.client.post(URL, content=body, headers={**uni.headers, **JSONL_HEADERS})).json()
+        assert [(r["row"], r["status"]) for r in report["rows"]] == [
+            (1, "created"),
+            (3, "error"),
+            (4, "error"),
+            (5, "error"),
+            (6, "created"),
+            (7, "existing"),
+        ]
+        assert error_fields(report["rows"][3]) == ["status"]
+        assert report["rows"][5]["id"] == report["rows"][0]["id"]
+        assert await count(stack, Achievement) == 2
+
+    async def test_row_limit_is_10000(self, stack: Stack, actors: Any) -> None:
+        uni = await actors.org_member(kind="university")
+        body = b"\n".join([json.dumps(achievement_body()).encode()] + [b"{}"] * 10_000)
+        response = await stack.client.post(URL, content=body, headers={**uni.headers, **JSONL_HEADERS})
+        assert_problem(response, 413)
+        assert await count(stack, Achievement) == 0
+
+    @pytest.mark.parametrize("content_type", ["application/json", "text/plain", "application/vnd.ms-excel"])
+    async def test_other_media_types_are_415(self, stack: Stack, actors: Any, content_type: str) -> None:
+        uni = await actors.org_member(kind="university")
+        response = await stack.client.post(
+            URL, content=GOOD_CSV.encode(), headers={**uni.headers, "content-type": content_type}
+        )
+        assert_problem(response, 415)
+        assert await count(stack, Achievement) == 0
+
+    @pytest.mark.parametrize(
+        ("content", "status", "field"),
+        [
+            (b"title,colour\nx,red\n", 422, "header"),
+            (b"summary\nx\n", 422, "header"),
+            (b"", 422, "header"),
+            ("title,technical_field,ip_type\n坏,aerospace,design\n".encode("gb18030"), 400, None),
+        ],
+    )
+    async def test_bad_files_are_refused_whole(
+        self, stack: Stack, actors: Any, content: bytes, status: int, field: str | None
+    ) -> None:
+        uni = await actors.org_member(kind="university")
+        response = await stack.client.post(URL, content=content, headers={**uni.headers, **CSV_HEADERS})
+        body = assert_problem(response, status)
+        if field is not None:
+            assert field in error_fields(body)
+        assert await count(stack, Achievement) == 0
+
+    async def test_only_universities_and_institutes_import(self, stack: Stack, actors: Any) -> None:
+        company = await actors.org_member(kind="enterprise")
+        assert_problem(
+            await stack.client.post(URL, content=GOOD_CSV.encode(), headers={**company.headers, **CSV_HEADERS}), 403
+        )
+        assert_problem(await stack.client.post(URL, content=GOOD_CSV.encode(), headers=CSV_HEADERS), 401)
+        assert await count(stack, Achievement) == 0
+
+    async def test_cli_streams_the_file_with_a_progress_bar(self, stack: Stack, actors: Any, tmp_path: Path) -> None:
+        uni = await actors.org_member(kind="university")
+        path = tmp_path / "achievements.csv"
+        path.write_text(GOOD_CSV, encoding="utf-8")
+        status, report = await import_file(path, client=stack.client, token=uni.token, show_progress=False)
+        assert status == 200
+        assert (report["created"], report["failed"]) == (2, 2)
+        status, again = await import_file(path, client=stack.client, token=uni.token, show_progress=False)
+        assert (again["created"], again["existing"]) == (0, 2)
