@@ -352,3 +352,45 @@ class TestBootstrapAdminLogin:
         assert me["memberships"][0]["organization"]["kind"] == "center"
         assert me["memberships"][0]["organization"]["name"] == "国家技术转移西南中心"
         assert me["memberships"][0]["organization"]["status"] == "verified"
+
+
+class TestRefreshRace:
+    async def test_two_concurrent_refreshes_with_one_token_cannot_both_win(self, stack: Stack) -> None:
+        import asyncio
+
+        created = await signup(stack.client)
+        tokens = (await login(stack.client, created["email"], created["password"])).json()
+        data = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+        first, second = await asyncio.gather(
+            stack.client.post("/auth/token", data=data), stack.client.post("/auth/token", data=data)
+        )
+        assert sorted([first.status_code, second.status_code]) == [200, 400]
+        winner = first if first.status_code == 200 else second
+        # The loser was a reuse: the family, including the winner's new refresh token, is revoked.
+        again = await stack.client.post(
+            "/auth/token", data={"grant_type": "refresh_token", "refresh_token": winner.json()["refresh_token"]}
+        )
+        assert_oauth_error(again, 400, "invalid_grant")
+
+
+class TestHousekeeping:
+    async def test_login_prunes_expired_rows(self, stack: Stack) -> None:
+        import datetime as dt
+
+        from services.auth.tokens.models import RefreshToken, RevokedAccessToken
+
+        created = await signup(stack.client)
+        first = (await login(stack.client, created["email"], created["password"])).json()
+        await stack.client.post("/auth/revoke", data={"token": first["access_token"]})
+        sessionmaker = stack.service_app("auth").state.sessionmaker
+        past = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+        async with sessionmaker() as session:
+            for row in (await session.execute(select(RefreshToken))).scalars():
+                row.expires_at = past
+            for revoked in (await session.execute(select(RevokedAccessToken))).scalars():
+                revoked.expires_at = past
+            await session.commit()
+        await login(stack.client, created["email"], created["password"])
+        async with sessionmaker() as session:
+            assert len((await session.execute(select(RevokedAccessToken))).scalars().all()) == 0
+            assert len((await session.execute(select(RefreshToken))).scalars().all()) == 1  # the new one

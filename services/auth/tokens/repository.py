@@ -91,6 +91,13 @@ class TokenRepository:
         """Forget an account's failures after a successful login."""
         await self.session.execute(delete(LoginFailure).where(_failure.account == account))
 
+    async def prune_expired(self, *, user_id: uuid.UUID, now: dt.datetime) -> None:
+        """Forget a user's expired refresh tokens and every expired revoked-access-token entry (cheap, indexed)."""
+        await self.session.execute(
+            delete(RefreshToken).where(and_(_refresh.user_id == user_id, _refresh.expires_at < now))
+        )
+        await self.session.execute(delete(RevokedAccessToken).where(_revoked.expires_at < now))
+
     async def is_access_token_revoked(self, jti: str) -> bool:
         """Whether an access token was revoked."""
         return await self.session.get(RevokedAccessToken, jti) is not None

@@ -167,6 +167,8 @@ async def password_grant(
         user.updated_at = utcnow()
         session.add(user)
     await repo.clear_account_failures(account)
+    # Housekeeping at login keeps the token tables small without a scheduler.
+    await repo.prune_expired(user_id=user.id, now=utcnow())
     membership, organization = memberships[0]
     return await _issue_user_tokens(
         session=session,

@@ -135,6 +135,8 @@ def upgrade() -> None:
         sa.Column("expires_at", UTCDateTime(), nullable=False),
     )
 
+    op.create_index("ix_auth_revoked_access_tokens_expires_at", "auth_revoked_access_tokens", ["expires_at"])
+
     op.create_table(
         "auth_audit_events",
         sa.Column("id", sa.Uuid(), primary_key=True),
