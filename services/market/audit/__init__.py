@@ -8,6 +8,7 @@ Interface (domain-neutral: listings and contracts both use it)::
         session, entity_kind="achievement", entity_id=..., action="published",
         from_status="draft", to_status="published", actor=principal,      # or actor=None for the system
         details={"fields": [...]},                                         # optional, JSON-able
+        flush=True,                                                        # False: batch writers flush later
     ) -> AuditEvent
         appends one row (flush only; the request commits it together with the change itself). The request id
         comes from shared.requestid; the time from shared.clock.utcnow().

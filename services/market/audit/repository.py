@@ -23,9 +23,10 @@ class AuditRepository:
     def from_session(cls, session: AsyncSession) -> AuditRepository:
         return cls(session)
 
-    async def add(self, event: AuditEvent) -> None:
+    async def add(self, event: AuditEvent, *, flush: bool = True) -> None:
         self.session.add(event)
-        await self.session.flush()
+        if flush:
+            await self.session.flush()
 
     async def list_for(
         self, *, entity_kind: str, entity_id: uuid.UUID, after: uuid.UUID | None, limit: int

@@ -31,8 +31,12 @@ async def record(
     to_status: str | None,
     actor: Principal | None,
     details: dict[str, Any] | None = None,
+    flush: bool = True,
 ) -> AuditEvent:
-    """Append one audit row in the caller's transaction (``actor=None`` is the platform itself)."""
+    """Append one audit row in the caller's transaction (``actor=None`` is the platform itself).
+
+    ``flush=False`` only adds it to the session, for bulk writers that flush once per batch.
+    """
     event = AuditEvent(
         entity_kind=entity_kind,
         entity_id=entity_id,
@@ -45,7 +49,7 @@ async def record(
         occurred_at=utcnow(),
         details=details,
     )
-    await AuditRepository.from_session(session).add(event)
+    await AuditRepository.from_session(session).add(event, flush=flush)
     return event
 
 

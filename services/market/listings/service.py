@@ -46,6 +46,7 @@ __all__ = [
 
 MEMBER_ROLES = ("member", "org_admin")
 MAX_IMPORT_ROWS = 10_000
+IMPORT_FLUSH_ROWS = 500
 EXPIRY_BATCH = 500
 # Fields that may not be set to null by a PATCH (they have a value on every listing).
 _REQUIRED = frozenset(
@@ -112,6 +113,7 @@ async def _record_change(
     from_status: str | None,
     actor: Principal | None,
     details: dict[str, Any] | None = None,
+    flush: bool = True,
 ) -> None:
     """Audit row + outbox event of a change already applied to ``row``."""
     await audit_service.record(
@@ -123,6 +125,7 @@ async def _record_change(
         to_status=row.status,
         actor=actor,
         details=details,
+        flush=flush,
     )
     await outbox_service.enqueue(
         session,
@@ -132,6 +135,7 @@ async def _record_change(
         event_type=f"{kind.name}.{action}",
         op="upsert" if row.status in kind.public_states else "delete",
         fields=_public_fields(kind, row),
+        flush=flush,
     )
 
 
@@ -451,16 +455,22 @@ async def import_achievements(
     """Create draft achievements row by row; bad rows are reported and skipped, known natural keys are not re-created."""
     kind = ACHIEVEMENT
     owner_org_id = _authorize_creator(kind, principal)
-    repository = ListingRepository(session, kind.model)
-    known = await repository.natural_keys_of(owner_org_id=owner_org_id)
+    known = await ListingRepository(session, kind.model).natural_keys_of(owner_org_id=owner_org_id)
     report: list[ImportRow] = []
     counts = {"created": 0, "existing": 0, "error": 0}
+    pending = 0
     async for number, data, parse_errors in rows:
         if len(report) >= MAX_IMPORT_ROWS:
             raise PayloadTooLarge(f"An import holds at most {MAX_IMPORT_ROWS} rows; split the file.")
         outcome = await _import_one(session, kind, principal, owner_org_id, known, number, data, parse_errors)
         counts[outcome.status] += 1
         report.append(outcome)
+        if outcome.status == "created":
+            pending += 1
+            if pending >= IMPORT_FLUSH_ROWS:
+                await _flush_import_batch(session)
+                pending = 0
+    await _flush_import_batch(session)
     return ImportReport(
         total_rows=len(report),
         created=counts["created"],
@@ -468,6 +478,19 @@ async def import_achievements(
         failed=counts["error"],
         rows=report,
     )
+
+
+async def _flush_import_batch(session: AsyncSession) -> None:
+    """Write the pending rows in one flush and drop them from the session, so a long import stays linear."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        # Only a concurrent import of the same file by the same organization gets here.
+        raise Conflict(
+            "Another import or create of the same achievements ran at the same time; import again.",
+            slug="duplicate-listing",
+        ) from exc
+    session.expunge_all()
 
 
 async def _import_one(
@@ -480,6 +503,7 @@ async def _import_one(
     data: dict[str, Any] | None,
     parse_errors: list[dict[str, Any]],
 ) -> ImportRow:
+    """Validate one row completely before it touches the session: a bad row adds nothing."""
     if data is None:
         return ImportRow(row=number, status="error", errors=parse_errors)
     try:
@@ -490,10 +514,10 @@ async def _import_one(
     if key in known:
         return ImportRow(row=number, status="existing", id=known[key])
     try:
-        async with session.begin_nested():
-            row = _new_row(kind, principal, owner_org_id, payload)
-            await _insert(session, kind, row, principal)
+        row = _new_row(kind, principal, owner_org_id, payload)
     except ProblemError as exc:
         return ImportRow(row=number, status="error", errors=exc.errors or [{"field": "row", "message": exc.detail}])
+    session.add(row)
+    await _record_change(session, kind=kind, row=row, action="created", from_status=None, actor=principal, flush=False)
     known[key] = row.id
     return ImportRow(row=number, status="created", id=row.id)

@@ -25,9 +25,10 @@ class OutboxRepository:
     def from_session(cls, session: AsyncSession) -> OutboxRepository:
         return cls(session)
 
-    async def add(self, event: OutboxEvent) -> None:
+    async def add(self, event: OutboxEvent, *, flush: bool = True) -> None:
         self.session.add(event)
-        await self.session.flush()
+        if flush:
+            await self.session.flush()
 
     async def claim_due(self, *, now: dt.datetime, limit: int) -> list[OutboxEvent]:
         """Lock the oldest due undelivered events; rows another relay holds are skipped (PostgreSQL)."""

@@ -25,8 +25,12 @@ async def enqueue(
     event_type: str,
     op: Op,
     fields: dict[str, Any],
+    flush: bool = True,
 ) -> OutboxEvent:
-    """Append one event (public fields only) to the outbox; it commits or rolls back with the change."""
+    """Append one event (public fields only) to the outbox; it commits or rolls back with the change.
+
+    ``flush=False`` only adds it to the session, for bulk writers that flush once per batch.
+    """
     now = utcnow()
     event = OutboxEvent(
         event_type=event_type,
@@ -38,5 +42,5 @@ async def enqueue(
         created_at=now,
         next_attempt_at=now,
     )
-    await OutboxRepository.from_session(session).add(event)
+    await OutboxRepository.from_session(session).add(event, flush=flush)
     return event
