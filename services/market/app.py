@@ -7,7 +7,10 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
+from services.market.contracts.router import router as contracts_router
+from services.market.offices.router import router as offices_router
 from services.market.settings import MarketSettings
+from services.market.stats.router import router as stats_router
 from shared.service import ServiceSpec, build_service_app
 
 __all__ = ["create_app"]
@@ -19,7 +22,7 @@ SPEC = ServiceSpec(
         "Achievements (科技成果) listed for transfer, technical demands (技术需求), technology contract registration (技术合同认定登记) and the contract statistics."
     ),
     migrations=Path(__file__).parent / "migrations",
-    routers=[],
+    routers=[contracts_router, offices_router, stats_router],
 )
 
 

@@ -1,1 +1,5 @@
 """Imports every table module of the market service so that its metadata is complete (for Alembic)."""
+
+from services.market.contracts import models as contracts_models  # noqa: F401
+from services.market.offices import models as offices_models  # noqa: F401
+from services.market.stats import models as stats_models  # noqa: F401
