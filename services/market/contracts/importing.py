@@ -565,7 +565,7 @@ async def import_request(
             session=session,
             actor_subject=principal.subject,
             actor_org_id=principal.org_id,
-            rows=read_rows(spool, media_type),  # type: ignore[arg-type]
+            rows=read_rows(spool, media_type),
             default_office=default,
             restrict_office=restrict,
             media_type=media_type,

@@ -22,7 +22,7 @@ from services.market.contracts.models import (
 
 __all__ = ["ContractRepository", "Visibility"]
 
-Row = Mapping[str, Any]
+Row = Mapping[Any, Any]
 
 
 class Visibility:
@@ -143,7 +143,7 @@ class ContractRepository:
         result = await self.session.execute(stmt)
         return bool(getattr(result, "rowcount", 0))
 
-    async def list(
+    async def list_visible(
         self,
         *,
         visibility: Visibility,

@@ -67,7 +67,7 @@ __all__ = [
     "visibility_for",
 ]
 
-Row = Mapping[str, Any]
+Row = Mapping[Any, Any]
 OVERDUE_AFTER = dt.timedelta(days=30)
 EARLIEST_SIGNING = dt.date(1980, 1, 1)
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
@@ -184,7 +184,7 @@ def _contract_fields(data: Mapping[str, Any], errors: _Errors) -> dict[str, Any]
 
 def _party_identity(party: Mapping[str, Any]) -> str:
     if party["credit_code"]:
-        return party["credit_code"]
+        return str(party["credit_code"])
     return "name:" + "".join(str(party["name"]).casefold().split()) + "@" + str(party["region_code"])
 
 
@@ -364,7 +364,7 @@ async def list_contracts(
         status = "submitted"
     if principal.has_role("registrar") and offices_service.is_registrar(principal):
         await offices_service.ensure_registrar_office(session=session, principal=principal)
-    rows = await ContractRepository.from_session(session).list(
+    rows = await ContractRepository.from_session(session).list_visible(
         visibility=visibility_for(principal),
         status=status,
         office_id=office_id,

@@ -13,7 +13,7 @@ from services.market.offices.models import offices_table
 
 __all__ = ["OfficeRepository"]
 
-Row = Mapping[str, Any]
+Row = Mapping[Any, Any]
 
 
 class OfficeRepository:
@@ -51,7 +51,7 @@ class OfficeRepository:
         )
         return (await self.session.execute(stmt)).mappings().first()
 
-    async def list(self, *, after_id: uuid.UUID | None, limit: int) -> list[Row]:
+    async def list_all(self, *, after_id: uuid.UUID | None, limit: int) -> list[Row]:
         """Offices in id order after a cursor."""
         stmt = sa.select(offices_table).order_by(offices_table.c.id).limit(limit)
         if after_id is not None:

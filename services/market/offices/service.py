@@ -33,7 +33,7 @@ __all__ = [
     "update_office",
 ]
 
-Row = Mapping[str, Any]
+Row = Mapping[Any, Any]
 
 
 def _check_region(code: str, field: str) -> None:
@@ -94,7 +94,7 @@ async def get_office_or_none(*, session: AsyncSession, office_id: uuid.UUID) -> 
 
 async def list_offices(*, session: AsyncSession, after_id: uuid.UUID | None, limit: int) -> list[Row]:
     """Offices in id order."""
-    return await OfficeRepository.from_session(session).list(after_id=after_id, limit=limit)
+    return await OfficeRepository.from_session(session).list_all(after_id=after_id, limit=limit)
 
 
 async def create_office(*, session: AsyncSession, principal: Principal, data: OfficeCreate) -> Row:

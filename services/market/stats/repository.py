@@ -134,9 +134,7 @@ class StatsRepository:
         conditions.append(sa.or_(*[c.period.between(lo, hi) for lo, hi in periods]))
         conditions += [_condition(c[f.base], f) for f in filters]
         return await self._grouped(
-            keys=[
-                GROUP_DIMS[g].expr(c.period if GROUP_DIMS[g].base is None else c[GROUP_DIMS[g].base]) for g in group_by
-            ],
+            keys=[_cell_key(g) for g in group_by],
             sums=[sa.func.sum(c.contracts), sa.func.sum(c.contract_amount_fen), sa.func.sum(c.technology_amount_fen)],
             source=cells_table,
             conditions=conditions,
@@ -188,6 +186,12 @@ class StatsRepository:
             stmt = stmt.group_by(*[sa.literal_column(str(i + 1)) for i in range(len(keys))])
         result = await self.session.execute(stmt)
         return [tuple(row) for row in result.all()]
+
+
+def _cell_key(name: str) -> Expr:
+    dim = GROUP_DIMS[name]
+    column = cells_table.c.period if dim.base is None else cells_table.c[dim.base]
+    return dim.expr(column)
 
 
 def _uuid(value: str) -> uuid.UUID:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from services.market.stats import export, service
+from services.market.stats.cube import GROUP_DIMS
 from services.market.stats.schemas import (
     Amounts,
     BreakdownPublic,
@@ -67,7 +68,7 @@ def _check_range(date_from: dt.date | None, date_to: dt.date | None, *, to_name:
     description=(
         "Number of contracts, contract amount and technology amount by registration date (amendments and "
         "revocations by their effective dates), grouped by any combination (up to 4) of: "
-        + ", ".join(service.GROUP_DIMS)
+        + ", ".join(GROUP_DIMS)
         + ". Filters take the same dimensions. Statisticians of the center and of government organizations see "
         "everything, other statisticians the contracts brokered in their subtree, registrars their office's. "
         "Amounts are integer fen plus exact 万元/亿元 strings. CSV/XLSX: `format=` or the Accept header."
