@@ -152,7 +152,7 @@ def _contract_fields(data: Mapping[str, Any], errors: _Errors) -> dict[str, Any]
     sub = reference.subkinds(rules_version).get(data["subkind"])
     if sub is None:
         errors.add("subkind", f"unknown subkind in rules {rules_version}", "unknown_code")
-    elif sub.kind != data["kind"]:
+    elif sub.kind != data["kind"] and data["kind"] in kinds:
         errors.add("subkind", f"belongs to kind {sub.kind}, not {data['kind']}", "subkind_mismatch")
     if not is_technical_field(data["technical_field"]):
         errors.add("technical_field", "not one of the 11 technical field codes", "unknown_code")
