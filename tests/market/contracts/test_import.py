@@ -107,7 +107,9 @@ class TestImport:
         assert [e["field"] for e in by_row[7]["errors"]] == ["registration_no"]
         assert by_row[8]["status"] == "imported"
         assert by_row[9] == {**by_row[9], "status": "duplicate", "contract_id": by_row[2]["contract_id"]}
-        contract = (await stack.client.get(f"/market/contracts/{by_row[2]['contract_id']}", headers=office.headers)).json()
+        contract = (
+            await stack.client.get(f"/market/contracts/{by_row[2]['contract_id']}", headers=office.headers)
+        ).json()
         assert contract["status"] == "registered"
         assert contract["registered_on"] == "2023-06-15"
         assert contract["current_contract_amount_fen"] == 500_000_000
@@ -119,10 +121,17 @@ class TestImport:
         again = (await post_import(stack, office, to_csv(rows))).json()
         assert (again["imported"], again["duplicates"], again["failed"]) == (0, 4, 4)
         assert await count_contracts(stack) == 3
-        stats_again = (await stack.client.get("/market/stats/contracts?group_by=year,flow", headers=office.headers)).json()
+        stats_again = (
+            await stack.client.get("/market/stats/contracts?group_by=year,flow", headers=office.headers)
+        ).json()
         assert stats_again["rows"] == stats["rows"]
-        new = (await stack.client.post("/market/contracts/import?report=problems", content=to_csv([import_row()]),
-                                       headers={**office.headers, "Content-Type": "text/csv"})).json()
+        new = (
+            await stack.client.post(
+                "/market/contracts/import?report=problems",
+                content=to_csv([import_row()]),
+                headers={**office.headers, "Content-Type": "text/csv"},
+            )
+        ).json()
         assert new["rows"] == [] and new["imported"] == 1
 
     async def test_xlsx_import(self, stack: Stack, actors: Actors, office: Actor) -> None:
@@ -142,7 +151,9 @@ class TestImport:
         assert for_other["imported"] == 1
         foreign = (await post_import(stack, office, to_csv([import_row(office_id=str(other.org_id))]))).json()
         assert foreign["failed"] == 1 and foreign["rows"][0]["errors"][0]["field"] == "office_id"
-        assert_problem(await post_import(stack, office, to_csv([import_row()]), query=f"?office_id={other.org_id}"), 403)
+        assert_problem(
+            await post_import(stack, office, to_csv([import_row()]), query=f"?office_id={other.org_id}"), 403
+        )
         s = await seller(actors)
         assert_problem(await post_import(stack, s, to_csv([import_row()])), 403)
         assert_problem(await stack.client.post("/market/contracts/import", content=to_csv([import_row()])), 401)
