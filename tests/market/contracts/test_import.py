@@ -132,7 +132,8 @@ class TestImport:
                 headers={**office.headers, "Content-Type": "text/csv"},
             )
         ).json()
-        assert new["rows"] == [] and new["imported"] == 1
+        assert new["rows"] == []
+        assert new["imported"] == 1
 
     async def test_xlsx_import(self, stack: Stack, actors: Actors, office: Actor) -> None:
         response = await post_import(stack, office, to_xlsx([import_row(), import_row()]), XLSX_MEDIA_TYPE)
@@ -146,11 +147,13 @@ class TestImport:
         other = await registrar(actors, region_code="500000")
         await ensure_office(stack, other)
         no_office = (await post_import(stack, admin, to_csv([import_row()]))).json()
-        assert no_office["failed"] == 1 and no_office["rows"][0]["errors"][0]["field"] == "office_id"
+        assert no_office["failed"] == 1
+        assert no_office["rows"][0]["errors"][0]["field"] == "office_id"
         for_other = (await post_import(stack, admin, to_csv([import_row()]), query=f"?office_id={other.org_id}")).json()
         assert for_other["imported"] == 1
         foreign = (await post_import(stack, office, to_csv([import_row(office_id=str(other.org_id))]))).json()
-        assert foreign["failed"] == 1 and foreign["rows"][0]["errors"][0]["field"] == "office_id"
+        assert foreign["failed"] == 1
+        assert foreign["rows"][0]["errors"][0]["field"] == "office_id"
         assert_problem(
             await post_import(stack, office, to_csv([import_row()]), query=f"?office_id={other.org_id}"), 403
         )
@@ -163,7 +166,8 @@ class TestImport:
         assert_problem(await post_import(stack, office, b"", "text/csv"), 422, "file")
         body = assert_problem(await post_import(stack, office, to_csv([import_row()], ("contract_no", "colour"))), 422)
         fields = {e["field"] for e in body["errors"]}
-        assert "file.colour" in fields and "file.registered_on" in fields
+        assert "file.colour" in fields
+        assert "file.registered_on" in fields
         assert_problem(await post_import(stack, office, "合同".encode("gbk") + b"\n", "text/csv"), 400)
         assert_problem(await post_import(stack, office, b"not a zip", XLSX_MEDIA_TYPE), 400)
         assert_problem(await post_import(stack, office, to_csv([import_row()]), query="?report=some"), 422, "report")

@@ -154,6 +154,7 @@ class ContractMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.contracts: dict[str, Model] = {}
+        self.baseline: list[int] = [0, 0, 0]
 
     def run(self, coro: Any) -> Any:
         return self.runner.run(coro)
@@ -367,8 +368,6 @@ class ContractMachine(RuleBasedStateMachine):
         ).columns(effective_on=sa.Date(), office_id=sa.Uuid())
         async with engine.connect() as connection:
             return [dict(r) for r in (await connection.execute(query)).mappings().all()]
-
-    baseline: list[int] = [0, 0, 0]
 
 
 def test_every_breakdown_equals_the_direct_sum(databases: Databases, tmp_path: Path) -> None:
