@@ -208,18 +208,48 @@ class ContractRepository:
     async def next_serials(self, office_id: uuid.UUID, year: int, count: int = 1) -> int:
         """Reserve ``count`` serials of an office's year; returns the last one (row-locked until commit)."""
         k = counters_table.c
-        await self.session.execute(
-            self._insert(counters_table)
-            .values(office_id=office_id, year=year, last_serial=0)
-            .on_conflict_do_nothing(index_elements=["office_id", "year"])
-        )
         stmt = (
-            sa.update(counters_table)
-            .where(k.office_id == office_id, k.year == year)
-            .values(last_serial=k.last_serial + count)
+            self._insert(counters_table)
+            .values(office_id=office_id, year=year, last_serial=count)
+            .on_conflict_do_update(index_elements=["office_id", "year"], set_={"last_serial": k.last_serial + count})
             .returning(k.last_serial)
         )
         return int((await self.session.execute(stmt)).scalar_one())
+
+    async def assign_registration_no(
+        self, contract_id: uuid.UUID, *, office_id: uuid.UUID, year: int, prefix: str
+    ) -> int:
+        """Take the office's next serial and write ``prefix`` + serial (6 digits) on the contract; returns the serial.
+
+        On PostgreSQL this is one statement, so the office's counter row stays locked only from here to the commit.
+        Serials above 999999 leave the number empty (the caller refuses them).
+        """
+        if self.dialect != "postgresql":
+            serial = await self.next_serials(office_id, year)
+            if serial <= 999_999:
+                await self.session.execute(
+                    sa.update(contracts_table)
+                    .where(contracts_table.c.id == contract_id)
+                    .values(registration_no=f"{prefix}{serial:06d}", version=contracts_table.c.version + 1)
+                )
+            return serial
+        stmt = sa.text(
+            "WITH s AS (INSERT INTO contract_registration_counters (office_id, year, last_serial) "
+            "VALUES (:office_id, :year, 1) ON CONFLICT (office_id, year) DO UPDATE "
+            "SET last_serial = contract_registration_counters.last_serial + 1 RETURNING last_serial) "
+            "UPDATE contracts SET registration_no = CASE WHEN s.last_serial > 999999 THEN NULL "
+            "ELSE :prefix || lpad(s.last_serial::text, 6, '0') END, version = contracts.version + 1 "
+            "FROM s WHERE contracts.id = :contract_id RETURNING s.last_serial"
+        ).bindparams(
+            sa.bindparam("office_id", type_=sa.Uuid()),
+            sa.bindparam("year", type_=sa.Integer()),
+            sa.bindparam("prefix", type_=sa.String()),
+            sa.bindparam("contract_id", type_=sa.Uuid()),
+        )
+        result = await self.session.execute(
+            stmt, {"office_id": office_id, "year": year, "prefix": prefix, "contract_id": contract_id}
+        )
+        return int(result.scalar_one())
 
     async def raise_counter(self, office_id: uuid.UUID, year: int, serial: int) -> None:
         """Make sure later serials of an office's year come after an imported ``serial``."""

@@ -587,7 +587,7 @@ async def _transition(session: AsyncSession, row: Row, from_statuses: Sequence[s
     if row["status"] not in from_statuses:
         raise Conflict(f"Not possible on a {row['status']} contract.", slug="invalid-status")
     changed = await ContractRepository.from_session(session).transition(
-        row["id"], from_statuses=from_statuses, values={**values, "updated_at": utcnow()}
+        row["id"], from_statuses=from_statuses, values={"updated_at": utcnow(), **values}
     )
     if not changed:
         raise Conflict("The contract changed meanwhile; fetch it again.", slug="invalid-status")
@@ -669,18 +669,16 @@ async def register_contract(
             "technology_amount_fen", "cannot exceed the contract amount", type="amount_exceeds"
         )
     today = today_in_china()
-    await _transition(
-        session,
-        row,
-        ("submitted",),
-        {
-            "status": "registered",
-            "technology_amount_fen": technology,
-            "registered_on": today,
-            "registered_at": utcnow(),
-            "registrar_subject": principal.subject,
-        },
-    )
+    now = utcnow()
+    changes = {
+        "status": "registered",
+        "technology_amount_fen": technology,
+        "registered_on": today,
+        "registered_at": now,
+        "registrar_subject": principal.subject,
+        "updated_at": now,
+    }
+    await _transition(session, row, ("submitted",), changes)
     await _audit(
         session=session,
         principal=principal,
@@ -690,18 +688,22 @@ async def register_contract(
         to_status="registered",
         detail={"technology_amount_fen": technology},
     )
-    registered = {**row, "technology_amount_fen": technology}
+    registered = {**row, **changes}
     await _record_delta(
         session, principal, registered, _Delta("register", today, 1, row["contract_amount_fen"], technology)
     )
-    # The office's counter row is locked from here to the commit: take it last to keep that window short.
-    repo = ContractRepository.from_session(session)
-    serial = await repo.next_serials(office["id"], today.year)
+    # The office's counter row stays locked from here to the commit: this is the last statement, and the answer is
+    # built without reading the contract again.
+    prefix = f"{today.year:04d}{office['region_code']}"
+    serial = await ContractRepository.from_session(session).assign_registration_no(
+        contract_id, office_id=office["id"], year=today.year, prefix=prefix
+    )
     if serial > 999_999:
         raise Conflict("The office has used every serial number of this year.", slug="serials-exhausted")
-    number = registration_no(today.year, office["region_code"], serial)
-    await repo.transition(contract_id, from_statuses=("registered",), values={"registration_no": number})
-    return await get_contract(session=session, principal=principal, contract_id=contract_id)
+    registered.update(
+        registration_no=registration_no(today.year, office["region_code"], serial), version=row["version"] + 2
+    )
+    return to_public(registered, (1, row["contract_amount_fen"], technology))
 
 
 async def reject_contract(

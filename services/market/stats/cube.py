@@ -4,6 +4,8 @@ Design (see docs/contracts.md, "Statistics"):
 
 * Every statistical fact is a signed delta of one contract (registration +1, amendment 0, revocation −1; amounts
   signed), dated by the day it takes effect. The deltas table is the ledger; the rollup cells are sums of it.
+* Cells keep the seller's region at prefecture (city) level and the buyer's at province level (or its country);
+  county-level questions are answered from the ledger.
 * A *level* keeps a subset of the nine base dimensions (a bitmask). Levels with at most two base dimensions are
   materialized (45 of them: the total, 9 singles, 35 pairs — a subkind implies its kind), each at two grains: the
   calendar year (``period`` = yyyy) and the month (``period`` = yyyymm). Every delta adds one row per level and
@@ -29,6 +31,7 @@ from sqlalchemy.sql.elements import ColumnElement
 __all__ = [
     "BASE_DIMS",
     "GROUP_DIMS",
+    "LEDGER_ONLY_DIMS",
     "LEVELS",
     "DeltaFacts",
     "GroupDim",
@@ -53,6 +56,8 @@ BASE_DIMS: tuple[str, ...] = (
     "broker_path",
 )
 BIT: dict[str, int] = {name: 1 << i for i, name in enumerate(BASE_DIMS)}
+# Region codes as registered (county level): only the ledger has them.
+LEDGER_ONLY_DIMS: tuple[str, ...] = ("seller_county", "buyer_county")
 _KIND, _SUBKIND = BIT["kind"], BIT["subkind"]
 
 
@@ -89,6 +94,9 @@ def mask_of(dims: Iterable[str]) -> int:
 
 def level_for(dims: Iterable[str]) -> int | None:
     """The materialized level answering ``dims``, or None when the ledger must be summed directly."""
+    dims = list(dims)
+    if any(name not in BIT for name in dims):
+        return None  # a ledger-only dimension (county-level regions)
     mask = mask_of(dims)
     return mask if mask in LEVELS else None
 
@@ -109,6 +117,18 @@ def region_prefix(code: str) -> str:
     return code
 
 
+def city_of(code: str) -> str:
+    """The prefecture of a region code as cells store it (same rule as the SQL expression ``_city``)."""
+    if len(code) != 6 or code[2:6] == "0000":
+        return code
+    return code[:4] + "00"
+
+
+def province_of(code: str) -> str:
+    """The province of a region code, or the code itself abroad (same rule as the SQL ``_province``)."""
+    return code[:2] + "0000" if len(code) == 6 else code
+
+
 def flow_of(seller_region: str, buyer_region: str) -> str:
     """The flow code of a contract: local, to_chongqing, to_sichuan, other_province or abroad."""
     if len(buyer_region) != 6 or not buyer_region.isdigit():
@@ -125,7 +145,7 @@ def flow_of(seller_region: str, buyer_region: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class DeltaFacts:
-    """One signed delta with the dimension values of its contract."""
+    """One signed delta with the dimension values of its contract (regions as registered: county codes)."""
 
     effective_on: dt.date
     seller_region: str
@@ -147,6 +167,8 @@ def cell_rows(facts: Iterable[DeltaFacts], *, shard: int) -> list[dict[str, Any]
     merged: dict[tuple[Any, ...], list[int]] = {}
     for fact in facts:
         values = {name: getattr(fact, name) for name in BASE_DIMS}
+        values["seller_region"] = city_of(fact.seller_region)
+        values["buyer_region"] = province_of(fact.buyer_region)
         for period in (fact.effective_on.year, month_period(fact.effective_on)):
             for level, columns in LEVELS.items():
                 key = (level, period, shard, *(values[name] if name in columns else "" for name in BASE_DIMS))
@@ -199,6 +221,16 @@ def _city(c: Expr) -> Expr:
     )
 
 
+def city_sql(c: Expr) -> Expr:
+    """SQL: the prefecture of a region code (see ``city_of``)."""
+    return _city(c)
+
+
+def province_sql(c: Expr) -> Expr:
+    """SQL: the province of a region code, or the code itself abroad (see ``province_of``)."""
+    return _province(c)
+
+
 def _broker_org(c: Expr) -> Expr:
     return sa.case((c == "", c), else_=_substr(c, sa.func.length(c) - 36, 36))
 
@@ -247,11 +279,13 @@ GROUP_DIMS: dict[str, GroupDim] = {
         GroupDim("quarter", None, _quarter, "Quarter, as 2024-Q1."),
         GroupDim("month", None, _month, "Month, as 2024-03."),
         GroupDim("seller_province", "seller_region", _province, "Seller's province code (输出方 省)."),
-        GroupDim("seller_city", "seller_region", _city, "Seller's prefecture code (市)."),
-        GroupDim("seller_county", "seller_region", _same, "Seller's region code as registered (区县 when known)."),
-        GroupDim("buyer_province", "buyer_region", _province, "Buyer's province code, or its country code abroad."),
-        GroupDim("buyer_city", "buyer_region", _city, "Buyer's prefecture code, or its country code abroad."),
-        GroupDim("buyer_county", "buyer_region", _same, "Buyer's region code as registered."),
+        GroupDim("seller_city", "seller_region", _same, "Seller's prefecture code (市)."),
+        GroupDim(
+            "seller_county", "seller_county", _same, "Seller's region code as registered (区县; from the ledger)."
+        ),
+        GroupDim("buyer_province", "buyer_region", _same, "Buyer's province code, or its country code abroad."),
+        GroupDim("buyer_city", "buyer_county", _city, "Buyer's prefecture code, or its country (from the ledger)."),
+        GroupDim("buyer_county", "buyer_county", _same, "Buyer's region code as registered (from the ledger)."),
         GroupDim("kind", "kind", _same, "Contract kind (技术开发 …)."),
         GroupDim("subkind", "subkind", _same, "Contract subkind (委托开发 …)."),
         GroupDim("technical_field", "technical_field", _same, "Technical field (11 codes)."),

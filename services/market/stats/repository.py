@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.market.contracts.models import contracts_table, deltas_table
-from services.market.stats.cube import BASE_DIMS, GROUP_DIMS, LEVELS, Expr
+from services.market.stats.cube import BASE_DIMS, GROUP_DIMS, LEVELS, Expr, city_sql, province_sql
 from services.market.stats.models import cells_table
 
 __all__ = ["Filter", "StatsRepository"]
@@ -34,8 +34,10 @@ class Filter:
 def _ledger_columns() -> dict[str, Expr]:
     c = contracts_table.c
     return {
-        "seller_region": c.seller_region_code,
-        "buyer_region": c.buyer_region_code,
+        "seller_region": city_sql(c.seller_region_code),
+        "buyer_region": province_sql(c.buyer_region_code),
+        "seller_county": c.seller_region_code,
+        "buyer_county": c.buyer_region_code,
         "kind": c.kind,
         "subkind": c.subkind,
         "technical_field": c.technical_field,
@@ -82,41 +84,57 @@ class StatsRepository:
     async def add_cells(self, rows: Sequence[dict[str, Any]]) -> None:
         """Add increments to cells (rows already merged by key and sorted, so lock order is stable)."""
         if rows:
-            await self.session.execute(self._upsert(self._insert().values(list(rows))))
+            # One cached statement executed for many parameter sets: compiling a 90-row VALUES list on every call
+            # costs far more than the database work.
+            await self.session.execute(self._upsert(self._insert()), list(rows))
 
     async def clear_cells(self) -> None:
         """Delete every cell (before a rebuild from the ledger)."""
         await self.session.execute(sa.delete(cells_table))
 
     async def fold_ledger(self, *, import_id: Any | None = None) -> None:
-        """Add the ledger rows of one import (or all of them) to every level and grain, in SQL."""
+        """Add the ledger rows of one import (or all of them) to every level and grain, in SQL.
+
+        One pass over the ledger groups it at the finest grain (month × every dimension) into a temporary table;
+        each level and grain is then one grouped upsert from that much smaller table.
+        """
         ledger = _ledger_columns()
         d = deltas_table.c
-        where = d.import_id == import_id if import_id is not None else sa.true()
-        for level, columns in LEVELS.items():
-            for grain in ("year", "month"):
-                period = d.effective_period // 100 if grain == "year" else d.effective_period
-                items: list[tuple[Expr, bool]] = [(sa.literal(level), False), (period, True), (sa.literal(0), False)]
-                for n in BASE_DIMS:
-                    if n not in columns:
-                        items.append((sa.literal(""), False))
-                    elif n == "office_id":
-                        items.append((_office_hex(ledger[n]), True))
-                    else:
-                        items.append((ledger[n], True))
-                select = (
-                    sa.select(
-                        *[expr for expr, _ in items],
-                        sa.func.sum(d.count_delta),
-                        sa.func.sum(d.contract_amount_delta_fen),
-                        sa.func.sum(d.technology_amount_delta_fen),
-                    )
-                    .select_from(deltas_table.join(contracts_table, contracts_table.c.id == d.contract_id))
-                    .where(where)
-                    .group_by(*[sa.literal_column(str(i + 1)) for i, (_, grouped) in enumerate(items) if grouped])
+        connection = await self.session.connection()
+        await connection.run_sync(lambda sync: _FOLD.create(sync))
+        try:
+            keys: list[Expr] = [d.effective_period]
+            for name in BASE_DIMS:
+                keys.append(_office_hex(ledger[name]) if name == "office_id" else ledger[name])
+            select = (
+                sa.select(
+                    *keys,
+                    sa.func.sum(d.count_delta),
+                    sa.func.sum(d.contract_amount_delta_fen),
+                    sa.func.sum(d.technology_amount_delta_fen),
                 )
-                stmt = self._upsert(self._insert().from_select([*_KEY, *_SUMS], select))
-                await self.session.execute(stmt)
+                .select_from(deltas_table.join(contracts_table, contracts_table.c.id == d.contract_id))
+                .where(d.import_id == import_id if import_id is not None else sa.true())
+                .group_by(*[sa.literal_column(str(i + 1)) for i in range(len(keys))])
+            )
+            await self.session.execute(sa.insert(_FOLD).from_select(["period", *BASE_DIMS, *_SUMS], select))
+            f = _FOLD.c
+            for level, columns in LEVELS.items():
+                for grain in ("year", "month"):
+                    items: list[tuple[Expr, bool]] = [
+                        (sa.literal(level), False),
+                        (f.period // 100 if grain == "year" else f.period, True),
+                        (sa.literal(0), False),
+                    ]
+                    items += [(f[n], True) if n in columns else (sa.literal(""), False) for n in BASE_DIMS]
+                    fold = (
+                        sa.select(*[expr for expr, _ in items], *[sa.func.sum(f[n]) for n in _SUMS])
+                        .where(sa.true())  # SQLite: a WHERE keeps "ON CONFLICT" from parsing as a join constraint
+                        .group_by(*[sa.literal_column(str(i + 1)) for i, (_, grouped) in enumerate(items) if grouped])
+                    )
+                    await self.session.execute(self._upsert(self._insert().from_select([*_KEY, *_SUMS], fold)))
+        finally:
+            await connection.run_sync(lambda sync: _FOLD.drop(sync))
 
     async def sum_cells(
         self,
@@ -192,6 +210,17 @@ def _cell_key(name: str) -> Expr:
     dim = GROUP_DIMS[name]
     column = cells_table.c.period if dim.base is None else cells_table.c[dim.base]
     return dim.expr(column)
+
+
+# The finest grain of a fold (see StatsRepository.fold_ledger): a temporary table, outside the service's metadata.
+_FOLD = sa.Table(
+    "contract_stat_fold",
+    sa.MetaData(),
+    sa.Column("period", sa.Integer),
+    *[sa.Column(name, sa.String(400)) for name in BASE_DIMS],
+    *[sa.Column(name, sa.BigInteger) for name in _SUMS],
+    prefixes=["TEMPORARY"],
+)
 
 
 def _uuid(value: str) -> uuid.UUID:

@@ -150,6 +150,10 @@ async def _target(session: SessionDep, settings: StatsSettings, filters: list[se
             session=session, date_from=settings.target_since, date_to=end, group_by=[], filters=filters
         )
         achieved = result.total.contract_amount_fen
+    return _target_of(settings, achieved)
+
+
+def _target_of(settings: StatsSettings, achieved: int) -> Target:
     return Target(
         since=settings.target_since,
         until=settings.target_until,
@@ -210,12 +214,21 @@ async def cumulative(
         header = list(MonthPoint.model_fields)
         rows = [[getattr(p, h) for h in header] for p in points]
         return export.render(chosen, header=header, rows=rows, filename="contract-cumulative")
+    target_end = min(settings.target_until, today_in_china())
+    covered = start <= settings.target_since and target_end <= end and settings.target_since.day == 1
+    if covered and (target_end == end or target_end == service.month_end(target_end)):
+        # The series already holds the target window: no second query.
+        first, last = settings.target_since.strftime("%Y-%m"), target_end.strftime("%Y-%m")
+        achieved = sum(p.contract_amount_fen for p in points if first <= p.month <= last)
+        target = _target_of(settings, achieved)
+    else:
+        target = await _target(session, settings, scope)
     body = CumulativePublic(
         since=start,
         until=end,
         scope=service.scope_echo(scope),
         **_amounts(*running),
-        target=await _target(session, settings, scope),
+        target=target,
         monthly=points,
     )
     return JSONResponse(body.model_dump(mode="json"))

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
+from functools import cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -90,6 +91,11 @@ class Breakdown:
     total: BreakdownRow = field(default_factory=lambda: BreakdownRow({}, {}, 0, 0, 0))
 
 
+def month_end(day: dt.date) -> dt.date:
+    """The last day of the month of ``day``."""
+    return _month_end(day)
+
+
 def _month_end(day: dt.date) -> dt.date:
     return day.replace(day=calendar.monthrange(day.year, day.month)[1])
 
@@ -152,22 +158,30 @@ def _format_key(name: str, value: Any) -> Any:
     return str(value)
 
 
+@cache
+def _labels() -> dict[str, dict[str, str]]:
+    latest = contract_reference.rules_versions()[-1].code
+    return {
+        "kind": contract_reference.all_kind_labels(),
+        "technical_field": {f.code: f.label_zh for f in technical_fields()},
+        "seller_entity_type": {code: t.label_zh for code, t in contract_reference.entity_types(latest).items()},
+        "flow": contract_reference.flows(),
+    }
+
+
+_REGION_DIMS = frozenset(
+    {"seller_province", "seller_city", "seller_county", "buyer_province", "buyer_city", "buyer_county"}
+)
+
+
 def _label(name: str, value: Any) -> str | None:
     if value is None:
         return None
-    if name.startswith(("seller_", "buyer_")) and name != "seller_entity_type":
+    if name in _REGION_DIMS:
         known = region(str(value))
         return known.name if known else None
-    if name in ("kind", "subkind"):
-        return contract_reference.all_kind_labels().get(str(value))
-    if name == "technical_field":
-        return next((f.label_zh for f in technical_fields() if f.code == value), None)
-    if name == "seller_entity_type":
-        types = contract_reference.entity_types(contract_reference.rules_versions()[-1].code)
-        return types[str(value)].label_zh if value in types else None
-    if name == "flow":
-        return contract_reference.flows().get(str(value))
-    return None
+    table = _labels().get("kind" if name == "subkind" else name)
+    return table.get(str(value)) if table is not None else None
 
 
 def _merge(into: dict[tuple[Any, ...], list[int]], rows: Iterable[tuple[Any, ...]], group_by: Sequence[str]) -> None:
@@ -256,13 +270,25 @@ def build_filters(params: dict[str, str | None]) -> tuple[list[Filter], dict[str
             continue
         value = raw.strip()
         echo[name] = value
-        if name in ("seller_region", "buyer_region"):
-            if name == "buyer_region" and len(value) == 2 and value.isalpha() and value.isupper():
-                filters.append(Filter(name, "eq", value))
-            elif is_valid_region(value):
-                filters.append(Filter(name, "prefix", region_prefix(value)))
-            else:
+        if name == "seller_region":
+            if not is_valid_region(value):
                 raise ValidationFailed.field(name, "not a GB/T 2260 region code", type="region_invalid")
+            if value.endswith("00"):
+                # Province or prefecture: the cells keep the seller's prefecture.
+                filters.append(Filter("seller_region", "prefix", region_prefix(value)))
+            else:
+                filters.append(Filter("seller_county", "eq", value))
+        elif name == "buyer_region":
+            if len(value) == 2 and value.isalpha() and value.isupper() and value != "CN":
+                filters.append(Filter("buyer_region", "eq", value))
+            elif not is_valid_region(value):
+                raise ValidationFailed.field(
+                    name, "not a GB/T 2260 region code or a country code", type="region_invalid"
+                )
+            elif value.endswith("0000"):
+                filters.append(Filter("buyer_region", "eq", value))
+            else:
+                filters.append(Filter("buyer_county", "prefix", region_prefix(value)))
         elif name in known:
             if value not in known[name]:
                 raise ValidationFailed.field(
