@@ -2,7 +2,8 @@
 
 Built for volume: rows are validated in Python, then written in batches (one executemany per table per batch);
 the statistics rollup is updated once at the end with grouped INSERT … SELECT upserts over the import's deltas,
-all in the request's one transaction. Re-importing a file finds every row by its duplicate key and stores nothing.
+all in the request's one transaction. The audit record of an import is its contract_imports row (actor, office,
+counts); each imported contract and delta carries its import_id (no per-contract history row, for volume). Re-importing a file finds every row by its duplicate key and stores nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.market.contracts import service as contracts_service
 from services.market.contracts.repository import ContractRepository
-from services.market.contracts.schemas import MAX_AMOUNT_FEN, ImportReport, ImportRowReport, PartyIn
+from services.market.contracts.schemas import MAX_AMOUNT_FEN, ImportReport, ImportRowReport
 from services.market.offices import service as offices_service
 from services.market.stats import service as stats_service
 from services.market.stats.cube import flow_of
@@ -37,7 +38,7 @@ __all__ = ["COLUMNS", "REQUIRED", "XLSX_MEDIA_TYPE", "ImportResult", "import_req
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_MEDIA_TYPES = ("text/csv", "application/csv", "text/plain")
-BATCH = 1000
+BATCH = 2000
 COLUMNS = (
     "registration_no",
     "registered_on",
@@ -185,6 +186,11 @@ class ImportResult:
     duplicates: int = 0
     failed: int = 0
 
+    def count_imported(self) -> None:
+        """An imported row that the report leaves out."""
+        self.total_rows += 1
+        self.imported += 1
+
     def add(self, report: ImportRowReport, *, keep: bool) -> None:
         self.total_rows += 1
         if report.status == "imported":
@@ -277,13 +283,12 @@ def _validate(
         errors.add("registered_on", "cannot be in the future", "date_in_future")
     parties = {}
     for prefix in ("seller", "buyer"):
-        party = PartyIn.model_construct(
+        party = contracts_service.PartyData(
             name=raw[f"{prefix}_name"],
             credit_code=raw.get(f"{prefix}_credit_code") or None,
             region_code=raw[f"{prefix}_region_code"],
             entity_type=raw[f"{prefix}_entity_type"],
             ownership=raw.get(f"{prefix}_ownership") or None,
-            org_id=None,
         )
         parties[prefix] = contracts_service._party(
             party, prefix, fields["rules_version"], errors, seller=prefix == "seller"
@@ -322,6 +327,25 @@ def _validate(
 # -- writing ----------------------------------------------------------------------------------------------------------
 
 
+class _Counters:
+    """Registration counters of the offices an import touches: read (and locked) once, written back once."""
+
+    def __init__(self, repo: ContractRepository) -> None:
+        self.repo = repo
+        self.values: dict[tuple[uuid.UUID, int], int] = {}
+        self._read: dict[tuple[uuid.UUID, int], int] = {}
+
+    async def current(self, key: tuple[uuid.UUID, int]) -> int:
+        if key not in self.values:
+            # Reserving zero serials returns the current value and takes the row lock until the commit.
+            self.values[key] = self._read[key] = await self.repo.next_serials(key[0], key[1], 0)
+        return self.values[key]
+
+    async def write_back(self) -> None:
+        changed = {k: v for k, v in self.values.items() if v != self._read.get(k)}
+        await self.repo.set_counters(changed)
+
+
 async def import_rows(
     *,
     session: AsyncSession,
@@ -355,6 +379,7 @@ async def import_rows(
     result = ImportResult(import_id=import_id)
     seen_keys: dict[str, uuid.UUID] = {}
     seen_numbers: set[str] = set()
+    counters = _Counters(repo)
     batch: list[RawRow] = []
 
     async def flush() -> None:
@@ -367,6 +392,7 @@ async def import_rows(
             restrict_office=restrict_office,
             seen_keys=seen_keys,
             seen_numbers=seen_numbers,
+            counters=counters,
             import_id=import_id,
             actor_subject=actor_subject,
             actor_org_id=actor_org_id,
@@ -382,6 +408,7 @@ async def import_rows(
             await flush()
     if batch:
         await flush()
+    await counters.write_back()
     if result.imported:
         await stats_service.fold_import(session=session, import_id=import_id)
     await repo.finish_import(
@@ -406,6 +433,7 @@ async def _store_batch(
     restrict_office: uuid.UUID | None,
     seen_keys: dict[str, uuid.UUID],
     seen_numbers: set[str],
+    counters: _Counters,
     import_id: uuid.UUID,
     actor_subject: str,
     actor_org_id: uuid.UUID | None,
@@ -446,28 +474,25 @@ async def _store_batch(
         if c.registration_no:
             seen_numbers.add(c.registration_no)
         accepted.append(c)
-    # Explicit numbers first raise each office's counter; then rows without one get the next serials.
-    highest: dict[tuple[uuid.UUID, int], int] = {}
+    # Explicit numbers first raise each office's counter; then rows without one get the next serials. Counters
+    # live in memory for the import (their rows are locked by the first touch) and are written back at the end.
     for c in accepted:
         if c.registration_no:
-            k = (c.office["id"], c.values["registered_on"].year)
-            highest[k] = max(highest.get(k, 0), int(c.registration_no[10:]))
-    for (office_id, year), serial in sorted(highest.items()):
-        await repo.raise_counter(office_id, year, serial)
-    needing: dict[tuple[uuid.UUID, int], list[_Candidate]] = {}
+            key = (c.office["id"], c.values["registered_on"].year)
+            current = await counters.current(key)
+            counters.values[key] = max(current, int(c.registration_no[10:]))
     for c in accepted:
         if not c.registration_no:
-            needing.setdefault((c.office["id"], c.values["registered_on"].year), []).append(c)
-    for (office_id, year), group in sorted(needing.items()):
-        last = await repo.next_serials(office_id, year, len(group))
-        if last > 999_999:
-            raise Conflict(f"Office {office_id} ran out of serial numbers for {year}.", slug="serials-exhausted")
-        for offset, c in enumerate(group):
-            c.registration_no = contracts_service.registration_no(
-                year, c.office["region_code"], last - len(group) + 1 + offset
-            )
+            year = c.values["registered_on"].year
+            key = (c.office["id"], year)
+            serial = await counters.current(key) + 1
+            if serial > 999_999:
+                raise Conflict(f"Office {key[0]} ran out of serial numbers for {year}.", slug="serials-exhausted")
+            counters.values[key] = serial
+            c.registration_no = contracts_service.registration_no(year, c.office["region_code"], serial)
+            seen_numbers.add(c.registration_no)
     now = utcnow()
-    contracts, deltas, events = [], [], []
+    contracts, deltas = [], []
     for c in accepted:
         v = c.values
         contracts.append(
@@ -507,32 +532,23 @@ async def _store_batch(
                 "created_at": now,
             }
         )
-        events.append(
-            {
-                "id": new_id(),
-                "contract_id": v["id"],
-                "action": "import",
-                "from_status": None,
-                "to_status": "registered",
-                "actor_subject": actor_subject,
-                "actor_org_id": actor_org_id,
-                "request_id": None,
-                "detail": {"import_id": str(import_id), "row": c.row},
-                "created_at": now,
-            }
-        )
-        reports[c.row] = ImportRowReport(
-            row=c.row, status="imported", contract_id=v["id"], registration_no=c.registration_no
-        )
+        if keep == "all":
+            reports[c.row] = ImportRowReport(
+                row=c.row, status="imported", contract_id=v["id"], registration_no=c.registration_no
+            )
     try:
         await repo.insert_many(contracts)
         await repo.insert_deltas(deltas)
-        await repo.insert_events(events)
     except IntegrityError as exc:
         raise Conflict("Another import stored some of these contracts meanwhile; import the file again.") from exc
     for outcome in outcomes:
-        report = outcome if isinstance(outcome, ImportRowReport) else reports[outcome.row]
-        result.add(report, keep=keep == "all" or report.status != "imported")
+        if isinstance(outcome, ImportRowReport):
+            result.add(outcome, keep=True)
+        elif outcome.row in reports:
+            report = reports[outcome.row]
+            result.add(report, keep=keep == "all" or report.status != "imported")
+        else:
+            result.count_imported()
 
 
 async def import_request(

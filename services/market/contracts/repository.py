@@ -251,6 +251,17 @@ class ContractRepository:
         )
         return int(result.scalar_one())
 
+    async def set_counters(self, values: Mapping[tuple[uuid.UUID, int], int]) -> None:
+        """Write counters back (rows already locked by this transaction)."""
+        if values:
+            k = counters_table.c
+            stmt = (
+                sa.update(counters_table)
+                .where(k.office_id == sa.bindparam("o"), k.year == sa.bindparam("y"))
+                .values(last_serial=sa.bindparam("s"))
+            )
+            await self.session.execute(stmt, [{"o": o, "y": y, "s": v} for (o, y), v in sorted(values.items())])
+
     async def raise_counter(self, office_id: uuid.UUID, year: int, serial: int) -> None:
         """Make sure later serials of an office's year come after an imported ``serial``."""
         k = counters_table.c

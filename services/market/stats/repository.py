@@ -102,6 +102,7 @@ class StatsRepository:
         d = deltas_table.c
         connection = await self.session.connection()
         await connection.run_sync(lambda sync: _FOLD.create(sync))
+        await connection.run_sync(lambda sync: _FOLD_CELLS.create(sync))
         try:
             keys: list[Expr] = [d.effective_period]
             for name in BASE_DIMS:
@@ -118,23 +119,48 @@ class StatsRepository:
                 .group_by(*[sa.literal_column(str(i + 1)) for i in range(len(keys))])
             )
             await self.session.execute(sa.insert(_FOLD).from_select(["period", *BASE_DIMS, *_SUMS], select))
-            f = _FOLD.c
+            f, t = _FOLD.c, _FOLD_CELLS.c
+            pairs = {level: columns for level, columns in LEVELS.items() if bin(level).count("1") == 2}
+            # Month cells of every pair level: one pass over the fine table each.
+            for level, columns in pairs.items():
+                await self._fold_into_cells_table(f, level, columns, source_level=None)
+            # Singles and the total from the (much smaller) pair cells just computed.
             for level, columns in LEVELS.items():
-                for grain in ("year", "month"):
-                    items: list[tuple[Expr, bool]] = [
-                        (sa.literal(level), False),
-                        (f.period // 100 if grain == "year" else f.period, True),
-                        (sa.literal(0), False),
-                    ]
-                    items += [(f[n], True) if n in columns else (sa.literal(""), False) for n in BASE_DIMS]
-                    fold = (
-                        sa.select(*[expr for expr, _ in items], *[sa.func.sum(f[n]) for n in _SUMS])
-                        .where(sa.true())  # SQLite: a WHERE keeps "ON CONFLICT" from parsing as a join constraint
-                        .group_by(*[sa.literal_column(str(i + 1)) for i, (_, grouped) in enumerate(items) if grouped])
-                    )
-                    await self.session.execute(self._upsert(self._insert().from_select([*_KEY, *_SUMS], fold)))
+                if level in pairs:
+                    continue
+                source = next(p for p in pairs if p & level == level) if level else min(pairs)
+                await self._fold_into_cells_table(t, level, columns, source_level=source)
+            # Year cells from month cells, then everything into the rollup in one upsert.
+            year_keys = [t.level, t.period // 100, *[t[n] for n in BASE_DIMS]]
+            await self.session.execute(
+                sa.insert(_FOLD_CELLS).from_select(
+                    ["level", "period", *BASE_DIMS, *_SUMS],
+                    sa.select(*year_keys, *[sa.func.sum(t[n]) for n in _SUMS])
+                    .where(t.period >= 10000)
+                    .group_by(*[sa.literal_column(str(i + 1)) for i in range(len(year_keys))]),
+                )
+            )
+            merged = sa.select(
+                t.level, t.period, sa.literal(0), *[t[n] for n in BASE_DIMS], *[t[n] for n in _SUMS]
+            ).where(
+                sa.true()  # SQLite: a WHERE keeps "ON CONFLICT" from parsing as a join constraint
+            )
+            await self.session.execute(self._upsert(self._insert().from_select([*_KEY, *_SUMS], merged)))
         finally:
             await connection.run_sync(lambda sync: _FOLD.drop(sync))
+            await connection.run_sync(lambda sync: _FOLD_CELLS.drop(sync))
+
+    async def _fold_into_cells_table(
+        self, source: Any, level: int, columns: tuple[str, ...], *, source_level: int | None
+    ) -> None:
+        keys: list[tuple[Expr, bool]] = [(sa.literal(level), False), (source.period, True)]
+        keys += [(source[n], True) if n in columns else (sa.literal(""), False) for n in BASE_DIMS]
+        select = sa.select(*[k for k, _ in keys], *[sa.func.sum(source[n]) for n in _SUMS]).group_by(
+            *[sa.literal_column(str(i + 1)) for i, (_, grouped) in enumerate(keys) if grouped]
+        )
+        if source_level is not None:
+            select = select.where(source.level == source_level)
+        await self.session.execute(sa.insert(_FOLD_CELLS).from_select(["level", "period", *BASE_DIMS, *_SUMS], select))
 
     async def sum_cells(
         self,
@@ -216,6 +242,17 @@ def _cell_key(name: str) -> Expr:
 _FOLD = sa.Table(
     "contract_stat_fold",
     sa.MetaData(),
+    sa.Column("period", sa.Integer),
+    *[sa.Column(name, sa.String(400)) for name in BASE_DIMS],
+    *[sa.Column(name, sa.BigInteger) for name in _SUMS],
+    prefixes=["TEMPORARY"],
+)
+
+
+_FOLD_CELLS = sa.Table(
+    "contract_stat_fold_cells",
+    sa.MetaData(),
+    sa.Column("level", sa.Integer),
     sa.Column("period", sa.Integer),
     *[sa.Column(name, sa.String(400)) for name in BASE_DIMS],
     *[sa.Column(name, sa.BigInteger) for name in _SUMS],

@@ -599,3 +599,20 @@ class TestOffices:
         assert_problem(
             await stack.client.get("/market/offices/01900000-0000-7000-8000-000000000001", headers=reg.headers), 404
         )
+
+
+class TestCreditCodeRule:
+    def test_fast_check_agrees_with_stdnum(self) -> None:
+        import random
+
+        from stdnum.cn import uscc
+
+        from services.market.contracts.service import _valid_credit_code
+
+        rng = random.Random(7)
+        alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXYIOZSV"
+        codes = [credit_code() for _ in range(200)]
+        codes += ["".join(rng.choice(alphabet) for _ in range(18)) for _ in range(2000)]
+        codes += [c[:-1] + rng.choice(alphabet) for c in codes[:200]] + ["", "123", "9151010" + "0" * 11]
+        for code in codes:
+            assert _valid_credit_code(code) == uscc.is_valid(code), code
