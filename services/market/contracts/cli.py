@@ -6,6 +6,7 @@ import asyncio
 import csv
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -63,7 +64,7 @@ def import_file(
                         restrict_office=None,
                         media_type=media,
                         keep="problems",
-                        progress=lambda n: bar.update(n) and None,
+                        progress=_advance(bar),
                     )
                 await session.commit()
                 return result
@@ -93,6 +94,13 @@ def import_file(
             )
     if result.failed:
         sys.exit(2)
+
+
+def _advance(bar: tqdm) -> Callable[[int], None]:  # type: ignore[type-arg]
+    def advance(rows: int) -> None:
+        bar.update(rows)
+
+    return advance
 
 
 @app.command("rebuild-stats")
