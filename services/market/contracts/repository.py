@@ -150,6 +150,7 @@ class ContractRepository:
         status: str | None,
         office_id: uuid.UUID | None,
         submitted_before: dt.datetime | None,
+        not_overdue_since: dt.datetime | None,
         after_id: uuid.UUID | None,
         limit: int,
     ) -> list[Row]:
@@ -162,6 +163,8 @@ class ContractRepository:
             stmt = stmt.where(c.office_id == office_id)
         if submitted_before is not None:
             stmt = stmt.where(c.submitted_at < submitted_before)
+        if not_overdue_since is not None:
+            stmt = stmt.where(sa.or_(c.status != "submitted", c.submitted_at >= not_overdue_since))
         if after_id is not None:
             stmt = stmt.where(c.id > after_id)
         stmt = stmt.order_by(c.id).limit(limit)

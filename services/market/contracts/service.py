@@ -405,18 +405,17 @@ async def list_contracts(
         status = "submitted"
     if principal.has_role("registrar") and offices_service.is_registrar(principal):
         await offices_service.ensure_registrar_office(session=session, principal=principal)
+    cutoff = utcnow() - OVERDUE_AFTER
     rows = await ContractRepository.from_session(session).list_visible(
         visibility=visibility_for(principal),
         status=status,
         office_id=office_id,
-        submitted_before=utcnow() - OVERDUE_AFTER if overdue else None,
+        submitted_before=cutoff if overdue else None,
+        not_overdue_since=cutoff if overdue is False else None,
         after_id=after_id,
         limit=limit,
     )
-    items = await public_many(session=session, rows=rows)
-    if overdue is False:
-        items = [i for i in items if not i.overdue]
-    return items
+    return await public_many(session=session, rows=rows)
 
 
 async def contract_events(*, session: AsyncSession, principal: Principal, contract_id: uuid.UUID) -> list[Row]:
