@@ -14,6 +14,15 @@ __all__ = ["app", "main"]
 app = typer.Typer(help="techmarket: the 1+4+N technology transfer API.", no_args_is_help=True)
 
 
+def _add_domain_commands() -> None:
+    from services.market.contracts.cli import app as contracts_app
+
+    app.add_typer(contracts_app, name="contracts")
+
+
+_add_domain_commands()
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",

@@ -7,15 +7,25 @@ from pathlib import Path
 import httpx
 from fastapi import APIRouter, FastAPI
 
+from services.market.contracts.router import router as contracts_router
 from services.market.listings.router import achievements_router, demands_router
+from services.market.offices.router import router as offices_router
 from services.market.reference.router import router as reference_router
 from services.market.settings import MarketSettings
+from services.market.stats.router import router as stats_router
 from services.market.worker import market_lifespan
 from shared.service import ServiceSpec, build_service_app
 
 __all__ = ["create_app"]
 
-ROUTERS: list[APIRouter] = [reference_router, achievements_router, demands_router]
+ROUTERS: list[APIRouter] = [
+    reference_router,
+    achievements_router,
+    demands_router,
+    contracts_router,
+    offices_router,
+    stats_router,
+]
 
 SPEC = ServiceSpec(
     name="market",

@@ -1,0 +1,608 @@
+"""Bulk import of historical registrations (CSV or XLSX) as already-registered contracts.
+
+Built for volume: rows are validated in Python, then written in batches (one executemany per table per batch);
+the statistics rollup is updated once at the end with grouped INSERT … SELECT upserts over the import's deltas,
+all in the request's one transaction. The audit record of an import is its contract_imports row (actor, office,
+counts); each imported contract and delta carries its import_id (no per-contract history row, for volume). Re-importing a file finds every row by its duplicate key and stores nothing.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import re
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from fastapi import Request
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.market.contracts import service as contracts_service
+from services.market.contracts.repository import ContractRepository
+from services.market.contracts.schemas import MAX_AMOUNT_FEN, ImportReport, ImportRowReport
+from services.market.offices import service as offices_service
+from services.market.stats import service as stats_service
+from services.market.stats.cube import flow_of
+from shared.clock import today_in_china, utcnow
+from shared.errors import BadRequest, Conflict, Forbidden, UnsupportedMediaType, ValidationFailed
+from shared.ids import new_id
+from shared.security import Principal
+
+__all__ = ["COLUMNS", "REQUIRED", "XLSX_MEDIA_TYPE", "ImportResult", "import_request", "import_rows", "read_rows"]
+
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV_MEDIA_TYPES = ("text/csv", "application/csv", "text/plain")
+BATCH = 2000
+COLUMNS = (
+    "registration_no",
+    "registered_on",
+    "office_id",
+    "contract_no",
+    "title",
+    "signed_on",
+    "valid_from",
+    "valid_to",
+    "kind",
+    "subkind",
+    "technical_field",
+    "contract_amount_fen",
+    "technology_amount_fen",
+    "seller_name",
+    "seller_credit_code",
+    "seller_region_code",
+    "seller_entity_type",
+    "seller_ownership",
+    "buyer_name",
+    "buyer_credit_code",
+    "buyer_region_code",
+    "buyer_entity_type",
+    "buyer_ownership",
+)
+REQUIRED = frozenset(
+    {
+        "registered_on",
+        "contract_no",
+        "title",
+        "signed_on",
+        "kind",
+        "subkind",
+        "technical_field",
+        "contract_amount_fen",
+        "technology_amount_fen",
+        "seller_name",
+        "seller_region_code",
+        "seller_entity_type",
+        "buyer_name",
+        "buyer_region_code",
+        "buyer_entity_type",
+    }
+)
+_MAX_LENGTH = {"contract_no": 100, "title": 300, "seller_name": 200, "buyer_name": 200, "kind": 60, "subkind": 60}
+_REGISTRATION_NO = re.compile(r"^\d{16}$")
+
+RawRow = tuple[int, dict[str, str]]
+
+
+# -- reading files ------------------------------------------------------------------------------------------------
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _check_header(header: list[str]) -> list[str]:
+    names = [h.strip() for h in header]
+    unknown = [n for n in names if n and n not in COLUMNS]
+    missing = sorted(REQUIRED - set(names))
+    if unknown or missing:
+        errors = [{"field": f"file.{n}", "message": "unknown column", "type": "unknown_column"} for n in unknown]
+        errors += [
+            {"field": f"file.{n}", "message": "required column missing", "type": "missing_column"} for n in missing
+        ]
+        raise ValidationFailed("The header row does not match the import columns.", errors=errors)
+    return names
+
+
+def read_rows(handle: IO[bytes], media_type: str) -> Iterator[RawRow]:
+    """Rows of a CSV (UTF-8, optional BOM) or XLSX file as (row number, {column: text}); row 1 is the header."""
+    if media_type == XLSX_MEDIA_TYPE:
+        yield from _xlsx_rows(handle)
+        return
+    text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
+    reader = csv.reader(text)
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise ValidationFailed.field("file", "the file is empty", type="empty_file")
+        names = _check_header(header)
+        for number, values in enumerate(reader, start=2):
+            if not any(v.strip() for v in values):
+                continue
+            yield number, {n: (values[i].strip() if i < len(values) else "") for i, n in enumerate(names) if n}
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise BadRequest(f"The CSV file cannot be read: {exc}") from exc
+    finally:
+        text.detach()
+
+
+def _xlsx_rows(handle: IO[bytes]) -> Iterator[RawRow]:
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(handle, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise BadRequest("The XLSX file cannot be read.") from exc
+    try:
+        sheet = workbook.worksheets[0]
+        rows = sheet.iter_rows(values_only=True)
+        header = next(rows, None)
+        if header is None:
+            raise ValidationFailed.field("file", "the file is empty", type="empty_file")
+        names = _check_header([_cell(h) for h in header])
+        for number, values in enumerate(rows, start=2):
+            cells = [_cell(v) for v in values]
+            if not any(cells):
+                continue
+            yield number, {n: (cells[i] if i < len(cells) else "") for i, n in enumerate(names) if n}
+    finally:
+        workbook.close()
+
+
+# -- validating rows ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Candidate:
+    row: int
+    values: dict[str, Any]
+    registration_no: str | None
+    office: Mapping[str, Any]
+
+
+@dataclass
+class ImportResult:
+    """Counts and per-row outcomes of an import."""
+
+    import_id: uuid.UUID
+    rows: list[ImportRowReport] = field(default_factory=list)
+    total_rows: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    failed: int = 0
+
+    def count_imported(self) -> None:
+        """An imported row that the report leaves out."""
+        self.total_rows += 1
+        self.imported += 1
+
+    def add(self, report: ImportRowReport, *, keep: bool) -> None:
+        self.total_rows += 1
+        if report.status == "imported":
+            self.imported += 1
+        elif report.status == "duplicate":
+            self.duplicates += 1
+        else:
+            self.failed += 1
+        if keep:
+            self.rows.append(report)
+
+
+def _date(raw: dict[str, str], name: str, errors: contracts_service._Errors) -> dt.date | None:
+    text = raw.get(name, "")
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text[:10])
+    except ValueError:
+        errors.add(name, "not a date (YYYY-MM-DD)", "date_invalid")
+        return None
+
+
+def _money(raw: dict[str, str], name: str, errors: contracts_service._Errors) -> int:
+    text = raw.get(name, "").replace(",", "")
+    try:
+        value = int(text)
+    except ValueError:
+        errors.add(name, "not a whole number of fen", "integer_invalid")
+        return 0
+    if not 0 <= value <= MAX_AMOUNT_FEN:
+        errors.add(name, f"must be between 0 and {MAX_AMOUNT_FEN}", "out_of_range")
+    return value
+
+
+def _validate(
+    number: int,
+    raw: dict[str, str],
+    *,
+    offices: Mapping[uuid.UUID, Mapping[str, Any]],
+    default_office: uuid.UUID | None,
+    restrict_office: uuid.UUID | None,
+) -> _Candidate | list[dict[str, str]]:
+    errors = contracts_service._Errors()
+    for name in REQUIRED:
+        if not raw.get(name):
+            errors.add(name, "required", "missing")
+    for name, limit in _MAX_LENGTH.items():
+        if len(raw.get(name, "")) > limit:
+            errors.add(name, f"at most {limit} characters", "too_long")
+    if errors.items:
+        return errors.items
+    office_id: uuid.UUID | None = default_office
+    if raw.get("office_id"):
+        try:
+            office_id = uuid.UUID(raw["office_id"])
+        except ValueError:
+            errors.add("office_id", "not a UUID", "uuid_invalid")
+    if office_id is not None and restrict_office is not None and office_id != restrict_office:
+        errors.add("office_id", "registrars import their own office's contracts only", "not_allowed")
+    office = offices.get(office_id) if office_id is not None else None
+    if office is None and not errors.items:
+        errors.add("office_id", "no such registration office (give office_id)", "office_unknown")
+    signed_on = _date(raw, "signed_on", errors)
+    registered_on = _date(raw, "registered_on", errors)
+    valid_from = _date(raw, "valid_from", errors)
+    valid_to = _date(raw, "valid_to", errors)
+    contract_fen = _money(raw, "contract_amount_fen", errors)
+    technology_fen = _money(raw, "technology_amount_fen", errors)
+    if errors.items or signed_on is None or registered_on is None or office is None:
+        return errors.items
+    fields = contracts_service._contract_fields(
+        {
+            "signed_on": signed_on,
+            "valid_from": valid_from,
+            "valid_to": valid_to,
+            "kind": raw["kind"],
+            "subkind": raw["subkind"],
+            "technical_field": raw["technical_field"],
+            "title": raw["title"],
+            "contract_no": raw["contract_no"],
+            "contract_amount_fen": contract_fen,
+            "technology_amount_fen": technology_fen,
+        },
+        errors,
+    )
+    if registered_on < signed_on:
+        errors.add("registered_on", "cannot be before signed_on", "date_order")
+    if registered_on > today_in_china():
+        errors.add("registered_on", "cannot be in the future", "date_in_future")
+    parties = {}
+    for prefix in ("seller", "buyer"):
+        party = contracts_service.PartyData(
+            name=raw[f"{prefix}_name"],
+            credit_code=raw.get(f"{prefix}_credit_code") or None,
+            region_code=raw[f"{prefix}_region_code"],
+            entity_type=raw[f"{prefix}_entity_type"],
+            ownership=raw.get(f"{prefix}_ownership") or None,
+        )
+        parties[prefix] = contracts_service._party(
+            party, prefix, fields["rules_version"], errors, seller=prefix == "seller"
+        )
+    number_text = raw.get("registration_no") or None
+    if number_text is not None:
+        if not _REGISTRATION_NO.match(number_text):
+            errors.add("registration_no", "16 digits: year, office region code, serial", "registration_no_invalid")
+        elif int(number_text[:4]) != registered_on.year or number_text[4:10] != office["region_code"]:
+            errors.add(
+                "registration_no",
+                "must start with the registration year and the office's region code",
+                "registration_no_invalid",
+            )
+        elif int(number_text[10:]) == 0:
+            errors.add("registration_no", "serial 000000 is not used", "registration_no_invalid")
+    if errors.items:
+        return [{k: str(v) for k, v in e.items()} for e in errors.items]
+    seller, buyer = parties["seller"], parties["buyer"]
+    technology = fields["claimed_technology_amount_fen"]
+    values = {
+        **fields,
+        "technology_amount_fen": technology,
+        **contracts_service._party_columns("seller", seller),
+        **contracts_service._party_columns("buyer", buyer),
+        "flow": flow_of(seller["region_code"], buyer["region_code"]),
+        "broker_org_id": None,
+        "broker_org_path": None,
+        "office_id": office["id"],
+        "dedupe_key": contracts_service.dedupe_key(seller, buyer, fields["contract_no"], fields["signed_on"]),
+        "registered_on": registered_on,
+    }
+    return _Candidate(number, values, number_text, office)
+
+
+# -- writing ----------------------------------------------------------------------------------------------------------
+
+
+class _Counters:
+    """Registration counters of the offices an import touches: read (and locked) once, written back once."""
+
+    def __init__(self, repo: ContractRepository) -> None:
+        self.repo = repo
+        self.values: dict[tuple[uuid.UUID, int], int] = {}
+        self._read: dict[tuple[uuid.UUID, int], int] = {}
+
+    async def current(self, key: tuple[uuid.UUID, int]) -> int:
+        if key not in self.values:
+            # Reserving zero serials returns the current value and takes the row lock until the commit.
+            self.values[key] = self._read[key] = await self.repo.next_serials(key[0], key[1], 0)
+        return self.values[key]
+
+    async def write_back(self) -> None:
+        changed = {k: v for k, v in self.values.items() if v != self._read.get(k)}
+        await self.repo.set_counters(changed)
+
+
+async def import_rows(
+    *,
+    session: AsyncSession,
+    actor_subject: str,
+    actor_org_id: uuid.UUID | None,
+    rows: Iterable[RawRow],
+    default_office: uuid.UUID | None,
+    restrict_office: uuid.UUID | None,
+    media_type: str,
+    keep: str = "all",
+    progress: Callable[[int], None] | None = None,
+) -> ImportResult:
+    """Validate and store rows as registered contracts in batches; update the statistics once at the end."""
+    repo = ContractRepository.from_session(session)
+    import_id = new_id()
+    now = utcnow()
+    await repo.insert_import(
+        {
+            "id": import_id,
+            "actor_subject": actor_subject,
+            "office_id": restrict_office or default_office,
+            "media_type": media_type,
+            "created_at": now,
+        }
+    )
+    offices = {
+        o["id"]: o
+        for o in await offices_service.list_offices(session=session, after_id=None, limit=100_000)
+        if o["active"]
+    }
+    result = ImportResult(import_id=import_id)
+    seen_keys: dict[str, uuid.UUID] = {}
+    seen_numbers: set[str] = set()
+    counters = _Counters(repo)
+    batch: list[RawRow] = []
+
+    async def flush() -> None:
+        await _store_batch(
+            session=session,
+            batch=batch,
+            result=result,
+            offices=offices,
+            default_office=default_office,
+            restrict_office=restrict_office,
+            seen_keys=seen_keys,
+            seen_numbers=seen_numbers,
+            counters=counters,
+            import_id=import_id,
+            actor_subject=actor_subject,
+            actor_org_id=actor_org_id,
+            keep=keep,
+        )
+        if progress is not None:
+            progress(len(batch))
+        batch.clear()
+
+    for item in rows:
+        batch.append(item)
+        if len(batch) >= BATCH:
+            await flush()
+    if batch:
+        await flush()
+    await counters.write_back()
+    if result.imported:
+        await stats_service.fold_import(session=session, import_id=import_id)
+    await repo.finish_import(
+        import_id,
+        {
+            "total_rows": result.total_rows,
+            "imported": result.imported,
+            "duplicates": result.duplicates,
+            "failed": result.failed,
+        },
+    )
+    return result
+
+
+async def _store_batch(
+    *,
+    session: AsyncSession,
+    batch: list[RawRow],
+    result: ImportResult,
+    offices: Mapping[uuid.UUID, Mapping[str, Any]],
+    default_office: uuid.UUID | None,
+    restrict_office: uuid.UUID | None,
+    seen_keys: dict[str, uuid.UUID],
+    seen_numbers: set[str],
+    counters: _Counters,
+    import_id: uuid.UUID,
+    actor_subject: str,
+    actor_org_id: uuid.UUID | None,
+    keep: str,
+) -> None:
+    repo = ContractRepository.from_session(session)
+    outcomes: list[ImportRowReport | _Candidate] = []
+    for number, raw in batch:
+        checked = _validate(
+            number, raw, offices=offices, default_office=default_office, restrict_office=restrict_office
+        )
+        if isinstance(checked, list):
+            outcomes.append(ImportRowReport(row=number, status="failed", errors=checked))
+        else:
+            outcomes.append(checked)
+    candidates = [o for o in outcomes if isinstance(o, _Candidate)]
+    existing = await repo.ids_by_dedupe_keys([c.values["dedupe_key"] for c in candidates])
+    taken = await repo.existing_registration_nos([c.registration_no for c in candidates if c.registration_no])
+    accepted: list[_Candidate] = []
+    reports: dict[int, ImportRowReport] = {}
+    for c in candidates:
+        key = c.values["dedupe_key"]
+        earlier = existing.get(key) or seen_keys.get(key)
+        if earlier is not None:
+            reports[c.row] = ImportRowReport(row=c.row, status="duplicate", contract_id=earlier)
+            continue
+        if c.registration_no and (c.registration_no in taken or c.registration_no in seen_numbers):
+            reports[c.row] = ImportRowReport(
+                row=c.row,
+                status="failed",
+                errors=[
+                    {"field": "registration_no", "message": "already used by another contract", "type": "duplicate"}
+                ],
+            )
+            continue
+        c.values["id"] = new_id()
+        seen_keys[key] = c.values["id"]
+        if c.registration_no:
+            seen_numbers.add(c.registration_no)
+        accepted.append(c)
+    # Explicit numbers first raise each office's counter; then rows without one get the next serials. Counters
+    # live in memory for the import (their rows are locked by the first touch) and are written back at the end.
+    for c in accepted:
+        if c.registration_no:
+            key = (c.office["id"], c.values["registered_on"].year)
+            current = await counters.current(key)
+            counters.values[key] = max(current, int(c.registration_no[10:]))
+    for c in accepted:
+        if not c.registration_no:
+            year = c.values["registered_on"].year
+            key = (c.office["id"], year)
+            serial = await counters.current(key) + 1
+            if serial > 999_999:
+                raise Conflict(f"Office {key[0]} ran out of serial numbers for {year}.", slug="serials-exhausted")
+            counters.values[key] = serial
+            c.registration_no = contracts_service.registration_no(year, c.office["region_code"], serial)
+            seen_numbers.add(c.registration_no)
+    now = utcnow()
+    contracts, deltas = [], []
+    for c in accepted:
+        v = c.values
+        contracts.append(
+            {
+                **v,
+                "status": "registered",
+                "registration_no": c.registration_no,
+                "registered_at": now,
+                "registrar_subject": actor_subject,
+                "submitter_subject": actor_subject,
+                "submitter_org_id": actor_org_id,
+                "submitted_at": now,
+                "achievement_id": None,
+                "demand_id": None,
+                "attachments": [],
+                "rejection_reason": None,
+                "import_id": import_id,
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        day = v["registered_on"]
+        deltas.append(
+            {
+                "id": new_id(),
+                "contract_id": v["id"],
+                "action": "import",
+                "effective_on": day,
+                "effective_period": day.year * 100 + day.month,
+                "count_delta": 1,
+                "contract_amount_delta_fen": v["contract_amount_fen"],
+                "technology_amount_delta_fen": v["technology_amount_fen"],
+                "reason": None,
+                "actor_subject": actor_subject,
+                "import_id": import_id,
+                "created_at": now,
+            }
+        )
+        if keep == "all":
+            reports[c.row] = ImportRowReport(
+                row=c.row, status="imported", contract_id=v["id"], registration_no=c.registration_no
+            )
+    try:
+        await repo.insert_many(contracts)
+        await repo.insert_deltas(deltas)
+    except IntegrityError as exc:
+        raise Conflict("Another import stored some of these contracts meanwhile; import the file again.") from exc
+    for outcome in outcomes:
+        if isinstance(outcome, ImportRowReport):
+            result.add(outcome, keep=True)
+        elif outcome.row in reports:
+            report = reports[outcome.row]
+            result.add(report, keep=keep == "all" or report.status != "imported")
+        else:
+            result.count_imported()
+
+
+async def import_request(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    request: Request,
+    office_id: uuid.UUID | None,
+    report: str,
+) -> ImportReport:
+    """The HTTP import: authorize, stream the body to a temporary file, import it."""
+    restrict: uuid.UUID | None = None
+    if principal.has_role("platform_admin"):
+        default = office_id
+    else:
+        office = await offices_service.ensure_registrar_office(session=session, principal=principal)
+        restrict = default = office["id"]
+        if office_id is not None and office_id != restrict:
+            raise Forbidden("Registrars import their own office's contracts only.")
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != XLSX_MEDIA_TYPE and media_type not in CSV_MEDIA_TYPES:
+        raise UnsupportedMediaType(f"Send the file as text/csv or {XLSX_MEDIA_TYPE}.")
+    with tempfile.SpooledTemporaryFile(max_size=8 * 1_048_576) as spool:
+        async for chunk in request.stream():
+            spool.write(chunk)
+        spool.seek(0)
+        if media_type != XLSX_MEDIA_TYPE:
+            _check_utf8_start(spool)
+        result = await import_rows(
+            session=session,
+            actor_subject=principal.subject,
+            actor_org_id=principal.org_id,
+            rows=read_rows(spool, media_type),
+            default_office=default,
+            restrict_office=restrict,
+            media_type=media_type,
+            keep=report,
+        )
+    return ImportReport(
+        import_id=result.import_id,
+        total_rows=result.total_rows,
+        imported=result.imported,
+        duplicates=result.duplicates,
+        failed=result.failed,
+        rows=result.rows,
+    )
+
+
+def _check_utf8_start(handle: IO[bytes]) -> None:
+    # Fail fast on a GBK export (common from Excel in China) instead of half-reading it.
+    head = handle.read(4096)
+    handle.seek(0)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        decoder.decode(head, final=False)
+    except UnicodeDecodeError as exc:
+        raise BadRequest("The CSV file must be UTF-8 (save it as 'CSV UTF-8').") from exc

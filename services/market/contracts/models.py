@@ -1,0 +1,193 @@
+"""Tables of technology contracts: the contract, its signed statistical deltas, its history, numbering counters.
+
+A registered contract is never edited in place: registration, amendments (补充协议) and revocation each append a
+row to ``contract_deltas`` (count, contract amount, technology amount; signed; dated by the day it takes effect),
+and the statistics are exactly the sum of those rows. The parties are stored as submitted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import JSON, Column, Field
+
+from services.market.base import MarketTable
+from shared.db import UTCDateTime
+
+__all__ = [
+    "Contract",
+    "ContractDelta",
+    "ContractEvent",
+    "ContractIdempotencyKey",
+    "ContractImport",
+    "RegistrationCounter",
+    "contracts_table",
+    "counters_table",
+    "deltas_table",
+    "events_table",
+    "idempotency_table",
+    "imports_table",
+]
+
+
+def _money(description: str) -> Any:
+    return Field(sa_column=Column(sa.BigInteger, nullable=False), description=description)
+
+
+class Contract(MarketTable, table=True):
+    """A technology contract as submitted, and its registration."""
+
+    __tablename__ = "contracts"
+    __table_args__ = (
+        sa.Index("ix_contracts_office_status", "office_id", "status", "id"),
+        sa.Index("ix_contracts_seller_org", "seller_org_id"),
+        sa.Index("ix_contracts_buyer_org", "buyer_org_id"),
+        sa.Index("ix_contracts_broker_org", "broker_org_id"),
+        sa.Index("ix_contracts_submitter_org", "submitter_org_id"),
+    )
+
+    id: uuid.UUID = Field(primary_key=True)
+    status: str = Field(max_length=20, index=True)
+    rules_version: str = Field(max_length=10)
+    kind: str = Field(max_length=60)
+    subkind: str = Field(max_length=60)
+    technical_field: str = Field(max_length=60)
+    title: str = Field(max_length=300)
+    contract_no: str = Field(max_length=100)
+    signed_on: dt.date
+    valid_from: dt.date | None = None
+    valid_to: dt.date | None = None
+    contract_amount_fen: int = _money("合同成交额 as submitted (or as imported).")
+    claimed_technology_amount_fen: int = _money("技术交易额 claimed by the submitter.")
+    technology_amount_fen: int | None = Field(
+        default=None,
+        sa_column=Column(sa.BigInteger, nullable=True),
+        description="技术交易额 confirmed at registration.",
+    )
+
+    seller_name: str = Field(max_length=200)
+    seller_credit_code: str | None = Field(default=None, max_length=18)
+    seller_region_code: str = Field(max_length=6)
+    seller_entity_type: str = Field(max_length=40)
+    seller_ownership: str | None = Field(default=None, max_length=40)
+    seller_org_id: uuid.UUID | None = None
+    buyer_name: str = Field(max_length=200)
+    buyer_credit_code: str | None = Field(default=None, max_length=18)
+    buyer_region_code: str = Field(max_length=6)
+    buyer_entity_type: str = Field(max_length=40)
+    buyer_ownership: str | None = Field(default=None, max_length=40)
+    buyer_org_id: uuid.UUID | None = None
+    flow: str = Field(max_length=20, description="local, to_chongqing, to_sichuan, other_province or abroad.")
+    broker_org_id: uuid.UUID | None = None
+    broker_org_path: str | None = Field(default=None, max_length=400)
+    achievement_id: uuid.UUID | None = None
+    demand_id: uuid.UUID | None = None
+    attachments: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+    office_id: uuid.UUID = Field(foreign_key="registration_offices.id")
+    submitter_subject: str = Field(max_length=200)
+    submitter_org_id: uuid.UUID | None = None
+    submitted_at: dt.datetime = Field(sa_type=UTCDateTime, description="Last (re)submission; drives the overdue flag.")
+    dedupe_key: str = Field(max_length=500, unique=True)
+
+    registration_no: str | None = Field(default=None, max_length=16, unique=True)
+    registered_on: dt.date | None = None
+    registered_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    registrar_subject: str | None = Field(default=None, max_length=200)
+    rejection_reason: str | None = Field(default=None, max_length=2000)
+    import_id: uuid.UUID | None = None
+
+    version: int = Field(default=1, description="Bumped on every change; the ETag.")
+    created_at: dt.datetime = Field(sa_type=UTCDateTime)
+    updated_at: dt.datetime = Field(sa_type=UTCDateTime)
+
+
+class ContractDelta(MarketTable, table=True):
+    """A signed statistical delta of a contract: registration (+1), amendment (0) or revocation (-1)."""
+
+    __tablename__ = "contract_deltas"
+    __table_args__ = (
+        sa.Index("ix_contract_deltas_effective", "effective_on"),
+        sa.Index("ix_contract_deltas_contract", "contract_id", "id"),
+        sa.Index("ix_contract_deltas_import", "import_id"),
+    )
+
+    id: uuid.UUID = Field(primary_key=True)
+    contract_id: uuid.UUID = Field(foreign_key="contracts.id")
+    action: str = Field(max_length=20, description="register, amend, revoke or import.")
+    effective_on: dt.date
+    effective_period: int = Field(description="yyyymm of effective_on, for grouping identically on every backend.")
+    count_delta: int
+    contract_amount_delta_fen: int = _money("Signed change of 合同成交额.")
+    technology_amount_delta_fen: int = _money("Signed change of 技术交易额.")
+    reason: str | None = Field(default=None, max_length=2000)
+    actor_subject: str = Field(max_length=200)
+    import_id: uuid.UUID | None = None
+    created_at: dt.datetime = Field(sa_type=UTCDateTime)
+
+
+class ContractEvent(MarketTable, table=True):
+    """History of a contract: who moved it from which status to which, and why (also the audit row, see service)."""
+
+    __tablename__ = "contract_events"
+    __table_args__ = (sa.Index("ix_contract_events_contract", "contract_id", "id"),)
+
+    id: uuid.UUID = Field(primary_key=True)
+    contract_id: uuid.UUID = Field(foreign_key="contracts.id")
+    action: str = Field(max_length=20)
+    from_status: str | None = Field(default=None, max_length=20)
+    to_status: str = Field(max_length=20)
+    actor_subject: str = Field(max_length=200)
+    actor_org_id: uuid.UUID | None = None
+    request_id: str | None = Field(default=None, max_length=200)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: dt.datetime = Field(sa_type=UTCDateTime)
+
+
+class RegistrationCounter(MarketTable, table=True):
+    """The last serial given by an office in a year; incremented under a row lock in the registering transaction."""
+
+    __tablename__ = "contract_registration_counters"
+
+    office_id: uuid.UUID = Field(primary_key=True)
+    year: int = Field(primary_key=True)
+    last_serial: int = Field(default=0)
+
+
+class ContractImport(MarketTable, table=True):
+    """One bulk import of historical registrations."""
+
+    __tablename__ = "contract_imports"
+
+    id: uuid.UUID = Field(primary_key=True)
+    actor_subject: str = Field(max_length=200)
+    office_id: uuid.UUID | None = None
+    media_type: str = Field(max_length=100)
+    total_rows: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    created_at: dt.datetime = Field(sa_type=UTCDateTime)
+
+
+class ContractIdempotencyKey(MarketTable, table=True):
+    """STAND-IN for the shared Idempotency-Key store (services/market/idempotency, built on the listings branch)."""
+
+    __tablename__ = "contract_idempotency_keys"
+
+    subject: str = Field(primary_key=True, max_length=200)
+    key: str = Field(primary_key=True, max_length=200)
+    request_hash: str = Field(max_length=64)
+    contract_id: uuid.UUID
+    created_at: dt.datetime = Field(sa_type=UTCDateTime)
+
+
+contracts_table: sa.Table = Contract.__table__  # type: ignore[attr-defined]
+deltas_table: sa.Table = ContractDelta.__table__  # type: ignore[attr-defined]
+events_table: sa.Table = ContractEvent.__table__  # type: ignore[attr-defined]
+counters_table: sa.Table = RegistrationCounter.__table__  # type: ignore[attr-defined]
+imports_table: sa.Table = ContractImport.__table__  # type: ignore[attr-defined]
+idempotency_table: sa.Table = ContractIdempotencyKey.__table__  # type: ignore[attr-defined]

@@ -1,0 +1,297 @@
+"""All SQL of technology contracts: rows, conditional status transitions, deltas, history, numbering counters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.market.contracts.models import (
+    contracts_table,
+    counters_table,
+    deltas_table,
+    events_table,
+    idempotency_table,
+    imports_table,
+)
+
+__all__ = ["ContractRepository", "Visibility"]
+
+Row = Mapping[Any, Any]
+
+
+class Visibility:
+    """Who may see which contracts, as an SQL condition (deny by default)."""
+
+    def __init__(
+        self,
+        *,
+        everything: bool = False,
+        org_id: uuid.UUID | None = None,
+        office_id: uuid.UUID | None = None,
+        broker_subtree: str | None = None,
+    ) -> None:
+        self.everything = everything
+        self.org_id = org_id
+        self.office_id = office_id
+        self.broker_subtree = broker_subtree
+
+    def condition(self) -> sa.ColumnElement[bool]:
+        """The WHERE condition selecting the visible contracts."""
+        if self.everything:
+            return sa.true()
+        c = contracts_table.c
+        parts: list[sa.ColumnElement[bool]] = []
+        if self.org_id is not None:
+            parts += [
+                c.seller_org_id == self.org_id,
+                c.buyer_org_id == self.org_id,
+                c.broker_org_id == self.org_id,
+                c.submitter_org_id == self.org_id,
+            ]
+        if self.office_id is not None:
+            parts.append(c.office_id == self.office_id)
+        if self.broker_subtree is not None:
+            parts.append(c.broker_org_path.startswith(self.broker_subtree, autoescape=True))
+        return sa.or_(*parts) if parts else sa.false()
+
+
+class ContractRepository:
+    """Contract SQL on one session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> ContractRepository:
+        """The repository of ``session``."""
+        return cls(session)
+
+    @property
+    def dialect(self) -> str:
+        """postgresql or sqlite."""
+        return self.session.get_bind().dialect.name
+
+    def _insert(self, table: sa.Table) -> Any:
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    # -- contracts ---------------------------------------------------------------------------------------------
+
+    async def insert(self, values: Mapping[str, Any]) -> None:
+        """Insert one contract."""
+        await self.session.execute(sa.insert(contracts_table).values(dict(values)))
+
+    async def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert contracts in one executemany."""
+        if rows:
+            await self.session.execute(sa.insert(contracts_table), [dict(r) for r in rows])
+
+    async def get(self, contract_id: uuid.UUID, *, visibility: Visibility | None = None) -> Row | None:
+        """One contract, if it exists (and is visible when ``visibility`` is given)."""
+        stmt = sa.select(contracts_table).where(contracts_table.c.id == contract_id)
+        if visibility is not None:
+            stmt = stmt.where(visibility.condition())
+        return (await self.session.execute(stmt)).mappings().first()
+
+    async def id_by_dedupe_key(self, key: str) -> uuid.UUID | None:
+        """The contract with this duplicate key, if any."""
+        stmt = sa.select(contracts_table.c.id).where(contracts_table.c.dedupe_key == key)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def ids_by_dedupe_keys(self, keys: Sequence[str]) -> dict[str, uuid.UUID]:
+        """Existing contracts among ``keys``."""
+        if not keys:
+            return {}
+        c = contracts_table.c
+        result = await self.session.execute(sa.select(c.dedupe_key, c.id).where(c.dedupe_key.in_(list(keys))))
+        return {str(k): i for k, i in result.all()}
+
+    async def existing_registration_nos(self, numbers: Sequence[str]) -> set[str]:
+        """Registration numbers already taken among ``numbers``."""
+        if not numbers:
+            return set()
+        c = contracts_table.c
+        result = await self.session.execute(sa.select(c.registration_no).where(c.registration_no.in_(list(numbers))))
+        return {n for (n,) in result.all()}
+
+    async def transition(
+        self, contract_id: uuid.UUID, *, from_statuses: Sequence[str], values: Mapping[str, Any]
+    ) -> bool:
+        """Change a contract only if it is still in one of ``from_statuses`` (atomic against concurrent changes)."""
+        c = contracts_table.c
+        stmt = (
+            sa.update(contracts_table)
+            .where(c.id == contract_id, c.status.in_(list(from_statuses)))
+            .values({**values, "version": c.version + 1})
+        )
+        result = await self.session.execute(stmt)
+        return bool(getattr(result, "rowcount", 0))
+
+    async def update_if_version(self, contract_id: uuid.UUID, *, version: int, values: Mapping[str, Any]) -> bool:
+        """Change a contract only if its version is still ``version`` (If-Match)."""
+        c = contracts_table.c
+        stmt = (
+            sa.update(contracts_table)
+            .where(c.id == contract_id, c.version == version, c.status.in_(["submitted", "rejected"]))
+            .values({**values, "version": c.version + 1})
+        )
+        result = await self.session.execute(stmt)
+        return bool(getattr(result, "rowcount", 0))
+
+    async def list_visible(
+        self,
+        *,
+        visibility: Visibility,
+        status: str | None,
+        office_id: uuid.UUID | None,
+        submitted_before: dt.datetime | None,
+        not_overdue_since: dt.datetime | None,
+        after_id: uuid.UUID | None,
+        limit: int,
+    ) -> list[Row]:
+        """Visible contracts in id (submission) order, after a keyset cursor."""
+        c = contracts_table.c
+        stmt = sa.select(contracts_table).where(visibility.condition())
+        if status is not None:
+            stmt = stmt.where(c.status == status)
+        if office_id is not None:
+            stmt = stmt.where(c.office_id == office_id)
+        if submitted_before is not None:
+            stmt = stmt.where(c.submitted_at < submitted_before)
+        if not_overdue_since is not None:
+            stmt = stmt.where(sa.or_(c.status != "submitted", c.submitted_at >= not_overdue_since))
+        if after_id is not None:
+            stmt = stmt.where(c.id > after_id)
+        stmt = stmt.order_by(c.id).limit(limit)
+        return list((await self.session.execute(stmt)).mappings().all())
+
+    # -- deltas and history --------------------------------------------------------------------------------------
+
+    async def insert_deltas(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Append statistical deltas."""
+        if rows:
+            await self.session.execute(sa.insert(deltas_table), [dict(r) for r in rows])
+
+    async def current_amounts(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[int, int, int]]:
+        """Sum of the deltas of each contract: (count, contract amount, technology amount)."""
+        if not ids:
+            return {}
+        d = deltas_table.c
+        stmt = (
+            sa.select(
+                d.contract_id,
+                sa.func.sum(d.count_delta),
+                sa.func.sum(d.contract_amount_delta_fen),
+                sa.func.sum(d.technology_amount_delta_fen),
+            )
+            .where(d.contract_id.in_(list(ids)))
+            .group_by(d.contract_id)
+        )
+        result = await self.session.execute(stmt)
+        return {cid: (int(n), int(a), int(t)) for cid, n, a, t in result.all()}
+
+    async def insert_events(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Append history rows."""
+        if rows:
+            await self.session.execute(sa.insert(events_table), [dict(r) for r in rows])
+
+    async def events(self, contract_id: uuid.UUID) -> list[Row]:
+        """History of one contract, oldest first."""
+        e = events_table.c
+        stmt = sa.select(events_table).where(e.contract_id == contract_id).order_by(e.id)
+        return list((await self.session.execute(stmt)).mappings().all())
+
+    # -- numbering ----------------------------------------------------------------------------------------------
+
+    async def next_serials(self, office_id: uuid.UUID, year: int, count: int = 1) -> int:
+        """Reserve ``count`` serials of an office's year; returns the last one (row-locked until commit)."""
+        k = counters_table.c
+        stmt = (
+            self._insert(counters_table)
+            .values(office_id=office_id, year=year, last_serial=count)
+            .on_conflict_do_update(index_elements=["office_id", "year"], set_={"last_serial": k.last_serial + count})
+            .returning(k.last_serial)
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def assign_registration_no(
+        self, contract_id: uuid.UUID, *, office_id: uuid.UUID, year: int, prefix: str
+    ) -> int:
+        """Take the office's next serial and write ``prefix`` + serial (6 digits) on the contract; returns the serial.
+
+        On PostgreSQL this is one statement, so the office's counter row stays locked only from here to the commit.
+        Serials above 999999 leave the number empty (the caller refuses them).
+        """
+        if self.dialect != "postgresql":
+            serial = await self.next_serials(office_id, year)
+            if serial <= 999_999:
+                await self.session.execute(
+                    sa.update(contracts_table)
+                    .where(contracts_table.c.id == contract_id)
+                    .values(registration_no=f"{prefix}{serial:06d}", version=contracts_table.c.version + 1)
+                )
+            return serial
+        stmt = sa.text(
+            "WITH s AS (INSERT INTO contract_registration_counters (office_id, year, last_serial) "
+            "VALUES (:office_id, :year, 1) ON CONFLICT (office_id, year) DO UPDATE "
+            "SET last_serial = contract_registration_counters.last_serial + 1 RETURNING last_serial) "
+            "UPDATE contracts SET registration_no = CASE WHEN s.last_serial > 999999 THEN NULL "
+            "ELSE :prefix || lpad(s.last_serial::text, 6, '0') END, version = contracts.version + 1 "
+            "FROM s WHERE contracts.id = :contract_id RETURNING s.last_serial"
+        ).bindparams(
+            sa.bindparam("office_id", type_=sa.Uuid()),
+            sa.bindparam("year", type_=sa.Integer()),
+            sa.bindparam("prefix", type_=sa.String()),
+            sa.bindparam("contract_id", type_=sa.Uuid()),
+        )
+        result = await self.session.execute(
+            stmt, {"office_id": office_id, "year": year, "prefix": prefix, "contract_id": contract_id}
+        )
+        return int(result.scalar_one())
+
+    async def set_counters(self, values: Mapping[tuple[uuid.UUID, int], int]) -> None:
+        """Write counters back (rows already locked by this transaction)."""
+        if values:
+            k = counters_table.c
+            stmt = (
+                sa.update(counters_table)
+                .where(k.office_id == sa.bindparam("o"), k.year == sa.bindparam("y"))
+                .values(last_serial=sa.bindparam("s"))
+            )
+            await self.session.execute(stmt, [{"o": o, "y": y, "s": v} for (o, y), v in sorted(values.items())])
+
+    async def raise_counter(self, office_id: uuid.UUID, year: int, serial: int) -> None:
+        """Make sure later serials of an office's year come after an imported ``serial``."""
+        k = counters_table.c
+        stmt = self._insert(counters_table).values(office_id=office_id, year=year, last_serial=serial)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["office_id", "year"],
+            set_={"last_serial": sa.case((k.last_serial < serial, serial), else_=k.last_serial)},
+        )
+        await self.session.execute(stmt)
+
+    # -- imports and idempotency ------------------------------------------------------------------------------------
+
+    async def insert_import(self, values: Mapping[str, Any]) -> None:
+        """Record a bulk import."""
+        await self.session.execute(sa.insert(imports_table).values(dict(values)))
+
+    async def finish_import(self, import_id: uuid.UUID, values: Mapping[str, Any]) -> None:
+        """Store the counts of a bulk import."""
+        stmt = sa.update(imports_table).where(imports_table.c.id == import_id).values(dict(values))
+        await self.session.execute(stmt)
+
+    async def idempotent_request(self, subject: str, key: str) -> Row | None:
+        """A stored Idempotency-Key of this caller."""
+        i = idempotency_table.c
+        stmt = sa.select(idempotency_table).where(i.subject == subject, i.key == key)
+        return (await self.session.execute(stmt)).mappings().first()
+
+    async def remember_request(self, values: Mapping[str, Any]) -> None:
+        """Store an Idempotency-Key with the contract it created."""
+        await self.session.execute(sa.insert(idempotency_table).values(dict(values)))

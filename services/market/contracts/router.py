@@ -1,0 +1,276 @@
+"""Endpoints of technology contracts: /market/contracts (thin: parse, authorize via the service, shape)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query, Request, Response, status
+
+from services.market.contracts import idempotency, importing, service
+from services.market.contracts.schemas import (
+    AmendIn,
+    ContractCreate,
+    ContractEventPublic,
+    ContractPublic,
+    ContractUpdate,
+    ImportReport,
+    RegisterIn,
+    RejectIn,
+    RevokeIn,
+)
+from shared.db import SessionDep
+from shared.errors import PreconditionFailed, PreconditionRequired, problem_responses
+from shared.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from shared.security import CurrentPrincipal
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/contracts", tags=["contracts"])
+
+_ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
+StatusFilter = Literal["submitted", "rejected", "registered", "amended", "revoked"]
+
+
+def _etag(contract: ContractPublic) -> str:
+    return f'"{contract.version}"'
+
+
+def _with_etag(response: Response, contract: ContractPublic) -> ContractPublic:
+    response.headers["ETag"] = _etag(contract)
+    return contract
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Submit a contract for registration",
+    description=(
+        "A member of the seller organization (submitted_as=seller) or the broker of the deal (submitted_as=broker) "
+        "submits a technology contract. It goes to the registration office serving the seller's region (the most "
+        "specific match) unless `office_id` names one. A duplicate (same seller and buyer credit codes, own "
+        "contract number and signing date) is a 409 whose `existing_id` points at the existing contract. "
+        "`Idempotency-Key` makes a retry return the first result."
+    ),
+    responses=problem_responses(401, 403, 409, 422),
+)
+async def submit_contract(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    data: ContractCreate,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", description="Makes retries safe: same key + body → same result.")
+    ] = None,
+) -> ContractPublic:
+    fingerprint = idempotency.body_hash(data.model_dump_json())
+    if idempotency_key is not None:
+        existing = await idempotency.replayed_contract(
+            session=session, principal=principal, key=idempotency_key, fingerprint=fingerprint
+        )
+        if existing is not None:
+            response.headers["Idempotent-Replayed"] = "true"
+            contract = await service.get_contract(session=session, principal=principal, contract_id=existing)
+            response.headers["Location"] = f"/market/contracts/{contract.id}"
+            return _with_etag(response, contract)
+    contract = await service.submit_contract(session=session, principal=principal, data=data)
+    if idempotency_key is not None:
+        await idempotency.remember(
+            session=session, principal=principal, key=idempotency_key, fingerprint=fingerprint, contract_id=contract.id
+        )
+    response.headers["Location"] = f"/market/contracts/{contract.id}"
+    return _with_etag(response, contract)
+
+
+@router.get(
+    "",
+    summary="List contracts",
+    description=(
+        "Contracts the caller may see, oldest submission first: its organization's (as seller, buyer, broker or "
+        "submitter), its office's for registrars, its scope for statisticians. The registrar's queue is "
+        "`?status=submitted`; `overdue=true` keeps submissions pending more than 30 days."
+    ),
+    responses=problem_responses(401, 422),
+)
+async def list_contracts(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    status_: Annotated[StatusFilter | None, Query(alias="status", description="Only this status.")] = None,
+    overdue: Annotated[bool | None, Query(description="true: pending more than 30 days; false: not overdue.")] = None,
+    office_id: Annotated[uuid.UUID | None, Query(description="Only this registration office.")] = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> Page[ContractPublic]:
+    after = None
+    if cursor:
+        try:
+            after = uuid.UUID(str(decode_cursor(cursor, arity=1)[0]))
+        except ValueError:
+            from shared.errors import ValidationFailed
+
+            raise ValidationFailed.field(
+                "cursor", "not a cursor returned by this list", type="cursor_invalid"
+            ) from None
+    items = await service.list_contracts(
+        session=session,
+        principal=principal,
+        status=status_,
+        overdue=overdue,
+        office_id=office_id,
+        after_id=after,
+        limit=limit + 1,
+    )
+    page = items[:limit]
+    return Page(items=page, next_cursor=encode_cursor(str(page[-1].id)) if len(items) > limit else None)
+
+
+@router.post(
+    "/import",
+    summary="Import historical registrations (CSV or XLSX)",
+    description=(
+        "Registrars (for their office) and platform admins bring in contracts registered before the platform, "
+        "as already registered. The body is the file itself (Content-Type text/csv or "
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet), read as a stream. Good rows are "
+        "stored, bad rows are reported by row and field; importing the same file again creates no duplicates. "
+        "Columns: see docs/contracts.md."
+    ),
+    responses=problem_responses(400, 401, 403, 413, 415, 422),
+)
+async def import_contracts(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    office_id: Annotated[
+        uuid.UUID | None, Query(description="Platform admins: the office of rows without an office_id column.")
+    ] = None,
+    report: Annotated[
+        Literal["all", "problems"], Query(description="all rows, or only duplicates and failures.")
+    ] = "all",
+) -> ImportReport:
+    return await importing.import_request(
+        session=session, principal=principal, request=request, office_id=office_id, report=report
+    )
+
+
+@router.get(
+    "/{contract_id}",
+    summary="One contract",
+    description="A contract the caller may see (404 otherwise). ETag carries its version for If-Match.",
+    responses=problem_responses(401, 404, 422),
+)
+async def get_contract(
+    session: SessionDep, principal: CurrentPrincipal, contract_id: uuid.UUID, response: Response
+) -> ContractPublic:
+    contract = await service.get_contract(session=session, principal=principal, contract_id=contract_id)
+    return _with_etag(response, contract)
+
+
+@router.patch(
+    "/{contract_id}",
+    summary="Correct a submitted or rejected contract",
+    description="The submitting side corrects its contract before registration. Needs If-Match with the ETag "
+    "(428 without, 412 if it changed).",
+    responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
+)
+async def update_contract(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    contract_id: uuid.UUID,
+    data: ContractUpdate,
+    response: Response,
+    if_match: Annotated[str | None, Header(alias="If-Match", description="The ETag of the version you edit.")] = None,
+) -> ContractPublic:
+    if if_match is None:
+        raise PreconditionRequired("Send If-Match with the contract's ETag.")
+    match = _ETAG.match(if_match.strip())
+    if match is None:
+        raise PreconditionFailed("If-Match does not match the contract's ETag.")
+    contract = await service.update_contract(
+        session=session, principal=principal, contract_id=contract_id, version=int(match.group(1)), data=data
+    )
+    return _with_etag(response, contract)
+
+
+@router.post(
+    "/{contract_id}/resubmit",
+    summary="Resubmit a rejected contract",
+    description="After correcting it, the submitting side sends a rejected contract back to the office.",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def resubmit_contract(
+    session: SessionDep, principal: CurrentPrincipal, contract_id: uuid.UUID, response: Response
+) -> ContractPublic:
+    contract = await service.resubmit_contract(session=session, principal=principal, contract_id=contract_id)
+    return _with_etag(response, contract)
+
+
+@router.post(
+    "/{contract_id}/register",
+    summary="Register a contract (registrar)",
+    description=(
+        "A registrar of the contract's office confirms the technology amount (may lower it; never above the "
+        "contract amount) and registers it: the registration number is year + office region code + a serial, "
+        "gap-free per office and year. The contract counts in the statistics from today (Beijing)."
+    ),
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def register_contract(
+    session: SessionDep, principal: CurrentPrincipal, contract_id: uuid.UUID, data: RegisterIn, response: Response
+) -> ContractPublic:
+    contract = await service.register_contract(session=session, principal=principal, contract_id=contract_id, data=data)
+    return _with_etag(response, contract)
+
+
+@router.post(
+    "/{contract_id}/reject",
+    summary="Reject a contract (未予登记)",
+    description="A registrar of the contract's office refuses it with a reason; the submitter may correct and resubmit.",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def reject_contract(
+    session: SessionDep, principal: CurrentPrincipal, contract_id: uuid.UUID, data: RejectIn, response: Response
+) -> ContractPublic:
+    contract = await service.reject_contract(session=session, principal=principal, contract_id=contract_id, data=data)
+    return _with_etag(response, contract)
+
+
+@router.post(
+    "/{contract_id}/amend",
+    summary="Record a supplementary agreement (补充协议)",
+    description="A registrar records new amounts effective on a day; the statistics get the signed difference "
+    "dated that day. The registered contract itself is not edited.",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def amend_contract(
+    session: SessionDep, principal: CurrentPrincipal, contract_id: uuid.UUID, data: AmendIn, response: Response
+) -> ContractPublic:
+    contract = await service.amend_contract(session=session, principal=principal, contract_id=contract_id, data=data)
+    return _with_etag(response, contract)
+
+
+@router.post(
+    "/{contract_id}/revoke",
+    summary="Revoke a registration",
+    description="A registrar revokes a registered contract with a reason; from the effective day the statistics "
+    "subtract the contract (count and current amounts).",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def revoke_contract(
+    session: SessionDep, principal: CurrentPrincipal, contract_id: uuid.UUID, data: RevokeIn, response: Response
+) -> ContractPublic:
+    contract = await service.revoke_contract(session=session, principal=principal, contract_id=contract_id, data=data)
+    return _with_etag(response, contract)
+
+
+@router.get(
+    "/{contract_id}/events",
+    summary="History of a contract",
+    description="Every status change with actor, organization, request id and details, oldest first.",
+    responses=problem_responses(401, 404, 422),
+)
+async def contract_events(
+    session: SessionDep, principal: CurrentPrincipal, contract_id: uuid.UUID
+) -> list[ContractEventPublic]:
+    rows = await service.contract_events(session=session, principal=principal, contract_id=contract_id)
+    return [ContractEventPublic.model_validate(dict(r)) for r in rows]

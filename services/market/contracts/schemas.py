@@ -1,0 +1,240 @@
+"""Request and response models of technology contracts. Requests forbid unknown fields (mass assignment → 422)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "AmendIn",
+    "AttachmentIn",
+    "ContractCreate",
+    "ContractEventPublic",
+    "ContractPublic",
+    "ContractUpdate",
+    "ImportReport",
+    "ImportRowReport",
+    "PartyIn",
+    "PartyPublic",
+    "RegisterIn",
+    "RejectIn",
+    "RevokeIn",
+]
+
+MAX_AMOUNT_FEN = 10**16  # 1万亿元: far above any single contract, far below BigInteger overflow in sums
+Money = Annotated[int, Field(ge=0, le=MAX_AMOUNT_FEN)]
+Text = Annotated[str, Field(min_length=1, max_length=300)]
+Reason = Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class PartyIn(_Request):
+    """A contract party as written in the contract (stored as submitted, never linked to a profile)."""
+
+    name: str = Field(min_length=1, max_length=200, description="Name as in the contract.")
+    credit_code: str | None = Field(
+        default=None,
+        max_length=40,
+        description="统一社会信用代码 (18 characters, GB 32100 checksum); required for Chinese organizations.",
+    )
+    region_code: str = Field(
+        min_length=2,
+        max_length=6,
+        description="6-digit GB/T 2260 code, or an ISO 3166-1 alpha-2 country code for a party abroad.",
+    )
+    entity_type: str = Field(
+        description="university, research_institute, enterprise, individual, government or other "
+        "(reference data: contract_entity_types)."
+    )
+    ownership: str | None = Field(
+        default=None,
+        description="Enterprises only: state_owned, private, foreign_invested or hk_macao_taiwan.",
+    )
+    org_id: uuid.UUID | None = Field(
+        default=None,
+        description="The party's platform organization, when it is a member (lets its members see the contract).",
+    )
+
+
+class AttachmentIn(_Request):
+    """Metadata of a document attached to the contract (the file itself is stored elsewhere)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    media_type: str = Field(min_length=3, max_length=100, description="e.g. application/pdf")
+    size_bytes: int = Field(ge=0, le=1_073_741_824)
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+
+class _ContractFields(_Request):
+    kind: str = Field(max_length=60, description="Contract kind code (reference data: contract_kinds).")
+    subkind: str = Field(max_length=60, description="Subkind code belonging to the kind (contract_subkinds).")
+    technical_field: str = Field(max_length=60, description="One of the 11 technical field codes.")
+    title: Text
+    contract_no: str = Field(min_length=1, max_length=100, description="The parties' own contract number.")
+    signed_on: dt.date = Field(description="Signing date (a legal date, Asia/Shanghai).")
+    valid_from: dt.date | None = None
+    valid_to: dt.date | None = None
+    contract_amount_fen: Money = Field(description="合同成交额 in fen.")
+    technology_amount_fen: Money = Field(description="技术交易额 claimed, in fen; at most the contract amount.")
+    achievement_id: uuid.UUID | None = Field(
+        default=None, description="The listed achievement this contract transfers."
+    )
+    demand_id: uuid.UUID | None = Field(default=None, description="The demand this contract answers.")
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=20)
+
+
+class ContractCreate(_ContractFields):
+    """A contract submitted for registration by a member of the seller or by the broker of the deal."""
+
+    seller: PartyIn
+    buyer: PartyIn
+    submitted_as: Literal["seller", "broker"] = Field(
+        default="seller",
+        description="seller: the caller's organization is the seller. broker: the caller brokered the deal "
+        "(needs the broker role; the caller's organization is recorded as the broker).",
+    )
+    office_id: uuid.UUID | None = Field(
+        default=None,
+        description="Registration office to send it to; default: the office serving the seller's region "
+        "(the most specific region match).",
+    )
+
+
+class ContractUpdate(_Request):
+    """Corrections while submitted or after a rejection (If-Match required); only the fields given change."""
+
+    seller: PartyIn | None = None
+    buyer: PartyIn | None = None
+    kind: str | None = Field(default=None, max_length=60)
+    subkind: str | None = Field(default=None, max_length=60)
+    technical_field: str | None = Field(default=None, max_length=60)
+    title: Text | None = None
+    contract_no: str | None = Field(default=None, min_length=1, max_length=100)
+    signed_on: dt.date | None = None
+    valid_from: dt.date | None = None
+    valid_to: dt.date | None = None
+    contract_amount_fen: Money | None = None
+    technology_amount_fen: Money | None = None
+    achievement_id: uuid.UUID | None = None
+    demand_id: uuid.UUID | None = None
+    attachments: list[AttachmentIn] | None = Field(default=None, max_length=20)
+
+
+class RegisterIn(_Request):
+    """The registrar's confirmation."""
+
+    technology_amount_fen: Money | None = Field(
+        default=None,
+        description="Confirmed 技术交易额; default the claimed amount; never above the contract amount.",
+    )
+
+
+class RejectIn(_Request):
+    """未予登记, with the reason given to the submitter."""
+
+    reason: Reason
+
+
+class AmendIn(_Request):
+    """A supplementary agreement (补充协议): the new amounts and the day they take effect."""
+
+    effective_on: dt.date = Field(description="Day the amendment takes effect: its statistics are dated then.")
+    contract_amount_fen: Money = Field(description="New 合同成交额.")
+    technology_amount_fen: Money = Field(description="New 技术交易额; at most the new contract amount.")
+    reason: Reason | None = None
+
+
+class RevokeIn(_Request):
+    """Revocation of a registration."""
+
+    effective_on: dt.date | None = Field(default=None, description="Day it takes effect; default today (Beijing).")
+    reason: Reason
+
+
+class PartyPublic(BaseModel):
+    """A party as registered."""
+
+    name: str
+    credit_code: str | None
+    region_code: str
+    entity_type: str
+    ownership: str | None
+    org_id: uuid.UUID | None
+
+
+class ContractPublic(BaseModel):
+    """A contract as its parties, its office and entitled statisticians see it."""
+
+    id: uuid.UUID
+    status: str = Field(description="submitted, rejected, registered, amended or revoked.")
+    rules_version: str = Field(description="Rules version the kind and subkind were validated against.")
+    kind: str
+    subkind: str
+    technical_field: str
+    title: str
+    contract_no: str
+    signed_on: dt.date
+    valid_from: dt.date | None
+    valid_to: dt.date | None
+    seller: PartyPublic
+    buyer: PartyPublic
+    flow: str = Field(description="local, to_chongqing, to_sichuan, other_province or abroad.")
+    contract_amount_fen: int = Field(description="合同成交额 as submitted or registered.")
+    claimed_technology_amount_fen: int
+    technology_amount_fen: int | None = Field(description="技术交易额 confirmed at registration.")
+    current_contract_amount_fen: int | None = Field(description="After amendments (sum of the deltas); 0 if revoked.")
+    current_technology_amount_fen: int | None
+    broker_org_id: uuid.UUID | None
+    achievement_id: uuid.UUID | None
+    demand_id: uuid.UUID | None
+    attachments: list[dict[str, object]]
+    office_id: uuid.UUID
+    registration_no: str | None
+    registered_on: dt.date | None
+    rejection_reason: str | None
+    submitted_at: dt.datetime
+    overdue: bool = Field(description="Still submitted more than 30 days after its (re)submission.")
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ContractEventPublic(BaseModel):
+    """One step of a contract's history."""
+
+    id: uuid.UUID
+    action: str
+    from_status: str | None
+    to_status: str
+    actor_subject: str
+    actor_org_id: uuid.UUID | None
+    request_id: str | None
+    detail: dict[str, object]
+    created_at: dt.datetime
+
+
+class ImportRowReport(BaseModel):
+    """What happened to one data row (row 2 is the first row after the header)."""
+
+    row: int
+    status: Literal["imported", "duplicate", "failed"]
+    contract_id: uuid.UUID | None = None
+    registration_no: str | None = None
+    errors: list[dict[str, str]] = Field(default_factory=list, description="[{field, message}] for failed rows.")
+
+
+class ImportReport(BaseModel):
+    """Result of a bulk import."""
+
+    import_id: uuid.UUID
+    total_rows: int
+    imported: int
+    duplicates: int
+    failed: int
+    rows: list[ImportRowReport]

@@ -1,0 +1,849 @@
+"""Technology contract registration: submission, the registrar's workflow, signed deltas, visibility, import.
+
+Status machine::
+
+    submitted ──register──► registered ──amend──► amended ──amend──► amended
+        │  ▲                    │                    │
+     reject│ resubmit          revoke              revoke
+        ▼  │                    ▼                    ▼
+     rejected                 revoked              revoked
+
+Registration, amendment and revocation append signed deltas (contract_deltas) and update the statistics rollup
+in the same transaction; a registered contract's own row is never edited again except for its status.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.market.contracts import reference
+from services.market.contracts.repository import ContractRepository, Visibility
+from services.market.contracts.schemas import (
+    AmendIn,
+    ContractCreate,
+    ContractPublic,
+    ContractUpdate,
+    PartyIn,
+    PartyPublic,
+    RegisterIn,
+    RejectIn,
+    RevokeIn,
+)
+from services.market.offices import service as offices_service
+from services.market.stats import service as stats_service
+from services.market.stats.cube import DeltaFacts, flow_of, is_org_path
+from shared.clock import today_in_china, utcnow
+from shared.errors import Conflict, FieldError, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+from shared.ids import new_id
+from shared.reference.regions import is_valid_region
+from shared.reference.technical_fields import is_technical_field
+from shared.requestid import current_request_id
+from shared.security import Principal
+from shared.text import normalize_code, normalize_text
+
+__all__ = [
+    "OVERDUE_AFTER",
+    "amend_contract",
+    "contract_events",
+    "get_contract",
+    "list_contracts",
+    "register_contract",
+    "reject_contract",
+    "resubmit_contract",
+    "revoke_contract",
+    "submit_contract",
+    "to_public",
+    "update_contract",
+    "visibility_for",
+]
+
+Row = Mapping[Any, Any]
+OVERDUE_AFTER = dt.timedelta(days=30)
+EARLIEST_SIGNING = dt.date(1980, 1, 1)
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+REGISTERED = ("registered", "amended")
+
+
+# -- validation ------------------------------------------------------------------------------------------------
+
+
+def _code(value: str) -> str:
+    """normalize_code with a fast path for plain ASCII (the bulk import calls this millions of times)."""
+    return value.strip().upper() if value.isascii() else normalize_code(value)
+
+
+_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_VALUES = {c: i for i, c in enumerate(_USCC_ALPHABET)}
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+
+@lru_cache(maxsize=65_536)
+def _valid_credit_code(code: str) -> bool:
+    """GB 32100 unified social credit code: 18 characters, 8 leading digits, mod-31 check character.
+
+    The same rule as python-stdnum's cn.uscc (a test pins them together), in a form fast enough for bulk import.
+    """
+    if len(code) != 18 or not code[:8].isdigit():
+        return False
+    values = _USCC_VALUES
+    try:
+        total = sum(values[c] * w for c, w in zip(code, _USCC_WEIGHTS, strict=False))
+        last = values[code[17]]
+        for c in code[8:17]:
+            values[c]
+    except KeyError:
+        return False
+    return last == (31 - total % 31) % 31
+
+
+class _Errors:
+    """Collects field errors so one response names every bad field."""
+
+    def __init__(self) -> None:
+        self.items: list[FieldError] = []
+
+    def add(self, field: str, message: str, type: str = "invalid") -> None:
+        self.items.append({"field": field, "message": message, "type": type})
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            detail = "; ".join(f"{e['field']}: {e['message']}" for e in self.items[:5])
+            raise ValidationFailed(detail, errors=self.items)
+
+
+@dataclass(frozen=True, slots=True)
+class PartyData:
+    """A party read from an import row: the fields of PartyIn without pydantic's per-row cost."""
+
+    name: str
+    credit_code: str | None
+    region_code: str
+    entity_type: str
+    ownership: str | None
+    org_id: uuid.UUID | None = None
+
+
+def _party(
+    party: PartyIn | PartyData, prefix: str, rules_version: str, errors: _Errors, *, seller: bool
+) -> dict[str, Any]:
+    name = normalize_text(party.name)
+    region = _code(party.region_code)
+    abroad = bool(_COUNTRY.match(region))
+    if abroad and (seller or region == "CN"):
+        errors.add(
+            f"{prefix}.region_code",
+            "the seller must be in China (6-digit GB/T 2260 code)" if seller else "use the 6-digit code inside China",
+            "region_invalid",
+        )
+    elif not abroad and not is_valid_region(region):
+        errors.add(f"{prefix}.region_code", "not a GB/T 2260 region code or a country code", "region_invalid")
+    types = reference.entity_types(rules_version)
+    entity = types.get(party.entity_type)
+    if entity is None:
+        errors.add(f"{prefix}.entity_type", f"unknown entity type (known: {', '.join(types)})", "unknown_code")
+    ownership = party.ownership
+    if entity is not None and entity.needs_ownership:
+        if ownership not in reference.ownerships(rules_version):
+            errors.add(f"{prefix}.ownership", "enterprises state their ownership", "unknown_code")
+    elif ownership is not None:
+        errors.add(f"{prefix}.ownership", "only enterprises state an ownership", "not_allowed")
+    credit = _code(party.credit_code) if party.credit_code else None
+    individual = party.entity_type == "individual"
+    if credit is not None and (individual or abroad):
+        errors.add(f"{prefix}.credit_code", "only Chinese organizations have a credit code", "not_allowed")
+    elif credit is None and not individual and not abroad:
+        errors.add(f"{prefix}.credit_code", "required for a Chinese organization", "missing")
+    elif credit is not None and not _valid_credit_code(credit):
+        errors.add(f"{prefix}.credit_code", "not a valid unified social credit code (GB 32100)", "credit_code_invalid")
+    if not name:
+        errors.add(f"{prefix}.name", "must not be blank", "blank")
+    return {
+        "name": name,
+        "credit_code": credit,
+        "region_code": region,
+        "entity_type": party.entity_type,
+        "ownership": ownership,
+        "org_id": party.org_id,
+    }
+
+
+def _contract_fields(data: Mapping[str, Any], errors: _Errors) -> dict[str, Any]:
+    """Validate and normalize the contract's own fields; the rules version follows the signing date."""
+    signed_on: dt.date = data["signed_on"]
+    rules_version = reference.rules_version_for(signed_on)
+    today = today_in_china()
+    if signed_on > today:
+        errors.add("signed_on", "cannot be in the future", "date_in_future")
+    if signed_on < EARLIEST_SIGNING:
+        errors.add("signed_on", f"cannot be before {EARLIEST_SIGNING}", "date_too_early")
+    valid_from, valid_to = data.get("valid_from"), data.get("valid_to")
+    if valid_from and valid_to and valid_to < valid_from:
+        errors.add("valid_to", "must not be before valid_from", "date_order")
+    kinds = reference.kinds(rules_version)
+    if data["kind"] not in kinds:
+        errors.add("kind", f"unknown kind in rules {rules_version} (known: {', '.join(kinds)})", "unknown_code")
+    sub = reference.subkinds(rules_version).get(data["subkind"])
+    if sub is None:
+        errors.add("subkind", f"unknown subkind in rules {rules_version}", "unknown_code")
+    elif sub.kind != data["kind"] and data["kind"] in kinds:
+        errors.add("subkind", f"belongs to kind {sub.kind}, not {data['kind']}", "subkind_mismatch")
+    if not is_technical_field(data["technical_field"]):
+        errors.add("technical_field", "not one of the 11 technical field codes", "unknown_code")
+    if data["technology_amount_fen"] > data["contract_amount_fen"]:
+        errors.add("technology_amount_fen", "cannot exceed the contract amount", "amount_exceeds")
+    title = normalize_text(data["title"])
+    contract_no = normalize_text(data["contract_no"])
+    if not title:
+        errors.add("title", "must not be blank", "blank")
+    if not contract_no:
+        errors.add("contract_no", "must not be blank", "blank")
+    return {
+        "rules_version": rules_version,
+        "kind": data["kind"],
+        "subkind": data["subkind"],
+        "technical_field": data["technical_field"],
+        "title": title,
+        "contract_no": contract_no,
+        "signed_on": signed_on,
+        "valid_from": valid_from,
+        "valid_to": valid_to,
+        "contract_amount_fen": data["contract_amount_fen"],
+        "claimed_technology_amount_fen": data["technology_amount_fen"],
+        "achievement_id": data.get("achievement_id"),
+        "demand_id": data.get("demand_id"),
+        "attachments": [dict(a) for a in data.get("attachments") or []],
+    }
+
+
+def _party_identity(party: Mapping[str, Any]) -> str:
+    if party["credit_code"]:
+        return str(party["credit_code"])
+    return "name:" + "".join(str(party["name"]).casefold().split()) + "@" + str(party["region_code"])
+
+
+def dedupe_key(seller: Mapping[str, Any], buyer: Mapping[str, Any], contract_no: str, signed_on: dt.date) -> str:
+    """The duplicate key: same seller and buyer (credit codes), own contract number and signing date."""
+    raw = "|".join([_party_identity(seller), _party_identity(buyer), _code(contract_no), signed_on.isoformat()])
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _party_columns(prefix: str, party: Mapping[str, Any]) -> dict[str, Any]:
+    return {f"{prefix}_{name}": value for name, value in party.items()}
+
+
+# -- authorization -----------------------------------------------------------------------------------------------
+
+
+def visibility_for(principal: Principal) -> Visibility:
+    """Which contracts ``principal`` may see: its parties' and broker's own, its office's, its statistical scope."""
+    if principal.has_role("platform_admin"):
+        return Visibility(everything=True)
+    statistician = principal.has_role("statistician")
+    if statistician and principal.org_kind in ("center", "government"):
+        return Visibility(everything=True)
+    return Visibility(
+        org_id=principal.org_id,
+        office_id=principal.org_id if offices_service.is_registrar(principal) else None,
+        broker_subtree=principal.org_path if statistician and principal.org_path else None,
+    )
+
+
+def _is_submitter_side(principal: Principal, contract: Row) -> bool:
+    org = principal.org_id
+    return org is not None and org in (
+        contract["submitter_org_id"],
+        contract["seller_org_id"],
+        contract["broker_org_id"],
+    )
+
+
+async def _visible(session: AsyncSession, principal: Principal, contract_id: uuid.UUID) -> Row:
+    row = await ContractRepository.from_session(session).get(contract_id, visibility=visibility_for(principal))
+    if row is None:
+        raise NotFound("No such contract.")
+    return row
+
+
+async def _office_contract(session: AsyncSession, principal: Principal, contract_id: uuid.UUID) -> tuple[Row, Row]:
+    """A contract the caller may see, checked to be in the caller's office (403 otherwise)."""
+    contract = await _visible(session, principal, contract_id)
+    office = await offices_service.ensure_registrar_office(session=session, principal=principal)
+    if contract["office_id"] != office["id"]:
+        raise Forbidden("Only a registrar of the contract's registration office may do this.")
+    return contract, office
+
+
+# -- the audit / history row -----------------------------------------------------------------------------------------
+
+
+async def _audit(
+    *,
+    session: AsyncSession,
+    principal: Principal | None,
+    actor_subject: str | None = None,
+    contract_id: uuid.UUID,
+    action: str,
+    from_status: str | None,
+    to_status: str,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """THE one place a contract state change is recorded (actor, org, from → to, request id), same transaction.
+
+    Stand-in until the shared services/market/audit module lands: it writes the contract's own history table; at
+    merge time this function also (or instead) calls the shared audit writer.
+    """
+    await ContractRepository.from_session(session).insert_events(
+        [
+            {
+                "id": new_id(),
+                "contract_id": contract_id,
+                "action": action,
+                "from_status": from_status,
+                "to_status": to_status,
+                "actor_subject": principal.subject if principal else (actor_subject or "system"),
+                "actor_org_id": principal.org_id if principal else None,
+                "request_id": current_request_id(),
+                "detail": dict(detail or {}),
+                "created_at": utcnow(),
+            }
+        ]
+    )
+
+
+# -- reading ------------------------------------------------------------------------------------------------------
+
+
+def to_public(row: Row, current: tuple[int, int, int] | None, *, now: dt.datetime | None = None) -> ContractPublic:
+    """The API view of a contract row and the sum of its deltas."""
+    now = now or utcnow()
+
+    def party(prefix: str) -> PartyPublic:
+        return PartyPublic(
+            name=row[f"{prefix}_name"],
+            credit_code=row[f"{prefix}_credit_code"],
+            region_code=row[f"{prefix}_region_code"],
+            entity_type=row[f"{prefix}_entity_type"],
+            ownership=row[f"{prefix}_ownership"],
+            org_id=row[f"{prefix}_org_id"],
+        )
+
+    registered = row["status"] in (*REGISTERED, "revoked")
+    return ContractPublic(
+        id=row["id"],
+        status=row["status"],
+        rules_version=row["rules_version"],
+        kind=row["kind"],
+        subkind=row["subkind"],
+        technical_field=row["technical_field"],
+        title=row["title"],
+        contract_no=row["contract_no"],
+        signed_on=row["signed_on"],
+        valid_from=row["valid_from"],
+        valid_to=row["valid_to"],
+        seller=party("seller"),
+        buyer=party("buyer"),
+        flow=row["flow"],
+        contract_amount_fen=row["contract_amount_fen"],
+        claimed_technology_amount_fen=row["claimed_technology_amount_fen"],
+        technology_amount_fen=row["technology_amount_fen"],
+        current_contract_amount_fen=(current[1] if current else 0) if registered else None,
+        current_technology_amount_fen=(current[2] if current else 0) if registered else None,
+        broker_org_id=row["broker_org_id"],
+        achievement_id=row["achievement_id"],
+        demand_id=row["demand_id"],
+        attachments=list(row["attachments"] or []),
+        office_id=row["office_id"],
+        registration_no=row["registration_no"],
+        registered_on=row["registered_on"],
+        rejection_reason=row["rejection_reason"],
+        submitted_at=row["submitted_at"],
+        overdue=row["status"] == "submitted" and row["submitted_at"] < now - OVERDUE_AFTER,
+        version=row["version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+async def public_many(*, session: AsyncSession, rows: Sequence[Row]) -> list[ContractPublic]:
+    """API views of several rows (one query for their current amounts)."""
+    ids = [r["id"] for r in rows if r["status"] in (*REGISTERED, "revoked")]
+    current = await ContractRepository.from_session(session).current_amounts(ids)
+    now = utcnow()
+    return [to_public(r, current.get(r["id"]), now=now) for r in rows]
+
+
+async def get_contract(*, session: AsyncSession, principal: Principal, contract_id: uuid.UUID) -> ContractPublic:
+    """One contract the caller may see (404 otherwise)."""
+    row = await _visible(session, principal, contract_id)
+    return (await public_many(session=session, rows=[row]))[0]
+
+
+async def list_contracts(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    status: str | None,
+    overdue: bool | None,
+    office_id: uuid.UUID | None,
+    after_id: uuid.UUID | None,
+    limit: int,
+) -> list[ContractPublic]:
+    """Contracts the caller may see; ``overdue`` keeps submissions pending more than 30 days."""
+    if overdue and status not in (None, "submitted"):
+        raise ValidationFailed.field("overdue", "only submitted contracts can be overdue", type="filter_conflict")
+    if overdue:
+        status = "submitted"
+    if principal.has_role("registrar") and offices_service.is_registrar(principal):
+        await offices_service.ensure_registrar_office(session=session, principal=principal)
+    cutoff = utcnow() - OVERDUE_AFTER
+    rows = await ContractRepository.from_session(session).list_visible(
+        visibility=visibility_for(principal),
+        status=status,
+        office_id=office_id,
+        submitted_before=cutoff if overdue else None,
+        not_overdue_since=cutoff if overdue is False else None,
+        after_id=after_id,
+        limit=limit,
+    )
+    return await public_many(session=session, rows=rows)
+
+
+async def contract_events(*, session: AsyncSession, principal: Principal, contract_id: uuid.UUID) -> list[Row]:
+    """History of a contract the caller may see."""
+    await _visible(session, principal, contract_id)
+    return await ContractRepository.from_session(session).events(contract_id)
+
+
+# -- submission ------------------------------------------------------------------------------------------------------
+
+
+def _submitter(principal: Principal, data: ContractCreate, errors: _Errors) -> dict[str, Any]:
+    if principal.org_id is None:
+        raise Forbidden("Contracts are submitted by members of an organization.")
+    if not principal.org_verified:
+        raise Forbidden("Your organization must be verified before it submits contracts.")
+    if data.submitted_as == "broker":
+        if not principal.has_role("broker"):
+            raise Forbidden("Submitting as the broker of a deal needs the broker role.")
+        path = principal.org_path if principal.org_path and is_org_path(principal.org_path) else f"/{principal.org_id}/"
+        return {"broker_org_id": principal.org_id, "broker_org_path": path}
+    if data.seller.org_id is not None and data.seller.org_id != principal.org_id:
+        errors.add("seller.org_id", "a seller submits for its own organization", "not_allowed")
+    return {"broker_org_id": None, "broker_org_path": None}
+
+
+async def _route(session: AsyncSession, office_id: uuid.UUID | None, seller_region: str) -> Row:
+    if office_id is not None:
+        office = await offices_service.get_office_or_none(session=session, office_id=office_id)
+        if office is None or not office["active"]:
+            raise ValidationFailed.field("office_id", "no such active registration office", type="office_unknown")
+        return office
+    office = await offices_service.office_for_region(session=session, region_code=seller_region)
+    if office is None:
+        raise ValidationFailed.field(
+            "seller.region_code",
+            "no registration office serves this region yet; name one in office_id",
+            type="no_office",
+        )
+    return office
+
+
+async def _duplicate_conflict(session: AsyncSession, key: str) -> None:
+    existing = await ContractRepository.from_session(session).id_by_dedupe_key(key)
+    if existing is not None:
+        raise Conflict(
+            "A contract with the same seller, buyer, contract number and signing date exists.",
+            slug="duplicate-contract",
+            extra={"existing_id": str(existing), "existing_url": f"/market/contracts/{existing}"},
+        )
+
+
+async def submit_contract(*, session: AsyncSession, principal: Principal, data: ContractCreate) -> ContractPublic:
+    """Submit a contract for registration; 409 pointing at an existing duplicate."""
+    errors = _Errors()
+    submitter = _submitter(principal, data, errors)
+    fields = _contract_fields(data.model_dump(), errors)
+    seller = _party(data.seller, "seller", fields["rules_version"], errors, seller=True)
+    buyer = _party(data.buyer, "buyer", fields["rules_version"], errors, seller=False)
+    errors.raise_if_any()
+    if data.submitted_as == "seller":
+        seller["org_id"] = principal.org_id
+    office = await _route(session, data.office_id, seller["region_code"])
+    key = dedupe_key(seller, buyer, fields["contract_no"], fields["signed_on"])
+    await _duplicate_conflict(session, key)
+    now = utcnow()
+    contract_id = new_id()
+    values = {
+        "id": contract_id,
+        "status": "submitted",
+        **fields,
+        **_party_columns("seller", seller),
+        **_party_columns("buyer", buyer),
+        **submitter,
+        "flow": flow_of(seller["region_code"], buyer["region_code"]),
+        "office_id": office["id"],
+        "submitter_subject": principal.subject,
+        "submitter_org_id": principal.org_id,
+        "submitted_at": now,
+        "dedupe_key": key,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+    repo = ContractRepository.from_session(session)
+    try:
+        async with session.begin_nested():
+            await repo.insert(values)
+    except IntegrityError as exc:
+        # A concurrent submission of the same contract won the unique key.
+        await _duplicate_conflict(session, key)
+        raise Conflict("The contract conflicts with an existing one.") from exc
+    await _audit(
+        session=session,
+        principal=principal,
+        contract_id=contract_id,
+        action="submit",
+        from_status=None,
+        to_status="submitted",
+    )
+    row = await repo.get(contract_id)
+    assert row is not None
+    return to_public(row, None)
+
+
+async def update_contract(
+    *, session: AsyncSession, principal: Principal, contract_id: uuid.UUID, version: int, data: ContractUpdate
+) -> ContractPublic:
+    """Correct a submitted or rejected contract (its submitter side; If-Match on its version)."""
+    row = await _visible(session, principal, contract_id)
+    if not _is_submitter_side(principal, row):
+        raise Forbidden("Only the submitting side may correct a contract.")
+    if row["status"] not in ("submitted", "rejected"):
+        raise Conflict(
+            f"A {row['status']} contract cannot be edited; amend or revoke it instead.", slug="invalid-status"
+        )
+    if row["version"] != version:
+        raise PreconditionFailed("The contract changed since you read it; fetch it again.")
+    changes = data.model_dump(exclude_unset=True)
+    for name, value in changes.items():
+        if value is None and name not in ("valid_from", "valid_to", "achievement_id", "demand_id"):
+            raise ValidationFailed.field(name, "cannot be null", type="null")
+    merged: dict[str, Any] = {
+        "kind": row["kind"],
+        "subkind": row["subkind"],
+        "technical_field": row["technical_field"],
+        "title": row["title"],
+        "contract_no": row["contract_no"],
+        "signed_on": row["signed_on"],
+        "valid_from": row["valid_from"],
+        "valid_to": row["valid_to"],
+        "contract_amount_fen": row["contract_amount_fen"],
+        "technology_amount_fen": row["claimed_technology_amount_fen"],
+        "achievement_id": row["achievement_id"],
+        "demand_id": row["demand_id"],
+        "attachments": row["attachments"],
+    }
+    merged.update({k: v for k, v in changes.items() if k not in ("seller", "buyer")})
+    errors = _Errors()
+    fields = _contract_fields(merged, errors)
+
+    def stored_party(prefix: str) -> PartyIn:
+        return PartyIn(
+            name=row[f"{prefix}_name"],
+            credit_code=row[f"{prefix}_credit_code"],
+            region_code=row[f"{prefix}_region_code"],
+            entity_type=row[f"{prefix}_entity_type"],
+            ownership=row[f"{prefix}_ownership"],
+            org_id=row[f"{prefix}_org_id"],
+        )
+
+    seller_in = data.seller if data.seller is not None else stored_party("seller")
+    buyer_in = data.buyer if data.buyer is not None else stored_party("buyer")
+    if data.seller is not None and row["broker_org_id"] is None:
+        seller_in = seller_in.model_copy(update={"org_id": row["seller_org_id"]})
+    seller = _party(seller_in, "seller", fields["rules_version"], errors, seller=True)
+    buyer = _party(buyer_in, "buyer", fields["rules_version"], errors, seller=False)
+    errors.raise_if_any()
+    values: dict[str, Any] = {
+        **fields,
+        **_party_columns("seller", seller),
+        **_party_columns("buyer", buyer),
+        "flow": flow_of(seller["region_code"], buyer["region_code"]),
+        "dedupe_key": dedupe_key(seller, buyer, fields["contract_no"], fields["signed_on"]),
+        "updated_at": utcnow(),
+    }
+    if seller["region_code"] != row["seller_region_code"]:
+        values["office_id"] = (await _route(session, None, seller["region_code"]))["id"]
+    if values["dedupe_key"] != row["dedupe_key"]:
+        await _duplicate_conflict(session, values["dedupe_key"])
+    repo = ContractRepository.from_session(session)
+    if not await repo.update_if_version(contract_id, version=version, values=values):
+        raise PreconditionFailed("The contract changed since you read it; fetch it again.")
+    await _audit(
+        session=session,
+        principal=principal,
+        contract_id=contract_id,
+        action="update",
+        from_status=row["status"],
+        to_status=row["status"],
+        detail={"fields": sorted(changes)},
+    )
+    return await get_contract(session=session, principal=principal, contract_id=contract_id)
+
+
+async def resubmit_contract(*, session: AsyncSession, principal: Principal, contract_id: uuid.UUID) -> ContractPublic:
+    """Send a rejected contract back to the office (after correcting it)."""
+    row = await _visible(session, principal, contract_id)
+    if not _is_submitter_side(principal, row):
+        raise Forbidden("Only the submitting side may resubmit a contract.")
+    await _transition(
+        session, row, ("rejected",), {"status": "submitted", "submitted_at": utcnow(), "rejection_reason": None}
+    )
+    await _audit(
+        session=session,
+        principal=principal,
+        contract_id=contract_id,
+        action="resubmit",
+        from_status="rejected",
+        to_status="submitted",
+    )
+    return await get_contract(session=session, principal=principal, contract_id=contract_id)
+
+
+# -- the registrar's workflow ------------------------------------------------------------------------------------------
+
+
+async def _transition(session: AsyncSession, row: Row, from_statuses: Sequence[str], values: Mapping[str, Any]) -> None:
+    if row["status"] not in from_statuses:
+        raise Conflict(f"Not possible on a {row['status']} contract.", slug="invalid-status")
+    changed = await ContractRepository.from_session(session).transition(
+        row["id"], from_statuses=from_statuses, values={"updated_at": utcnow(), **values}
+    )
+    if not changed:
+        raise Conflict("The contract changed meanwhile; fetch it again.", slug="invalid-status")
+
+
+def facts_of(row: Row, *, effective_on: dt.date, count: int, contract_fen: int, technology_fen: int) -> DeltaFacts:
+    """The statistical facts of one delta of a contract."""
+    return DeltaFacts(
+        effective_on=effective_on,
+        seller_region=row["seller_region_code"],
+        buyer_region=row["buyer_region_code"],
+        kind=row["kind"],
+        subkind=row["subkind"],
+        technical_field=row["technical_field"],
+        seller_entity_type=row["seller_entity_type"],
+        flow=row["flow"],
+        office_id=uuid.UUID(str(row["office_id"])).hex,
+        broker_path=row["broker_org_path"] or "",
+        contracts=count,
+        contract_amount_fen=contract_fen,
+        technology_amount_fen=technology_fen,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Delta:
+    action: str
+    effective_on: dt.date
+    count: int
+    contract_fen: int
+    technology_fen: int
+    reason: str | None = None
+
+
+async def _record_delta(session: AsyncSession, principal: Principal, row: Row, delta: _Delta) -> None:
+    await ContractRepository.from_session(session).insert_deltas(
+        [
+            {
+                "id": new_id(),
+                "contract_id": row["id"],
+                "action": delta.action,
+                "effective_on": delta.effective_on,
+                "effective_period": delta.effective_on.year * 100 + delta.effective_on.month,
+                "count_delta": delta.count,
+                "contract_amount_delta_fen": delta.contract_fen,
+                "technology_amount_delta_fen": delta.technology_fen,
+                "reason": delta.reason,
+                "actor_subject": principal.subject,
+                "import_id": None,
+                "created_at": utcnow(),
+            }
+        ]
+    )
+    facts = facts_of(
+        row,
+        effective_on=delta.effective_on,
+        count=delta.count,
+        contract_fen=delta.contract_fen,
+        technology_fen=delta.technology_fen,
+    )
+    await stats_service.record_deltas(session=session, facts=[facts])
+
+
+def registration_no(year: int, office_region: str, serial: int) -> str:
+    """16 digits: year (4) + the office's region code (6) + serial (6)."""
+    return f"{year:04d}{office_region}{serial:06d}"
+
+
+async def register_contract(
+    *, session: AsyncSession, principal: Principal, contract_id: uuid.UUID, data: RegisterIn
+) -> ContractPublic:
+    """Register a submitted contract: confirm the technology amount, number it, count it."""
+    row, office = await _office_contract(session, principal, contract_id)
+    technology = (
+        row["claimed_technology_amount_fen"] if data.technology_amount_fen is None else data.technology_amount_fen
+    )
+    if technology > row["contract_amount_fen"]:
+        raise ValidationFailed.field(
+            "technology_amount_fen", "cannot exceed the contract amount", type="amount_exceeds"
+        )
+    today = today_in_china()
+    now = utcnow()
+    changes = {
+        "status": "registered",
+        "technology_amount_fen": technology,
+        "registered_on": today,
+        "registered_at": now,
+        "registrar_subject": principal.subject,
+        "updated_at": now,
+    }
+    await _transition(session, row, ("submitted",), changes)
+    await _audit(
+        session=session,
+        principal=principal,
+        contract_id=contract_id,
+        action="register",
+        from_status="submitted",
+        to_status="registered",
+        detail={"technology_amount_fen": technology},
+    )
+    registered = {**row, **changes}
+    await _record_delta(
+        session, principal, registered, _Delta("register", today, 1, row["contract_amount_fen"], technology)
+    )
+    # The office's counter row stays locked from here to the commit: this is the last statement, and the answer is
+    # built without reading the contract again.
+    prefix = f"{today.year:04d}{office['region_code']}"
+    serial = await ContractRepository.from_session(session).assign_registration_no(
+        contract_id, office_id=office["id"], year=today.year, prefix=prefix
+    )
+    if serial > 999_999:
+        raise Conflict("The office has used every serial number of this year.", slug="serials-exhausted")
+    registered.update(
+        registration_no=registration_no(today.year, office["region_code"], serial), version=row["version"] + 2
+    )
+    return to_public(registered, (1, row["contract_amount_fen"], technology))
+
+
+async def reject_contract(
+    *, session: AsyncSession, principal: Principal, contract_id: uuid.UUID, data: RejectIn
+) -> ContractPublic:
+    """未予登记: refuse a submitted contract with a reason."""
+    row, _ = await _office_contract(session, principal, contract_id)
+    reason = normalize_text(data.reason)
+    if not reason:
+        raise ValidationFailed.field("reason", "must not be blank", type="blank")
+    await _transition(session, row, ("submitted",), {"status": "rejected", "rejection_reason": reason})
+    await _audit(
+        session=session,
+        principal=principal,
+        contract_id=contract_id,
+        action="reject",
+        from_status="submitted",
+        to_status="rejected",
+        detail={"reason": reason},
+    )
+    return await get_contract(session=session, principal=principal, contract_id=contract_id)
+
+
+def _check_effective(day: dt.date, row: Row) -> None:
+    if day > today_in_china():
+        raise ValidationFailed.field("effective_on", "cannot be in the future", type="date_in_future")
+    if row["registered_on"] is not None and day < row["registered_on"]:
+        raise ValidationFailed.field("effective_on", "cannot be before the registration date", type="date_too_early")
+
+
+async def _current(session: AsyncSession, contract_id: uuid.UUID) -> tuple[int, int, int]:
+    amounts = await ContractRepository.from_session(session).current_amounts([contract_id])
+    return amounts.get(contract_id, (0, 0, 0))
+
+
+async def amend_contract(
+    *, session: AsyncSession, principal: Principal, contract_id: uuid.UUID, data: AmendIn
+) -> ContractPublic:
+    """Record a supplementary agreement: a signed delta of the amounts, dated when it takes effect."""
+    row, _ = await _office_contract(session, principal, contract_id)
+    if row["status"] not in REGISTERED:
+        raise Conflict(f"Only registered contracts are amended; this one is {row['status']}.", slug="invalid-status")
+    _check_effective(data.effective_on, row)
+    if data.technology_amount_fen > data.contract_amount_fen:
+        raise ValidationFailed.field(
+            "technology_amount_fen", "cannot exceed the contract amount", type="amount_exceeds"
+        )
+    _, contract_now, technology_now = await _current(session, contract_id)
+    delta = _Delta(
+        "amend",
+        data.effective_on,
+        0,
+        data.contract_amount_fen - contract_now,
+        data.technology_amount_fen - technology_now,
+        normalize_text(data.reason) if data.reason else None,
+    )
+    if delta.contract_fen == 0 and delta.technology_fen == 0:
+        raise ValidationFailed.field("contract_amount_fen", "the amendment changes no amount", type="no_change")
+    await _transition(session, row, REGISTERED, {"status": "amended"})
+    await _audit(
+        session=session,
+        principal=principal,
+        contract_id=contract_id,
+        action="amend",
+        from_status=row["status"],
+        to_status="amended",
+        detail={
+            "effective_on": data.effective_on.isoformat(),
+            "contract_amount_delta_fen": delta.contract_fen,
+            "technology_amount_delta_fen": delta.technology_fen,
+        },
+    )
+    await _record_delta(session, principal, row, delta)
+    return await get_contract(session=session, principal=principal, contract_id=contract_id)
+
+
+async def revoke_contract(
+    *, session: AsyncSession, principal: Principal, contract_id: uuid.UUID, data: RevokeIn
+) -> ContractPublic:
+    """Revoke a registration: subtract the contract and its current amounts from the day it takes effect."""
+    row, _ = await _office_contract(session, principal, contract_id)
+    if row["status"] not in REGISTERED:
+        raise Conflict(f"Only registered contracts are revoked; this one is {row['status']}.", slug="invalid-status")
+    effective_on = data.effective_on or today_in_china()
+    _check_effective(effective_on, row)
+    count, contract_now, technology_now = await _current(session, contract_id)
+    reason = normalize_text(data.reason)
+    if not reason:
+        raise ValidationFailed.field("reason", "must not be blank", type="blank")
+    await _transition(session, row, REGISTERED, {"status": "revoked"})
+    await _audit(
+        session=session,
+        principal=principal,
+        contract_id=contract_id,
+        action="revoke",
+        from_status=row["status"],
+        to_status="revoked",
+        detail={"effective_on": effective_on.isoformat(), "reason": reason},
+    )
+    await _record_delta(
+        session, principal, row, _Delta("revoke", effective_on, -count, -contract_now, -technology_now, reason)
+    )
+    return await get_contract(session=session, principal=principal, contract_id=contract_id)

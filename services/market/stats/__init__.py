@@ -1,0 +1,1 @@
+"""Contract statistics: rollup cells maintained with every registration, amendment, revocation and import."""

@@ -1,0 +1,262 @@
+"""Endpoints of contract statistics: /market/stats (breakdowns, cumulative, public headline, exports)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from services.market.stats import export, service
+from services.market.stats.cube import GROUP_DIMS
+from services.market.stats.schemas import (
+    Amounts,
+    BreakdownPublic,
+    BreakdownRowPublic,
+    CumulativePublic,
+    MonthPoint,
+    PublicStats,
+    Target,
+    YearTotal,
+)
+from services.market.stats.settings import StatsSettings
+from shared.clock import today_in_china
+from shared.db import SessionDep
+from shared.errors import ValidationFailed, problem_responses
+from shared.money import fen_to_yi_yuan
+from shared.security import CurrentPrincipal
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/stats", tags=["statistics"])
+
+_EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            export.XLSX: {"schema": {"type": "string", "format": "binary"}},
+        },
+        "description": "JSON, or a CSV / XLSX download (format parameter or Accept header).",
+    },
+    **problem_responses(401, 403, 406, 422),
+}
+Format = Annotated[str | None, Query(alias="format", description="json, csv or xlsx (overrides the Accept header).")]
+
+
+def _settings(request: Request) -> StatsSettings:
+    settings = getattr(request.app.state, "stats_settings", None)
+    if settings is None:
+        settings = StatsSettings()
+        request.app.state.stats_settings = settings
+    return settings
+
+
+def _amounts(count: int, contract_fen: int, technology_fen: int) -> dict[str, Any]:
+    return Amounts.of(count, contract_fen, technology_fen).model_dump()
+
+
+def _check_range(date_from: dt.date | None, date_to: dt.date | None, *, to_name: str = "to") -> None:
+    if date_from is not None and date_to is not None and date_to < date_from:
+        raise ValidationFailed.field(to_name, "must not be before the start", type="date_order")
+
+
+@router.get(
+    "/contracts",
+    summary="Breakdown of registered contracts",
+    description=(
+        "Number of contracts, contract amount and technology amount by registration date (amendments and "
+        "revocations by their effective dates), grouped by any combination (up to 4) of: "
+        + ", ".join(GROUP_DIMS)
+        + ". Filters take the same dimensions. Statisticians of the center and of government organizations see "
+        "everything, other statisticians the contracts brokered in their subtree, registrars their office's. "
+        "Amounts are integer fen plus exact 万元/亿元 strings. CSV/XLSX: `format=` or the Accept header."
+    ),
+    response_model=BreakdownPublic,
+    responses=_EXPORT_RESPONSES,
+)
+async def contract_breakdown(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    date_from: Annotated[dt.date | None, Query(alias="from", description="First day, inclusive.")] = None,
+    date_to: Annotated[dt.date | None, Query(alias="to", description="Last day, inclusive.")] = None,
+    group_by: Annotated[str | None, Query(max_length=200, description="Comma-separated dimensions.")] = None,
+    seller_region: Annotated[str | None, Query(description="Seller region: province, city or county code.")] = None,
+    buyer_region: Annotated[str | None, Query(description="Buyer region code, or a country code.")] = None,
+    kind: Annotated[str | None, Query()] = None,
+    subkind: Annotated[str | None, Query()] = None,
+    technical_field: Annotated[str | None, Query()] = None,
+    seller_entity_type: Annotated[str | None, Query()] = None,
+    flow: Annotated[str | None, Query(description="local, to_chongqing, to_sichuan, other_province, abroad")] = None,
+    office: Annotated[uuid.UUID | None, Query(description="Registration office id.")] = None,
+    broker_org: Annotated[uuid.UUID | None, Query(description="A broker organization and its subtree.")] = None,
+    fmt: Format = None,
+) -> Response:
+    chosen = export.negotiate(request, fmt)
+    _check_range(date_from, date_to)
+    groups = service.parse_group_by(group_by)
+    filters, echo = service.build_filters(
+        {
+            "seller_region": seller_region,
+            "buyer_region": buyer_region,
+            "kind": kind,
+            "subkind": subkind,
+            "technical_field": technical_field,
+            "seller_entity_type": seller_entity_type,
+            "flow": flow,
+            "office": str(office) if office else None,
+            "broker_org": str(broker_org) if broker_org else None,
+        }
+    )
+    scope = service.scope_filters(principal)
+    result = await service.breakdown(
+        session=session, date_from=date_from, date_to=date_to, group_by=groups, filters=[*filters, *scope]
+    )
+    if chosen != "json":
+        header = [*groups, *[f"{g}_label" for g in groups], *Amounts.model_fields]
+        rows = [
+            [
+                *(r.key.get(g) for g in groups),
+                *(r.labels.get(g, "") for g in groups),
+                *_amounts(r.count, r.contract_amount_fen, r.technology_amount_fen).values(),
+            ]
+            for r in result.rows
+        ]
+        return export.render(chosen, header=header, rows=rows, filename="contract-statistics")
+    body = BreakdownPublic(
+        date_from=date_from,
+        date_to=date_to,
+        group_by=groups,
+        filters={**echo, **service.scope_echo(scope)},
+        source=result.source,
+        rows=[
+            BreakdownRowPublic(
+                key=r.key, labels=r.labels, **_amounts(r.count, r.contract_amount_fen, r.technology_amount_fen)
+            )
+            for r in result.rows
+        ],
+        total=Amounts.of(result.total.count, result.total.contract_amount_fen, result.total.technology_amount_fen),
+    )
+    return JSONResponse(body.model_dump(mode="json", by_alias=True))
+
+
+async def _target(session: SessionDep, settings: StatsSettings, filters: list[service.Filter]) -> Target:
+    end = min(settings.target_until, today_in_china())
+    achieved = 0
+    if end >= settings.target_since:
+        result = await service.breakdown(
+            session=session, date_from=settings.target_since, date_to=end, group_by=[], filters=filters
+        )
+        achieved = result.total.contract_amount_fen
+    return _target_of(settings, achieved)
+
+
+def _target_of(settings: StatsSettings, achieved: int) -> Target:
+    return Target(
+        since=settings.target_since,
+        until=settings.target_until,
+        contract_amount_fen=settings.target_fen,
+        contract_amount_yi_yuan=fen_to_yi_yuan(settings.target_fen),
+        achieved_fen=achieved,
+        progress=service.ratio(achieved, settings.target_fen),
+    )
+
+
+@router.get(
+    "/cumulative",
+    summary="Cumulative contract turnover, progress toward the target, monthly series",
+    description=(
+        "Totals from `since` (default the target's start, 2021-01-01) to `until` (default today, Beijing), the "
+        "progress toward the configured target (default 6000亿元 of contract amount from 2021-01-01 to "
+        "2025-12-31; MARKET_STATS_TARGET_*), and every month with running totals. Scoped like the breakdown."
+    ),
+    response_model=CumulativePublic,
+    responses=_EXPORT_RESPONSES,
+)
+async def cumulative(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    since: Annotated[dt.date | None, Query(description="First day, inclusive.")] = None,
+    until: Annotated[dt.date | None, Query(description="Last day, inclusive.")] = None,
+    fmt: Format = None,
+) -> Response:
+    chosen = export.negotiate(request, fmt)
+    settings = _settings(request)
+    start = since or settings.target_since
+    end = until or today_in_china()
+    _check_range(start, end, to_name="until")
+    if (end.year - start.year) > 100:
+        raise ValidationFailed.field("since", "at most 100 years", type="range_too_long")
+    scope = service.scope_filters(principal)
+    series = await service.breakdown(session=session, date_from=start, date_to=end, group_by=["month"], filters=scope)
+    by_month = {r.key["month"]: r for r in series.rows}
+    points: list[MonthPoint] = []
+    running = [0, 0, 0]
+    for month in service.month_series(start, end):
+        row = by_month.get(month)
+        sums = (row.count, row.contract_amount_fen, row.technology_amount_fen) if row else (0, 0, 0)
+        for i in range(3):
+            running[i] += sums[i]
+        points.append(
+            MonthPoint(
+                month=month,
+                **_amounts(*sums),
+                cumulative_count=running[0],
+                cumulative_contract_amount_fen=running[1],
+                cumulative_contract_amount_yi_yuan=fen_to_yi_yuan(running[1]),
+                cumulative_technology_amount_fen=running[2],
+            )
+        )
+    if chosen != "json":
+        header = list(MonthPoint.model_fields)
+        rows = [[getattr(p, h) for h in header] for p in points]
+        return export.render(chosen, header=header, rows=rows, filename="contract-cumulative")
+    target_end = min(settings.target_until, today_in_china())
+    covered = start <= settings.target_since and target_end <= end and settings.target_since.day == 1
+    if covered and (target_end == end or target_end == service.month_end(target_end)):
+        # The series already holds the target window: no second query.
+        first, last = settings.target_since.strftime("%Y-%m"), target_end.strftime("%Y-%m")
+        achieved = sum(p.contract_amount_fen for p in points if first <= p.month <= last)
+        target = _target_of(settings, achieved)
+    else:
+        target = await _target(session, settings, scope)
+    body = CumulativePublic(
+        since=start,
+        until=end,
+        scope=service.scope_echo(scope),
+        **_amounts(*running),
+        target=target,
+        monthly=points,
+    )
+    return JSONResponse(body.model_dump(mode="json"))
+
+
+@router.get(
+    "/public",
+    summary="The public headline figure",
+    description="Unauthenticated: the cumulative contract turnover since the target's start, the progress "
+    "toward the target, and the yearly totals of every registered contract.",
+    response_model=PublicStats,
+    responses=problem_responses(422),
+)
+async def public_stats(request: Request, session: SessionDep) -> PublicStats:
+    settings = _settings(request)
+    today = today_in_china()
+    headline = await service.breakdown(
+        session=session, date_from=settings.target_since, date_to=today, group_by=[], filters=[]
+    )
+    yearly = await service.breakdown(session=session, date_from=None, date_to=today, group_by=["year"], filters=[])
+    total = headline.total
+    return PublicStats(
+        since=settings.target_since,
+        until=today,
+        cumulative=Amounts.of(total.count, total.contract_amount_fen, total.technology_amount_fen),
+        target=await _target(session, settings, []),
+        yearly=[
+            YearTotal(year=int(r.key["year"] or 0), **_amounts(r.count, r.contract_amount_fen, r.technology_amount_fen))
+            for r in yearly.rows
+        ],
+    )

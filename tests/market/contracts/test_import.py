@@ -1,0 +1,174 @@
+"""Bulk import of historical registrations: CSV and XLSX, per-row report, idempotent re-import, authorization."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import pytest
+from openpyxl import Workbook
+
+from services.market.contracts.importing import COLUMNS, XLSX_MEDIA_TYPE
+from tests.conftest import Stack
+from tests.market.contracts.factories import credit_code, ensure_office, registrar, seller
+from tests.market.contracts.test_contracts import assert_problem, count_contracts
+from tests.support.actors import Actor, Actors
+
+
+def import_row(**overrides: Any) -> dict[str, str]:
+    """One valid historical registration."""
+    row = {
+        "registration_no": "",
+        "registered_on": "2023-06-15",
+        "office_id": "",
+        "contract_no": f"HIST-{credit_code()[-8:]}",
+        "title": "一种锂电池隔膜的技术开发",
+        "signed_on": "2023-06-01",
+        "valid_from": "2023-06-01",
+        "valid_to": "2024-05-31",
+        "kind": "development",
+        "subkind": "commissioned_development",
+        "technical_field": "new_energy",
+        "contract_amount_fen": "500000000",
+        "technology_amount_fen": "450000000",
+        "seller_name": "电子科技大学",
+        "seller_credit_code": credit_code(),
+        "seller_region_code": "510107",
+        "seller_entity_type": "university",
+        "seller_ownership": "",
+        "buyer_name": "宁德某某新能源有限公司",
+        "buyer_credit_code": credit_code(),
+        "buyer_region_code": "350900",
+        "buyer_entity_type": "enterprise",
+        "buyer_ownership": "private",
+    }
+    row.update(overrides)
+    return row
+
+
+def to_csv(rows: list[dict[str, str]], columns: tuple[str, ...] = COLUMNS) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def to_xlsx(rows: list[dict[str, str]]) -> bytes:
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(list(COLUMNS))
+    for row in rows:
+        sheet.append([int(row[c]) if c.endswith("_fen") else row[c] for c in COLUMNS])
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+async def post_import(stack: Stack, by: Actor, body: bytes, media: str = "text/csv", query: str = "") -> Any:
+    return await stack.client.post(
+        f"/market/contracts/import{query}", content=body, headers={**by.headers, "Content-Type": media}
+    )
+
+
+@pytest.fixture
+async def office(stack: Stack, actors: Actors) -> Actor:
+    reg = await registrar(actors)
+    await ensure_office(stack, reg)
+    return reg
+
+
+class TestImport:
+    async def test_good_rows_are_stored_bad_rows_reported_reimport_is_idempotent(
+        self, stack: Stack, actors: Actors, office: Actor
+    ) -> None:
+        rows = [
+            import_row(),
+            import_row(registration_no="2023510100000007"),
+            import_row(technology_amount_fen="600000000"),
+            import_row(seller_credit_code="91510100MA6CA1234X", kind="barter"),
+            import_row(registered_on="yesterday"),
+            import_row(registration_no="2023500000000001"),
+            import_row(buyer_region_code="US", buyer_credit_code="", buyer_ownership="foreign_invested"),
+        ]
+        rows.append(dict(rows[0]))  # the same contract twice in one file
+        response = await post_import(stack, office, to_csv(rows))
+        assert response.status_code == 200, response.text
+        report = response.json()
+        assert (report["total_rows"], report["imported"], report["duplicates"], report["failed"]) == (8, 3, 1, 4)
+        by_row = {r["row"]: r for r in report["rows"]}
+        assert by_row[2]["status"] == "imported"
+        assert by_row[2]["registration_no"] == "2023510100000008"  # after the explicit serial 7 of the same file
+        assert by_row[3]["registration_no"] == "2023510100000007"
+        assert [e["field"] for e in by_row[4]["errors"]] == ["technology_amount_fen"]
+        assert {e["field"] for e in by_row[5]["errors"]} == {"kind", "seller.credit_code"}
+        assert [e["field"] for e in by_row[6]["errors"]] == ["registered_on"]
+        assert [e["field"] for e in by_row[7]["errors"]] == ["registration_no"]
+        assert by_row[8]["status"] == "imported"
+        assert by_row[9] == {**by_row[9], "status": "duplicate", "contract_id": by_row[2]["contract_id"]}
+        contract = (
+            await stack.client.get(f"/market/contracts/{by_row[2]['contract_id']}", headers=office.headers)
+        ).json()
+        assert contract["status"] == "registered"
+        assert contract["registered_on"] == "2023-06-15"
+        assert contract["current_contract_amount_fen"] == 500_000_000
+        stats = (await stack.client.get("/market/stats/contracts?group_by=year,flow", headers=office.headers)).json()
+        assert [(r["key"], r["count"], r["contract_amount_fen"]) for r in stats["rows"]] == [
+            ({"year": 2023, "flow": "abroad"}, 1, 500_000_000),
+            ({"year": 2023, "flow": "other_province"}, 2, 1_000_000_000),
+        ]
+        again = (await post_import(stack, office, to_csv(rows))).json()
+        assert (again["imported"], again["duplicates"], again["failed"]) == (0, 4, 4)
+        assert await count_contracts(stack) == 3
+        stats_again = (
+            await stack.client.get("/market/stats/contracts?group_by=year,flow", headers=office.headers)
+        ).json()
+        assert stats_again["rows"] == stats["rows"]
+        new = (
+            await stack.client.post(
+                "/market/contracts/import?report=problems",
+                content=to_csv([import_row()]),
+                headers={**office.headers, "Content-Type": "text/csv"},
+            )
+        ).json()
+        assert new["rows"] == []
+        assert new["imported"] == 1
+
+    async def test_xlsx_import(self, stack: Stack, actors: Actors, office: Actor) -> None:
+        response = await post_import(stack, office, to_xlsx([import_row(), import_row()]), XLSX_MEDIA_TYPE)
+        assert response.status_code == 200, response.text
+        assert response.json()["imported"] == 2
+
+    async def test_platform_admin_imports_for_any_office_registrar_only_its_own(
+        self, stack: Stack, actors: Actors, office: Actor
+    ) -> None:
+        admin = await actors.platform_admin()
+        other = await registrar(actors, region_code="500000")
+        await ensure_office(stack, other)
+        no_office = (await post_import(stack, admin, to_csv([import_row()]))).json()
+        assert no_office["failed"] == 1
+        assert no_office["rows"][0]["errors"][0]["field"] == "office_id"
+        for_other = (await post_import(stack, admin, to_csv([import_row()]), query=f"?office_id={other.org_id}")).json()
+        assert for_other["imported"] == 1
+        foreign = (await post_import(stack, office, to_csv([import_row(office_id=str(other.org_id))]))).json()
+        assert foreign["failed"] == 1
+        assert foreign["rows"][0]["errors"][0]["field"] == "office_id"
+        assert_problem(
+            await post_import(stack, office, to_csv([import_row()]), query=f"?office_id={other.org_id}"), 403
+        )
+        s = await seller(actors)
+        assert_problem(await post_import(stack, s, to_csv([import_row()])), 403)
+        assert_problem(await stack.client.post("/market/contracts/import", content=to_csv([import_row()])), 401)
+
+    async def test_bad_files(self, stack: Stack, actors: Actors, office: Actor) -> None:
+        assert_problem(await post_import(stack, office, b"{}", "application/json"), 415)
+        assert_problem(await post_import(stack, office, b"", "text/csv"), 422, "file")
+        body = assert_problem(await post_import(stack, office, to_csv([import_row()], ("contract_no", "colour"))), 422)
+        fields = {e["field"] for e in body["errors"]}
+        assert "file.colour" in fields
+        assert "file.registered_on" in fields
+        assert_problem(await post_import(stack, office, "合同".encode("gbk") + b"\n", "text/csv"), 400)
+        assert_problem(await post_import(stack, office, b"not a zip", XLSX_MEDIA_TYPE), 400)
+        assert_problem(await post_import(stack, office, to_csv([import_row()]), query="?report=some"), 422, "report")
+        assert await count_contracts(stack) == 0
