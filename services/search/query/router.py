@@ -25,7 +25,7 @@ Q = Annotated[
     str,
     Query(max_length=MAX_QUERY_CHARS, description="Words to find (Chinese is segmented); empty lists everything."),
 ]
-TechnicalField = Annotated[str | None, Query(description="Technical field code, 01 to 11.")]
+TechnicalField = Annotated[str | None, Query(description="One of the 11 technical field codes, e.g. new_energy.")]
 Region = Annotated[
     str | None,
     Query(

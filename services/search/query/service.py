@@ -39,7 +39,9 @@ def parse_facets(kind: Kind, raw: str | None) -> tuple[str, ...]:
 def validate_query(query: SearchQuery, *, amount_names: tuple[str, str]) -> None:
     """Cross-field and reference checks of a query (422 naming the parameter)."""
     if query.technical_field is not None and not is_technical_field(query.technical_field):
-        raise ValidationFailed.field("technical_field", "not one of the 11 technical field codes (01-11)")
+        raise ValidationFailed.field(
+            "technical_field", "not one of the 11 technical field codes (electronic_information, ..., urban_social)"
+        )
     if query.region is not None and not is_valid_region(query.region):
         raise ValidationFailed.field("region", "not a GB/T 2260 region code")
     if query.trl_min is not None and query.trl_max is not None and query.trl_min > query.trl_max:
