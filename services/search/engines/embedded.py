@@ -257,7 +257,9 @@ class _IndexFile:
             params.append(query.owner_org_id)
 
         if terms:
-            source = "fts JOIN docs d ON d.rowid = fts.rowid"
+            # CROSS JOIN fixes the join order: the full-text match drives and docs are looked up by rowid. Left
+            # to itself, SQLite may scan docs by a filter's index and probe FTS5 per row, which is far slower.
+            source = "fts CROSS JOIN docs d ON d.rowid = fts.rowid"
             where.insert(0, "fts MATCH ?")
             params.insert(0, build_match(terms))
             score = "bm25(fts, {}, {}, {})".format(*BM25_WEIGHTS)
