@@ -14,6 +14,15 @@ __all__ = ["app", "main"]
 app = typer.Typer(help="techmarket: the 1+4+N technology transfer API.", no_args_is_help=True)
 
 
+def _register_service_commands() -> None:
+    from services.search.cli import app as search_app
+
+    app.add_typer(search_app, name="search")
+
+
+_register_service_commands()
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
