@@ -63,7 +63,12 @@ CREATE TABLE IF NOT EXISTS docs (
     amount_min_fen INTEGER,
     amount_max_fen INTEGER,
     owner_org_id TEXT,
-    published_ts REAL,
+    published_ts REAL
+);
+-- The wide part of a document lives apart, so that docs stays narrow (dozens of rows per page) for the joins
+-- of filters and facets; only the page of hits reads it.
+CREATE TABLE IF NOT EXISTS payload (
+    rowid INTEGER PRIMARY KEY,
     card TEXT NOT NULL,
     snippet_source TEXT NOT NULL
 );
@@ -105,6 +110,8 @@ def _connect(path: Path) -> sqlite3.Connection:
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
     connection.execute("PRAGMA busy_timeout=30000")
+    connection.execute("PRAGMA cache_size=-32768")  # 32 MiB of page cache per connection
+    connection.execute("PRAGMA mmap_size=268435456")
     return connection
 
 
@@ -177,6 +184,7 @@ class _IndexFile:
         db.execute("DELETE FROM fts WHERE rowid = ?", (rowid,))
         db.execute("DELETE FROM doc_modes WHERE docid = ?", (rowid,))
         db.execute("DELETE FROM docs WHERE rowid = ?", (rowid,))
+        db.execute("DELETE FROM payload WHERE rowid = ?", (rowid,))
 
     def _upsert(self, db: sqlite3.Connection, doc: IndexDocument, title: str, keywords: str, body: str) -> None:
         row = db.execute("SELECT rowid, version FROM docs WHERE id = ?", (doc.id,)).fetchone()
@@ -197,16 +205,18 @@ class _IndexFile:
             doc.amount_max_fen,
             doc.owner_org_id,
             doc.published_ts,
-            json.dumps(doc.card, ensure_ascii=False, separators=(",", ":")),
-            doc.snippet_source,
         )
         cursor = db.execute(
             "INSERT INTO docs (id, version, technical_field, region_code, region_city, region_province, trl, "
-            "ip_type, amount_min_fen, amount_max_fen, owner_org_id, published_ts, card, snippet_source) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "ip_type, amount_min_fen, amount_max_fen, owner_org_id, published_ts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             values,
         )
         rowid = cursor.lastrowid
+        db.execute(
+            "INSERT INTO payload (rowid, card, snippet_source) VALUES (?, ?, ?)",
+            (rowid, json.dumps(doc.card, ensure_ascii=False, separators=(",", ":")), doc.snippet_source),
+        )
         db.execute("INSERT INTO fts (rowid, title, keywords, body) VALUES (?, ?, ?, ?)", (rowid, title, keywords, body))
         db.executemany(
             "INSERT OR IGNORE INTO doc_modes (mode, docid) VALUES (?, ?)", [(m, rowid) for m in set(doc.modes)]
@@ -276,11 +286,20 @@ class _IndexFile:
 
         # Interpolated SQL below holds only our own column names and operators; every value is a bound parameter.
         with self.reader() as db:
-            rows = db.execute(
-                f"SELECT d.id, d.card, d.snippet_source, {score} AS score FROM {source}{clause} "  # noqa: S608
+            page = db.execute(
+                f"SELECT d.rowid, d.id, {score} AS score FROM {source}{clause} "  # noqa: S608
                 f"ORDER BY {order} LIMIT ? OFFSET ?",
                 [*params, query.limit, query.offset],
             ).fetchall()
+            marks = ",".join("?" * len(page))
+            payloads = {
+                rowid: (card, text)
+                for rowid, card, text in db.execute(
+                    f"SELECT rowid, card, snippet_source FROM payload WHERE rowid IN ({marks})",  # noqa: S608
+                    [row[0] for row in page],
+                )
+            }
+            rows = [(doc_id, *payloads[rowid], raw) for rowid, doc_id, raw in page]
             if query.offset == 0 and len(rows) < query.limit:
                 total = len(rows)  # the whole result fits in this page: no need to count
             elif terms and len(where) == 1:
