@@ -47,7 +47,8 @@ __all__ = ["EmbeddedEngine", "build_match"]
 # Column weights of BM25: a word in the title counts most, then keywords (keywords, field, IPC, owner), then body.
 BM25_WEIGHTS = (10.0, 4.0, 1.0)
 MAX_FACET_VALUES = 100
-READER_POOL_SIZE = 4
+# Above this many matches, relevance ranking first tries the documents matching in title or keywords only.
+RANK_ALL_LIMIT = 2000
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -286,10 +287,26 @@ class _IndexFile:
 
         # Interpolated SQL below holds only our own column names and operators; every value is a bound parameter.
         with self.reader() as db:
+            if terms and len(where) == 1:
+                total = db.execute("SELECT count(*) FROM fts WHERE fts MATCH ?", params).fetchone()[0]
+            else:
+                total = db.execute(f"SELECT count(*) FROM {source}{clause}", params).fetchone()[0]  # noqa: S608
+            page_params = params
+            if terms and order.startswith("score") and total > RANK_ALL_LIMIT:
+                # BM25 of every match is the cost of a very common word. Our column weights put a document whose
+                # title or keywords match above body-only matches in all but contrived cases, so when those alone
+                # fill the requested page, rank only them (documented as the one approximation of ranking).
+                narrowed = [f"{{title keywords}} : ({params[0]})", *params[1:]]
+                in_titles = db.execute(
+                    f"SELECT count(*) FROM (SELECT 1 FROM {source}{clause} LIMIT ?)",  # noqa: S608
+                    [*narrowed, query.offset + query.limit],
+                ).fetchone()[0]
+                if in_titles >= query.offset + query.limit:
+                    page_params = narrowed
             page = db.execute(
                 f"SELECT d.rowid, d.id, {score} AS score FROM {source}{clause} "  # noqa: S608
                 f"ORDER BY {order} LIMIT ? OFFSET ?",
-                [*params, query.limit, query.offset],
+                [*page_params, query.limit, query.offset],
             ).fetchall()
             marks = ",".join("?" * len(page))
             payloads = {
@@ -300,12 +317,6 @@ class _IndexFile:
                 )
             }
             rows = [(doc_id, *payloads[rowid], raw) for rowid, doc_id, raw in page]
-            if query.offset == 0 and len(rows) < query.limit:
-                total = len(rows)  # the whole result fits in this page: no need to count
-            elif terms and len(where) == 1:
-                total = db.execute("SELECT count(*) FROM fts WHERE fts MATCH ?", params).fetchone()[0]
-            else:
-                total = db.execute(f"SELECT count(*) FROM {source}{clause}", params).fetchone()[0]  # noqa: S608
             facets: dict[str, dict[str, int]] = {}
             mapping = FACET_FIELDS[query.kind]
             for name in query.facets:
