@@ -42,7 +42,16 @@ IP_TYPES = ["invention_patent", "utility_model", "software_copyright", "technica
 ONE_WORD = ["电池", "无人机", "传感器", "算法", "图像", "通信", "材料", "电机", "芯片", "基站", "电解质", "摄像头"]
 # Words found in a fifth to a third of all patents: the worst case of ranking every match by BM25.
 COMMON_WORDS = ["处理", "控制", "检测"]
-TWO_WORDS = ["图像 识别", "锂电池 材料", "无人机 巡检", "数据 处理", "信号 发送", "控制 电路", "温度 传感器", "机器人 控制"]
+TWO_WORDS = [
+    "图像 识别",
+    "锂电池 材料",
+    "无人机 巡检",
+    "数据 处理",
+    "信号 发送",
+    "控制 电路",
+    "温度 传感器",
+    "机器人 控制",
+]
 FACETS = ("technical_field", "region", "transfer_mode", "trl")
 _SENTENCE = re.compile(r"[^。；]+[。；]?")
 
@@ -138,7 +147,16 @@ def build_like_table(path: Path, docs: Sequence[IndexDocument]) -> None:
     db.executemany(
         "INSERT INTO plain VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            (d.id, d.title, d.body, d.technical_field, d.region_city, d.trl, "|" + "|".join(d.modes) + "|", d.published_ts)
+            (
+                d.id,
+                d.title,
+                d.body,
+                d.technical_field,
+                d.region_city,
+                d.trl,
+                "|" + "|".join(d.modes) + "|",
+                d.published_ts,
+            )
             for d in docs
         ],
     )
