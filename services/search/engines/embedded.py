@@ -338,7 +338,7 @@ class _IndexFile:
         hits = [
             SearchHit(
                 id=doc_id,
-                score=None if raw_score is None else round(-float(raw_score), 6),
+                score=None if raw_score is None else -float(raw_score),
                 card=json.loads(card),
                 snippet=snippet(source_text, highlight),
             )
