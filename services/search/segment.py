@@ -27,7 +27,8 @@ import jieba
 __all__ = ["QueryTerm", "Segmenter", "segmenter"]
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_WORD = re.compile(r"\w", re.UNICODE)
+# A token worth indexing or matching holds a letter or digit (FTS5 unicode61 treats "_" and punctuation as separators).
+_WORD = re.compile(r"[^\W_]")
 
 _lock = threading.Lock()
 _instance: Segmenter | None = None

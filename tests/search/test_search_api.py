@@ -197,6 +197,13 @@ class TestSearchAchievements:
         body = await search(stack, q="量子计算", facets="technical_field")
         assert (body["hits"], body["total"], body["facets"]) == ([], 0, {"technical_field": {}})
 
+    async def test_query_syntax_is_never_an_error(self, stack: Stack, actors: Any) -> None:
+        docs = await seed(stack, actors)
+        for q in ("*", '"', "-", "_", "NEAR(图像 隧道)", "{title}: 图像", "图像 OR 芯片", "图像 AND", "^图像"):
+            response = await stack.client.get("/search/achievements", params={"q": q})
+            assert response.status_code == 200, (q, response.text)
+        assert ids(await search(stack, q="隧道_衬砌")) == [docs["tunnel"]["id"]]
+
     async def test_needs_no_token(self, stack: Stack) -> None:
         response = await stack.client.get("/search/achievements", params={"q": "电池"})
         assert response.status_code == 200
