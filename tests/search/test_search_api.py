@@ -180,6 +180,12 @@ class TestSearchAchievements:
         assert ids(await search(stack)) == ids(newest)  # no q: relevance means newest
         by_price = await search(stack, sort="price")
         assert ids(by_price) == [docs[n]["id"] for n in ("tunnel", "sewage", "drone", "battery")]
+        # The same orders when a full-text match is filtered or faceted (computed in one pass over the matches).
+        matched = {"q": "简单", "region": "510000", "facets": "trl"}
+        assert ids(await search(stack, **matched, sort="newest")) == [docs[n]["id"] for n in ("tunnel", "sewage")]
+        assert ids(await search(stack, **matched, sort="price")) == [docs[n]["id"] for n in ("tunnel", "sewage")]
+        second = await search(stack, **matched, sort="newest", limit=1, offset=1)
+        assert (ids(second), second["total"]) == ([docs["sewage"]["id"]], 2)
 
     async def test_pages_with_limit_and_offset(self, stack: Stack, actors: Any) -> None:
         docs = await seed(stack, actors)

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import json
 import os
 import queue
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -287,27 +289,44 @@ class _IndexFile:
 
         # Interpolated SQL below holds only our own column names and operators; every value is a bound parameter.
         with self.reader() as db:
-            if terms and len(where) == 1:
-                total = db.execute("SELECT count(*) FROM fts WHERE fts MATCH ?", params).fetchone()[0]
+            mapping = FACET_FIELDS[query.kind]
+            facets: dict[str, dict[str, int]] = {}
+            scalar_facets = [name for name in query.facets if mapping[name] != "modes"]
+            total: int | None = None
+            if terms and (len(where) > 1 or scalar_facets):
+                # Filters or facets over a full-text match: one pass over the matches gives the count, the page
+                # and the scalar facet counts, instead of one join scan for each of them.
+                page, total, facets = _one_pass(db, query, source, clause, params, score, scalar_facets)
             else:
-                total = db.execute(f"SELECT count(*) FROM {source}{clause}", params).fetchone()[0]  # noqa: S608
-            page_params = params
-            if terms and order.startswith("score") and total > RANK_ALL_LIMIT:
-                # BM25 of every match is the cost of a very common word. Our column weights put a document whose
-                # title or keywords match above body-only matches in all but contrived cases, so when those alone
-                # fill the requested page, rank only them (documented as the one approximation of ranking).
-                narrowed = [f"{{title keywords}} : ({params[0]})", *params[1:]]
-                in_titles = db.execute(
-                    f"SELECT count(*) FROM (SELECT 1 FROM {source}{clause} LIMIT ?)",  # noqa: S608
-                    [*narrowed, query.offset + query.limit],
-                ).fetchone()[0]
-                if in_titles >= query.offset + query.limit:
-                    page_params = narrowed
-            page = db.execute(
-                f"SELECT d.rowid, d.id, {score} AS score FROM {source}{clause} "  # noqa: S608
-                f"ORDER BY {order} LIMIT ? OFFSET ?",
-                [*page_params, query.limit, query.offset],
-            ).fetchall()
+                if terms and len(where) == 1:
+                    # A bare full-text match is counted from the FTS index alone (no join): cheap.
+                    total = int(db.execute("SELECT count(*) FROM fts WHERE fts MATCH ?", params).fetchone()[0])
+                page_params = params
+                if total is not None and order.startswith("score") and total > RANK_ALL_LIMIT:
+                    # BM25 of every match is the cost of a very common word. Our column weights put a document whose
+                    # title or keywords match above body-only matches in all but contrived cases, so when those alone
+                    # fill the requested page, rank only them (documented as the one approximation of ranking).
+                    narrowed = [f"{{title keywords}} : ({params[0]})", *params[1:]]
+                    in_titles = db.execute(
+                        f"SELECT count(*) FROM (SELECT 1 FROM {source}{clause} LIMIT ?)",  # noqa: S608
+                        [*narrowed, query.offset + query.limit],
+                    ).fetchone()[0]
+                    if in_titles >= query.offset + query.limit:
+                        page_params = narrowed
+                # Otherwise (browsing without q) the page query counts its own rows with a window: one scan. FTS5's
+                # bm25() cannot run inside a window query, hence the separate count above.
+                counted = ", count(*) OVER () AS total" if total is None else ""
+                page = db.execute(
+                    f"SELECT d.rowid, d.id, {score} AS score{counted} FROM {source}{clause} "  # noqa: S608
+                    f"ORDER BY {order} LIMIT ? OFFSET ?",
+                    [*page_params, query.limit, query.offset],
+                ).fetchall()
+                if total is None:
+                    if page:
+                        total = int(page[0][3])
+                    else:  # past the last page: the window saw no row, so count apart
+                        total = int(db.execute(f"SELECT count(*) FROM {source}{clause}", params).fetchone()[0])  # noqa: S608
+                page = [row[:3] for row in page]
             marks = ",".join("?" * len(page))
             payloads = {
                 rowid: (card, text)
@@ -317,9 +336,9 @@ class _IndexFile:
                 )
             }
             rows = [(doc_id, *payloads[rowid], raw) for rowid, doc_id, raw in page]
-            facets: dict[str, dict[str, int]] = {}
-            mapping = FACET_FIELDS[query.kind]
             for name in query.facets:
+                if name in facets:
+                    continue
                 column = mapping[name]
                 if column == "modes":
                     sql = (
@@ -345,6 +364,42 @@ class _IndexFile:
             for doc_id, card, source_text, raw_score in rows
         ]
         return SearchResult(hits=hits, total=int(total), total_is_exact=True, facets=facets)
+
+
+_FACET_COLUMNS = ("technical_field", "region_city", "trl", "ip_type")
+
+
+def _one_pass(
+    db: sqlite3.Connection,
+    query: SearchQuery,
+    source: str,
+    clause: str,
+    params: list[Any],
+    score: str,
+    facet_names: Sequence[str],
+) -> tuple[list[tuple[Any, ...]], int, dict[str, dict[str, int]]]:
+    """Every match with its sort keys and facet values in one scan; count, page and facets computed here."""
+    rows = db.execute(
+        f"SELECT d.rowid, d.id, {score}, d.published_ts, d.amount_min_fen, "  # noqa: S608
+        f"{', '.join('d.' + c for c in _FACET_COLUMNS)} FROM {source}{clause}",
+        params,
+    ).fetchall()
+    key: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+    if query.sort == "price":
+        key = lambda r: (r[4] is None, r[4] or 0, -(r[3] or 0), -r[0])  # noqa: E731
+    elif query.sort == "newest":
+        key = lambda r: (r[3] is None, -(r[3] or 0), -r[0])  # noqa: E731
+    else:
+        key = lambda r: (r[2], -r[0])  # noqa: E731  (bm25 is negative: smaller is better)
+    page = [row[:3] for row in heapq.nsmallest(query.offset + query.limit, rows, key=key)[query.offset :]]
+    mapping = FACET_FIELDS[query.kind]
+    facets: dict[str, dict[str, int]] = {}
+    for name in facet_names:
+        position = 5 + _FACET_COLUMNS.index(mapping[name])
+        counts = Counter(row[position] for row in rows if row[position] is not None)
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))[:MAX_FACET_VALUES]
+        facets[name] = {str(value): count for value, count in ranked}
+    return page, len(rows), facets
 
 
 class _Builder(IndexBuilder):
