@@ -228,3 +228,34 @@ class TestReindex:
         engine = await open_engine(settings)
         assert list(await indexed_documents(engine=engine, kind="achievement")) == [str(uuid.UUID(good["id"]))]
         await engine.close()
+
+
+class TestReindexCommand:
+    def test_is_registered_and_reports_per_kind(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        from typer.testing import CliRunner
+
+        from services import cli
+        from services.search import cli as search_cli
+        from services.search.reindex.service import ReindexReport
+
+        seen: dict[str, Any] = {}
+
+        async def fake_run(settings: SearchSettings, *, kinds: list[str]) -> list[ReindexReport]:
+            seen["kinds"] = kinds
+            return [ReindexReport(kind="demand", listed=3, indexed=2, invalid=1, replayed=0)]
+
+        monkeypatch.setattr(search_cli, "run_reindex", fake_run)
+        monkeypatch.setenv("DATA_DIR", str(tmp_path))
+        result = CliRunner().invoke(cli.app, ["search", "reindex", "--kind", "demand"])
+        assert result.exit_code == 0, result.output
+        assert seen["kinds"] == ["demand"]
+        assert "demands: 3 listed, 2 indexed, 1 invalid" in result.output
+
+    def test_an_unknown_kind_is_refused(self) -> None:
+        from typer.testing import CliRunner
+
+        from services import cli
+
+        result = CliRunner().invoke(cli.app, ["search", "reindex", "--kind", "contracts"])
+        assert result.exit_code == 2
+        assert "contracts" in result.output
