@@ -14,15 +14,6 @@ __all__ = ["app", "main"]
 app = typer.Typer(help="techmarket: the 1+4+N technology transfer API.", no_args_is_help=True)
 
 
-def _add_domain_commands() -> None:
-    from services.market.contracts.cli import app as contracts_app
-
-    app.add_typer(contracts_app, name="contracts")
-
-
-_add_domain_commands()
-
-
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -84,9 +75,13 @@ def migrate(
 def _register_service_commands() -> None:
     from services.auth.cli import app as auth_app
     from services.market.cli import app as market_app
+    from services.market.contracts.cli import app as contracts_app
+    from services.search.cli import app as search_app
 
     app.add_typer(auth_app, name="auth")
     app.add_typer(market_app, name="market")
+    app.add_typer(contracts_app, name="contracts")
+    app.add_typer(search_app, name="search")
 
 
 _register_service_commands()

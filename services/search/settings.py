@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import DEV_SECRET_PREFIX, ServiceSettings
 
 __all__ = ["SearchSettings"]
 
@@ -23,3 +24,35 @@ class SearchSettings(ServiceSettings):
     )
     meili_url: str | None = Field(default=None, description="Meilisearch base URL (production).")
     meili_master_key: SecretStr | None = Field(default=None, description="Meilisearch API key.")
+    meili_index_prefix: str = Field(
+        default="techmarket_", description="Prefix of the Meilisearch index names (techmarket_achievements, ...)."
+    )
+    meili_task_timeout_ms: int = Field(
+        default=10_000, ge=100, description="How long to wait for a Meilisearch task where order matters."
+    )
+    index_dir: Path | None = Field(
+        default=None, description="Folder of the embedded engine's index files; default {data_dir}/search-index."
+    )
+    market_url: str = Field(
+        default="http://127.0.0.1:8000/market",
+        description="Base URL of the market service, whose public lists the reindex command pages through.",
+    )
+    indexer_client_id: str = Field(
+        default="search-indexer", description="OAuth2 client the reindex command authenticates as (market:read)."
+    )
+    indexer_client_secret: SecretStr = Field(
+        default=SecretStr(DEV_SECRET_PREFIX + "search-indexer"),
+        description="Secret of the reindex command's OAuth2 client (refused at its dev default in production).",
+    )
+
+    @property
+    def resolved_engine(self) -> Literal["embedded", "meilisearch"]:
+        """The engine to run: the configured one, else Meilisearch when a URL is set, else the embedded one."""
+        if self.engine is not None:
+            return self.engine
+        return "meilisearch" if self.meili_url else "embedded"
+
+    @property
+    def resolved_index_dir(self) -> Path:
+        """Where the embedded engine keeps its files."""
+        return self.index_dir if self.index_dir is not None else self.data_dir / "search-index"

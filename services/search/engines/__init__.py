@@ -1,0 +1,28 @@
+"""Search engines behind one interface (:class:`~services.search.engines.base.SearchEngine`), chosen by settings."""
+
+from __future__ import annotations
+
+from services.search.engines.base import SearchEngine
+from services.search.segment import Segmenter
+from services.search.settings import SearchSettings
+
+__all__ = ["build_engine"]
+
+
+def build_engine(settings: SearchSettings, segmenter: Segmenter) -> SearchEngine:
+    """The engine the settings ask for (not opened yet)."""
+    if settings.resolved_engine == "meilisearch":
+        from services.search.engines.meili import MeiliEngine, make_client
+
+        if not settings.meili_url:
+            raise ValueError("SEARCH_ENGINE=meilisearch needs MEILI_URL")
+        key = settings.meili_master_key.get_secret_value() if settings.meili_master_key else None
+        return MeiliEngine(
+            make_client(settings.meili_url, key),
+            segmenter,
+            prefix=settings.meili_index_prefix,
+            task_timeout_ms=settings.meili_task_timeout_ms,
+        )
+    from services.search.engines.embedded import EmbeddedEngine
+
+    return EmbeddedEngine(settings.resolved_index_dir, segmenter)

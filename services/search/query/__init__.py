@@ -1,0 +1,1 @@
+"""Public search: GET /achievements and GET /demands with filters, facets, sort and highlighted snippets."""

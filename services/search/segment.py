@@ -1,0 +1,140 @@
+"""Chinese word segmentation (jieba) for indexing and querying, and highlighted snippets.
+
+Why both sub-words and bigrams: a precise segmentation keeps 待处理 and 安装简单 as single words, so a search
+for 处理 or 简单 would miss them (Meilisearch's known weakness on Chinese). At index time we therefore emit
+jieba's search-mode tokens (``cut_for_search``: the word and the dictionary sub-words inside it) plus the
+character bigrams of every CJK word of three or more characters. At query time the query is cut precisely;
+each word must match as a token — a word of three or more characters may also match through all of its bigrams.
+
+jieba prints progress to stderr and builds a dictionary cache on first use; :func:`segmenter` initializes one
+tokenizer per process, quietly, with its cache file in a folder we choose.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import tempfile
+import threading
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import jieba
+
+__all__ = ["QueryTerm", "Segmenter", "segmenter"]
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# A token worth indexing or matching holds a letter or digit (FTS5 unicode61 treats "_" and punctuation as separators).
+_WORD = re.compile(r"[^\W_]")
+
+_lock = threading.Lock()
+_instance: Segmenter | None = None
+
+
+def _is_cjk_word(token: str) -> bool:
+    return all(_CJK.match(ch) for ch in token)
+
+
+def _bigrams(token: str) -> list[str]:
+    return [token[i : i + 2] for i in range(len(token) - 1)]
+
+
+@dataclass(frozen=True, slots=True)
+class QueryTerm:
+    """One word of a query: the word itself and, for long CJK words, the bigrams that may stand in for it."""
+
+    word: str
+    bigrams: tuple[str, ...] = ()
+
+
+class Segmenter:
+    """A jieba tokenizer of our own (not jieba's global one), initialized once."""
+
+    def __init__(self, cache_dir: Path | None = None) -> None:
+        jieba.setLogLevel(logging.WARNING)
+        self._tokenizer = jieba.Tokenizer()
+        self._tokenizer.tmp_dir = str(cache_dir or Path(tempfile.gettempdir()))
+        self._tokenizer.initialize()
+
+    @staticmethod
+    def normalize(text: str) -> str:
+        """NFKC (full-width letters and digits become ASCII) and lower case."""
+        return unicodedata.normalize("NFKC", text).lower()
+
+    def index_tokens(self, text: str) -> list[str]:
+        """The tokens indexed for ``text``: search-mode words plus bigrams of long CJK words."""
+        out: list[str] = []
+        for token in self._tokenizer.cut_for_search(self.normalize(text)):
+            token = token.strip()
+            if not token or not _WORD.search(token):
+                continue
+            out.append(token)
+            if len(token) >= 3 and _is_cjk_word(token):
+                out.extend(_bigrams(token))
+        return out
+
+    def index_text(self, *texts: str | None) -> str:
+        """Space-separated index tokens of several texts (what the full-text column stores)."""
+        return " ".join(token for text in texts if text for token in self.index_tokens(text))
+
+    def query_terms(self, query: str) -> list[QueryTerm]:
+        """The words of a query (precise mode), each with the bigrams of a long CJK word; duplicates dropped."""
+        seen: set[str] = set()
+        terms: list[QueryTerm] = []
+        for token in self._tokenizer.cut(self.normalize(query)):
+            token = token.strip()
+            if not token or not _WORD.search(token) or token in seen:
+                continue
+            seen.add(token)
+            grams = tuple(_bigrams(token)) if len(token) >= 3 and _is_cjk_word(token) else ()
+            terms.append(QueryTerm(token, grams))
+        return terms
+
+    def highlight_words(self, terms: Sequence[QueryTerm]) -> list[str]:
+        """The strings to highlight in a snippet: each query word and its search-mode sub-words."""
+        words: set[str] = set()
+        for term in terms:
+            words.add(term.word)
+            words.update(t for t in self._tokenizer.cut_for_search(term.word) if len(t) >= 2 or term.word == t)
+        return sorted(words, key=len, reverse=True)
+
+
+def segmenter(cache_dir: Path | None = None) -> Segmenter:
+    """The process-wide segmenter (loading jieba's dictionary takes about a second, so it is done once)."""
+    global _instance
+    with _lock:
+        if _instance is None:
+            _instance = Segmenter(cache_dir)
+        return _instance
+
+
+def snippet(text: str | None, words: Iterable[str], *, width: int = 80) -> str:
+    """A window of ``text`` around the first match, HTML-escaped, every match wrapped in ``<em>``."""
+    if not text:
+        return ""
+    words = [w for w in words if w]
+    source = text
+    folded = Segmenter.normalize(source)
+    # NFKC can change lengths (rare ligatures); fall back to the raw text for positions when it does.
+    if len(folded) != len(source):
+        folded = source.lower()
+    pattern = re.compile("|".join(re.escape(w) for w in words)) if words else None
+    first = pattern.search(folded) if pattern else None
+    start = 0
+    if first is not None:
+        start = max(0, first.start() - width // 4)
+    end = min(len(source), start + width)
+    out: list[str] = ["…" if start > 0 else ""]
+    position = start
+    if pattern is not None:
+        for match in pattern.finditer(folded, start, end):
+            out.append(html.escape(source[position : match.start()]))
+            out.append(f"<em>{html.escape(source[match.start() : match.end()])}</em>")
+            position = match.end()
+    out.append(html.escape(source[position:end]))
+    if end < len(source):
+        out.append("…")
+    return "".join(out)

@@ -1,0 +1,161 @@
+"""One behavioral suite for every engine: the embedded one always, Meilisearch when MEILI_URL is set.
+
+Without MEILI_URL the Meilisearch runs skip (they need a live server); its adapter's requests are checked against
+a fake in test_meili_adapter.py instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.search.documents.service import parse_fields, to_index_document
+from services.search.engines import embedded as embedded_module
+from services.search.engines.base import IndexDocument, Kind, SearchEngine, SearchQuery
+from services.search.engines.embedded import EmbeddedEngine
+from services.search.segment import segmenter
+from tests.search.factories import achievement_fields, demand_fields
+
+MEILI_URL = os.environ.get("MEILI_URL")
+
+
+@pytest.fixture(params=["embedded", "meilisearch"])
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SearchEngine]:
+    if request.param == "embedded":
+        made: SearchEngine = EmbeddedEngine(tmp_path / "index", segmenter())
+    else:
+        if not MEILI_URL:
+            pytest.skip("Meilisearch run skipped: MEILI_URL is not set (no live server; see test_meili_adapter.py)")
+        from services.search.engines.meili import MeiliEngine, make_client
+
+        made = MeiliEngine(
+            make_client(MEILI_URL, os.environ.get("MEILI_MASTER_KEY")),
+            segmenter(),
+            prefix=f"test_{uuid.uuid4().hex[:8]}_",
+            task_timeout_ms=20_000,
+        )
+    await made.open()
+    yield made
+    if request.param == "meilisearch":
+        from services.search.engines.meili import MeiliEngine
+
+        assert isinstance(made, MeiliEngine)
+        for kind in ("achievement", "demand"):
+            await made.client.delete_index_if_exists(made.uid(kind))  # type: ignore[arg-type]
+    await made.close()
+
+
+def doc(kind: Kind = "achievement", *, id: str | None = None, version: int = 1, **fields: Any) -> IndexDocument:
+    raw = achievement_fields(**fields) if kind == "achievement" else demand_fields(**fields)
+    return to_index_document(kind, id or str(uuid.uuid4()), version, parse_fields(kind, raw))
+
+
+async def found(engine: SearchEngine, q: str = "", kind: Kind = "achievement", **filters: Any) -> list[str]:
+    result = await engine.search(SearchQuery(kind=kind, q=q, limit=100, **filters), highlight=[])
+    return [hit.id for hit in result.hits]
+
+
+class TestEngineBehaviour:
+    async def test_two_character_words_inside_longer_words(self, engine: SearchEngine) -> None:
+        pending = doc(title="待处理订单的自动分拣装置", summary="自动分拣", description=None)
+        easy = doc(title="机器人关节减速器", summary="结构紧凑，安装简单。", description=None)
+        other = doc(title="水稻育种方法", summary="提高产量", description=None)
+        await engine.apply("achievement", [pending, easy, other], [])
+        assert await found(engine, "处理") == [pending.id]
+        assert await found(engine, "简单") == [easy.id]
+        assert await found(engine, "待处理") == [pending.id]
+
+    async def test_filters_and_facets(self, engine: SearchEngine) -> None:
+        a = doc(title="光伏组件清洗机器人", technical_field="new_energy", region_code="510104", trl=7)
+        b = doc(title="光伏逆变器散热结构", technical_field="new_energy", region_code="500112", trl=4)
+        c = doc(title="光伏玻璃镀膜材料", technical_field="new_materials", region_code="510700", trl=5)
+        await engine.apply("achievement", [a, b, c], [])
+        assert set(await found(engine, "光伏", region="510000")) == {a.id, c.id}
+        assert await found(engine, "光伏", technical_field="new_energy", trl_min=5) == [a.id]
+        result = await engine.search(
+            SearchQuery(kind="achievement", q="光伏", facets=("technical_field", "region")), highlight=[]
+        )
+        assert result.total == 3
+        assert result.facets["technical_field"] == {"new_energy": 2, "new_materials": 1}
+        assert result.facets["region"] == {"510100": 1, "500100": 1, "510700": 1}
+
+    async def test_snippets_highlight_sub_words(self, engine: SearchEngine) -> None:
+        await engine.apply("achievement", [doc(summary="针对待处理的<b>工业</b>废水", description=None)], [])
+        (hit,) = (await engine.search(SearchQuery(kind="achievement", q="处理"), highlight=["处理"])).hits
+        assert hit.snippet == "针对待<em>处理</em>的&lt;b&gt;工业&lt;/b&gt;废水"
+
+    async def test_upsert_replaces_and_delete_removes(self, engine: SearchEngine) -> None:
+        first = doc(id="11111111-1111-1111-1111-111111111111", version=1, title="初版标题石墨烯")
+        await engine.apply("achievement", [first], [])
+        second = doc(id=first.id, version=2, title="修订标题碳纳米管")
+        await engine.apply("achievement", [second], [])
+        assert await found(engine, "石墨烯") == []
+        assert await found(engine, "纳米管") == [first.id]
+        assert await engine.indexed_versions("achievement") == {first.id: 2}
+        await engine.apply("achievement", [], [(first.id, 3)])
+        assert await found(engine, "纳米管") == []
+        assert await engine.indexed_versions("achievement") == {}
+
+    async def test_kinds_are_separate_indexes(self, engine: SearchEngine) -> None:
+        need = doc("demand", title="寻求芯片散热方案")
+        offer = doc(title="芯片封装工艺")
+        await engine.apply("demand", [need], [])
+        await engine.apply("achievement", [offer], [])
+        assert await found(engine, "芯片", kind="demand") == [need.id]
+        assert await found(engine, "芯片") == [offer.id]
+
+    async def test_rebuild_swaps_in_the_new_index(self, engine: SearchEngine) -> None:
+        old = doc(title="旧索引里的成果")
+        await engine.apply("achievement", [old], [])
+        builder = await engine.begin_rebuild("achievement")
+        fresh = doc(title="新索引里的成果")
+        await builder.apply([fresh], [])
+        assert await found(engine, "成果") == [old.id]  # the live index answers while the new one is built
+        await builder.commit()
+        assert await found(engine, "成果") == [fresh.id]
+        assert await engine.indexed_versions("achievement") == {fresh.id: 1}
+
+    async def test_an_aborted_rebuild_changes_nothing(self, engine: SearchEngine) -> None:
+        live = doc(title="保留的成果")
+        await engine.apply("achievement", [live], [])
+        builder = await engine.begin_rebuild("achievement")
+        await builder.apply([doc(title="丢弃的成果")], [])
+        await builder.abort()
+        assert await found(engine, "成果") == [live.id]
+
+
+class TestEmbeddedRanking:
+    async def test_title_matches_outrank_body_matches(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        engine = EmbeddedEngine(tmp_path / "index", segmenter())
+        await engine.open()
+        in_title = [doc(title=f"传感器标定方法{i}", summary="一种方法", description=None) for i in range(3)]
+        in_body = [doc(title=f"测量装置{i}", summary="包括传感器", description=None) for i in range(3)]
+        await engine.apply("achievement", [*in_body, *in_title], [])
+        exact = await found(engine, "传感器")
+        assert set(exact[:3]) == {d.id for d in in_title}
+        # With the narrowing threshold crossed, the first page is ranked among title matches; later pages fall
+        # back to every match.
+        monkeypatch.setattr(embedded_module, "RANK_ALL_LIMIT", 1)
+        first = await engine.search(SearchQuery(kind="achievement", q="传感器", limit=3), highlight=[])
+        assert {h.id for h in first.hits} == {d.id for d in in_title}
+        assert first.total == 6
+        second = await engine.search(SearchQuery(kind="achievement", q="传感器", limit=3, offset=3), highlight=[])
+        assert {h.id for h in second.hits} == {d.id for d in in_body}
+        await engine.close()
+
+    async def test_a_second_process_sees_the_swap(self, tmp_path: Path) -> None:
+        server = EmbeddedEngine(tmp_path / "index", segmenter())
+        cli = EmbeddedEngine(tmp_path / "index", segmenter())
+        await server.open()
+        await cli.open()
+        builder = await cli.begin_rebuild("demand")
+        await builder.apply([doc("demand", title="另一个进程建的索引")], [])
+        await builder.commit()
+        assert len(await found(server, "索引", kind="demand")) == 1
+        await server.close()
+        await cli.close()
