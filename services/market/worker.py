@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -50,21 +49,6 @@ async def run_maintenance(sessionmaker: async_sessionmaker[AsyncSession]) -> dic
     return done
 
 
-def _token_transport(transport: httpx.AsyncBaseTransport | None) -> Any:
-    """The transport for ServiceTokenProvider's authlib client.
-
-    authlib speaks httpx2 when it is installed (it is, as authlib's own dependency), and an httpx 0.28
-    ASGITransport cannot serve an httpx2 client; the in-process route of the embedded app is re-made for httpx2.
-    """
-    if isinstance(transport, httpx.ASGITransport):
-        try:
-            import httpx2
-        except ImportError:  # authlib falls back to httpx, which takes the transport as it is
-            return transport
-        return httpx2.ASGITransport(app=transport.app)
-    return transport
-
-
 def build_token_provider(
     settings: MarketSettings, *, transport: httpx.AsyncBaseTransport | None = None
 ) -> ServiceTokenProvider:
@@ -74,7 +58,7 @@ def build_token_provider(
         client_id=settings.relay_client_id,
         client_secret=settings.relay_client_secret.get_secret_value(),
         scope=settings.relay_scope,
-        transport=_token_transport(transport),
+        transport=transport,
     )
 
 

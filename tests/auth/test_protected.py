@@ -16,9 +16,19 @@ from tests.auth.helpers import assert_problem
 from tests.conftest import Stack
 from tests.support.actors import Actor, Actors
 
-# (method, path) of endpoints that need a valid token; the lead adds market and search endpoints after merging.
+# (method, path) of endpoints that need a valid token; every bad kind of token is tried on each (one stack per kind).
 PROTECTED_ENDPOINTS: list[tuple[str, str]] = [
     ("GET", "/auth/me"),
+]
+
+# Endpoints of the other services, each tried with every bad kind of token in one stack: (method, path, caller).
+# "member" is a university user, "statistician" a government statistician, "service" a client_credentials client
+# with the search:ingest scope.
+OTHER_SERVICES_ENDPOINTS: list[tuple[str, str, str]] = [
+    ("POST", "/market/achievements", "member"),
+    ("GET", "/market/contracts", "member"),
+    ("GET", "/market/stats/contracts", "statistician"),
+    ("POST", "/search/documents", "service"),
 ]
 
 
@@ -131,3 +141,34 @@ class TestProtectedEndpoints:
         response = await stack.client.request(method, path)
         assert_problem(response, 401)
         assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+class TestOtherServicesRefuseBadTokens:
+    """The market and search services verify tokens against auth's JWKS: the same bad tokens fail there."""
+
+    @pytest.mark.parametrize(("method", "path", "caller"), OTHER_SERVICES_ENDPOINTS)
+    async def test_every_bad_token_is_401(
+        self, stack: Stack, actors: Actors, method: str, path: str, caller: str
+    ) -> None:
+        member = await actors.org_member()
+        actor = member
+        if caller == "service":
+            actor = await actors.service_client(scopes=["search:ingest"])
+        elif caller == "statistician":
+            actor = await actors.org_member(kind="government", roles=("statistician",))
+        body = {"documents": []} if path == "/search/documents" else {}
+        good = await stack.client.request(method, path, headers=actor.headers, json=body if method == "POST" else None)
+        assert good.status_code not in (401, 403), good.text  # the real token passes
+        for kind in KINDS:
+            # Bad tokens are forged from the member's claims: the checks under test do not depend on them.
+            token = await _bad_token(stack, member, kind)
+            response = await stack.client.request(
+                method,
+                path,
+                headers={"Authorization": f"Bearer {token}"},
+                json=body if method == "POST" else None,
+            )
+            problem = assert_problem(response, 401)
+            assert problem["type"] == "urn:techmarket:problem:unauthorized", kind
+        missing = await stack.client.request(method, path, json=body if method == "POST" else None)
+        assert_problem(missing, 401)
