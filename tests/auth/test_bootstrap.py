@@ -142,8 +142,17 @@ class TestProductionSettings:
         assert client.client_secret.get_secret_value() == "from-env-1"
 
     def test_argon2_below_owasp_minimum_is_refused(self) -> None:
-        with pytest.raises(ValidationError):
+        with pytest.raises(ValidationError, match="OWASP"):
             AuthSettings(password_hash_memory_kib=8192)
+        with pytest.raises(ValidationError, match="OWASP"):
+            AuthSettings(environment="development", password_hash_time_cost=1)
+        # Only the test suite may go below, to keep its thousands of hashes cheap.
+        assert AuthSettings(environment="test", password_hash_memory_kib=1024).password_hash_memory_kib == 1024
+
+    def test_default_argon2_costs_are_above_owasp_minimum(self) -> None:
+        settings = AuthSettings()
+        assert settings.password_hash_memory_kib >= 19_456
+        assert settings.password_hash_time_cost >= 2
 
 
 class TestCli:

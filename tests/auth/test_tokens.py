@@ -136,7 +136,8 @@ class TestPasswordGrant:
                 return user.password_hash
 
         before = await stored_hash()
-        assert "t=2" in before
+        assert f"t={stack.auth_settings.password_hash_time_cost}" in before
+        assert "t=3" not in before
         auth_app.state.password_hasher = PasswordHasher(memory_kib=19_456, time_cost=3, parallelism=1)
         assert (await login(stack.client, created["email"], created["password"])).status_code == 200
         after = await stored_hash()
