@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The README's walkthrough as one runnable script: every user of the product, with curl against `make run`.
+#
+#   AUTH_BOOTSTRAP_ADMIN_EMAIL=admin@example.cn AUTH_BOOTSTRAP_ADMIN_PASSWORD='change-me-now-42' make run
+#   bash docs/walkthrough.sh            # in another terminal, once per fresh DATA_DIR; needs curl and jq
+#
+# Credit codes below are made up but carry valid GB 32100 check characters.
+set -euo pipefail
+B=${BASE:-http://127.0.0.1:8000}
+ADMIN_EMAIL=${ADMIN_EMAIL:-admin@example.cn}
+ADMIN_PASSWORD=${ADMIN_PASSWORD:-change-me-now-42}
+RUN=${RUN:-$(date +%s)}   # makes emails unique; credit codes are fixed, so run it once per fresh DATA_DIR
+
+json() { curl -sS -H 'Content-Type: application/json' "$@"; }
+token() { curl -sS $B/auth/token -d grant_type=password --data-urlencode "username=$1" --data-urlencode "password=$2" | jq -r .access_token; }
+signup() {  # name kind credit_code region email → organization id
+  json $B/auth/signup -d "{\"organization\": {\"name\": \"$1\", \"kind\": \"$2\", \"credit_code\": \"$3\", \"region_code\": \"$4\"},
+    \"user\": {\"email\": \"$5\", \"password\": \"correct horse battery\", \"name\": \"$1\"}}" | jq -r .organization.id
+}
+step() { printf '\n== %s\n' "$*"; }
+
+step "1. auth: a university signs up, the platform admin verifies it, its user logs in and asks who it is"
+ADMIN=$(token "$ADMIN_EMAIL" "$ADMIN_PASSWORD")
+UNI=$(signup 四川大学 university 12510000450716000B 510107 "tto+$RUN@scu.example.cn")
+curl -sS -X POST $B/auth/organizations/$UNI/verify -H "Authorization: Bearer $ADMIN" | jq -c '{name, status}'
+SELLER=$(token "tto+$RUN@scu.example.cn" 'correct horse battery')
+curl -sS $B/auth/me -H "Authorization: Bearer $SELLER" | jq -c '{email: .user.email, roles}'
+
+step "2. market: the university lists a patent (draft) and publishes it with If-Match"
+A=$(json $B/market/achievements -H "Authorization: Bearer $SELLER" -H "Idempotency-Key: walk-$RUN-1" -d '{
+  "title": "一种无人机机载多功能盒",
+  "summary": "无人机挂载的多功能数据处理盒，支持4G/5G回传与扩展接口",
+  "technical_field": "aerospace", "ipc_codes": ["B64U 20/80"],
+  "patents": [{"application_no": "202223220665.2", "publication_no": "CN218751475U"}],
+  "ip_type": "utility_model", "trl": 6, "transfer_modes": ["transfer", "ordinary_license"],
+  "price": {"kind": "range", "min_fen": 5000000, "max_fen": 12000000},
+  "contact": {"name": "王老师", "phone": "028-85400000"}}')
+ID=$(echo "$A" | jq -r .id)
+echo "$A" | jq -c '{id, status, version}'
+json -X POST $B/market/achievements/$ID/publish -H "Authorization: Bearer $SELLER" -H 'If-Match: "v1"' | jq -c '{status, version}'
+curl -sS $B/market/achievements/$ID | jq -c '{status, title, contact}'     # anonymous: no contact
+
+step "3. market: an enterprise posts a demand and publishes it"
+ENT=$(signup 成都某智能装备有限公司 enterprise 91510100MA61R0X80P 510116 "rd+$RUN@equip.example.cn")
+curl -sS -X POST $B/auth/organizations/$ENT/verify -H "Authorization: Bearer $ADMIN" >/dev/null
+BUYER=$(token "rd+$RUN@equip.example.cn" 'correct horse battery')
+D=$(json $B/market/demands -H "Authorization: Bearer $BUYER" -d '{
+  "title": "锂电池极片缺陷在线检测",
+  "description": "需要一套在线视觉检测系统，识别涂布极片的划痕、气泡和漏箔，待处理数据量大。",
+  "technical_field": "advanced_manufacturing", "desired_trl": 6,
+  "cooperation_modes": ["commissioned_development"],
+  "budget": {"kind": "fixed", "min_fen": 80000000}, "deadline": "2027-06-30",
+  "contact": {"name": "李工", "phone": "13800000000"}}' | jq -r .id)
+json -X POST $B/market/demands/$D/publish -H "Authorization: Bearer $BUYER" -H 'If-Match: "v1"' | jq -c '{status}'
+
+step "4. search: Chinese full-text search with a filter and a facet (the relay delivers within seconds)"
+sleep 3
+curl -sS -G $B/search/achievements --data-urlencode q=无人机 -d technical_field=aerospace -d facets=region,technical_field \
+  | jq -c '{total, hits: [.hits[] | {title, snippet}], facets}'
+curl -sS -G $B/search/demands --data-urlencode q=处理 | jq -c '{total, titles: [.hits[].title]}'   # 处理 inside 待处理
+
+step "5. contracts: a registration office and its registrar, a statistician at the center"
+OFFICE=$(signup 成都市技术市场登记处 registration_office 12510100MB1A2C3D4R 510100 "head+$RUN@office.example.cn")
+curl -sS -X POST $B/auth/organizations/$OFFICE/verify -H "Authorization: Bearer $ADMIN" >/dev/null
+HEAD=$(token "head+$RUN@office.example.cn" 'correct horse battery')
+json $B/auth/organizations/$OFFICE/members -H "Authorization: Bearer $HEAD" \
+  -d "{\"email\": \"reg+$RUN@office.example.cn\", \"name\": \"登记员\", \"password\": \"correct horse battery\", \"roles\": [\"registrar\"]}" >/dev/null
+CENTER=$(curl -sS $B/auth/me -H "Authorization: Bearer $ADMIN" | jq -r '.memberships[0].organization.id')
+json $B/auth/organizations/$CENTER/members -H "Authorization: Bearer $ADMIN" \
+  -d "{\"email\": \"stats+$RUN@center.example.cn\", \"name\": \"统计员\", \"password\": \"correct horse battery\", \"roles\": [\"statistician\"]}" >/dev/null
+REGISTRAR=$(token "reg+$RUN@office.example.cn" 'correct horse battery')
+STATS=$(token "stats+$RUN@center.example.cn" 'correct horse battery')
+curl -sS "$B/market/contracts?status=submitted" -H "Authorization: Bearer $REGISTRAR" >/dev/null   # the office becomes known
+
+step "6. the seller submits a contract with a Chongqing buyer"
+C=$(json $B/market/contracts -H "Authorization: Bearer $SELLER" -H "Idempotency-Key: walk-$RUN-c1" -d "{
+  \"seller\": {\"name\": \"四川大学\", \"credit_code\": \"12510000450716000B\", \"region_code\": \"510107\", \"entity_type\": \"university\"},
+  \"buyer\": {\"name\": \"重庆某某科技有限公司\", \"credit_code\": \"91500103MA5U7XY00F\", \"region_code\": \"500103\",
+            \"entity_type\": \"enterprise\", \"ownership\": \"private\"},
+  \"kind\": \"transfer\", \"subkind\": \"patent_right_transfer\", \"technical_field\": \"aerospace\",
+  \"title\": \"一种无人机机载多功能盒专利权转让\", \"contract_no\": \"SCU-$RUN\", \"signed_on\": \"2026-11-01\",
+  \"contract_amount_fen\": 123456789, \"technology_amount_fen\": 100000000}")
+echo "$C" | jq -c "{status, flow, office_id, registration_no, errors}"
+CID=$(echo "$C" | jq -r .id)
+
+step "7. the registrar registers it (lowering the technology amount), then an amendment"
+json -X POST $B/market/contracts/$CID/register -H "Authorization: Bearer $REGISTRAR" \
+  -d '{"technology_amount_fen": 95000000}' | jq -c '{status, registration_no, registered_on}'
+json -X POST $B/market/contracts/$CID/amend -H "Authorization: Bearer $REGISTRAR" \
+  -d "{\"effective_on\": \"$(TZ=Asia/Shanghai date +%F)\", \"contract_amount_fen\": 150000000, \"technology_amount_fen\": 120000000, \"reason\": \"补充协议一\"}" \
+  | jq -c '{status, detail}'
+
+step "8. the statistician follows the figures; the public sees the headline"
+curl -sS $B/market/stats/cumulative -H "Authorization: Bearer $STATS" | jq -c 'del(.monthly)'
+curl -sS "$B/market/stats/contracts?group_by=year,flow" -H "Authorization: Bearer $STATS" | jq -c '.rows'
+curl -sS $B/market/stats/public | jq -c 'del(.monthly)'
