@@ -66,7 +66,8 @@ CREATE TABLE IF NOT EXISTS docs (
     amount_min_fen INTEGER,
     amount_max_fen INTEGER,
     owner_org_id TEXT,
-    published_ts REAL
+    published_ts REAL,
+    modes TEXT NOT NULL DEFAULT ''
 );
 -- The wide part of a document lives apart, so that docs stays narrow (dozens of rows per page) for the joins
 -- of filters and facets; only the page of hits reads it.
@@ -208,11 +209,12 @@ class _IndexFile:
             doc.amount_max_fen,
             doc.owner_org_id,
             doc.published_ts,
+            " ".join(sorted(set(doc.modes))),
         )
         cursor = db.execute(
             "INSERT INTO docs (id, version, technical_field, region_code, region_city, region_province, trl, "
-            "ip_type, amount_min_fen, amount_max_fen, owner_org_id, published_ts) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "ip_type, amount_min_fen, amount_max_fen, owner_org_id, published_ts, modes) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             values,
         )
         rowid = cursor.lastrowid
@@ -291,12 +293,11 @@ class _IndexFile:
         with self.reader() as db:
             mapping = FACET_FIELDS[query.kind]
             facets: dict[str, dict[str, int]] = {}
-            scalar_facets = [name for name in query.facets if mapping[name] != "modes"]
             total: int | None = None
-            if terms and (len(where) > 1 or scalar_facets):
+            if terms and (len(where) > 1 or query.facets):
                 # Filters or facets over a full-text match: one pass over the matches gives the count, the page
                 # and the scalar facet counts, instead of one join scan for each of them.
-                page, total, facets = _one_pass(db, query, source, clause, params, score, scalar_facets)
+                page, total, facets = _one_pass(db, query, source, clause, params, score, query.facets)
             else:
                 if terms and len(where) == 1:
                     # A bare full-text match is counted from the FTS index alone (no join): cheap.
@@ -366,7 +367,8 @@ class _IndexFile:
         return SearchResult(hits=hits, total=int(total), total_is_exact=True, facets=facets)
 
 
-_FACET_COLUMNS = ("technical_field", "region_city", "trl", "ip_type")
+# Facet columns read by the one-pass query; "modes" is the space-separated copy of doc_modes kept on docs.
+_FACET_COLUMNS = ("technical_field", "region_city", "trl", "ip_type", "modes")
 
 
 def _one_pass(
@@ -396,7 +398,10 @@ def _one_pass(
     facets: dict[str, dict[str, int]] = {}
     for name in facet_names:
         position = 5 + _FACET_COLUMNS.index(mapping[name])
-        counts = Counter(row[position] for row in rows if row[position] is not None)
+        if mapping[name] == "modes":
+            counts = Counter(mode for row in rows for mode in row[position].split())
+        else:
+            counts = Counter(row[position] for row in rows if row[position] is not None)
         ranked = sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))[:MAX_FACET_VALUES]
         facets[name] = {str(value): count for value, count in ranked}
     return page, len(rows), facets
