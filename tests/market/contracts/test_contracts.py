@@ -616,3 +616,37 @@ class TestCreditCodeRule:
         codes += [c[:-1] + rng.choice(alphabet) for c in codes[:200]] + ["", "123", "9151010" + "0" * 11]
         for code in codes:
             assert _valid_credit_code(code) == uscc.is_valid(code), code
+
+
+class TestBadPathIds:
+    @pytest.mark.parametrize(
+        ("method", "path"),
+        [
+            ("GET", "/market/contracts/{id}"),
+            ("PATCH", "/market/contracts/{id}"),
+            ("POST", "/market/contracts/{id}/resubmit"),
+            ("POST", "/market/contracts/{id}/register"),
+            ("POST", "/market/contracts/{id}/reject"),
+            ("POST", "/market/contracts/{id}/amend"),
+            ("POST", "/market/contracts/{id}/revoke"),
+            ("GET", "/market/contracts/{id}/events"),
+            ("GET", "/market/offices/{id}"),
+        ],
+    )
+    async def test_malformed_ids_are_422_and_unknown_ids_404(
+        self, stack: Stack, actors: Actors, office: Actor, method: str, path: str
+    ) -> None:
+        admin = await actors.platform_admin()
+        bodies = {"reject": {"reason": "x"}, "revoke": {"reason": "x"}}
+        body = next((b for k, b in bodies.items() if path.endswith(k)), {})
+        if path.endswith("amend"):
+            body = {"effective_on": "2026-01-01", "contract_amount_fen": 1, "technology_amount_fen": 1}
+        headers = {**office.headers, "If-Match": '"1"'} if method == "PATCH" else office.headers
+        if "offices" in path:
+            headers = admin.headers
+        bad = await stack.client.request(method, path.format(id="nope"), json=body, headers=headers)
+        assert_problem(bad, 422)
+        unknown = await stack.client.request(
+            method, path.format(id="01900000-0000-7000-8000-000000000000"), json=body, headers=headers
+        )
+        assert_problem(unknown, 404)
