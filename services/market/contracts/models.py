@@ -21,14 +21,12 @@ __all__ = [
     "Contract",
     "ContractDelta",
     "ContractEvent",
-    "ContractIdempotencyKey",
     "ContractImport",
     "RegistrationCounter",
     "contracts_table",
     "counters_table",
     "deltas_table",
     "events_table",
-    "idempotency_table",
     "imports_table",
 ]
 
@@ -173,21 +171,8 @@ class ContractImport(MarketTable, table=True):
     created_at: dt.datetime = Field(sa_type=UTCDateTime)
 
 
-class ContractIdempotencyKey(MarketTable, table=True):
-    """STAND-IN for the shared Idempotency-Key store (services/market/idempotency, built on the listings branch)."""
-
-    __tablename__ = "contract_idempotency_keys"
-
-    subject: str = Field(primary_key=True, max_length=200)
-    key: str = Field(primary_key=True, max_length=200)
-    request_hash: str = Field(max_length=64)
-    contract_id: uuid.UUID
-    created_at: dt.datetime = Field(sa_type=UTCDateTime)
-
-
 contracts_table: sa.Table = Contract.__table__  # type: ignore[attr-defined]
 deltas_table: sa.Table = ContractDelta.__table__  # type: ignore[attr-defined]
 events_table: sa.Table = ContractEvent.__table__  # type: ignore[attr-defined]
 counters_table: sa.Table = RegistrationCounter.__table__  # type: ignore[attr-defined]
 imports_table: sa.Table = ContractImport.__table__  # type: ignore[attr-defined]
-idempotency_table: sa.Table = ContractIdempotencyKey.__table__  # type: ignore[attr-defined]

@@ -16,7 +16,6 @@ from services.market.contracts.models import (
     counters_table,
     deltas_table,
     events_table,
-    idempotency_table,
     imports_table,
 )
 
@@ -275,7 +274,7 @@ class ContractRepository:
         )
         await self.session.execute(stmt)
 
-    # -- imports and idempotency ------------------------------------------------------------------------------------
+    # -- imports -------------------------------------------------------------------------------------------------
 
     async def insert_import(self, values: Mapping[str, Any]) -> None:
         """Record a bulk import."""
@@ -285,13 +284,3 @@ class ContractRepository:
         """Store the counts of a bulk import."""
         stmt = sa.update(imports_table).where(imports_table.c.id == import_id).values(dict(values))
         await self.session.execute(stmt)
-
-    async def idempotent_request(self, subject: str, key: str) -> Row | None:
-        """A stored Idempotency-Key of this caller."""
-        i = idempotency_table.c
-        stmt = sa.select(idempotency_table).where(i.subject == subject, i.key == key)
-        return (await self.session.execute(stmt)).mappings().first()
-
-    async def remember_request(self, values: Mapping[str, Any]) -> None:
-        """Store an Idempotency-Key with the contract it created."""
-        await self.session.execute(sa.insert(idempotency_table).values(dict(values)))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 
-from services.market.contracts import idempotency, importing, service
+from services.market.concurrency import IfMatchHeader, etag_for
+from services.market.contracts import importing, service
 from services.market.contracts.schemas import (
     AmendIn,
     ContractCreate,
@@ -20,8 +21,9 @@ from services.market.contracts.schemas import (
     RejectIn,
     RevokeIn,
 )
+from services.market.idempotency import IdempotencyDep, StoredResponse
 from shared.db import SessionDep
-from shared.errors import PreconditionFailed, PreconditionRequired, problem_responses
+from shared.errors import problem_responses
 from shared.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from shared.security import CurrentPrincipal
 
@@ -29,12 +31,11 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/contracts", tags=["contracts"])
 
-_ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
 StatusFilter = Literal["submitted", "rejected", "registered", "amended", "revoked"]
 
 
 def _etag(contract: ContractPublic) -> str:
-    return f'"{contract.version}"'
+    return etag_for(contract.version)
 
 
 def _with_etag(response: Response, contract: ContractPublic) -> ContractPublic:
@@ -45,6 +46,7 @@ def _with_etag(response: Response, contract: ContractPublic) -> ContractPublic:
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
+    response_model=ContractPublic,
     summary="Submit a contract for registration",
     description=(
         "A member of the seller organization (submitted_as=seller) or the broker of the deal (submitted_as=broker) "
@@ -59,28 +61,17 @@ async def submit_contract(
     session: SessionDep,
     principal: CurrentPrincipal,
     data: ContractCreate,
-    response: Response,
-    idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", description="Makes retries safe: same key + body → same result.")
-    ] = None,
-) -> ContractPublic:
-    fingerprint = idempotency.body_hash(data.model_dump_json())
-    if idempotency_key is not None:
-        existing = await idempotency.replayed_contract(
-            session=session, principal=principal, key=idempotency_key, fingerprint=fingerprint
+    idempotency: IdempotencyDep,
+) -> JSONResponse:
+    async def run() -> StoredResponse:
+        contract = await service.submit_contract(session=session, principal=principal, data=data)
+        return StoredResponse(
+            201,
+            contract.model_dump(mode="json"),
+            {"Location": f"/market/contracts/{contract.id}", "ETag": _etag(contract)},
         )
-        if existing is not None:
-            response.headers["Idempotent-Replayed"] = "true"
-            contract = await service.get_contract(session=session, principal=principal, contract_id=existing)
-            response.headers["Location"] = f"/market/contracts/{contract.id}"
-            return _with_etag(response, contract)
-    contract = await service.submit_contract(session=session, principal=principal, data=data)
-    if idempotency_key is not None:
-        await idempotency.remember(
-            session=session, principal=principal, key=idempotency_key, fingerprint=fingerprint, contract_id=contract.id
-        )
-    response.headers["Location"] = f"/market/contracts/{contract.id}"
-    return _with_etag(response, contract)
+
+    return await idempotency.replay_or_run(session, run)
 
 
 @router.get(
@@ -179,15 +170,10 @@ async def update_contract(
     contract_id: uuid.UUID,
     data: ContractUpdate,
     response: Response,
-    if_match: Annotated[str | None, Header(alias="If-Match", description="The ETag of the version you edit.")] = None,
+    if_match: IfMatchHeader = None,
 ) -> ContractPublic:
-    if if_match is None:
-        raise PreconditionRequired("Send If-Match with the contract's ETag.")
-    match = _ETAG.match(if_match.strip())
-    if match is None:
-        raise PreconditionFailed("If-Match does not match the contract's ETag.")
     contract = await service.update_contract(
-        session=session, principal=principal, contract_id=contract_id, version=int(match.group(1)), data=data
+        session=session, principal=principal, contract_id=contract_id, if_match=if_match, data=data
     )
     return _with_etag(response, contract)
 

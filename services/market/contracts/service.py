@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.market.concurrency import require_if_match
 from services.market.contracts import reference
 from services.market.contracts.repository import ContractRepository, Visibility
 from services.market.contracts.schemas import (
@@ -522,7 +523,7 @@ async def submit_contract(*, session: AsyncSession, principal: Principal, data: 
 
 
 async def update_contract(
-    *, session: AsyncSession, principal: Principal, contract_id: uuid.UUID, version: int, data: ContractUpdate
+    *, session: AsyncSession, principal: Principal, contract_id: uuid.UUID, if_match: str | None, data: ContractUpdate
 ) -> ContractPublic:
     """Correct a submitted or rejected contract (its submitter side; If-Match on its version)."""
     row = await _visible(session, principal, contract_id)
@@ -532,8 +533,7 @@ async def update_contract(
         raise Conflict(
             f"A {row['status']} contract cannot be edited; amend or revoke it instead.", slug="invalid-status"
         )
-    if row["version"] != version:
-        raise PreconditionFailed("The contract changed since you read it; fetch it again.")
+    require_if_match(if_match, version=row["version"])
     changes = data.model_dump(exclude_unset=True)
     for name, value in changes.items():
         if value is None and name not in ("valid_from", "valid_to", "achievement_id", "demand_id"):
@@ -587,7 +587,7 @@ async def update_contract(
     if values["dedupe_key"] != row["dedupe_key"]:
         await _duplicate_conflict(session, values["dedupe_key"])
     repo = ContractRepository.from_session(session)
-    if not await repo.update_if_version(contract_id, version=version, values=values):
+    if not await repo.update_if_version(contract_id, version=row["version"], values=values):
         raise PreconditionFailed("The contract changed since you read it; fetch it again.")
     await _audit(
         session=session,

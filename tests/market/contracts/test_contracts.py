@@ -66,7 +66,7 @@ class TestSubmit:
         assert body["flow"] == "to_chongqing"
         assert body["rules_version"] == "2026"
         assert response.headers["location"] == f"/market/contracts/{body['id']}"
-        assert response.headers["etag"] == '"1"'
+        assert response.headers["etag"] == '"v1"'
         other = await submit(stack, in_mianyang)
         assert other["office_id"] == str(province.org_id)
 
@@ -409,7 +409,7 @@ class TestRejectAndResubmit:
         etag = rejected.headers["etag"]
         assert_problem(await stack.client.patch(url, json={"technology_amount_fen": 1}, headers=s.headers), 428)
         assert_problem(
-            await stack.client.patch(url, json={"technology_amount_fen": 1}, headers={**s.headers, "If-Match": '"1"'}),
+            await stack.client.patch(url, json={"technology_amount_fen": 1}, headers={**s.headers, "If-Match": '"v1"'}),
             412,
         )
         patched = await stack.client.patch(
@@ -437,7 +437,7 @@ class TestRejectAndResubmit:
         assert registered["technology_amount_fen"] == 90_000_000
         assert_problem(
             await stack.client.patch(
-                url, json={"title": "x"}, headers={**s.headers, "If-Match": f'"{registered["version"]}"'}
+                url, json={"title": "x"}, headers={**s.headers, "If-Match": f'"v{registered["version"]}"'}
             ),
             409,
         )
@@ -641,7 +641,7 @@ class TestBadPathIds:
         body = next((b for k, b in bodies.items() if path.endswith(k)), {})
         if path.endswith("amend"):
             body = {"effective_on": "2026-01-01", "contract_amount_fen": 1, "technology_amount_fen": 1}
-        headers = {**office.headers, "If-Match": '"1"'} if method == "PATCH" else office.headers
+        headers = {**office.headers, "If-Match": '"v1"'} if method == "PATCH" else office.headers
         if "offices" in path:
             headers = admin.headers
         bad = await stack.client.request(method, path.format(id="nope"), json=body, headers=headers)

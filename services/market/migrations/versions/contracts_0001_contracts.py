@@ -140,14 +140,6 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
     )
     op.create_table(
-        "contract_idempotency_keys",
-        sa.Column("subject", sa.String(200), primary_key=True),
-        sa.Column("key", sa.String(200), primary_key=True),
-        sa.Column("request_hash", sa.String(64), nullable=False),
-        sa.Column("contract_id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-    )
-    op.create_table(
         "contract_stat_cells",
         sa.Column("level", sa.Integer(), nullable=False),
         sa.Column("period", sa.Integer(), nullable=False),
@@ -185,7 +177,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in (
         "contract_stat_cells",
-        "contract_idempotency_keys",
         "contract_imports",
         "contract_registration_counters",
         "contract_events",
