@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import ClassVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -44,6 +45,20 @@ class MarketSettings(ServiceSettings):
         default=60.0, gt=0, description="Period of the expiry sweep and the purge of old idempotency keys."
     )
     idempotency_ttl_hours: int = Field(default=24, ge=24, description="How long Idempotency-Keys are kept.")
+
+    stats_target_fen: int = Field(
+        default=60_000_000_000_000,
+        gt=0,
+        description="Target cumulative contract amount in fen (default 6000亿元, the 2021–2025 plan's figure).",
+    )
+    stats_target_since: dt.date = Field(default=dt.date(2021, 1, 1), description="First day the target counts.")
+    stats_target_until: dt.date = Field(default=dt.date(2025, 12, 31), description="Last day of the target period.")
+
+    @model_validator(mode="after")
+    def _target_period_is_ordered(self) -> MarketSettings:
+        if self.stats_target_until < self.stats_target_since:
+            raise ValueError("stats_target_until is before stats_target_since")
+        return self
 
     @property
     def relay_runs_in_app(self) -> bool:

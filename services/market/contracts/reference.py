@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from services.market.reference.service import get_table, register_table
 
 __all__ = [
     "ContractKind",
@@ -27,6 +30,7 @@ __all__ = [
     "kinds",
     "ownerships",
     "reference_tables",
+    "register_contract_tables",
     "rules_version_for",
     "rules_versions",
     "subkinds",
@@ -164,7 +168,7 @@ def all_kind_labels() -> dict[str, str]:
 def reference_tables() -> dict[str, list[dict[str, Any]]]:
     """Every contract reference table, JSON-ready, for GET /market/reference/{name}."""
     return {
-        "contract_rules_versions": _rows("rules_versions.csv"),
+        "contract_rules_versions": [dict(r, code=r["rules_version"]) for r in _rows("rules_versions.csv")],
         "contract_kinds": [dict(r, order=int(r["order"])) for r in _rows("contract_kinds.csv")],
         "contract_subkinds": [dict(r, order=int(r["order"])) for r in _rows("contract_subkinds.csv")],
         "contract_entity_types": [
@@ -174,3 +178,27 @@ def reference_tables() -> dict[str, list[dict[str, Any]]]:
         "contract_ownerships": [dict(r, order=int(r["order"])) for r in _rows("ownerships.csv")],
         "contract_flows": [dict(r, order=int(r["order"])) for r in _rows("flows.csv")],
     }
+
+
+_DESCRIPTIONS = {
+    "contract_rules_versions": "Editions of the contract registration rules (技术合同认定规则) and when each took effect.",
+    "contract_kinds": "Technology contract kinds (民法典 Art. 843: 技术开发、转让、许可、咨询、服务), per rules version.",
+    "contract_subkinds": "Contract subkinds (委托开发、专利权转让、技术秘密许可、技术培训、技术中介…), per rules version.",
+    "contract_entity_types": "Entity types of contract parties (高校、科研机构、企业…).",
+    "contract_ownerships": "Ownership of enterprise parties (国有、民营、外资、港澳台).",
+    "contract_flows": "Flow of a contract between regions (本地、流向重庆/四川、外省、境外).",
+}
+
+
+def _loader(name: str) -> Callable[[], list[dict[str, Any]]]:
+    def load() -> list[dict[str, Any]]:
+        return reference_tables()[name]
+
+    return load
+
+
+def register_contract_tables() -> None:
+    """Serve every contract table at GET /market/reference/{name} (idempotent)."""
+    for name, description in _DESCRIPTIONS.items():
+        if get_table(name) is None:
+            register_table(name, _loader(name), description=description)

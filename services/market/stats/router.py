@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from services.market.settings import MarketSettings
 from services.market.stats import export, service
 from services.market.stats.cube import GROUP_DIMS
 from services.market.stats.schemas import (
@@ -21,7 +22,6 @@ from services.market.stats.schemas import (
     Target,
     YearTotal,
 )
-from services.market.stats.settings import StatsSettings
 from shared.clock import today_in_china
 from shared.db import SessionDep
 from shared.errors import ValidationFailed, problem_responses
@@ -45,11 +45,8 @@ _EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
 Format = Annotated[str | None, Query(alias="format", description="json, csv or xlsx (overrides the Accept header).")]
 
 
-def _settings(request: Request) -> StatsSettings:
-    settings = getattr(request.app.state, "stats_settings", None)
-    if settings is None:
-        settings = StatsSettings()
-        request.app.state.stats_settings = settings
+def _settings(request: Request) -> MarketSettings:
+    settings: MarketSettings = request.app.state.settings
     return settings
 
 
@@ -142,25 +139,25 @@ async def contract_breakdown(
     return JSONResponse(body.model_dump(mode="json", by_alias=True))
 
 
-async def _target(session: SessionDep, settings: StatsSettings, filters: list[service.Filter]) -> Target:
-    end = min(settings.target_until, today_in_china())
+async def _target(session: SessionDep, settings: MarketSettings, filters: list[service.Filter]) -> Target:
+    end = min(settings.stats_target_until, today_in_china())
     achieved = 0
-    if end >= settings.target_since:
+    if end >= settings.stats_target_since:
         result = await service.breakdown(
-            session=session, date_from=settings.target_since, date_to=end, group_by=[], filters=filters
+            session=session, date_from=settings.stats_target_since, date_to=end, group_by=[], filters=filters
         )
         achieved = result.total.contract_amount_fen
     return _target_of(settings, achieved)
 
 
-def _target_of(settings: StatsSettings, achieved: int) -> Target:
+def _target_of(settings: MarketSettings, achieved: int) -> Target:
     return Target(
-        since=settings.target_since,
-        until=settings.target_until,
-        contract_amount_fen=settings.target_fen,
-        contract_amount_yi_yuan=fen_to_yi_yuan(settings.target_fen),
+        since=settings.stats_target_since,
+        until=settings.stats_target_until,
+        contract_amount_fen=settings.stats_target_fen,
+        contract_amount_yi_yuan=fen_to_yi_yuan(settings.stats_target_fen),
         achieved_fen=achieved,
-        progress=service.ratio(achieved, settings.target_fen),
+        progress=service.ratio(achieved, settings.stats_target_fen),
     )
 
 
@@ -185,7 +182,7 @@ async def cumulative(
 ) -> Response:
     chosen = export.negotiate(request, fmt)
     settings = _settings(request)
-    start = since or settings.target_since
+    start = since or settings.stats_target_since
     end = until or today_in_china()
     _check_range(start, end, to_name="until")
     if (end.year - start.year) > 100:
@@ -214,11 +211,11 @@ async def cumulative(
         header = list(MonthPoint.model_fields)
         rows = [[getattr(p, h) for h in header] for p in points]
         return export.render(chosen, header=header, rows=rows, filename="contract-cumulative")
-    target_end = min(settings.target_until, today_in_china())
-    covered = start <= settings.target_since and target_end <= end and settings.target_since.day == 1
+    target_end = min(settings.stats_target_until, today_in_china())
+    covered = start <= settings.stats_target_since and target_end <= end and settings.stats_target_since.day == 1
     if covered and (target_end == end or target_end == service.month_end(target_end)):
         # The series already holds the target window: no second query.
-        first, last = settings.target_since.strftime("%Y-%m"), target_end.strftime("%Y-%m")
+        first, last = settings.stats_target_since.strftime("%Y-%m"), target_end.strftime("%Y-%m")
         achieved = sum(p.contract_amount_fen for p in points if first <= p.month <= last)
         target = _target_of(settings, achieved)
     else:
@@ -246,12 +243,12 @@ async def public_stats(request: Request, session: SessionDep) -> PublicStats:
     settings = _settings(request)
     today = today_in_china()
     headline = await service.breakdown(
-        session=session, date_from=settings.target_since, date_to=today, group_by=[], filters=[]
+        session=session, date_from=settings.stats_target_since, date_to=today, group_by=[], filters=[]
     )
     yearly = await service.breakdown(session=session, date_from=None, date_to=today, group_by=["year"], filters=[])
     total = headline.total
     return PublicStats(
-        since=settings.target_since,
+        since=settings.stats_target_since,
         until=today,
         cumulative=Amounts.of(total.count, total.contract_amount_fen, total.technology_amount_fen),
         target=await _target(session, settings, []),

@@ -650,3 +650,29 @@ class TestBadPathIds:
             method, path.format(id="01900000-0000-7000-8000-000000000000"), json=body, headers=headers
         )
         assert_problem(unknown, 404)
+
+
+class TestContractReferenceTables:
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "contract_kinds",
+            "contract_subkinds",
+            "contract_entity_types",
+            "contract_ownerships",
+            "contract_flows",
+            "contract_rules_versions",
+        ],
+    )
+    async def test_served_by_the_market_reference_endpoint(self, stack: Stack, name: str) -> None:
+        response = await stack.client.get(f"/market/reference/{name}")
+        assert response.status_code == 200, response.text
+        body = response.json()
+        rows = body["rows"] if isinstance(body, dict) and "rows" in body else body.get("items", body)
+        assert rows, body
+
+    async def test_kinds_carry_chinese_labels(self, stack: Stack) -> None:
+        body = (await stack.client.get("/market/reference/contract_kinds")).json()
+        text = str(body)
+        for label in ("技术开发", "技术转让", "技术许可", "技术咨询", "技术服务"):
+            assert label in text

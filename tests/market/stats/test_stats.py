@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from services.market.stats.settings import StatsSettings
 from shared.clock import today_in_china
 from tests.conftest import Stack
 from tests.market.contracts.factories import ensure_office, register, registrar, submit
@@ -221,8 +220,13 @@ class TestBreakdown:
 
 class TestCumulative:
     async def test_totals_progress_and_monthly_series(self, stack: Stack, office: Actor, center: Actor) -> None:
-        stack.service_app("market").state.stats_settings = StatsSettings(
-            target_fen=100_000_00, target_since=dt.date(2021, 1, 1), target_until=dt.date(2022, 12, 31)
+        market = stack.service_app("market")
+        market.state.settings = market.state.settings.model_copy(
+            update={
+                "stats_target_fen": 100_000_00,
+                "stats_target_since": dt.date(2021, 1, 1),
+                "stats_target_until": dt.date(2022, 12, 31),
+            }
         )
         response = await stack.client.get(
             "/market/stats/cumulative?since=2021-01-01&until=2022-12-31", headers=center.headers
