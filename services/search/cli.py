@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 import httpx
 import typer
@@ -20,7 +20,6 @@ from services.search.settings import SearchSettings
 from shared.db import create_engine, create_sessionmaker, is_sqlite
 from shared.migrations import upgrade_to_head
 from shared.service_token import ServiceTokenProvider
-from shared.settings import DEV_SECRET_PREFIX
 
 __all__ = ["app", "run_reindex"]
 
@@ -34,22 +33,17 @@ async def run_reindex(
     *,
     kinds: Sequence[Kind] = KINDS,
     transport: httpx.AsyncBaseTransport | None = None,
-    token_transport: Any = None,
     show_progress: bool = True,
     settle_seconds: float = 1.0,
     replay_margin: dt.timedelta = REPLAY_MARGIN,
 ) -> list[ReindexReport]:
     """Rebuild the configured engine's indexes from market.
 
-    ``transport`` carries the calls to market (an httpx transport); ``token_transport`` the calls to auth's token
-    endpoint. They differ because authlib 1.9 builds its client on httpx2 when that package is installed (it is:
-    meilisearch-python-sdk depends on it), so the token endpoint needs an httpx2 transport.
+    ``transport`` carries the calls to market and to auth's token endpoint (in-process when embedded, a fake in tests).
     """
     from services.search.app import SPEC
 
     secret = settings.indexer_client_secret.get_secret_value()
-    if settings.environment == "production" and secret.startswith(DEV_SECRET_PREFIX):
-        raise ValueError("SEARCH_INDEXER_CLIENT_SECRET must be set to a real secret when environment=production")
     url = settings.resolved_database_url
     if is_sqlite(url):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -59,7 +53,7 @@ async def run_reindex(
         client_id=settings.indexer_client_id,
         client_secret=secret,
         scope=MARKET_SCOPE,
-        transport=token_transport,
+        transport=transport,
     )
     engine = build_engine(settings, segmenter(settings.data_dir))
     reports: list[ReindexReport] = []

@@ -17,6 +17,7 @@ class SearchSettings(ServiceSettings):
     """Configuration of the search service."""
 
     service_name: ClassVar[str] = "search"
+    secret_fields: ClassVar[tuple[str, ...]] = ("indexer_client_secret",)
     model_config = SettingsConfigDict(env_prefix="SEARCH_", extra="ignore")
 
     engine: Literal["embedded", "meilisearch"] | None = Field(

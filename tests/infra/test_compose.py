@@ -6,6 +6,7 @@ a service of the file, and every service container must run a service the entry 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +109,29 @@ def test_dockerfile_copies_what_the_entrypoint_needs() -> None:
     dockerfile = (ROOT / "infra" / "Dockerfile").read_text()
     for folder in ("shared", "services", "infra"):
         assert f"COPY {folder} ./{folder}" in dockerfile
+
+
+def _substitute(value: object) -> str:
+    """Resolve ${VAR}, ${VAR:-default} and ${VAR:?message} as compose would, with a stand-in secret per VAR."""
+    import re
+
+    def one(match: re.Match[str]) -> str:
+        name, _, default = match.group(1).partition(":-")
+        name = name.split(":?")[0]
+        return default if default and name not in ("POSTGRES_PASSWORD",) else f"prod-secret-of-{name.lower()}"
+
+    return re.sub(r"\$\{([^}]+)\}", one, str(value))
+
+
+@pytest.mark.parametrize("name", ["auth", "market", "search", "relay"])
+def test_each_container_settings_start_in_production(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the compose file's variables (secrets filled in), the settings accept production mode."""
+    for key in list(os.environ):
+        if key.startswith(("AUTH_", "MARKET_", "SEARCH_", "MEILI_")) or key in ("DATABASE_URL", "ENVIRONMENT"):
+            monkeypatch.delenv(key, raising=False)
+    containers = [s for s in app_services(load_compose()).values() if s["environment"]["SERVICE"] == name]
+    assert containers
+    for key, value in containers[0]["environment"].items():
+        monkeypatch.setenv(key, _substitute(value))
+    settings = SETTINGS[name]()
+    assert getattr(settings, "environment") == "production"  # noqa: B009

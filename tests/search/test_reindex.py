@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import httpx2
 import pytest
 
 from services.search.cli import run_reindex
@@ -36,21 +35,23 @@ class FakeMarket:
         self.lists = {"/market/achievements": achievements, "/market/demands": demands}
         self.page = page
         self.requests: list[httpx.Request] = []
-        self.token_requests: list[httpx2.Request] = []
+        self.token_requests: list[httpx.Request] = []
         self.tokens_issued = 0
         self.reject_next_token_once = False
 
-    def token(self, request: httpx2.Request) -> httpx2.Response:
+    def token(self, request: httpx.Request) -> httpx.Response:
         self.token_requests.append(request)
         self.tokens_issued += 1
-        return httpx2.Response(
+        return httpx.Response(
             200, json={"access_token": f"token-{self.tokens_issued}", "token_type": "Bearer", "expires_in": 900}
         )
 
     def transports(self) -> dict[str, Any]:
-        return {"transport": httpx.MockTransport(self.handler), "token_transport": httpx2.MockTransport(self.token)}
+        return {"transport": httpx.MockTransport(self.handler)}
 
     def handler(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/token"):
+            return self.token(request)
         self.requests.append(request)
         items = self.lists.get(request.url.path)
         if items is None:
@@ -206,7 +207,12 @@ class TestReindex:
         await run_reindex(settings, **first.transports(), **QUICK)
 
         down = FakeMarket([], [])
-        transports = {**down.transports(), "transport": httpx.MockTransport(lambda _: httpx.Response(503))}
+        # Auth still answers; every market page is a 503.
+        transports = {
+            "transport": httpx.MockTransport(
+                lambda r: down.token(r) if r.url.path.endswith("/token") else httpx.Response(503)
+            )
+        }
         with pytest.raises(httpx.HTTPStatusError):
             await run_reindex(settings, **transports, **QUICK)
         assert await titles(engine) == {"在线的成果"}
