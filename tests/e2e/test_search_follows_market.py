@@ -7,6 +7,7 @@ simulated is the outage: while "down", the relay's transport refuses every conne
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ import httpx
 from services.embedded import INTERNAL_BASE_URL
 from services.market.outbox.relay import Relay
 from services.market.worker import build_token_provider
+from services.search.cli import run_reindex
 from tests.conftest import Stack
 from tests.market.helpers import achievement_body, create_listing, demand_body, transition
 
@@ -128,3 +130,35 @@ class TestSearchFollowsMarket:
         for query in ("028-85400000", "tto@example.edu.cn", "王老师", "刘迪"):
             assert (await stack.client.get("/search/achievements", params={"q": query})).json()["hits"] == []
         assert "contact" not in hits[0]
+
+
+class TestReindexFromMarket:
+    async def test_reindex_rebuilds_the_index_equal_to_market(self, stack: Stack, actors: Any) -> None:
+        """`techmarket search reindex` pages market's real lists with a real service token and swaps the index."""
+        university = await actors.org_member(kind="university")
+        enterprise = await actors.org_member(kind="enterprise")
+        for title in ("一种无人机机载多功能盒", "待处理污水的膜过滤装置"):
+            listing = await create_listing(stack, university, body=achievement_body(title=title, patents=[]))
+            assert (await transition(stack, university, "achievements", listing["id"], "publish")).status_code == 200
+        await create_listing(stack, university, body=achievement_body(title="草稿不应被索引", patents=[]))
+        demand = await create_listing(stack, enterprise, "demands", body=demand_body())
+        assert (await transition(stack, enterprise, "demands", demand["id"], "publish")).status_code == 200
+        # No relay ran: the index is empty until the rebuild.
+        assert await indexed_versions(stack, "achievement") == {}
+
+        settings = stack.search_settings.model_copy(
+            update={"market_url": f"{INTERNAL_BASE_URL}/market", "auth_url": f"{INTERNAL_BASE_URL}/auth"}
+        )
+        reports = await run_reindex(
+            settings,
+            transport=httpx.ASGITransport(app=stack.app),
+            show_progress=False,
+            settle_seconds=0,
+            replay_margin=dt.timedelta(0),
+        )
+        assert len(reports) == 2
+        for kind, market_kind in (("achievement", "achievements"), ("demand", "demands")):
+            assert await indexed_versions(stack, kind) == await published_versions(stack, market_kind)
+        hits = (await stack.client.get("/search/achievements", params={"q": "膜过滤"})).json()["hits"]
+        assert [hit["title"] for hit in hits] == ["待处理污水的膜过滤装置"]
+        assert (await stack.client.get("/search/achievements", params={"q": "草稿"})).json()["hits"] == []
