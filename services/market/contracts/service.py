@@ -300,8 +300,9 @@ async def _audit(
 ) -> None:
     """THE one place a contract state change is recorded (actor, org, from → to, request id), same transaction.
 
-    Stand-in until the shared services/market/audit module lands: it writes the contract's own history table; at
-    merge time this function also (or instead) calls the shared audit writer.
+    Contracts keep their audit rows in their own history table (served by GET /market/contracts/{id}/events), with
+    the same columns as the market audit log of listings. Folding both into services/market/audit is a known
+    follow-up (see docs/contracts.md).
     """
     await ContractRepository.from_session(session).insert_events(
         [
