@@ -34,7 +34,11 @@ class MarketSettings(ServiceSettings):
         description="Run the outbox relay and the maintenance loop inside the market app. Unset: on, except when "
         "environment=test (tests drive the relay by hand). Production runs it as its own process (SERVICE=relay).",
     )
-    relay_interval_seconds: float = Field(default=2.0, gt=0, description="Pause between relay rounds when idle.")
+    relay_interval_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        description="Pause between relay rounds when idle; bounds how long a change waits before it reaches search.",
+    )
     relay_batch_size: int = Field(default=100, ge=1, le=1000, description="Events per POST to search.")
     relay_lease_seconds: float = Field(
         default=60.0, gt=0, description="How long a claimed batch is reserved for one relay before another may retry."
