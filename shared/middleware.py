@@ -51,9 +51,10 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            # Unhandled errors are answered here, inside the request-id scope, so the 500 carries the id too.
-            error_logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
-            if status_holder["status"] == 500 and not status_holder.get("started"):
+            # Unhandled errors are answered here, inside the request-id scope, so the 500 carries the id too. When a
+            # mounted app's own error handler already answered (and logged), the re-raised error is not logged twice.
+            if not status_holder.get("started"):
+                error_logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
                 await _send_problem(
                     scope,
                     send_with_id,

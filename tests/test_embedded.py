@@ -49,3 +49,22 @@ class TestEmbeddedApp:
         assert response.status_code == 503
         assert response.json()["type"] == "urn:techmarket:problem:not-ready"
         await broken.state.engine.dispose()
+
+
+class TestUnhandledErrors:
+    async def test_a_500_in_a_mounted_service_is_logged_once_without_internals(
+        self, stack: Stack, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        market = stack.service_app("market")
+
+        async def boom() -> None:
+            raise RuntimeError("secret internals")
+
+        market.add_api_route("/boom-for-test", boom)
+        response = await stack.client.get("/market/boom-for-test", headers={"X-Request-ID": "trace-500"})
+        assert response.status_code == 500
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["request_id"] == "trace-500"
+        assert "secret internals" not in response.text
+        logged = [r for r in caplog.records if r.name == "techmarket.errors" and r.levelname == "ERROR"]
+        assert len(logged) == 1
