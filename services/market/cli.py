@@ -1,4 +1,4 @@
-"""``techmarket market …``: the outbox relay process, the maintenance sweep and the bulk import with a progress bar.
+"""``techmarket market …``: the background process (outbox relay, statistics fold, maintenance), the sweep, imports.
 
 ``run_relay_forever()`` is what the container entry point runs for SERVICE=relay (infra/entrypoint.py).
 """
@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from services.market import app as _market_app  # noqa: F401  (imports every domain: registers their maintenance jobs)
 from services.market.settings import MarketSettings
-from services.market.worker import build_relay, build_token_provider, maintenance_forever, run_maintenance
+from services.market.worker import background_tasks, build_relay, build_token_provider, fold_all, run_maintenance
 from shared.db import create_engine, create_sessionmaker
 from shared.logs import configure_logging
 
@@ -43,6 +43,7 @@ async def _relay_main(*, once: bool) -> int:
             relay = build_relay(settings, sessionmaker=sessionmaker, client=client, tokens=tokens)
             if once:
                 delivered = await relay.drain()
+                await fold_all(sessionmaker, batch=settings.stats_fold_batch, wait=True)
                 await run_maintenance(sessionmaker)
                 return delivered
             stop = asyncio.Event()
@@ -50,10 +51,7 @@ async def _relay_main(*, once: bool) -> int:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError):
                     loop.add_signal_handler(sig, stop.set)
-            await asyncio.gather(
-                relay.run_forever(interval=settings.relay_interval_seconds, stop=stop),
-                maintenance_forever(sessionmaker, interval=settings.maintenance_interval_seconds, stop=stop),
-            )
+            await asyncio.gather(*background_tasks(settings, relay=relay, sessionmaker=sessionmaker, stop=stop))
     finally:
         await tokens.aclose()
         await engine.dispose()
@@ -61,13 +59,15 @@ async def _relay_main(*, once: bool) -> int:
 
 
 def run_relay_forever() -> None:
-    """Run the outbox relay and the maintenance loop until SIGTERM/SIGINT (production: SERVICE=relay)."""
+    """Run the outbox relay, the statistics fold and the maintenance loop until SIGTERM/SIGINT (SERVICE=relay)."""
     asyncio.run(_relay_main(once=False))
 
 
 @app.command()
 def relay(
-    once: Annotated[bool, typer.Option(help="Deliver what is due, run maintenance once, then exit.")] = False,
+    once: Annotated[
+        bool, typer.Option(help="Deliver what is due, fold the statistics, run maintenance once, then exit.")
+    ] = False,
 ) -> None:
     """Deliver outbox events to the search service (safe to run as several replicas on PostgreSQL)."""
     if once:

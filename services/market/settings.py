@@ -31,7 +31,8 @@ class MarketSettings(ServiceSettings):
     relay_scope: str = Field(default="search:ingest", description="Scope the relay's token asks for.")
     relay_enabled: bool | None = Field(
         default=None,
-        description="Run the outbox relay and the maintenance loop inside the market app. Unset: on, except when "
+        description="Run the outbox relay, the statistics fold and the maintenance loop inside the market app. "
+        "Unset: on, except when "
         "environment=test (tests drive the relay by hand). Production runs it as its own process (SERVICE=relay).",
     )
     relay_interval_seconds: float = Field(
@@ -48,6 +49,13 @@ class MarketSettings(ServiceSettings):
     maintenance_interval_seconds: float = Field(
         default=60.0, gt=0, description="Period of the expiry sweep and the purge of old idempotency keys."
     )
+    stats_fold_interval_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="Pause between rounds of the statistics fold (new deltas into the rollup cells). Statistics are "
+        "exact either way; the longer the pause, the more unfolded deltas each query adds up.",
+    )
+    stats_fold_batch: int = Field(default=2000, ge=1, le=10_000, description="Deltas folded per transaction.")
     idempotency_ttl_hours: int = Field(default=24, ge=24, description="How long Idempotency-Keys are kept.")
 
     stats_target_fen: int = Field(

@@ -1,4 +1,4 @@
-"""Background work of the market app: the outbox relay and the maintenance loop (expiry, key purge).
+"""Background work of the market app: the outbox relay, the statistics fold and the maintenance loop.
 
 Started by the app's lifespan (ServiceSpec.extra_lifespan) when ``MarketSettings.relay_runs_in_app``; production
 runs the relay as its own process instead (``techmarket market relay`` / SERVICE=relay, see services.market.cli).
@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -22,9 +23,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.market.idempotency import purge_expired
 from services.market.outbox.relay import Relay, TokenSource
 from services.market.settings import MarketSettings
+from services.market.stats import service as stats_service
 from shared.service_token import ServiceTokenProvider
 
-__all__ = ["build_relay", "build_token_provider", "market_lifespan", "register_maintenance", "run_maintenance"]
+__all__ = [
+    "build_relay",
+    "build_token_provider",
+    "fold_all",
+    "fold_forever",
+    "market_lifespan",
+    "register_maintenance",
+    "run_maintenance",
+]
 
 logger = logging.getLogger("techmarket.market.worker")
 
@@ -92,6 +102,46 @@ async def maintenance_forever(
             await asyncio.wait_for(stop.wait(), timeout=interval)
 
 
+async def fold_all(sessionmaker: async_sessionmaker[AsyncSession], *, batch: int, wait: bool = False) -> int:
+    """Fold unfolded contract deltas into the rollup, ``batch`` per transaction, until none is left; returns how many.
+
+    With ``wait`` false a round stops as soon as another process's fold holds the lock (it is doing the work).
+    """
+    folded = 0
+    while True:
+        async with sessionmaker() as session, session.begin():
+            done = await stats_service.fold_pending(session=session, limit=batch, wait=wait)
+        folded += done
+        if done < batch:
+            return folded
+
+
+async def fold_forever(
+    sessionmaker: async_sessionmaker[AsyncSession], *, interval: float, batch: int, stop: asyncio.Event
+) -> None:
+    """Fold new contract deltas every ``interval`` seconds until ``stop``."""
+    while not stop.is_set():
+        try:
+            await fold_all(sessionmaker, batch=batch)
+        except Exception:  # a failed round is retried; the statistics stay exact meanwhile (see stats.service)
+            logger.exception("statistics fold failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+
+
+def background_tasks(
+    settings: MarketSettings, *, relay: Relay, sessionmaker: async_sessionmaker[AsyncSession], stop: asyncio.Event
+) -> list[Coroutine[Any, Any, None]]:
+    """The market's background loops: the outbox relay, the statistics fold, the maintenance jobs."""
+    return [
+        relay.run_forever(interval=settings.relay_interval_seconds, stop=stop),
+        fold_forever(
+            sessionmaker, interval=settings.stats_fold_interval_seconds, batch=settings.stats_fold_batch, stop=stop
+        ),
+        maintenance_forever(sessionmaker, interval=settings.maintenance_interval_seconds, stop=stop),
+    ]
+
+
 @contextlib.asynccontextmanager
 async def market_lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Build the relay on app.state and, when configured, run it and the maintenance loop in the background."""
@@ -101,14 +151,8 @@ async def market_lifespan(app: FastAPI) -> AsyncIterator[None]:
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     if settings.relay_runs_in_app:
-        tasks.append(
-            asyncio.create_task(app.state.relay.run_forever(interval=settings.relay_interval_seconds, stop=stop))
-        )
-        tasks.append(
-            asyncio.create_task(
-                maintenance_forever(app.state.sessionmaker, interval=settings.maintenance_interval_seconds, stop=stop)
-            )
-        )
+        for job in background_tasks(settings, relay=app.state.relay, sessionmaker=app.state.sessionmaker, stop=stop):
+            tasks.append(asyncio.create_task(job))
     try:
         yield
     finally:

@@ -121,3 +121,21 @@ def rebuild_stats() -> None:
 
     asyncio.run(run())
     typer.echo("statistics rollup rebuilt from the ledger")
+
+
+@app.command("fold-stats")
+def fold_stats() -> None:
+    """Fold every delta still waiting into the statistics rollup now (the background process does it each second)."""
+    from services.market.settings import MarketSettings
+    from services.market.worker import fold_all
+    from shared.db import create_engine, create_sessionmaker
+
+    async def run() -> int:
+        settings = MarketSettings()
+        engine = create_engine(settings.resolved_database_url)
+        try:
+            return await fold_all(create_sessionmaker(engine), batch=settings.stats_fold_batch, wait=True)
+        finally:
+            await engine.dispose()
+
+    typer.echo(f"folded {asyncio.run(run())} deltas into the statistics rollup")

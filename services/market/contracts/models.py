@@ -111,6 +111,13 @@ class ContractDelta(MarketTable, table=True):
         sa.Index("ix_contract_deltas_effective", "effective_on"),
         sa.Index("ix_contract_deltas_contract", "contract_id", "id"),
         sa.Index("ix_contract_deltas_import", "import_id"),
+        # The deltas still waiting to be folded into the rollup: few at any time, found without a scan.
+        sa.Index(
+            "ix_contract_deltas_unfolded",
+            "id",
+            postgresql_where=sa.text("NOT folded"),
+            sqlite_where=sa.text("NOT folded"),
+        ),
     )
 
     id: uuid.UUID = Field(primary_key=True)
@@ -125,6 +132,11 @@ class ContractDelta(MarketTable, table=True):
     actor_subject: str = Field(max_length=200)
     import_id: uuid.UUID | None = None
     created_at: dt.datetime = Field(sa_type=UTCDateTime)
+    folded: bool = Field(
+        default=True,
+        sa_column=Column(sa.Boolean, nullable=False, server_default=sa.true()),
+        description="Whether the rollup cells include this delta yet (see services.market.stats).",
+    )
 
 
 class ContractEvent(MarketTable, table=True):

@@ -41,8 +41,7 @@ from services.market.contracts.schemas import (
     RevokeIn,
 )
 from services.market.offices import service as offices_service
-from services.market.stats import service as stats_service
-from services.market.stats.cube import DeltaFacts, flow_of, is_org_path
+from services.market.stats.cube import flow_of, is_org_path
 from shared.clock import today_in_china, utcnow
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from shared.ids import new_id
@@ -634,25 +633,6 @@ async def _transition(session: AsyncSession, row: Row, from_statuses: Sequence[s
         raise Conflict("The contract changed meanwhile; fetch it again.", slug="invalid-status")
 
 
-def facts_of(row: Row, *, effective_on: dt.date, count: int, contract_fen: int, technology_fen: int) -> DeltaFacts:
-    """The statistical facts of one delta of a contract."""
-    return DeltaFacts(
-        effective_on=effective_on,
-        seller_region=row["seller_region_code"],
-        buyer_region=row["buyer_region_code"],
-        kind=row["kind"],
-        subkind=row["subkind"],
-        technical_field=row["technical_field"],
-        seller_entity_type=row["seller_entity_type"],
-        flow=row["flow"],
-        office_id=uuid.UUID(str(row["office_id"])).hex,
-        broker_path=row["broker_org_path"] or "",
-        contracts=count,
-        contract_amount_fen=contract_fen,
-        technology_amount_fen=technology_fen,
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class _Delta:
     action: str
@@ -679,17 +659,12 @@ async def _record_delta(session: AsyncSession, principal: Principal, row: Row, d
                 "actor_subject": principal.subject,
                 "import_id": None,
                 "created_at": utcnow(),
+                # The statistics count it at once (queries add the unfolded tail); the fold moves it into the
+                # rollup cells later, off the request path.
+                "folded": False,
             }
         ]
     )
-    facts = facts_of(
-        row,
-        effective_on=delta.effective_on,
-        count=delta.count,
-        contract_fen=delta.contract_fen,
-        technology_fen=delta.technology_fen,
-    )
-    await stats_service.record_deltas(session=session, facts=[facts])
 
 
 def registration_no(year: int, office_region: str, serial: int) -> str:

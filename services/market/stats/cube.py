@@ -8,8 +8,11 @@ Design (see docs/contracts.md, "Statistics"):
   county-level questions are answered from the ledger.
 * A *level* keeps a subset of the nine base dimensions (a bitmask). Levels with at most two base dimensions are
   materialized (45 of them: the total, 9 singles, 35 pairs — a subkind implies its kind), each at two grains: the
-  calendar year (``period`` = yyyy) and the month (``period`` = yyyymm). Every delta adds one row per level and
-  grain in the same transaction (one multi-row upsert).
+  calendar year (``period`` = yyyy) and the month (``period`` = yyyymm).
+* A request appends its delta *unfolded*; the fold adds a batch of unfolded deltas to every level and grain and
+  flags them folded, in one transaction (see services.market.stats.service.fold_pending). Every query sums the
+  cells plus the unfolded deltas in one SQL statement, so at any snapshot each delta is counted exactly once —
+  the statistics are exact whether or not the fold has run, and no request waits on a hot cell's row lock.
 * A query needing at most two base dimensions (group-by ∪ filters ∪ the caller's scope) over whole months reads
   the matching level: whole years at year grain, the remaining months at month grain. Days at the edges of a
   range that does not start or end on a month boundary, and queries needing three or more base dimensions, are
@@ -162,24 +165,31 @@ class DeltaFacts:
     technology_amount_fen: int
 
 
-def cell_rows(facts: Iterable[DeltaFacts], *, shard: int) -> list[dict[str, Any]]:
+# Per level: the positions (in BASE_DIMS order) of the dimensions it keeps.
+_LEVEL_KEEPS: tuple[tuple[int, tuple[bool, ...]], ...] = tuple(
+    (level, tuple(name in columns for name in BASE_DIMS)) for level, columns in LEVELS.items()
+)
+
+
+def cell_rows(facts: Iterable[DeltaFacts]) -> list[dict[str, Any]]:
     """The cell increments of ``facts``: one per level and grain, merged by key, sorted (stable lock order)."""
     merged: dict[tuple[Any, ...], list[int]] = {}
     for fact in facts:
-        values = {name: getattr(fact, name) for name in BASE_DIMS}
-        values["seller_region"] = city_of(fact.seller_region)
-        values["buyer_region"] = province_of(fact.buyer_region)
+        values = [getattr(fact, name) for name in BASE_DIMS]
+        values[0] = city_of(fact.seller_region)
+        values[1] = province_of(fact.buyer_region)
+        sums = (fact.contracts, fact.contract_amount_fen, fact.technology_amount_fen)
         for period in (fact.effective_on.year, month_period(fact.effective_on)):
-            for level, columns in LEVELS.items():
-                key = (level, period, shard, *(values[name] if name in columns else "" for name in BASE_DIMS))
-                sums = merged.get(key)
-                if sums is None:
-                    merged[key] = [fact.contracts, fact.contract_amount_fen, fact.technology_amount_fen]
+            for level, keeps in _LEVEL_KEEPS:
+                key = (level, period, *[v if keep else "" for v, keep in zip(values, keeps, strict=True)])
+                cell = merged.get(key)
+                if cell is None:
+                    merged[key] = list(sums)
                 else:
-                    sums[0] += fact.contracts
-                    sums[1] += fact.contract_amount_fen
-                    sums[2] += fact.technology_amount_fen
-    names = ("level", "period", "shard", *BASE_DIMS)
+                    cell[0] += sums[0]
+                    cell[1] += sums[1]
+                    cell[2] += sums[2]
+    names = ("level", "period", *BASE_DIMS)
     return [
         {
             **dict(zip(names, key, strict=True)),
@@ -188,6 +198,7 @@ def cell_rows(facts: Iterable[DeltaFacts], *, shard: int) -> list[dict[str, Any]
             "technology_amount_fen": s[2],
         }
         for key, s in sorted(merged.items())
+        if any(s)  # an amendment changing nothing, or deltas that cancel out within the batch
     ]
 
 

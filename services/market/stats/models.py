@@ -11,18 +11,17 @@ __all__ = ["ContractStatCell", "cells_table"]
 
 
 class ContractStatCell(MarketTable, table=True):
-    """Sums of the contract deltas falling in one cell: (level, period, shard, dimension values).
+    """Sums of the folded contract deltas falling in one cell: (level, period, dimension values).
 
     ``level`` is a bitmask of the dimensions the cell keeps; the other dimension columns hold ''. ``period`` is
-    yyyymm for a month cell and yyyy00 for a year cell. ``shard`` spreads concurrent writers of one hot cell over
-    several rows; readers sum over it.
+    yyyymm for a month cell and yyyy for a year cell. Only the fold writes cells (see services.market.stats.service),
+    so no request ever waits on a cell's row lock.
     """
 
     __tablename__ = "contract_stat_cells"
 
     level: int = Field(primary_key=True)
     period: int = Field(primary_key=True)
-    shard: int = Field(primary_key=True)
     seller_region: str = Field(primary_key=True, max_length=6)
     buyer_region: str = Field(primary_key=True, max_length=6)
     kind: str = Field(primary_key=True, max_length=60)

@@ -1,4 +1,4 @@
-"""All SQL of the statistics: upserting rollup cells, reading them, and summing the ledger directly."""
+"""All SQL of the statistics: folding deltas into rollup cells, reading cells with the unfolded tail, the ledger."""
 
 from __future__ import annotations
 
@@ -19,7 +19,10 @@ from services.market.stats.models import cells_table
 __all__ = ["Filter", "StatsRepository"]
 
 _SUMS = ("contracts", "contract_amount_fen", "technology_amount_fen")
-_KEY = ("level", "period", "shard", *BASE_DIMS)
+_KEY = ("level", "period", *BASE_DIMS)
+# Every fold on PostgreSQL holds this transaction-level advisory lock: folds take turns, so two of them never
+# upsert the same cells in different orders (a deadlock) — requests never touch cells, so they never wait on it.
+_FOLD_LOCK = 0x7465636853544154  # "techSTAT"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,22 +74,73 @@ class StatsRepository:
     def _dialect(self) -> str:
         return self.session.get_bind().dialect.name
 
-    def _insert(self) -> Any:
-        return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(cells_table)
-
-    def _upsert(self, stmt: Any) -> Any:
-        excluded = stmt.excluded
-        return stmt.on_conflict_do_update(
-            index_elements=list(_KEY),
-            set_={name: cells_table.c[name] + excluded[name] for name in _SUMS},
-        )
-
     async def add_cells(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Add increments to cells (rows already merged by key and sorted, so lock order is stable)."""
+        """Add increments to cells (rows already merged by key and sorted)."""
         if rows:
-            # One cached statement executed for many parameter sets: compiling a 90-row VALUES list on every call
-            # costs far more than the database work.
-            await self.session.execute(self._upsert(self._insert()), list(rows))
+            # One cached statement executed for many parameter sets: compiling a VALUES list of thousands of rows
+            # on every call would cost far more than the database work.
+            await self.session.execute(_UPSERT[self._dialect], list(rows))
+
+    async def lock_folds(self, *, wait: bool) -> bool:
+        """Take the fold lock for this transaction (PostgreSQL; SQLite serializes writers anyway).
+
+        With ``wait`` false, returns False at once when another fold holds it.
+        """
+        if self._dialect != "postgresql":
+            return True
+        function = sa.func.pg_advisory_xact_lock if wait else sa.func.pg_try_advisory_xact_lock
+        result = (await self.session.execute(sa.select(function(_FOLD_LOCK)))).scalar_one()
+        return result is not False
+
+    async def take_unfolded(self, limit: int) -> list[tuple[Any, ...]]:
+        """Up to ``limit`` unfolded deltas with their contract's dimensions, flagged folded in this transaction.
+
+        Rows: (effective_on, count, contract amount, technology amount, seller region, buyer region, kind,
+        subkind, technical field, seller entity type, flow, office id, broker path).
+        """
+        d, c = deltas_table.c, contracts_table.c
+        stmt = (
+            sa.select(
+                d.id,
+                d.effective_on,
+                d.count_delta,
+                d.contract_amount_delta_fen,
+                d.technology_amount_delta_fen,
+                c.seller_region_code,
+                c.buyer_region_code,
+                c.kind,
+                c.subkind,
+                c.technical_field,
+                c.seller_entity_type,
+                c.flow,
+                c.office_id,
+                c.broker_org_path,
+            )
+            .select_from(deltas_table.join(contracts_table, c.id == d.contract_id))
+            .where(sa.not_(d.folded))
+            .order_by(d.id)
+            .limit(limit)
+        )
+        rows = list((await self.session.execute(stmt)).all())
+        if rows:
+            await self.session.execute(
+                sa.update(deltas_table).where(d.id.in_([r[0] for r in rows])).values(folded=True)
+            )
+        return [tuple(r[1:]) for r in rows]
+
+    async def lock_ledger(self) -> None:
+        """Keep new deltas out until the transaction ends (PostgreSQL; SQLite serializes writers anyway)."""
+        if self._dialect == "postgresql":
+            await self.session.execute(sa.text("LOCK TABLE contract_deltas IN EXCLUSIVE MODE"))
+
+    async def mark_all_folded(self) -> None:
+        """Flag every delta folded (a rebuild folds the whole ledger)."""
+        await self.session.execute(sa.update(deltas_table).where(sa.not_(deltas_table.c.folded)).values(folded=True))
+
+    async def count_unfolded(self) -> int:
+        """How many deltas wait for the fold."""
+        stmt = sa.select(sa.func.count()).select_from(deltas_table).where(sa.not_(deltas_table.c.folded))
+        return int((await self.session.execute(stmt)).scalar_one())
 
     async def clear_cells(self) -> None:
         """Delete every cell (before a rebuild from the ledger)."""
@@ -140,12 +194,11 @@ class StatsRepository:
                     .group_by(*[sa.literal_column(str(i + 1)) for i in range(len(year_keys))]),
                 )
             )
-            merged = sa.select(
-                t.level, t.period, sa.literal(0), *[t[n] for n in BASE_DIMS], *[t[n] for n in _SUMS]
-            ).where(
+            merged = sa.select(t.level, t.period, *[t[n] for n in BASE_DIMS], *[t[n] for n in _SUMS]).where(
                 sa.true()  # SQLite: a WHERE keeps "ON CONFLICT" from parsing as a join constraint
             )
-            await self.session.execute(self._upsert(self._insert().from_select([*_KEY, *_SUMS], merged)))
+            insert = (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(cells_table)
+            await self.session.execute(_upsert(insert.from_select([*_KEY, *_SUMS], merged)))
         finally:
             await connection.run_sync(lambda sync: _FOLD.drop(sync))
             await connection.run_sync(lambda sync: _FOLD_CELLS.drop(sync))
@@ -162,27 +215,47 @@ class StatsRepository:
             select = select.where(source.level == source_level)
         await self.session.execute(sa.insert(_FOLD_CELLS).from_select(["level", "period", *BASE_DIMS, *_SUMS], select))
 
-    async def sum_cells(
+    async def sum_rollup(
         self,
         *,
         level: int,
         periods: Sequence[tuple[int, int]],
+        months: tuple[int, int] | None,
+        edges: Sequence[tuple[dt.date, dt.date]],
         group_by: Sequence[str],
         filters: Sequence[Filter],
     ) -> list[tuple[Any, ...]]:
-        """Sums of one level's cells over period ranges, grouped by API dimensions: (*keys, count, amounts)."""
-        if not periods:
-            return []
+        """Sums over a date range in ONE statement (one snapshot), grouped by API dimensions: (*keys, count, amounts).
+
+        Three kinds of branch, each grouped, joined by UNION ALL (the caller merges rows with equal keys):
+        one level's cells over the whole-month ``periods``; the unfolded deltas of the whole ``months`` span (yyyymm
+        bounds) — the part of the ledger the cells do not hold yet; and every delta of each edge day range.
+        A fold commits cells and flags together, so in any snapshot each delta is in exactly one branch.
+        """
         c = cells_table.c
-        conditions: list[Expr] = [c.level == level]
-        conditions.append(sa.or_(*[c.period.between(lo, hi) for lo, hi in periods]))
-        conditions += [_condition(c[f.base], f) for f in filters]
-        return await self._grouped(
-            keys=[_cell_key(g) for g in group_by],
-            sums=[sa.func.sum(c.contracts), sa.func.sum(c.contract_amount_fen), sa.func.sum(c.technology_amount_fen)],
-            source=cells_table,
-            conditions=conditions,
-        )
+        d = deltas_table.c
+        selects: list[sa.Select[Any]] = []
+        if periods:
+            conditions: list[Expr] = [c.level == level]
+            conditions.append(sa.or_(*[c.period.between(lo, hi) for lo, hi in periods]))
+            conditions += [_condition(c[f.base], f) for f in filters]
+            selects.append(
+                _grouped(
+                    keys=[_cell_key(g) for g in group_by],
+                    sums=[sa.func.sum(c[name]) for name in _SUMS],
+                    source=cells_table,
+                    conditions=conditions,
+                )
+            )
+        if months is not None:
+            unfolded = [sa.not_(d.folded), d.effective_period.between(months[0], months[1])]
+            selects.append(_ledger_select(unfolded, group_by, filters))
+        for first, last in edges:
+            selects.append(_ledger_select([d.effective_on.between(first, last)], group_by, filters))
+        if not selects:
+            return []
+        stmt = selects[0] if len(selects) == 1 else sa.union_all(*selects)
+        return [tuple(row) for row in (await self.session.execute(stmt)).all()]
 
     async def sum_ledger(
         self,
@@ -192,44 +265,53 @@ class StatsRepository:
         filters: Sequence[Filter],
     ) -> list[tuple[Any, ...]]:
         """Sums of the ledger (deltas joined to their contracts) between two days inclusive (None: all)."""
-        ledger = _ledger_columns()
         d = deltas_table.c
-        conditions: list[Expr] = []
-        if days is not None:
-            conditions.append(d.effective_on.between(days[0], days[1]))
-        for f in filters:
-            column = ledger[f.base]
-            if f.base == "office_id":
-                conditions.append(column == _uuid(f.value))
-            else:
-                conditions.append(_condition(column, f))
-        keys = []
-        for g in group_by:
-            dim = GROUP_DIMS[g]
-            keys.append(dim.expr(d.effective_period if dim.base is None else ledger[dim.base]))
-        return await self._grouped(
-            keys=keys,
-            sums=[
-                sa.func.sum(d.count_delta),
-                sa.func.sum(d.contract_amount_delta_fen),
-                sa.func.sum(d.technology_amount_delta_fen),
-            ],
-            source=deltas_table.join(contracts_table, contracts_table.c.id == d.contract_id),
-            conditions=conditions,
-        )
-
-    async def _grouped(
-        self, *, keys: list[Expr], sums: list[Expr], source: Any, conditions: list[Expr]
-    ) -> list[tuple[Any, ...]]:
-        stmt = sa.select(*keys, *sums).select_from(source)
-        if conditions:
-            stmt = stmt.where(*conditions)
-        if keys:
-            # Group by position: bound literals inside the key expressions would otherwise differ between the
-            # select list and GROUP BY on PostgreSQL.
-            stmt = stmt.group_by(*[sa.literal_column(str(i + 1)) for i in range(len(keys))])
-        result = await self.session.execute(stmt)
+        conditions = [] if days is None else [d.effective_on.between(days[0], days[1])]
+        result = await self.session.execute(_ledger_select(conditions, group_by, filters))
         return [tuple(row) for row in result.all()]
+
+
+def _ledger_select(conditions: Sequence[Expr], group_by: Sequence[str], filters: Sequence[Filter]) -> sa.Select[Any]:
+    """Grouped sums of the deltas joined to their contracts, keys computed exactly as the cells store them."""
+    ledger = _ledger_columns()
+    d = deltas_table.c
+    conditions = list(conditions)
+    for f in filters:
+        column = ledger[f.base]
+        if f.base == "office_id":
+            conditions.append(column == _uuid(f.value))
+        else:
+            conditions.append(_condition(column, f))
+    keys = []
+    for g in group_by:
+        dim = GROUP_DIMS[g]
+        if dim.base is None:
+            keys.append(dim.expr(d.effective_period))
+        elif dim.base == "office_id":
+            keys.append(dim.expr(_office_hex(ledger["office_id"])))  # as cells store it (UNION needs one type)
+        else:
+            keys.append(dim.expr(ledger[dim.base]))
+    return _grouped(
+        keys=keys,
+        sums=[
+            sa.func.sum(d.count_delta),
+            sa.func.sum(d.contract_amount_delta_fen),
+            sa.func.sum(d.technology_amount_delta_fen),
+        ],
+        source=deltas_table.join(contracts_table, contracts_table.c.id == d.contract_id),
+        conditions=conditions,
+    )
+
+
+def _grouped(*, keys: list[Expr], sums: list[Expr], source: Any, conditions: list[Expr]) -> sa.Select[Any]:
+    stmt = sa.select(*keys, *sums).select_from(source)
+    if conditions:
+        stmt = stmt.where(*conditions)
+    if keys:
+        # Group by position: bound literals inside the key expressions would otherwise differ between the
+        # select list and GROUP BY on PostgreSQL.
+        stmt = stmt.group_by(*[sa.literal_column(str(i + 1)) for i in range(len(keys))])
+    return stmt
 
 
 def _cell_key(name: str) -> Expr:
@@ -258,6 +340,20 @@ _FOLD_CELLS = sa.Table(
     *[sa.Column(name, sa.BigInteger) for name in _SUMS],
     prefixes=["TEMPORARY"],
 )
+
+
+def _upsert(insert: Any) -> Any:
+    excluded = insert.excluded
+    return insert.on_conflict_do_update(
+        index_elements=list(_KEY),
+        set_={name: cells_table.c[name] + excluded[name] for name in _SUMS},
+    )
+
+
+_UPSERT: dict[str, Any] = {
+    "postgresql": _upsert(postgresql.insert(cells_table)),
+    "sqlite": _upsert(sqlite.insert(cells_table)),
+}
 
 
 def _uuid(value: str) -> uuid.UUID:

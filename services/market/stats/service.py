@@ -1,10 +1,9 @@
-"""Contract statistics: recording deltas into the rollup, planning and answering breakdowns, scopes, cumulative."""
+"""Contract statistics: folding deltas into the rollup, planning and answering breakdowns, scopes, cumulative."""
 
 from __future__ import annotations
 
 import calendar
 import datetime as dt
-import random
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,31 +27,83 @@ __all__ = [
     "Filter",
     "breakdown",
     "fold_import",
-    "record_deltas",
+    "fold_pending",
     "scope_filters",
 ]
 
-# Hot cells (this month's total, the busiest kind…) are written by every registration; spreading concurrent
-# writers over a few rows per cell keeps them from queueing on one row lock. Readers sum over shards.
-SHARDS = 8
 _MIN_DAY = dt.date(1900, 1, 1)
 _MAX_DAY = dt.date(9999, 12, 31)
 
 
-async def record_deltas(*, session: AsyncSession, facts: Sequence[DeltaFacts]) -> None:
-    """Add signed deltas to every rollup level, in the caller's transaction."""
-    shard = random.randrange(SHARDS)  # noqa: S311  (load spreading, not security)
-    await StatsRepository.from_session(session).add_cells(cell_rows(facts, shard=shard))
+async def fold_pending(*, session: AsyncSession, limit: int = 2000, wait: bool = False) -> int:
+    """Add up to ``limit`` unfolded deltas to every level and grain and flag them folded; returns how many.
+
+    Registrations, amendments and revocations append their delta unfolded (one narrow insert instead of ~90 cell
+    upserts in the request); this runs in the background (services.market.worker) and, being one transaction,
+    moves each delta from the unfolded tail into the cells atomically. Folds take turns (``wait`` false: give up
+    at once, returning 0, when another fold runs).
+    """
+    repo = StatsRepository.from_session(session)
+    if not await repo.lock_folds(wait=wait):
+        return 0
+    rows = await repo.take_unfolded(limit)
+    facts = [
+        DeltaFacts(
+            effective_on=effective_on,
+            seller_region=seller_region,
+            buyer_region=buyer_region,
+            kind=kind,
+            subkind=subkind,
+            technical_field=technical_field,
+            seller_entity_type=entity_type,
+            flow=flow,
+            office_id=uuid.UUID(str(office_id)).hex,
+            broker_path=broker_path or "",
+            contracts=count,
+            contract_amount_fen=contract_fen,
+            technology_amount_fen=technology_fen,
+        )
+        for (
+            effective_on,
+            count,
+            contract_fen,
+            technology_fen,
+            seller_region,
+            buyer_region,
+            kind,
+            subkind,
+            technical_field,
+            entity_type,
+            flow,
+            office_id,
+            broker_path,
+        ) in rows
+    ]
+    await repo.add_cells(cell_rows(facts))
+    return len(facts)
+
+
+async def unfolded(*, session: AsyncSession) -> int:
+    """How many deltas wait for the fold (a health figure: queries stay exact, only slower, as it grows)."""
+    return await StatsRepository.from_session(session).count_unfolded()
 
 
 async def fold_import(*, session: AsyncSession, import_id: uuid.UUID) -> None:
-    """Add every delta of one bulk import to the rollup in SQL (one grouped upsert per level and grain)."""
-    await StatsRepository.from_session(session).fold_ledger(import_id=import_id)
+    """Add every delta of one bulk import to the rollup in SQL (one grouped upsert per level and grain).
+
+    The import's deltas are stored folded: they reach the cells in this same transaction.
+    """
+    repo = StatsRepository.from_session(session)
+    await repo.lock_folds(wait=True)
+    await repo.fold_ledger(import_id=import_id)
 
 
 async def rebuild(*, session: AsyncSession) -> None:
     """Recompute the whole rollup from the ledger (operations; the benchmark loader)."""
     repo = StatsRepository.from_session(session)
+    await repo.lock_folds(wait=True)
+    await repo.lock_ledger()
+    await repo.mark_all_folded()
     await repo.clear_cells()
     await repo.fold_ledger()
 
@@ -104,14 +155,21 @@ def _next_month(day: dt.date) -> dt.date:
     return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
 
 
-def _plan(
-    date_from: dt.date, date_to: dt.date, *, need_months: bool
-) -> tuple[list[tuple[int, int]], list[tuple[dt.date, dt.date]]]:
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How a date range is answered: cell period ranges, their whole-month span, edge day ranges from the ledger."""
+
+    periods: list[tuple[int, int]]
+    months: tuple[int, int] | None
+    edges: list[tuple[dt.date, dt.date]]
+
+
+def _plan(date_from: dt.date, date_to: dt.date, *, need_months: bool) -> _Plan:
     """Split [from, to] into cell period ranges (years and whole months) and edge day ranges for the ledger."""
     if date_from.year == date_to.year and date_from.month == date_to.month:
         whole = date_from.day == 1 and date_to == _month_end(date_to)
         if not whole:
-            return [], [(date_from, date_to)]
+            return _Plan([], None, [(date_from, date_to)])
     edges: list[tuple[dt.date, dt.date]] = []
     first_full = date_from
     if date_from.day != 1:
@@ -123,21 +181,21 @@ def _plan(
         edges.append((start, date_to))
         last_full = start - dt.timedelta(days=1)
     if first_full > last_full:
-        return [], edges
+        return _Plan([], None, edges)
     lo = first_full.year * 100 + first_full.month
     hi = last_full.year * 100 + last_full.month
     if need_months:
-        return [(lo, hi)], edges
+        return _Plan([(lo, hi)], (lo, hi), edges)
     y1 = first_full.year if first_full.month == 1 else first_full.year + 1
     y2 = last_full.year if last_full.month == 12 else last_full.year - 1
     if y1 > y2:
-        return [(lo, hi)], edges
+        return _Plan([(lo, hi)], (lo, hi), edges)
     ranges = [(y1, y2)]
     if lo < y1 * 100 + 1:
         ranges.append((lo, (y1 - 1) * 100 + 12))
     if hi > y2 * 100 + 12:
         ranges.append(((y2 + 1) * 100 + 1, hi))
-    return ranges, edges
+    return _Plan(ranges, (lo, hi), edges)
 
 
 def _format_key(name: str, value: Any) -> Any:
@@ -212,13 +270,17 @@ async def breakdown(
         _merge(merged, await repo.sum_ledger(days=days, group_by=group_by, filters=filters), group_by)
         source = "ledger"
     else:
-        ranges, edges = _plan(start, end, need_months=bool(TIME_DIMS.intersection(group_by) - {"year"}))
-        cell_rows_ = await repo.sum_cells(level=level, periods=ranges, group_by=group_by, filters=filters)
-        _merge(merged, cell_rows_, group_by)
-        for edge in edges:
-            rows = await repo.sum_ledger(days=edge, group_by=group_by, filters=list(filters))
-            _merge(merged, rows, group_by)
-        source = "rollup+ledger" if edges else "rollup"
+        plan = _plan(start, end, need_months=bool(TIME_DIMS.intersection(group_by) - {"year"}))
+        rows = await repo.sum_rollup(
+            level=level,
+            periods=plan.periods,
+            months=plan.months,
+            edges=plan.edges,
+            group_by=group_by,
+            filters=filters,
+        )
+        _merge(merged, rows, group_by)
+        source = "rollup+ledger" if plan.edges else "rollup"
     out: list[BreakdownRow] = []
     total = BreakdownRow({}, {}, 0, 0, 0)
     for key, sums in sorted(merged.items(), key=lambda item: tuple("" if v is None else str(v) for v in item[0])):

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from services.cli import app
-from services.market.contracts.models import contracts_table
+from services.market.contracts.models import contracts_table, deltas_table
 from services.market.offices.models import offices_table
 from services.market.stats.models import cells_table
 from shared.db import create_engine
@@ -25,6 +26,16 @@ async def _scalar(url: str, query: sa.Select[tuple[int]]) -> int:
     try:
         async with engine.connect() as connection:
             return int((await connection.execute(query)).scalar_one() or 0)
+    finally:
+        await engine.dispose()
+
+
+async def _execute(url: str, *statements: Any) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            for statement in statements:
+                await connection.execute(statement)
     finally:
         await engine.dispose()
 
@@ -72,6 +83,15 @@ class TestImportCommand:
         rebuilt = runner.invoke(app, ["contracts", "rebuild-stats"])
         assert rebuilt.exit_code == 0, rebuilt.output
         assert asyncio.run(_scalar(url, sa.select(sa.func.sum(cells_table.c.contract_amount_fen)))) == before > 0
+
+        # Deltas waiting for the fold (as registrations leave them): fold-stats moves them into the cells.
+        asyncio.run(_execute(url, sa.update(deltas_table).values(folded=False), sa.delete(cells_table)))
+        folded = runner.invoke(app, ["contracts", "fold-stats"])
+        assert folded.exit_code == 0, folded.output
+        assert "folded 2 deltas" in folded.output
+        assert asyncio.run(_scalar(url, sa.select(sa.func.sum(cells_table.c.contract_amount_fen)))) == before
+        unfolded = sa.select(sa.func.count()).select_from(deltas_table).where(sa.not_(deltas_table.c.folded))
+        assert asyncio.run(_scalar(url, unfolded)) == 0
 
     def test_bad_file_stores_nothing(
         self, databases: Databases, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -1,7 +1,8 @@
 """Concurrent registrations: no lost rollup update, serial numbers unique and gap-free.
 
-On PostgreSQL the registrations really run in parallel transactions (row locks on the office's counter and on the
-hot rollup cells); on SQLite BEGIN IMMEDIATE serializes the writers. Both must give the same exact result.
+On PostgreSQL the registrations really run in parallel transactions (row locks on the office's counter), with the
+statistics fold running at the same time; on SQLite BEGIN IMMEDIATE serializes the writers. Both must give the
+same exact result, before and after the last fold.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 
 from services.market.contracts.models import deltas_table
 from services.market.stats.models import cells_table
+from services.market.worker import fold_all
 from shared.clock import today_in_china
 from tests.conftest import Stack
 from tests.market.contracts.factories import ensure_office, payload, registrar, seller
@@ -46,7 +48,22 @@ class TestConcurrentRegistration:
 
         # Every contract is registered once; the first ten are raced by a second registrar at the same time.
         attempts = [register(i, c) for i, c in enumerate(ids)] + [register(i + 1, c) for i, c in enumerate(ids[:10])]
-        results = await asyncio.gather(*attempts)
+        sessionmaker = stack.service_app("market").state.sessionmaker
+        done = asyncio.Event()
+        folded = 0
+
+        async def fold_meanwhile() -> None:
+            nonlocal folded
+            while not done.is_set():
+                folded += await fold_all(sessionmaker, batch=7)
+                await asyncio.sleep(0.01)
+
+        folder = asyncio.create_task(fold_meanwhile())
+        try:
+            results = await asyncio.gather(*attempts)
+        finally:
+            done.set()
+            await folder
         wins: dict[str, int] = {}
         for contract_id, status, _ in results:
             wins[contract_id] = wins.get(contract_id, 0) + (status == 200)
@@ -54,6 +71,13 @@ class TestConcurrentRegistration:
         numbers = sorted(n for _, _, n in results if n is not None)
         year = today_in_china().year
         assert numbers == [f"{year}510100{n:06d}" for n in range(1, N + 1)]
+
+        expected = (N, sum(1_000_003 * (i + 1) for i in range(N)), sum(999 * (i + 1) for i in range(N)))
+        # Exact before the last fold: the cells plus the unfolded tail.
+        total = (await stack.client.get("/market/stats/contracts", headers=office.headers)).json()["total"]
+        assert (total["count"], total["contract_amount_fen"], total["technology_amount_fen"]) == expected
+        folded += await fold_all(sessionmaker, batch=7)
+        assert folded == N
 
         engine = stack.service_app("market").state.engine
         async with engine.connect() as connection:
@@ -75,7 +99,6 @@ class TestConcurrentRegistration:
                     ).where(cells_table.c.level == 0, cells_table.c.period >= 10000)
                 )
             ).one()
-        expected = (N, sum(1_000_003 * (i + 1) for i in range(N)), sum(999 * (i + 1) for i in range(N)))
         assert tuple(int(v) for v in ledger) == expected
         assert tuple(int(v) for v in cells) == expected
         total = (await stack.client.get("/market/stats/contracts", headers=office.headers)).json()["total"]

@@ -1,5 +1,6 @@
-"""The exactness property: after any sequence of submit / register / reject / resubmit / amend / revoke / import,
-every breakdown served from the rollup equals a direct sum over the contracts and their deltas, to the fen.
+"""The exactness property: after any sequence of submit / register / reject / resubmit / amend / revoke / import /
+partial folds / rebuilds, every breakdown served from the rollup equals a direct sum over the contracts and their
+deltas, to the fen — whether the deltas are still unfolded, partly folded or all in the cells.
 
 A Hypothesis state machine drives the real API (in-process) on SQLite and PostgreSQL. The expected values are
 computed independently of the service: from the raw ledger rows (deltas joined to contracts, grouped in Python
@@ -25,6 +26,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
 from services.embedded import create_app as create_embedded_app
+from services.market.stats import service as stats_service
 from shared.clock import today_in_china
 from shared.reference.regions import city_code, province_code
 from tests.conftest import Databases, Stack, stack_settings
@@ -329,6 +331,19 @@ class ContractMachine(RuleBasedStateMachine):
                         registered_on=dt.date.fromisoformat(row["registered_on"]),
                         current=(1, int(row["contract_amount_fen"]), int(row["technology_amount_fen"])),
                     )
+
+    @rule(limit=st.integers(1, 4))
+    def fold_some(self, limit: int) -> None:
+        self.run(self._in_transaction(lambda session: stats_service.fold_pending(session=session, limit=limit)))
+
+    @rule()
+    def rebuild_rollup(self) -> None:
+        self.run(self._in_transaction(lambda session: stats_service.rebuild(session=session)))
+
+    async def _in_transaction(self, work: Callable[[Any], Any]) -> None:
+        sessionmaker = self.harness.stack.service_app("market").state.sessionmaker
+        async with sessionmaker() as session, session.begin():
+            await work(session)
 
     @invariant()
     def breakdowns_equal_direct_sums(self) -> None:
