@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services.market.contracts.models import (
     contracts_table,
@@ -18,10 +19,87 @@ from services.market.contracts.models import (
     events_table,
     imports_table,
 )
+from shared.db import UTCDateTime
 
-__all__ = ["ContractRepository", "Visibility"]
+__all__ = ["ContractRepository", "Registration", "Visibility"]
 
 Row = Mapping[Any, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """Everything ``register_at_once`` writes."""
+
+    contract_id: uuid.UUID
+    year: int
+    prefix: str
+    technology_amount_fen: int
+    contract_amount_fen: int
+    registered_on: dt.date
+    now: dt.datetime
+    registrar_subject: str
+    registrar_org_id: uuid.UUID | None
+    request_id: str | None
+    event_id: uuid.UUID
+    delta_id: uuid.UUID
+    detail: str  # JSON
+
+    def params(self) -> dict[str, Any]:
+        """Bind parameters of the statement."""
+        values = {name: getattr(self, name) for name in self.__slots__}
+        values["period"] = self.registered_on.year * 100 + self.registered_on.month
+        return values
+
+
+# Lock the contract if still submitted; count; number and register it; its history row; its unfolded delta.
+# Every step after the first reads the previous one, so nothing happens unless the contract was still submitted.
+_REGISTER_AT_ONCE = sa.text(
+    """
+WITH target AS (
+    SELECT id, office_id FROM contracts WHERE id = :contract_id AND status = 'submitted' FOR UPDATE
+), serial AS (
+    INSERT INTO contract_registration_counters (office_id, year, last_serial)
+    SELECT office_id, :year, 1 FROM target
+    ON CONFLICT (office_id, year) DO UPDATE SET last_serial = contract_registration_counters.last_serial + 1
+    RETURNING last_serial
+), registered AS (
+    UPDATE contracts SET status = 'registered', technology_amount_fen = :technology_amount_fen,
+        registered_on = :registered_on, registered_at = :now, registrar_subject = :registrar_subject,
+        updated_at = :now, registration_no = :prefix || lpad(serial.last_serial::text, 6, '0'),
+        version = contracts.version + 2
+    FROM serial WHERE contracts.id = :contract_id AND serial.last_serial <= 999999
+    RETURNING contracts.version
+), event AS (
+    INSERT INTO contract_events (id, contract_id, action, from_status, to_status, actor_subject, actor_org_id,
+        request_id, detail, created_at)
+    SELECT :event_id, :contract_id, 'register', 'submitted', 'registered', :registrar_subject, :registrar_org_id,
+        :request_id, CAST(:detail AS JSON), :now
+    FROM registered
+), delta AS (
+    INSERT INTO contract_deltas (id, contract_id, action, effective_on, effective_period, count_delta,
+        contract_amount_delta_fen, technology_amount_delta_fen, reason, actor_subject, import_id, created_at, folded)
+    SELECT :delta_id, :contract_id, 'register', :registered_on, :period, 1, :contract_amount_fen,
+        :technology_amount_fen, NULL, :registrar_subject, NULL, :now, false
+    FROM registered
+)
+SELECT (SELECT last_serial FROM serial), (SELECT version FROM registered)
+"""
+).bindparams(
+    sa.bindparam("contract_id", type_=sa.Uuid()),
+    sa.bindparam("year", type_=sa.Integer()),
+    sa.bindparam("prefix", type_=sa.String()),
+    sa.bindparam("technology_amount_fen", type_=sa.BigInteger()),
+    sa.bindparam("contract_amount_fen", type_=sa.BigInteger()),
+    sa.bindparam("registered_on", type_=sa.Date()),
+    sa.bindparam("period", type_=sa.Integer()),
+    sa.bindparam("now", type_=UTCDateTime()),
+    sa.bindparam("registrar_subject", type_=sa.String()),
+    sa.bindparam("registrar_org_id", type_=sa.Uuid()),
+    sa.bindparam("request_id", type_=sa.String()),
+    sa.bindparam("event_id", type_=sa.Uuid()),
+    sa.bindparam("delta_id", type_=sa.Uuid()),
+    sa.bindparam("detail", type_=sa.String()),
+)
 
 
 class Visibility:
@@ -221,37 +299,37 @@ class ContractRepository:
     async def assign_registration_no(
         self, contract_id: uuid.UUID, *, office_id: uuid.UUID, year: int, prefix: str
     ) -> int:
-        """Take the office's next serial and write ``prefix`` + serial (6 digits) on the contract; returns the serial.
+        """SQLite: take the office's next serial and write ``prefix`` + serial (6 digits) on the contract.
 
-        On PostgreSQL this is one statement, so the office's counter row stays locked only from here to the commit.
-        Serials above 999999 leave the number empty (the caller refuses them).
+        Returns the serial; serials above 999999 leave the number empty (the caller refuses them). PostgreSQL
+        registers with ``register_at_once`` instead.
         """
-        if self.dialect != "postgresql":
-            serial = await self.next_serials(office_id, year)
-            if serial <= 999_999:
-                await self.session.execute(
-                    sa.update(contracts_table)
-                    .where(contracts_table.c.id == contract_id)
-                    .values(registration_no=f"{prefix}{serial:06d}", version=contracts_table.c.version + 1)
-                )
-            return serial
-        stmt = sa.text(
-            "WITH s AS (INSERT INTO contract_registration_counters (office_id, year, last_serial) "
-            "VALUES (:office_id, :year, 1) ON CONFLICT (office_id, year) DO UPDATE "
-            "SET last_serial = contract_registration_counters.last_serial + 1 RETURNING last_serial) "
-            "UPDATE contracts SET registration_no = CASE WHEN s.last_serial > 999999 THEN NULL "
-            "ELSE :prefix || lpad(s.last_serial::text, 6, '0') END, version = contracts.version + 1 "
-            "FROM s WHERE contracts.id = :contract_id RETURNING s.last_serial"
-        ).bindparams(
-            sa.bindparam("office_id", type_=sa.Uuid()),
-            sa.bindparam("year", type_=sa.Integer()),
-            sa.bindparam("prefix", type_=sa.String()),
-            sa.bindparam("contract_id", type_=sa.Uuid()),
-        )
-        result = await self.session.execute(
-            stmt, {"office_id": office_id, "year": year, "prefix": prefix, "contract_id": contract_id}
-        )
-        return int(result.scalar_one())
+        serial = await self.next_serials(office_id, year)
+        if serial <= 999_999:
+            await self.session.execute(
+                sa.update(contracts_table)
+                .where(contracts_table.c.id == contract_id)
+                .values(registration_no=f"{prefix}{serial:06d}", version=contracts_table.c.version + 1)
+            )
+        return serial
+
+    async def register_at_once(self, registration: Registration) -> tuple[int | None, int | None]:
+        """PostgreSQL: register a submitted contract in ONE autocommitted statement; (serial, new version).
+
+        Gap-free numbering needs the office's counter row locked from its increment to the commit, and every
+        registration at a busy office queues on that lock. In a request transaction the lock would also span the
+        round trip back to the application and the COMMIT — under load the event loop's latency, milliseconds —
+        so this runs the whole registration (lock the contract, count, number, history row, unfolded delta) as
+        one statement on its own autocommit connection: the lock is held for the statement alone. The statement
+        is atomic; a contract no longer submitted yields (None, None) and changes nothing. A serial above 999999
+        yields (serial, None) and registers nothing (that office's year is full).
+        """
+        engine = self.session.bind
+        assert isinstance(engine, AsyncEngine)
+        async with engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            row = (await autocommit.execute(_REGISTER_AT_ONCE, registration.params())).one()
+        return (None if row[0] is None else int(row[0]), None if row[1] is None else int(row[1]))
 
     async def set_counters(self, values: Mapping[tuple[uuid.UUID, int], int]) -> None:
         """Write counters back (rows already locked by this transaction)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -28,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.market.concurrency import require_if_match
 from services.market.contracts import reference
-from services.market.contracts.repository import ContractRepository, Visibility
+from services.market.contracts.repository import ContractRepository, Registration, Visibility
 from services.market.contracts.schemas import (
     AmendIn,
     ContractCreate,
@@ -694,31 +695,58 @@ async def register_contract(
         "registrar_subject": principal.subject,
         "updated_at": now,
     }
-    await _transition(session, row, ("submitted",), changes)
-    await _audit(
-        session=session,
-        principal=principal,
-        contract_id=contract_id,
-        action="register",
-        from_status="submitted",
-        to_status="registered",
-        detail={"technology_amount_fen": technology},
-    )
-    registered = {**row, **changes}
-    await _record_delta(
-        session, principal, registered, _Delta("register", today, 1, row["contract_amount_fen"], technology)
-    )
-    # The office's counter row stays locked from here to the commit: this is the last statement, and the answer is
-    # built without reading the contract again.
+    repo = ContractRepository.from_session(session)
     prefix = f"{today.year:04d}{office['region_code']}"
-    serial = await ContractRepository.from_session(session).assign_registration_no(
-        contract_id, office_id=office["id"], year=today.year, prefix=prefix
-    )
-    if serial > 999_999:
+    if repo.dialect == "postgresql":
+        if row["status"] != "submitted":
+            raise Conflict(f"Not possible on a {row['status']} contract.", slug="invalid-status")
+        # Only reads happened in this session: hand its connection back before register_at_once takes one, so
+        # a request never holds two pooled connections (under load, every request would wait for a second one).
+        await session.close()
+        serial, version = await repo.register_at_once(
+            Registration(
+                contract_id=contract_id,
+                year=today.year,
+                prefix=prefix,
+                technology_amount_fen=technology,
+                contract_amount_fen=row["contract_amount_fen"],
+                registered_on=today,
+                now=now,
+                registrar_subject=principal.subject,
+                registrar_org_id=principal.org_id,
+                request_id=current_request_id(),
+                event_id=new_id(),
+                delta_id=new_id(),
+                detail=json.dumps({"technology_amount_fen": technology}),
+            )
+        )
+        if serial is None:
+            raise Conflict("The contract changed meanwhile; fetch it again.", slug="invalid-status")
+    else:
+        await _transition(session, row, ("submitted",), changes)
+        await _audit(
+            session=session,
+            principal=principal,
+            contract_id=contract_id,
+            action="register",
+            from_status="submitted",
+            to_status="registered",
+            detail={"technology_amount_fen": technology},
+        )
+        await _record_delta(
+            session, principal, row, _Delta("register", today, 1, row["contract_amount_fen"], technology)
+        )
+        # SQLite serializes writers, so the counter's lock costs nothing extra here; it is still the last statement.
+        serial = await repo.assign_registration_no(contract_id, office_id=office["id"], year=today.year, prefix=prefix)
+        version = row["version"] + 2
+    if serial > 999_999 or version is None:
         raise Conflict("The office has used every serial number of this year.", slug="serials-exhausted")
-    registered.update(
-        registration_no=registration_no(today.year, office["region_code"], serial), version=row["version"] + 2
-    )
+    registered = {
+        **row,
+        **changes,
+        "registration_no": registration_no(today.year, office["region_code"], serial),
+        "version": version,
+    }
     return to_public(registered, (1, row["contract_amount_fen"], technology))
 
 
