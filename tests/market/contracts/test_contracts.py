@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.market.contracts import service as contracts_service
-from services.market.contracts.models import contracts_table
+from services.market.contracts.models import contracts_table, counters_table
 from shared.clock import today_in_china
 from tests.conftest import Stack
 from tests.market.contracts.factories import (
@@ -370,6 +370,29 @@ class TestRegister:
         await register(stack, office, contract["id"])
         again = await stack.client.post(url, json={}, headers=office.headers)
         assert_problem(again, 409)
+
+    async def test_a_full_year_refuses_and_stores_nothing(self, stack: Stack, actors: Actors, office: Actor) -> None:
+        s = await seller(actors)
+        contract = await submit(stack, s)
+        async with stack.service_app("market").state.engine.begin() as connection:
+            await connection.execute(
+                sa.insert(counters_table).values(
+                    office_id=office.org_id, year=today_in_china().year, last_serial=999_999
+                )
+            )
+        response = await stack.client.post(
+            f"/market/contracts/{contract['id']}/register", json={}, headers=office.headers
+        )
+        assert_problem(response, 409)
+        assert response.json()["type"].endswith("serials-exhausted")
+        after = (await stack.client.get(f"/market/contracts/{contract['id']}", headers=s.headers)).json()
+        assert (after["status"], after["registration_no"], after["current_contract_amount_fen"]) == (
+            "submitted",
+            None,
+            None,  # nothing counted
+        )
+        events = (await stack.client.get(f"/market/contracts/{contract['id']}/events", headers=s.headers)).json()
+        assert [e["action"] for e in events] == ["submit"]
 
     async def test_bad_register_bodies(self, stack: Stack, actors: Actors, office: Actor) -> None:
         s = await seller(actors)
