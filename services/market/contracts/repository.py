@@ -21,84 +21,99 @@ from services.market.contracts.models import (
 )
 from shared.db import UTCDateTime
 
-__all__ = ["ContractRepository", "Registration", "Visibility"]
+__all__ = ["ContractRepository", "Registration", "RegistrationOutcome", "Visibility"]
 
 Row = Mapping[Any, Any]
 
 
 @dataclass(frozen=True, slots=True)
 class Registration:
-    """Everything ``register_at_once`` writes."""
+    """What ``register_at_once`` needs: the contract, the registrar's office, the confirmed amount, the stamps."""
 
     contract_id: uuid.UUID
-    year: int
-    prefix: str
-    technology_amount_fen: int
-    contract_amount_fen: int
+    office_id: uuid.UUID
+    technology_amount_fen: int | None  # None: the claimed amount
     registered_on: dt.date
     now: dt.datetime
     registrar_subject: str
-    registrar_org_id: uuid.UUID | None
     request_id: str | None
     event_id: uuid.UUID
     delta_id: uuid.UUID
-    detail: str  # JSON
 
     def params(self) -> dict[str, Any]:
         """Bind parameters of the statement."""
         values = {name: getattr(self, name) for name in self.__slots__}
+        values["year"] = self.registered_on.year
         values["period"] = self.registered_on.year * 100 + self.registered_on.month
         return values
 
 
-# Lock the contract if still submitted; count; number and register it; its history row; its unfolded delta.
-# Every step after the first reads the previous one, so nothing happens unless the contract was still submitted.
-_REGISTER_AT_ONCE = sa.text(
-    """
+@dataclass(frozen=True, slots=True)
+class RegistrationOutcome:
+    """The registered contract row, or None with the serial the attempt took (None: nothing was registrable)."""
+
+    row: Row | None
+    serial: int | None
+
+
+_CONTRACT_COLUMNS = ", ".join(f"contracts.{column.name}" for column in contracts_table.c)
+# Lock the contract if it is still submitted at the registrar's office and the confirmed technology amount fits;
+# count it at the office; number and register it; its history row; its unfolded delta — or, when any condition
+# fails, nothing at all: every step reads the one before it. Only our own column names are interpolated.
+_REGISTER_AT_ONCE = (
+    sa.text(
+        f"""
 WITH target AS (
-    SELECT id, office_id FROM contracts WHERE id = :contract_id AND status = 'submitted' FOR UPDATE
+    SELECT contracts.id, contracts.office_id, registration_offices.region_code,
+        COALESCE(:technology_amount_fen, contracts.claimed_technology_amount_fen) AS technology,
+        contracts.contract_amount_fen
+    FROM contracts JOIN registration_offices ON registration_offices.id = contracts.office_id
+    WHERE contracts.id = :contract_id AND contracts.office_id = :office_id AND contracts.status = 'submitted'
+    FOR UPDATE OF contracts
+), checked AS (
+    SELECT * FROM target WHERE technology <= contract_amount_fen
 ), serial AS (
     INSERT INTO contract_registration_counters (office_id, year, last_serial)
-    SELECT office_id, :year, 1 FROM target
+    SELECT office_id, :year, 1 FROM checked
     ON CONFLICT (office_id, year) DO UPDATE SET last_serial = contract_registration_counters.last_serial + 1
     RETURNING last_serial
 ), registered AS (
-    UPDATE contracts SET status = 'registered', technology_amount_fen = :technology_amount_fen,
+    UPDATE contracts SET status = 'registered', technology_amount_fen = checked.technology,
         registered_on = :registered_on, registered_at = :now, registrar_subject = :registrar_subject,
-        updated_at = :now, registration_no = :prefix || lpad(serial.last_serial::text, 6, '0'),
-        version = contracts.version + 2
-    FROM serial WHERE contracts.id = :contract_id AND serial.last_serial <= 999999
-    RETURNING contracts.version
+        updated_at = :now, version = contracts.version + 2,
+        registration_no = CAST(:year AS TEXT) || checked.region_code || lpad(CAST(serial.last_serial AS TEXT), 6, '0')
+    FROM serial, checked WHERE contracts.id = checked.id AND serial.last_serial <= 999999
+    RETURNING {_CONTRACT_COLUMNS}
 ), event AS (
     INSERT INTO contract_events (id, contract_id, action, from_status, to_status, actor_subject, actor_org_id,
         request_id, detail, created_at)
-    SELECT :event_id, :contract_id, 'register', 'submitted', 'registered', :registrar_subject, :registrar_org_id,
-        :request_id, CAST(:detail AS JSON), :now
+    SELECT :event_id, id, 'register', 'submitted', 'registered', :registrar_subject, :office_id, :request_id,
+        json_build_object('technology_amount_fen', technology_amount_fen), :now
     FROM registered
 ), delta AS (
     INSERT INTO contract_deltas (id, contract_id, action, effective_on, effective_period, count_delta,
         contract_amount_delta_fen, technology_amount_delta_fen, reason, actor_subject, import_id, created_at, folded)
-    SELECT :delta_id, :contract_id, 'register', :registered_on, :period, 1, :contract_amount_fen,
-        :technology_amount_fen, NULL, :registrar_subject, NULL, :now, false
+    SELECT :delta_id, id, 'register', :registered_on, :period, 1, contract_amount_fen, technology_amount_fen, NULL,
+        :registrar_subject, NULL, :now, false
     FROM registered
 )
-SELECT (SELECT last_serial FROM serial), (SELECT version FROM registered)
-"""
-).bindparams(
-    sa.bindparam("contract_id", type_=sa.Uuid()),
-    sa.bindparam("year", type_=sa.Integer()),
-    sa.bindparam("prefix", type_=sa.String()),
-    sa.bindparam("technology_amount_fen", type_=sa.BigInteger()),
-    sa.bindparam("contract_amount_fen", type_=sa.BigInteger()),
-    sa.bindparam("registered_on", type_=sa.Date()),
-    sa.bindparam("period", type_=sa.Integer()),
-    sa.bindparam("now", type_=UTCDateTime()),
-    sa.bindparam("registrar_subject", type_=sa.String()),
-    sa.bindparam("registrar_org_id", type_=sa.Uuid()),
-    sa.bindparam("request_id", type_=sa.String()),
-    sa.bindparam("event_id", type_=sa.Uuid()),
-    sa.bindparam("delta_id", type_=sa.Uuid()),
-    sa.bindparam("detail", type_=sa.String()),
+SELECT registered.*, (SELECT last_serial FROM serial) AS serial FROM (SELECT 1) AS one LEFT JOIN registered ON true
+"""  # noqa: S608
+    )
+    .bindparams(
+        sa.bindparam("contract_id", type_=sa.Uuid()),
+        sa.bindparam("office_id", type_=sa.Uuid()),
+        sa.bindparam("technology_amount_fen", type_=sa.BigInteger()),
+        sa.bindparam("year", type_=sa.Integer()),
+        sa.bindparam("registered_on", type_=sa.Date()),
+        sa.bindparam("period", type_=sa.Integer()),
+        sa.bindparam("now", type_=UTCDateTime()),
+        sa.bindparam("registrar_subject", type_=sa.String()),
+        sa.bindparam("request_id", type_=sa.String()),
+        sa.bindparam("event_id", type_=sa.Uuid()),
+        sa.bindparam("delta_id", type_=sa.Uuid()),
+    )
+    .columns(*contracts_table.c, sa.column("serial", sa.Integer()))
 )
 
 
@@ -313,23 +328,23 @@ class ContractRepository:
             )
         return serial
 
-    async def register_at_once(self, registration: Registration) -> tuple[int | None, int | None]:
-        """PostgreSQL: register a submitted contract in ONE autocommitted statement; (serial, new version).
+    async def register_at_once(self, registration: Registration) -> RegistrationOutcome:
+        """PostgreSQL: check and register a submitted contract in ONE autocommitted statement.
 
         Gap-free numbering needs the office's counter row locked from its increment to the commit, and every
         registration at a busy office queues on that lock. In a request transaction the lock would also span the
-        round trip back to the application and the COMMIT — under load the event loop's latency, milliseconds —
-        so this runs the whole registration (lock the contract, count, number, history row, unfolded delta) as
-        one statement on its own autocommit connection: the lock is held for the statement alone. The statement
-        is atomic; a contract no longer submitted yields (None, None) and changes nothing. A serial above 999999
-        yields (serial, None) and registers nothing (that office's year is full).
+        round trip back to the application and the COMMIT — under load, the event loop's latency — so the whole
+        registration (checks, count, number, history row, unfolded delta) is one statement on an autocommit
+        connection: the lock is held for the statement alone, and the request needs one round trip. The
+        statement is atomic; when a condition fails it changes nothing and the caller finds out which one.
         """
         engine = self.session.bind
         assert isinstance(engine, AsyncEngine)
         async with engine.connect() as connection:
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            row = (await autocommit.execute(_REGISTER_AT_ONCE, registration.params())).one()
-        return (None if row[0] is None else int(row[0]), None if row[1] is None else int(row[1]))
+            row = (await autocommit.execute(_REGISTER_AT_ONCE, registration.params())).mappings().one()
+        serial = row["serial"]
+        return RegistrationOutcome(row=row if row["id"] is not None else None, serial=serial)
 
     async def set_counters(self, values: Mapping[tuple[uuid.UUID, int], int]) -> None:
         """Write counters back (rows already locked by this transaction)."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -677,6 +676,28 @@ async def register_contract(
     *, session: AsyncSession, principal: Principal, contract_id: uuid.UUID, data: RegisterIn
 ) -> ContractPublic:
     """Register a submitted contract: confirm the technology amount, number it, count it."""
+    repo = ContractRepository.from_session(session)
+    today = today_in_china()
+    if repo.dialect == "postgresql" and offices_service.is_registrar(principal) and principal.org_id is not None:
+        outcome = await repo.register_at_once(
+            Registration(
+                contract_id=contract_id,
+                office_id=principal.org_id,
+                technology_amount_fen=data.technology_amount_fen,
+                registered_on=today,
+                now=utcnow(),
+                registrar_subject=principal.subject,
+                request_id=current_request_id(),
+                event_id=new_id(),
+                delta_id=new_id(),
+            )
+        )
+        if outcome.row is not None:
+            row = outcome.row
+            return to_public(row, (1, row["contract_amount_fen"], row["technology_amount_fen"]))
+        if outcome.serial is not None:
+            raise Conflict("The office has used every serial number of this year.", slug="serials-exhausted")
+        # Nothing was registrable: the checks below name the reason (404, 403, 422 or 409).
     row, office = await _office_contract(session, principal, contract_id)
     technology = (
         row["claimed_technology_amount_fen"] if data.technology_amount_fen is None else data.technology_amount_fen
@@ -685,7 +706,11 @@ async def register_contract(
         raise ValidationFailed.field(
             "technology_amount_fen", "cannot exceed the contract amount", type="amount_exceeds"
         )
-    today = today_in_china()
+    if repo.dialect == "postgresql":
+        if row["status"] != "submitted":
+            raise Conflict(f"Not possible on a {row['status']} contract.", slug="invalid-status")
+        raise Conflict("The contract changed meanwhile; fetch it again.", slug="invalid-status")
+    # SQLite: writers are serialized by BEGIN IMMEDIATE, so the request transaction does it step by step.
     now = utcnow()
     changes = {
         "status": "registered",
@@ -695,57 +720,26 @@ async def register_contract(
         "registrar_subject": principal.subject,
         "updated_at": now,
     }
-    repo = ContractRepository.from_session(session)
+    await _transition(session, row, ("submitted",), changes)
+    await _audit(
+        session=session,
+        principal=principal,
+        contract_id=contract_id,
+        action="register",
+        from_status="submitted",
+        to_status="registered",
+        detail={"technology_amount_fen": technology},
+    )
+    await _record_delta(session, principal, row, _Delta("register", today, 1, row["contract_amount_fen"], technology))
     prefix = f"{today.year:04d}{office['region_code']}"
-    if repo.dialect == "postgresql":
-        if row["status"] != "submitted":
-            raise Conflict(f"Not possible on a {row['status']} contract.", slug="invalid-status")
-        # Only reads happened in this session: hand its connection back before register_at_once takes one, so
-        # a request never holds two pooled connections (under load, every request would wait for a second one).
-        await session.close()
-        serial, version = await repo.register_at_once(
-            Registration(
-                contract_id=contract_id,
-                year=today.year,
-                prefix=prefix,
-                technology_amount_fen=technology,
-                contract_amount_fen=row["contract_amount_fen"],
-                registered_on=today,
-                now=now,
-                registrar_subject=principal.subject,
-                registrar_org_id=principal.org_id,
-                request_id=current_request_id(),
-                event_id=new_id(),
-                delta_id=new_id(),
-                detail=json.dumps({"technology_amount_fen": technology}),
-            )
-        )
-        if serial is None:
-            raise Conflict("The contract changed meanwhile; fetch it again.", slug="invalid-status")
-    else:
-        await _transition(session, row, ("submitted",), changes)
-        await _audit(
-            session=session,
-            principal=principal,
-            contract_id=contract_id,
-            action="register",
-            from_status="submitted",
-            to_status="registered",
-            detail={"technology_amount_fen": technology},
-        )
-        await _record_delta(
-            session, principal, row, _Delta("register", today, 1, row["contract_amount_fen"], technology)
-        )
-        # SQLite serializes writers, so the counter's lock costs nothing extra here; it is still the last statement.
-        serial = await repo.assign_registration_no(contract_id, office_id=office["id"], year=today.year, prefix=prefix)
-        version = row["version"] + 2
-    if serial > 999_999 or version is None:
+    serial = await repo.assign_registration_no(contract_id, office_id=office["id"], year=today.year, prefix=prefix)
+    if serial > 999_999:
         raise Conflict("The office has used every serial number of this year.", slug="serials-exhausted")
     registered = {
         **row,
         **changes,
         "registration_no": registration_no(today.year, office["region_code"], serial),
-        "version": version,
+        "version": row["version"] + 2,
     }
     return to_public(registered, (1, row["contract_amount_fen"], technology))
 
