@@ -51,7 +51,12 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # No ping on checkout: with asyncpg a ping is three round trips (BEGIN, ";", ROLLBACK) — more than a whole
+    # registration — on every request. A connection broken by a database restart fails the one request using it,
+    # and SQLAlchemy then discards every connection made before the failure; pool_recycle bounds their age.
+    return create_async_engine(
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False, pool_recycle=1800
+    )
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
