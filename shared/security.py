@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -50,6 +51,8 @@ __all__ = [
 
 ACCESS_TOKEN_ALGORITHM = "ES256"
 CLOCK_LEEWAY_SECONDS = 30
+VERIFIED_TOKEN_TTL = 60.0
+VERIFIED_TOKEN_CACHE_SIZE = 10_000
 
 
 class TokenInvalid(Exception):
@@ -135,6 +138,11 @@ class JWKSVerifier:
         self._clock = clock
         self._keys: KeySet | None = None
         self._fetched_at = float("-inf")
+        # Verified tokens: token → (principal, key set it was verified with, valid until). A client sends the same
+        # token with every request for minutes; checking its ES256 signature again each time is the costliest
+        # part of a small request. Bounded; an entry lasts until the token expires, VERIFIED_TOKEN_TTL seconds
+        # at most, or until the key set changes (a removed key must stop its tokens).
+        self._verified: OrderedDict[str, tuple[Principal, KeySet, float]] = OrderedDict()
         self._lock = asyncio.Lock()
         self._claims_registry = jwt.JWTClaimsRegistry(
             leeway=CLOCK_LEEWAY_SECONDS,
@@ -164,6 +172,21 @@ class JWKSVerifier:
     async def verify(self, token: str) -> Principal:
         """Return the principal of a valid token, or raise :class:`TokenInvalid`."""
         keys = await self._fetch(force=False)
+        cached = self._verified.get(token)
+        if cached is not None:
+            principal, verified_with, until = cached
+            if verified_with is keys and self._clock() < until:
+                self._verified.move_to_end(token)
+                return principal
+            del self._verified[token]
+        principal = await self._verify(token, keys)
+        expires = float(principal.claims["exp"])
+        self._verified[token] = (principal, self._keys or keys, min(expires, self._clock() + VERIFIED_TOKEN_TTL))
+        if len(self._verified) > VERIFIED_TOKEN_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return principal
+
+    async def _verify(self, token: str, keys: KeySet) -> Principal:
         try:
             decoded = self._decode(token, keys)
         except _UnknownKey:

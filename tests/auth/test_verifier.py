@@ -11,7 +11,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
 
-from shared.security import CLOCK_LEEWAY_SECONDS, JWKSVerifier, TokenInvalid
+from shared.security import CLOCK_LEEWAY_SECONDS, VERIFIED_TOKEN_TTL, JWKSVerifier, TokenInvalid
 
 ISSUER = "techmarket-auth"
 AUDIENCE = "techmarket"
@@ -114,6 +114,49 @@ class TestJWKSVerifier:
         with pytest.raises(TokenInvalid):
             await verifier.verify(_token(stranger))
         assert fake.fetches == 2
+
+    async def test_a_verified_token_is_trusted_for_a_minute_at_most(
+        self, fake: FakeAuthService, verifier: JWKSVerifier, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        key = fake.new_key("k1")
+        token = _token(key)
+        decodes = []
+        real_decode = jwt.decode
+        monkeypatch.setattr(jwt, "decode", lambda *a, **k: decodes.append(1) or real_decode(*a, **k))
+        for _ in range(3):
+            assert (await verifier.verify(token)).subject == "u1"
+        assert len(decodes) == 1  # the signature is checked once
+        assert (await verifier.verify(_token(key, sub="u2"))).subject == "u2"  # another token: its own check
+        assert len(decodes) == 2
+        clock.now += VERIFIED_TOKEN_TTL + 1
+        assert (await verifier.verify(token)).subject == "u1"
+        assert len(decodes) == 3
+
+    async def test_a_cached_token_stops_when_its_key_is_withdrawn(
+        self, fake: FakeAuthService, verifier: JWKSVerifier, clock: FakeClock
+    ) -> None:
+        old = fake.new_key("old")
+        token = _token(old)
+        await verifier.verify(token)
+        fake.keys = [fake.new_key("new")]  # the auth service withdrew the old key
+        clock.now += 301  # the key set is refetched
+        with pytest.raises(TokenInvalid):
+            await verifier.verify(token)
+
+    async def test_the_cache_of_verified_tokens_is_bounded(
+        self, fake: FakeAuthService, verifier: JWKSVerifier, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr("shared.security.VERIFIED_TOKEN_CACHE_SIZE", 2)
+        key = fake.new_key("k1")
+        tokens = [_token(key, sub=f"u{i}") for i in range(5)]
+        for token in tokens:
+            await verifier.verify(token)
+        decodes = []
+        real_decode = jwt.decode
+        monkeypatch.setattr(jwt, "decode", lambda *a, **k: decodes.append(1) or real_decode(*a, **k))
+        await verifier.verify(tokens[-1])  # recent: still cached
+        await verifier.verify(tokens[0])  # evicted long ago: checked again
+        assert len(decodes) == 1
 
     async def test_nbf_in_the_future_is_refused_within_leeway_accepted(
         self, fake: FakeAuthService, verifier: JWKSVerifier
