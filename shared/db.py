@@ -17,7 +17,16 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["SessionDep", "UTCDateTime", "create_engine", "create_sessionmaker", "get_session", "is_sqlite"]
+__all__ = [
+    "ReadSessionDep",
+    "SessionDep",
+    "UTCDateTime",
+    "create_engine",
+    "create_sessionmaker",
+    "get_read_session",
+    "get_session",
+    "is_sqlite",
+]
 
 
 def is_sqlite(url_or_engine: str | AsyncEngine) -> bool:
@@ -48,7 +57,10 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
 
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # A read-only session (ReadSessionDep) begins deferred: in WAL mode it reads a snapshot without taking
+            # the write lock, so readers neither queue behind writers nor hold them up.
+            read_only = connection.get_execution_options().get(_READ_ONLY, False)
+            connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     # No ping on checkout: with asyncpg a ping is three round trips (BEGIN, ";", ROLLBACK) — more than a whole
@@ -79,6 +91,31 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 # The request's session; its commit runs when the endpoint function returns, before the response is sent.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+_READ_ONLY = "techmarket_read_only"
+
+
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A read-only request session: every statement sees one consistent snapshot; nothing may be written.
+
+    PostgreSQL: a REPEATABLE READ READ ONLY transaction (a response built from several queries adds up).
+    SQLite: a deferred BEGIN (a WAL snapshot, without the write lock that BEGIN IMMEDIATE takes).
+    """
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with sessionmaker() as session:
+        if is_sqlite(sessionmaker.kw["bind"]):
+            options: dict[str, Any] = {_READ_ONLY: True}
+        else:
+            options = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+        await session.connection(execution_options=options)
+        try:
+            yield session
+        finally:
+            await session.rollback()  # nothing to keep: ending a read-only transaction either way is the same
+
+
+# The read-only session of GET endpoints that never write (statistics).
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

@@ -9,13 +9,18 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from asgi_lifespan import LifespanManager
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.market.app import SPEC as MARKET_SPEC
+from services.market.offices.models import offices_table
 from services.market.settings import MarketSettings
+from shared.clock import utcnow
+from shared.db import ReadSessionDep
 from shared.errors import Conflict, problem_responses
+from shared.ids import new_id
 from shared.service import ServiceSpec, build_service_app
 from tests.conftest import Databases
 
@@ -60,6 +65,31 @@ async def boom() -> None:
     raise RuntimeError("secret internals: password=hunter2")
 
 
+_OFFICES = sa.text("SELECT count(*) FROM registration_offices")
+
+
+@router.get("/snapshot")
+async def snapshot(request: Request, session: ReadSessionDep) -> dict[str, int]:
+    """Count, let another connection insert and commit, count again in the same read session."""
+    before = int((await session.execute(_OFFICES)).scalar_one())
+    async with request.app.state.engine.begin() as writer:  # must not wait for the reader
+        await writer.execute(
+            sa.insert(offices_table).values(
+                id=new_id(),
+                region_code="510100",
+                region_prefix="5101",
+                name="x",
+                active=True,
+                created_by="t",
+                created_at=utcnow(),
+            )
+        )
+    after = int((await session.execute(_OFFICES)).scalar_one())
+    async with request.app.state.engine.connect() as fresh:
+        committed = int((await fresh.execute(_OFFICES)).scalar_one())
+    return {"before": before, "after": after, "committed": committed}
+
+
 @pytest.fixture
 async def client(databases: Databases, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     spec = ServiceSpec(
@@ -89,6 +119,15 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
     assert body["instance"]
     assert body["request_id"] == response.headers["x-request-id"]
     return body
+
+
+class TestReadSession:
+    async def test_one_snapshot_that_does_not_hold_up_writers(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/snapshot")
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["after"] == body["before"]  # the reader keeps its snapshot…
+        assert body["committed"] == body["before"] + 1  # …while the writer committed meanwhile
 
 
 class TestBadInput:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from services.search.settings import SearchSettings
@@ -30,6 +33,11 @@ class TestMoney:
     def test_huge_values_stay_exact(self) -> None:
         fen = 10**20 + 7
         assert fen_to_yuan(fen) == "1000000000000000000.07"
+
+    @given(st.integers(-(10**22), 10**22))
+    def test_equals_decimal_division(self, fen: int) -> None:
+        for render, divisor in ((fen_to_yuan, 100), (fen_to_wan_yuan, 10**6), (fen_to_yi_yuan, 10**10)):
+            assert render(fen) == format((Decimal(fen) / divisor).normalize(), "f")
 
 
 class TestChinaDate:

@@ -35,6 +35,10 @@ class Filter:
 
 
 def _ledger_columns() -> dict[str, Expr]:
+    return _LEDGER_COLUMNS
+
+
+def _build_ledger_columns() -> dict[str, Expr]:
     c = contracts_table.c
     return {
         "seller_region": city_sql(c.seller_region_code),
@@ -49,6 +53,10 @@ def _ledger_columns() -> dict[str, Expr]:
         "office_id": c.office_id,
         "broker_path": sa.func.coalesce(c.broker_org_path, ""),
     }
+
+
+# The ledger's dimension expressions, as cells store them; built once (SQL expressions are immutable).
+_LEDGER_COLUMNS = _build_ledger_columns()
 
 
 def _condition(column: Expr, flt: Filter) -> Expr:

@@ -7,7 +7,8 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
+from pydantic import BaseModel
 
 from services.market.settings import MarketSettings
 from services.market.stats import export, service
@@ -21,9 +22,10 @@ from services.market.stats.schemas import (
     PublicStats,
     Target,
     YearTotal,
+    amounts,
 )
 from shared.clock import today_in_china
-from shared.db import SessionDep
+from shared.db import ReadSessionDep
 from shared.errors import ValidationFailed, problem_responses
 from shared.money import fen_to_yi_yuan
 from shared.security import CurrentPrincipal
@@ -51,7 +53,12 @@ def _settings(request: Request) -> MarketSettings:
 
 
 def _amounts(count: int, contract_fen: int, technology_fen: int) -> dict[str, Any]:
-    return Amounts.of(count, contract_fen, technology_fen).model_dump()
+    return amounts(count, contract_fen, technology_fen)
+
+
+def _json(body: BaseModel, *, by_alias: bool = False) -> Response:
+    # pydantic's own serializer writes the JSON in one pass (model_dump + json.dumps took a tenth of a request).
+    return Response(body.model_dump_json(by_alias=by_alias), media_type="application/json")
 
 
 def _check_range(date_from: dt.date | None, date_to: dt.date | None, *, to_name: str = "to") -> None:
@@ -75,7 +82,7 @@ def _check_range(date_from: dt.date | None, date_to: dt.date | None, *, to_name:
 )
 async def contract_breakdown(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: CurrentPrincipal,
     date_from: Annotated[dt.date | None, Query(alias="from", description="First day, inclusive.")] = None,
     date_to: Annotated[dt.date | None, Query(alias="to", description="Last day, inclusive.")] = None,
@@ -136,10 +143,10 @@ async def contract_breakdown(
         ],
         total=Amounts.of(result.total.count, result.total.contract_amount_fen, result.total.technology_amount_fen),
     )
-    return JSONResponse(body.model_dump(mode="json", by_alias=True))
+    return _json(body, by_alias=True)
 
 
-async def _target(session: SessionDep, settings: MarketSettings, filters: list[service.Filter]) -> Target:
+async def _target(session: ReadSessionDep, settings: MarketSettings, filters: list[service.Filter]) -> Target:
     end = min(settings.stats_target_until, today_in_china())
     achieved = 0
     if end >= settings.stats_target_since:
@@ -174,7 +181,7 @@ def _target_of(settings: MarketSettings, achieved: int) -> Target:
 )
 async def cumulative(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: CurrentPrincipal,
     since: Annotated[dt.date | None, Query(description="First day, inclusive.")] = None,
     until: Annotated[dt.date | None, Query(description="Last day, inclusive.")] = None,
@@ -228,7 +235,7 @@ async def cumulative(
         target=target,
         monthly=points,
     )
-    return JSONResponse(body.model_dump(mode="json"))
+    return _json(body)
 
 
 @router.get(
@@ -239,7 +246,7 @@ async def cumulative(
     response_model=PublicStats,
     responses=problem_responses(422),
 )
-async def public_stats(request: Request, session: SessionDep) -> PublicStats:
+async def public_stats(request: Request, session: ReadSessionDep) -> PublicStats:
     settings = _settings(request)
     today = today_in_china()
     headline = await service.breakdown(

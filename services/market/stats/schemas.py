@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -17,6 +18,7 @@ __all__ = [
     "PublicStats",
     "Target",
     "YearTotal",
+    "amounts",
 ]
 
 
@@ -34,15 +36,20 @@ class Amounts(BaseModel):
     @classmethod
     def of(cls, count: int, contract_fen: int, technology_fen: int) -> Amounts:
         """Amounts with their 万元/亿元 renderings."""
-        return cls(
-            count=count,
-            contract_amount_fen=contract_fen,
-            contract_amount_wan_yuan=fen_to_wan_yuan(contract_fen),
-            contract_amount_yi_yuan=fen_to_yi_yuan(contract_fen),
-            technology_amount_fen=technology_fen,
-            technology_amount_wan_yuan=fen_to_wan_yuan(technology_fen),
-            technology_amount_yi_yuan=fen_to_yi_yuan(technology_fen),
-        )
+        return cls.model_construct(**amounts(count, contract_fen, technology_fen))
+
+
+def amounts(count: int, contract_fen: int, technology_fen: int) -> dict[str, Any]:
+    """The fields of :class:`Amounts` (built without validation: every value is computed here from integers)."""
+    return {
+        "count": count,
+        "contract_amount_fen": contract_fen,
+        "contract_amount_wan_yuan": fen_to_wan_yuan(contract_fen),
+        "contract_amount_yi_yuan": fen_to_yi_yuan(contract_fen),
+        "technology_amount_fen": technology_fen,
+        "technology_amount_wan_yuan": fen_to_wan_yuan(technology_fen),
+        "technology_amount_yi_yuan": fen_to_yi_yuan(technology_fen),
+    }
 
 
 class BreakdownRowPublic(Amounts):
