@@ -111,12 +111,13 @@ class ContractDelta(MarketTable, table=True):
         sa.Index("ix_contract_deltas_effective", "effective_on"),
         sa.Index("ix_contract_deltas_contract", "contract_id", "id"),
         sa.Index("ix_contract_deltas_import", "import_id"),
-        # The deltas still waiting to be folded into the rollup: few at any time, found without a scan.
+        # The deltas still waiting to be folded into the rollup: few at any time, found without a scan. Each
+        # predicate is written as SQLAlchemy renders the queries' condition, so the planners match it.
         sa.Index(
             "ix_contract_deltas_unfolded",
             "id",
             postgresql_where=sa.text("NOT folded"),
-            sqlite_where=sa.text("NOT folded"),
+            sqlite_where=sa.text("folded = 0"),
         ),
     )
 

@@ -69,7 +69,7 @@ def upgrade() -> None:
         "contract_deltas",
         ["id"],
         postgresql_where=sa.text("NOT folded"),
-        sqlite_where=sa.text("NOT folded"),
+        sqlite_where=sa.text("folded = 0"),
     )
     _replace_cells(sharded=False)
 
