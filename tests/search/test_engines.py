@@ -191,6 +191,28 @@ class TestEmbeddedRanking:
         assert {h.id for h in second.hits} == {d.id for d in in_body}
         await engine.close()
 
+    async def test_with_filters_only_the_documents_passing_them_are_ranked(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        engine = EmbeddedEngine(tmp_path / "index", segmenter())
+        await engine.open()
+        title_kept = [doc(title=f"传感器标定方法{i}", summary="一种方法", description=None, trl=7) for i in range(2)]
+        title_dropped = [doc(title=f"传感器封装{i}", summary="一种方法", description=None, trl=2) for i in range(2)]
+        body_kept = [doc(title=f"测量装置{i}", summary="包括传感器", description=None, trl=7) for i in range(2)]
+        await engine.apply("achievement", [*body_kept, *title_dropped, *title_kept], [])
+        result = await engine.search(SearchQuery(kind="achievement", q="传感器", trl_min=5), highlight=[])
+        assert [h.id for h in result.hits[2:]] == [d.id for d in reversed(body_kept)]
+        assert {h.id for h in result.hits[:2]} == {d.id for d in title_kept}
+        assert result.total == 4
+        monkeypatch.setattr(embedded_module, "RANK_ALL_LIMIT", 1)  # narrowing to title matches, among the kept
+        query = SearchQuery(kind="achievement", q="传感器", trl_min=5, limit=2)
+        assert [h.id for h in (await engine.search(query, highlight=[])).hits] == [h.id for h in result.hits[:2]]
+        second = await engine.search(
+            SearchQuery(kind="achievement", q="传感器", trl_min=5, limit=2, offset=2), highlight=[]
+        )
+        assert [h.id for h in second.hits] == [h.id for h in result.hits[2:]]
+        await engine.close()
+
     async def test_a_second_process_sees_the_swap(self, tmp_path: Path) -> None:
         server = EmbeddedEngine(tmp_path / "index", segmenter())
         cli = EmbeddedEngine(tmp_path / "index", segmenter())
@@ -268,4 +290,21 @@ class TestEmbeddedColumnarCopy:
         last = await engine.search(SearchQuery(**filters, sort="price", limit=2, offset=2), highlight=[])
         assert [h.id for h in last.hits] == [free.id]
         assert last.total == 3
+        await engine.close()
+
+    async def test_a_read_transaction_older_than_the_copy_sees_its_own_state(self, tmp_path: Path) -> None:
+        engine = EmbeddedEngine(tmp_path / "index", segmenter())
+        await engine.open()
+        first = doc(title="状态", trl=3)
+        await engine.apply("achievement", [first], [])
+        index = engine.refresh("achievement")
+        with index.snapshot() as old:
+            before = index._columns(old)
+            await engine.apply("achievement", [doc(id=first.id, version=2, title="状态", trl=8)], [])
+            # Another search moves the process's copy on to the new generation...
+            assert (await engine.search(SearchQuery(kind="achievement", trl_min=8), highlight=[])).total == 1
+            # ...while the older read transaction still gets a copy of what it sees.
+            again = index._columns(old)
+            assert again.generation == before.generation
+            assert len(again.select(SearchQuery(kind="achievement", trl_max=3), None)) == 1
         await engine.close()

@@ -24,6 +24,7 @@ import queue
 import sqlite3
 import threading
 import uuid
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +149,16 @@ class _IndexFile:
                 connection.close()
             else:
                 self._readers.put(connection)
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A reader inside a read transaction: every statement sees the same state of the file."""
+        with self.reader() as db:
+            db.execute("BEGIN")
+            try:
+                yield db
+            finally:
+                db.execute("COMMIT")
 
     def close(self) -> None:
         self._closed = True
@@ -293,22 +304,23 @@ class _IndexFile:
                 self._columns_cache = fresh
         return fresh
 
+    def load_columns(self) -> None:
+        """Make the columnar copy now (about half a second at 100,000 documents) rather than in a search."""
+        with self.snapshot() as db:
+            self._columns(db)
+
     def search(self, query: SearchQuery, terms: Sequence[QueryTerm], highlight: Sequence[str]) -> SearchResult:
         match = build_match(terms) if terms else None
-        with self.reader() as db:
-            db.execute("BEGIN")  # one snapshot for the columnar copy, the match, the page and its payloads
-            try:
-                page, total, facets = self._run(db, query, match)
-                payloads = {
-                    rowid: (doc_id, card, text)
-                    for rowid, doc_id, card, text in db.execute(
-                        "SELECT d.rowid, d.id, p.card, p.snippet_source FROM docs d JOIN payload p ON p.rowid = d.rowid "
-                        "WHERE d.rowid IN (SELECT value FROM json_each(?))",
-                        (json.dumps([rowid for rowid, _ in page]),),
-                    )
-                }
-            finally:
-                db.execute("COMMIT")
+        with self.snapshot() as db:  # one state for the columnar copy, the match, the page and its payloads
+            page, total, facets = self._run(db, query, match)
+            payloads = {
+                rowid: (doc_id, card, text)
+                for rowid, doc_id, card, text in db.execute(
+                    "SELECT d.rowid, d.id, p.card, p.snippet_source FROM docs d JOIN payload p ON p.rowid = d.rowid "
+                    "WHERE d.rowid IN (SELECT value FROM json_each(?))",
+                    (json.dumps([rowid for rowid, _ in page]),),
+                )
+            }
         hits = []
         for rowid, raw_score in page:
             doc_id, card, source_text = payloads[rowid]
@@ -471,23 +483,28 @@ class _Columns:
         codes: dict[str, npt.NDArray[np.int32]] = {}
         values: dict[str, list[Any]] = {}
         for column in _CODED:
-            known = list(self.values[column])
-            index = {value: code for code, value in enumerate(known)}
+            index = {value: code for code, value in enumerate(self.values[column])}
             codes[column] = grown(self.codes[column], -1)
             if rows:
-                codes[column][rowids] = [
-                    -1 if value is None else index.setdefault(value, len(index)) for value in by_column[column]
-                ]
+                for value in dict.fromkeys(by_column[column]):  # the distinct values, in order
+                    if value is not None and value not in index:
+                        index[value] = len(index)
+                codes[column][rowids] = list(map({**index, None: -1}.__getitem__, by_column[column]))
             values[column] = list(index)  # insertion order: the value of each code
         numbers: dict[str, npt.NDArray[np.float64]] = {}
         for column in _NUMERIC:
             numbers[column] = grown(self.numbers[column], np.nan)
             if rows:
-                numbers[column][rowids] = [np.nan if value is None else value for value in by_column[column]]
+                numbers[column][rowids] = np.array(by_column[column], dtype=np.float64)  # None becomes NaN
         modes = {mode: grown(member, False) for mode, member in self.modes.items()}
+        with_modes: defaultdict[str, list[int]] = defaultdict(list)  # rows grouped by their (few) mode sets
         for rowid, text in zip(rowids.tolist(), by_column.get("modes", ()), strict=True):
+            with_modes[text].append(rowid)
+        for text, members in with_modes.items():
             for mode in text.split():
-                modes.setdefault(mode, np.zeros(size, dtype=np.bool_))[rowid] = True
+                if mode not in modes:
+                    modes[mode] = np.zeros(size, dtype=np.bool_)
+                modes[mode][members] = True
         return _Columns(generation, present, codes, values, numbers, modes)
 
     def select(self, query: SearchQuery, rowids: npt.NDArray[np.int64] | None) -> npt.NDArray[np.int64]:
@@ -621,14 +638,15 @@ class EmbeddedEngine(SearchEngine):
         _IndexFile(path, self.segmenter).close()
 
     async def open(self) -> None:
-        """Create the folder and an empty generation per kind when none exists yet."""
+        """Create the folder and an empty generation per kind when none exists yet; load the columnar copies."""
         self.directory.mkdir(parents=True, exist_ok=True)
         for kind in KINDS:
             if not self._pointer(kind).exists():
                 name = f"{kind}-{uuid.uuid4().hex}.sqlite"
                 await asyncio.to_thread(self._create_empty, self.directory / name)
                 self.point_to(kind, name)
-            await asyncio.to_thread(self.refresh, kind)
+            index = await asyncio.to_thread(self.refresh, kind)
+            await asyncio.to_thread(index.load_columns)
 
     async def close(self) -> None:
         with self._lock:
