@@ -12,6 +12,10 @@ the new generation on its next request, even when another process (the CLI) buil
 
 SQLite calls block, so they run in worker threads: one writer connection behind a lock, a pool of readers (WAL
 lets readers proceed while the writer writes).
+
+FTS5 finds and ranks; filters, exact totals, facet counts and the date/price order run with numpy on a
+per-process columnar copy of the docs table (:class:`_Columns`), which follows every write, this process's or
+another's, through a generation counter and a change log kept in the file itself.
 """
 
 from __future__ import annotations
@@ -551,7 +555,8 @@ class _Columns:
 
     def ordered(self, sort: Sort, rowids: npt.NDArray[np.int64], want: int) -> list[int]:
         """The first ``want`` of ``rowids`` by price (lowest first, none last) or else by date (newest first)."""
-        newest = np.where(np.isnan(self.numbers["published_ts"][rowids]), np.inf, -self.numbers["published_ts"][rowids])
+        published = self.numbers["published_ts"][rowids]
+        newest = np.where(np.isnan(published), np.inf, -published)
         keys = [newest, -rowids]  # ties: the later-inserted document first
         if sort == "price":
             price = self.numbers["amount_min_fen"][rowids]
