@@ -111,29 +111,54 @@ def segmenter(cache_dir: Path | None = None) -> Segmenter:
         return _instance
 
 
+class _Folding(dict[int, int]):
+    """Per character NFKC and lower case, as a ``str.translate`` table filled as characters are met.
+
+    A character whose folding is not exactly one character keeps itself, so the folded text has the positions
+    of the source, and folding a slice gives the slice of the folded text: a snippet folds only the parts it
+    reads (normalizing a whole description for every hit was most of a snippet's cost).
+    """
+
+    def __missing__(self, code: int) -> int:
+        folded = Segmenter.normalize(chr(code))
+        value = ord(folded) if len(folded) == 1 else code
+        self[code] = value
+        return value
+
+
+_FOLDING = _Folding()
+_SCAN_STEP = 64
+
+
+def _first_match(pattern: re.Pattern[str], source: str, longest: int) -> int | None:
+    """Where the first match of ``pattern`` (no longer than ``longest``) starts in the folded ``source``."""
+    for begin in range(0, len(source), _SCAN_STEP):
+        # Any match starting before begin + _SCAN_STEP lies wholly in this chunk.
+        found = pattern.search(source[begin : begin + _SCAN_STEP + longest - 1].translate(_FOLDING))
+        if found is not None:
+            return begin + found.start()
+    return None
+
+
 def snippet(text: str | None, words: Iterable[str], *, width: int = 80) -> str:
     """A window of ``text`` around the first match, HTML-escaped, every match wrapped in ``<em>``."""
     if not text:
         return ""
     words = [w for w in words if w]
     source = text
-    folded = Segmenter.normalize(source)
-    # NFKC can change lengths (rare ligatures); fall back to the raw text for positions when it does.
-    if len(folded) != len(source):
-        folded = source.lower()
     pattern = re.compile("|".join(re.escape(w) for w in words)) if words else None
-    first = pattern.search(folded) if pattern else None
+    first = _first_match(pattern, source, max(map(len, words))) if pattern else None
     start = 0
     if first is not None:
-        start = max(0, first.start() - width // 4)
+        start = max(0, first - width // 4)
     end = min(len(source), start + width)
     out: list[str] = ["…" if start > 0 else ""]
     position = start
     if pattern is not None:
-        for match in pattern.finditer(folded, start, end):
-            out.append(html.escape(source[position : match.start()]))
-            out.append(f"<em>{html.escape(source[match.start() : match.end()])}</em>")
-            position = match.end()
+        for match in pattern.finditer(source[start:end].translate(_FOLDING)):
+            out.append(html.escape(source[position : start + match.start()]))
+            out.append(f"<em>{html.escape(source[start + match.start() : start + match.end()])}</em>")
+            position = start + match.end()
     out.append(html.escape(source[position:end]))
     if end < len(source):
         out.append("…")

@@ -84,6 +84,49 @@ class TestEngineBehaviour:
         assert result.facets["technical_field"] == {"new_energy": 2, "new_materials": 1}
         assert result.facets["region"] == {"510100": 1, "500100": 1, "510700": 1}
 
+    async def test_filters_and_facets_combined(self, engine: SearchEngine) -> None:
+        a = doc(title="锂电池隔膜", technical_field="new_energy", trl=7, transfer_modes=["license"], price=None)
+        b = doc(title="锂电池回收", technical_field="new_energy", trl=3, transfer_modes=["transfer", "license"])
+        c = doc(title="锂电池电解液", technical_field="new_materials", trl=8, transfer_modes=["equity"])
+        d = doc(title="钠电池正极", technical_field="new_energy", trl=9)
+        await engine.apply("achievement", [a, b, c, d], [])
+        query = SearchQuery(
+            kind="achievement", q="锂电池", trl_min=5, facets=("technical_field", "transfer_mode", "trl"), limit=1
+        )
+        result = await engine.search(query, highlight=[])
+        assert result.total == 2
+        assert result.total_is_exact
+        assert result.facets == {
+            "technical_field": {"new_energy": 1, "new_materials": 1},
+            "transfer_mode": {"license": 1, "equity": 1},
+            "trl": {"7": 1, "8": 1},
+        }
+        by_mode = await engine.search(
+            SearchQuery(kind="achievement", q="锂电池", mode="license", facets=("trl",)), highlight=[]
+        )
+        assert {h.id for h in by_mode.hits} == {a.id, b.id}
+        assert by_mode.facets == {"trl": {"7": 1, "3": 1}}
+        # The same filters and facets without q count over every document.
+        browsing = await engine.search(
+            SearchQuery(kind="achievement", technical_field="new_energy", facets=("trl",)), highlight=[]
+        )
+        assert browsing.total == 3
+        assert browsing.facets == {"trl": {"3": 1, "7": 1, "9": 1}}
+
+    async def test_facets_follow_updates_and_deletes(self, engine: SearchEngine) -> None:
+        a = doc(title="光纤传感器", technical_field="electronic_information", region_code="510104")
+        b = doc(title="压力传感器", technical_field="advanced_manufacturing", region_code="500112")
+        await engine.apply("achievement", [a, b], [])
+        query = SearchQuery(kind="achievement", q="传感器", facets=("technical_field", "region"))
+        before = await engine.search(query, highlight=[])
+        assert before.facets["technical_field"] == {"electronic_information": 1, "advanced_manufacturing": 1}
+        moved = doc(id=a.id, version=2, title="光纤传感器", technical_field="new_materials", region_code="510704")
+        await engine.apply("achievement", [moved], [(b.id, 1)])
+        after = await engine.search(query, highlight=[])
+        assert after.total == 1
+        assert after.facets == {"technical_field": {"new_materials": 1}, "region": {"510700": 1}}
+        assert await found(engine, "传感器", technical_field="electronic_information") == []
+
     async def test_snippets_highlight_sub_words(self, engine: SearchEngine) -> None:
         await engine.apply("achievement", [doc(summary="针对待处理的<b>工业</b>废水", description=None)], [])
         (hit,) = (await engine.search(SearchQuery(kind="achievement", q="处理"), highlight=["处理"])).hits
@@ -148,6 +191,28 @@ class TestEmbeddedRanking:
         assert {h.id for h in second.hits} == {d.id for d in in_body}
         await engine.close()
 
+    async def test_with_filters_only_the_documents_passing_them_are_ranked(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        engine = EmbeddedEngine(tmp_path / "index", segmenter())
+        await engine.open()
+        title_kept = [doc(title=f"传感器标定方法{i}", summary="一种方法", description=None, trl=7) for i in range(2)]
+        title_dropped = [doc(title=f"传感器封装{i}", summary="一种方法", description=None, trl=2) for i in range(2)]
+        body_kept = [doc(title=f"测量装置{i}", summary="包括传感器", description=None, trl=7) for i in range(2)]
+        await engine.apply("achievement", [*body_kept, *title_dropped, *title_kept], [])
+        result = await engine.search(SearchQuery(kind="achievement", q="传感器", trl_min=5), highlight=[])
+        assert [h.id for h in result.hits[2:]] == [d.id for d in reversed(body_kept)]
+        assert {h.id for h in result.hits[:2]} == {d.id for d in title_kept}
+        assert result.total == 4
+        monkeypatch.setattr(embedded_module, "RANK_ALL_LIMIT", 1)  # narrowing to title matches, among the kept
+        query = SearchQuery(kind="achievement", q="传感器", trl_min=5, limit=2)
+        assert [h.id for h in (await engine.search(query, highlight=[])).hits] == [h.id for h in result.hits[:2]]
+        second = await engine.search(
+            SearchQuery(kind="achievement", q="传感器", trl_min=5, limit=2, offset=2), highlight=[]
+        )
+        assert [h.id for h in second.hits] == [h.id for h in result.hits[2:]]
+        await engine.close()
+
     async def test_a_second_process_sees_the_swap(self, tmp_path: Path) -> None:
         server = EmbeddedEngine(tmp_path / "index", segmenter())
         cli = EmbeddedEngine(tmp_path / "index", segmenter())
@@ -159,3 +224,87 @@ class TestEmbeddedRanking:
         assert len(await found(server, "索引", kind="demand")) == 1
         await server.close()
         await cli.close()
+
+
+class TestEmbeddedColumnarCopy:
+    """Filters, facets and date/price order read a per-process copy of the filter columns: it must follow writes."""
+
+    async def test_writes_of_another_process_are_seen(self, tmp_path: Path) -> None:
+        server = EmbeddedEngine(tmp_path / "index", segmenter())
+        writer = EmbeddedEngine(tmp_path / "index", segmenter())  # another process writing the same file
+        await server.open()
+        await writer.open()
+        kept = doc(title="无人机巡检系统", technical_field="electronic_information", trl=5)
+        gone = doc(title="无人机植保方法", technical_field="agriculture", trl=6)
+        await writer.apply("achievement", [kept, gone], [])
+        query = SearchQuery(kind="achievement", q="无人机", trl_min=5, facets=("technical_field", "trl"))
+        assert (await server.search(query, highlight=[])).facets["technical_field"] == {
+            "electronic_information": 1,
+            "agriculture": 1,
+        }
+        changed = doc(id=kept.id, version=2, title="无人机巡检系统", technical_field="new_energy", trl=8)
+        await writer.apply("achievement", [changed], [(gone.id, 1)])
+        result = await server.search(query, highlight=[])
+        assert [h.id for h in result.hits] == [kept.id]
+        assert result.facets == {"technical_field": {"new_energy": 1}, "trl": {"8": 1}}
+        assert await found(server, "无人机", technical_field="electronic_information") == []
+        await server.close()
+        await writer.close()
+
+    async def test_a_copy_older_than_the_change_log_is_reloaded(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(embedded_module, "CHANGE_LOG_GENERATIONS", 1)
+        server = EmbeddedEngine(tmp_path / "index", segmenter())
+        writer = EmbeddedEngine(tmp_path / "index", segmenter())
+        await server.open()
+        await writer.open()
+        first = doc(title="风电叶片检测", region_code="510104")
+        await writer.apply("achievement", [first], [])
+        assert await found(server, "检测", region="510100") == [first.id]
+        # Three write transactions: the log keeps only the last one, which does not reach back to the server's copy.
+        second = doc(title="桥梁裂缝检测", region_code="500112")
+        await writer.apply("achievement", [second], [])
+        await writer.apply("achievement", [doc(id=first.id, version=2, title="风电叶片检测", region_code="500103")], [])
+        await writer.apply("achievement", [doc(title="无关的成果")], [])
+        assert set(await found(server, "检测", region="500000")) == {first.id, second.id}
+        assert await found(server, "检测", region="510100") == []
+        await server.close()
+        await writer.close()
+
+    async def test_date_and_price_order_with_a_query_and_filters(self, tmp_path: Path) -> None:
+        engine = EmbeddedEngine(tmp_path / "index", segmenter())
+        await engine.open()
+        price = {"kind": "range", "min_fen": 0, "max_fen": 0}
+        old = doc(title="储能电池管理", published_at="2026-01-01T00:00:00Z", price={**price, "min_fen": 300})
+        new = doc(title="储能电池热管理", published_at="2026-05-01T00:00:00Z", price={**price, "min_fen": 100})
+        free = doc(title="储能电池梯次利用", published_at="2026-03-01T00:00:00Z", price=None)
+        other = doc(title="储能电池", technical_field="agriculture", published_at="2026-06-01T00:00:00Z")
+        await engine.apply("achievement", [old, new, free, other], [])
+        filters = {"kind": "achievement", "q": "储能电池", "technical_field": "environment", "facets": ("trl",)}
+        newest = await engine.search(SearchQuery(**filters, sort="newest"), highlight=[])
+        assert [h.id for h in newest.hits] == [new.id, free.id, old.id]
+        assert all(h.score is not None and h.score > 0 for h in newest.hits)  # BM25 of the page, though unranked
+        by_price = await engine.search(SearchQuery(**filters, sort="price", limit=2), highlight=[])
+        assert [h.id for h in by_price.hits] == [new.id, old.id]  # no price last
+        last = await engine.search(SearchQuery(**filters, sort="price", limit=2, offset=2), highlight=[])
+        assert [h.id for h in last.hits] == [free.id]
+        assert last.total == 3
+        await engine.close()
+
+    async def test_a_read_transaction_older_than_the_copy_sees_its_own_state(self, tmp_path: Path) -> None:
+        engine = EmbeddedEngine(tmp_path / "index", segmenter())
+        await engine.open()
+        first = doc(title="状态", trl=3)
+        await engine.apply("achievement", [first], [])
+        index = engine.refresh("achievement")
+        with index.snapshot() as old:
+            before = index._columns(old)
+            await engine.apply("achievement", [doc(id=first.id, version=2, title="状态", trl=8)], [])
+            # Another search moves the process's copy on to the new generation...
+            assert (await engine.search(SearchQuery(kind="achievement", trl_min=8), highlight=[])).total == 1
+            # ...while the older read transaction still gets a copy of what it sees.
+            again = index._columns(old)
+            assert again.generation == before.generation
+            assert len(again.select(SearchQuery(kind="achievement", trl_max=3), None)) == 1
+        await engine.close()
