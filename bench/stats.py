@@ -8,8 +8,9 @@ For each backend, in a fresh database:
    (the market app in-process via httpx.ASGITransport, token verification included) and of the equivalent direct
    SUM … GROUP BY over the contracts table;
 3. time a 100,000-row CSV import through the API;
-4. PostgreSQL only: registrations per second with 32 concurrent clients (POST …/register through the API), then
-   the exactness check (every rollup level equals the ledger).
+4. PostgreSQL only: registrations per second with 32 concurrent clients (POST …/register through the API) while
+   the statistics fold runs every second as in production (same process, so its CPU counts against the rate),
+   the backlog it leaves, then the exactness check (every rollup level equals the ledger; serials gap-free).
 Results print as a table; docs/benchmarks.md records a run.
 """
 
