@@ -800,22 +800,12 @@ async def amend_contract(
     )
     if delta.contract_fen == 0 and delta.technology_fen == 0:
         raise ValidationFailed.field("contract_amount_fen", "the amendment changes no amount", type="no_change")
-    await _transition(session, row, REGISTERED, {"status": "amended"})
-    await _audit(
-        session=session,
-        principal=principal,
-        contract_id=contract_id,
-        action="amend",
-        from_status=row["status"],
-        to_status="amended",
-        detail={
-            "effective_on": data.effective_on.isoformat(),
-            "contract_amount_delta_fen": delta.contract_fen,
-            "technology_amount_delta_fen": delta.technology_fen,
-        },
-    )
-    await _record_delta(session, principal, row, delta)
-    return await get_contract(session=session, principal=principal, contract_id=contract_id)
+    detail = {
+        "effective_on": data.effective_on.isoformat(),
+        "contract_amount_delta_fen": delta.contract_fen,
+        "technology_amount_delta_fen": delta.technology_fen,
+    }
+    return await _change_registered(session, principal, row, to_status="amended", delta=delta, detail=detail)
 
 
 async def revoke_contract(
@@ -831,17 +821,24 @@ async def revoke_contract(
     reason = normalize_text(data.reason)
     if not reason:
         raise ValidationFailed.field("reason", "must not be blank", type="blank")
-    await _transition(session, row, REGISTERED, {"status": "revoked"})
+    delta = _Delta("revoke", effective_on, -count, -contract_now, -technology_now, reason)
+    detail = {"effective_on": effective_on.isoformat(), "reason": reason}
+    return await _change_registered(session, principal, row, to_status="revoked", delta=delta, detail=detail)
+
+
+async def _change_registered(
+    session: AsyncSession, principal: Principal, row: Row, *, to_status: str, delta: _Delta, detail: dict[str, Any]
+) -> ContractPublic:
+    """An amendment or revocation: the status, its history row and its signed delta, in the request transaction."""
+    await _transition(session, row, REGISTERED, {"status": to_status})
     await _audit(
         session=session,
         principal=principal,
-        contract_id=contract_id,
-        action="revoke",
+        contract_id=row["id"],
+        action=delta.action,
         from_status=row["status"],
-        to_status="revoked",
-        detail={"effective_on": effective_on.isoformat(), "reason": reason},
+        to_status=to_status,
+        detail=detail,
     )
-    await _record_delta(
-        session, principal, row, _Delta("revoke", effective_on, -count, -contract_now, -technology_now, reason)
-    )
-    return await get_contract(session=session, principal=principal, contract_id=contract_id)
+    await _record_delta(session, principal, row, delta)
+    return await get_contract(session=session, principal=principal, contract_id=row["id"])
