@@ -1,8 +1,9 @@
 """Bulk import of historical registrations (CSV or XLSX) as already-registered contracts.
 
-Built for volume: rows are validated in Python, then written in batches (one executemany per table per batch);
-the statistics rollup is updated once at the end with grouped INSERT … SELECT upserts over the import's deltas,
-all in the request's one transaction. The audit record of an import is its contract_imports row (actor, office,
+Built for volume: rows are validated in Python (plain dicts and dataclasses, no pydantic per row; "today" taken once),
+then written in batches of 2,000 as value tuples: COPY on PostgreSQL, one driver-level executemany on SQLite, the
+columns every row shares bound once (ContractRepository.bulk_insert). The statistics rollup is updated once at the
+end with grouped INSERT … SELECT upserts over the import's deltas, all in the request's one transaction. The audit record of an import is its contract_imports row (actor, office,
 counts); each imported contract and delta carries its import_id (no per-contract history row, for volume). Re-importing a file finds every row by its duplicate key and stores nothing.
 """
 
