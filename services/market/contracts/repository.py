@@ -88,11 +88,6 @@ class ContractRepository:
         """Insert one contract."""
         await self.session.execute(sa.insert(contracts_table).values(dict(values)))
 
-    async def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Insert contracts in one executemany."""
-        if rows:
-            await self.session.execute(sa.insert(contracts_table), [dict(r) for r in rows])
-
     async def bulk_insert(
         self,
         table: sa.Table,
