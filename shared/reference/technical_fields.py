@@ -31,6 +31,11 @@ def technical_fields() -> tuple[TechnicalField, ...]:
         )
 
 
+@cache
+def _codes() -> frozenset[str]:
+    return frozenset(f.code for f in technical_fields())
+
+
 def is_technical_field(code: str) -> bool:
     """Whether ``code`` is one of the 11 field codes."""
-    return any(f.code == code for f in technical_fields())
+    return code in _codes()

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services.market.contracts.models import (
@@ -178,10 +181,53 @@ class ContractRepository:
         """Insert one contract."""
         await self.session.execute(sa.insert(contracts_table).values(dict(values)))
 
-    async def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Insert contracts in one executemany."""
-        if rows:
-            await self.session.execute(sa.insert(contracts_table), [dict(r) for r in rows])
+    async def bulk_insert(
+        self,
+        table: sa.Table,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        same: Mapping[str, Any],
+    ) -> None:
+        """Insert many rows of ``table`` as fast as the backend takes them, in the session's transaction.
+
+        ``rows`` are value tuples in ``columns`` order; ``same`` holds the columns every row shares. The values go
+        through the columns' own bind processors (so they are stored exactly as an ORM insert stores them), but the
+        shared ones only once and without SQLAlchemy's per-row statement machinery: PostgreSQL gets them by COPY
+        on the session's connection, SQLite as one executemany.
+        """
+        if not rows:
+            return
+        connection = await self.session.connection()
+        dialect = connection.dialect
+
+        def processor(name: str) -> Any:
+            column_type = table.c[name].type
+            return column_type.dialect_impl(dialect).bind_processor(dialect)
+
+        names = [*columns, *same]
+        fixed = tuple((p(v) if (p := processor(n)) else v) for n, v in same.items())
+        converters = [(i, p) for i, n in enumerate(columns) if (p := processor(n)) is not None]
+        records = []
+        for row in rows:
+            values = list(row)
+            for i, convert in converters:
+                values[i] = convert(values[i])
+            records.append((*values, *fixed))
+        if self.dialect == "postgresql":
+            raw: Any = (await connection.get_raw_connection()).driver_connection
+            if not raw.is_in_transaction():
+                # The driver adapter opens the transaction with the first statement; COPY must run inside it.
+                await connection.execute(sa.text("SELECT 1"))
+            try:
+                await raw.copy_records_to_table(table.name, records=records, columns=names)
+            except asyncpg.IntegrityConstraintViolationError as exc:
+                # What an executemany would raise through SQLAlchemy, so callers handle one exception type.
+                raise IntegrityError(f"COPY {table.name}", None, exc) from exc
+            return
+        placeholders = ", ".join("?" * len(names))
+        sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({placeholders})"  # noqa: S608  (own column names)
+        await connection.exec_driver_sql(sql, records)
 
     async def get(self, contract_id: uuid.UUID, *, visibility: Visibility | None = None) -> Row | None:
         """One contract, if it exists (and is visible when ``visibility`` is given)."""
@@ -200,7 +246,7 @@ class ContractRepository:
         if not keys:
             return {}
         c = contracts_table.c
-        result = await self.session.execute(sa.select(c.dedupe_key, c.id).where(c.dedupe_key.in_(list(keys))))
+        result = await self.session.execute(sa.select(c.dedupe_key, c.id).where(self._among(c.dedupe_key, keys)))
         return {str(k): i for k, i in result.all()}
 
     async def existing_registration_nos(self, numbers: Sequence[str]) -> set[str]:
@@ -208,8 +254,16 @@ class ContractRepository:
         if not numbers:
             return set()
         c = contracts_table.c
-        result = await self.session.execute(sa.select(c.registration_no).where(c.registration_no.in_(list(numbers))))
+        result = await self.session.execute(sa.select(c.registration_no).where(self._among(c.registration_no, numbers)))
         return {n for (n,) in result.all()}
+
+    def _among(self, column: sa.ColumnElement[str], values: Sequence[str]) -> sa.ColumnElement[bool]:
+        # One parameter (a PostgreSQL array, a JSON array for SQLite's json_each) instead of an IN list of
+        # thousands of parameters, which the import's batches made slow to render, bind and plan.
+        if self.dialect == "postgresql":
+            return column == sa.any_(sa.bindparam("values", list(values), type_=postgresql.ARRAY(sa.String)))
+        each = sa.func.json_each(sa.bindparam("values", json.dumps(list(values)))).table_valued("value")
+        return column.in_(sa.select(each.c.value))
 
     async def transition(
         self, contract_id: uuid.UUID, *, from_statuses: Sequence[str], values: Mapping[str, Any]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import operator
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -95,12 +96,10 @@ def _valid_credit_code(code: str) -> bool:
     """
     if len(code) != 18 or not code[:8].isdigit():
         return False
-    values = _USCC_VALUES
     try:
-        total = sum(values[c] * w for c, w in zip(code, _USCC_WEIGHTS, strict=False))
-        last = values[code[17]]
-        for c in code[8:17]:
-            values[c]
+        # map() keeps the loop in C: this runs for every party of every imported row.
+        total: int = sum(map(operator.mul, map(_USCC_VALUES.__getitem__, code[:17]), _USCC_WEIGHTS))
+        last = _USCC_VALUES[code[17]]
     except KeyError:
         return False
     return last == (31 - total % 31) % 31
@@ -177,11 +176,14 @@ def _party(
     }
 
 
-def _contract_fields(data: Mapping[str, Any], errors: _Errors) -> dict[str, Any]:
-    """Validate and normalize the contract's own fields; the rules version follows the signing date."""
+def _contract_fields(data: Mapping[str, Any], errors: _Errors, *, today: dt.date | None = None) -> dict[str, Any]:
+    """Validate and normalize the contract's own fields; the rules version follows the signing date.
+
+    ``today`` (in China) is taken now unless given: a bulk import takes it once for all its rows.
+    """
     signed_on: dt.date = data["signed_on"]
     rules_version = reference.rules_version_for(signed_on)
-    today = today_in_china()
+    today = today or today_in_china()
     if signed_on > today:
         errors.add("signed_on", "cannot be in the future", "date_in_future")
     if signed_on < EARLIEST_SIGNING:

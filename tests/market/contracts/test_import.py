@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 from openpyxl import Workbook
 
+from services.market.contracts import importing
 from services.market.contracts.importing import COLUMNS, XLSX_MEDIA_TYPE
+from services.market.contracts.repository import ContractRepository
 from tests.conftest import Stack
 from tests.market.contracts.factories import credit_code, ensure_office, registrar, seller
 from tests.market.contracts.test_contracts import assert_problem, count_contracts
@@ -172,3 +174,101 @@ class TestImport:
         assert_problem(await post_import(stack, office, b"not a zip", XLSX_MEDIA_TYPE), 400)
         assert_problem(await post_import(stack, office, to_csv([import_row()]), query="?report=some"), 422, "report")
         assert await count_contracts(stack) == 0
+
+
+class TestImportWrites:
+    """The bulk write path: COPY on PostgreSQL, one driver-level executemany on SQLite."""
+
+    async def test_an_imported_contract_reads_back_as_stored(self, stack: Stack, actors: Actors, office: Actor) -> None:
+        row = import_row(contract_no="HIST-READBACK", seller_ownership="", buyer_ownership="foreign_invested")
+        report = (await post_import(stack, office, to_csv([row]))).json()
+        contract = (
+            await stack.client.get(f"/market/contracts/{report['rows'][0]['contract_id']}", headers=office.headers)
+        ).json()
+        assert {k: contract[k] for k in ("status", "rules_version", "kind", "subkind", "technical_field")} == {
+            "status": "registered",
+            "rules_version": "2021",
+            "kind": "development",
+            "subkind": "commissioned_development",
+            "technical_field": "new_energy",
+        }
+        assert (contract["contract_no"], contract["title"]) == ("HIST-READBACK", row["title"])
+        assert (contract["signed_on"], contract["valid_from"], contract["valid_to"]) == (
+            "2023-06-01",
+            "2023-06-01",
+            "2024-05-31",
+        )
+        assert (contract["registered_on"], contract["registration_no"]) == ("2023-06-15", "2023510100000001")
+        assert contract["seller"] == {
+            "name": "电子科技大学",
+            "credit_code": row["seller_credit_code"],
+            "region_code": "510107",
+            "entity_type": "university",
+            "ownership": None,
+            "org_id": None,
+        }
+        assert contract["buyer"]["ownership"] == "foreign_invested"
+        assert contract["flow"] == "other_province"
+        assert (contract["contract_amount_fen"], contract["technology_amount_fen"]) == (500_000_000, 450_000_000)
+        assert (contract["current_contract_amount_fen"], contract["current_technology_amount_fen"]) == (
+            500_000_000,
+            450_000_000,
+        )
+        assert (contract["attachments"], contract["version"], contract["overdue"]) == ([], 1, False)
+        assert contract["office_id"] == str(office.org_id)
+        assert contract["created_at"].endswith("Z") or contract["created_at"].endswith("+00:00")
+
+    async def test_good_and_bad_rows_over_several_batches(
+        self, stack: Stack, actors: Actors, office: Actor, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(importing, "BATCH", 3)
+        first = (await post_import(stack, office, to_csv([import_row(registration_no="2023510100000005")]))).json()
+        assert first["imported"] == 1
+        good = [import_row(contract_amount_fen=str(100 * i), technology_amount_fen=str(10 * i)) for i in range(1, 8)]
+        rows = [
+            good[0],
+            import_row(signed_on="2023-13-01"),
+            good[1],
+            good[2],
+            dict(good[0]),  # the same contract again, in a later batch
+            import_row(registration_no="2023510100000005"),  # taken by the first import
+            good[3],
+            import_row(seller_credit_code="91510100MA6CA1234X"),
+            good[4],
+            good[5],
+            good[6],
+        ]
+        report = (await post_import(stack, office, to_csv(rows), query="?report=problems")).json()
+        assert (report["total_rows"], report["imported"], report["duplicates"], report["failed"]) == (11, 7, 1, 3)
+        assert [(r["row"], r["status"]) for r in report["rows"]] == [
+            (3, "failed"),
+            (6, "duplicate"),
+            (7, "failed"),
+            (9, "failed"),
+        ]
+        assert report["rows"][0]["errors"][0]["field"] == "signed_on"
+        assert report["rows"][2]["errors"] == [
+            {"field": "registration_no", "message": "already used by another contract", "type": "duplicate"}
+        ]
+        assert report["rows"][3]["errors"][0]["field"] == "seller.credit_code"
+        assert await count_contracts(stack) == 8
+        stats = (await stack.client.get("/market/stats/contracts?group_by=year", headers=office.headers)).json()
+        assert [(r["count"], r["contract_amount_fen"], r["technology_amount_fen"]) for r in stats["rows"]] == [
+            (8, 500_000_000 + 100 * 28, 450_000_000 + 10 * 28)
+        ]
+        again = (await post_import(stack, office, to_csv(rows), query="?report=problems")).json()
+        assert (again["imported"], again["duplicates"], again["failed"]) == (0, 8, 3)
+        assert await count_contracts(stack) == 8
+
+    async def test_rows_stored_meanwhile_answer_409_and_store_nothing(
+        self, stack: Stack, actors: Actors, office: Actor, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        row = import_row()
+        assert (await post_import(stack, office, to_csv([row]))).json()["imported"] == 1
+
+        async def nothing_yet(self: ContractRepository, keys: Any) -> dict[str, Any]:
+            return {}  # as if another import stored the row after this one looked
+
+        monkeypatch.setattr(ContractRepository, "ids_by_dedupe_keys", nothing_yet)
+        assert_problem(await post_import(stack, office, to_csv([import_row(), row])), 409)
+        assert await count_contracts(stack) == 1
