@@ -135,8 +135,9 @@ async def contract_breakdown(
         group_by=groups,
         filters={**echo, **service.scope_echo(scope)},
         source=result.source,
+        # Rows are built from integers and codes computed here: no validation needed (it was a tenth of a request).
         rows=[
-            BreakdownRowPublic(
+            BreakdownRowPublic.model_construct(
                 key=r.key, labels=r.labels, **_amounts(r.count, r.contract_amount_fen, r.technology_amount_fen)
             )
             for r in result.rows
@@ -205,7 +206,7 @@ async def cumulative(
         for i in range(3):
             running[i] += sums[i]
         points.append(
-            MonthPoint(
+            MonthPoint.model_construct(
                 month=month,
                 **_amounts(*sums),
                 cumulative_count=running[0],
