@@ -7,6 +7,7 @@ failed commit can never be reported to the client as a success.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -20,11 +21,13 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "ReadSessionDep",
     "SessionDep",
+    "SnapshotSessionDep",
     "UTCDateTime",
     "create_engine",
     "create_sessionmaker",
     "get_read_session",
     "get_session",
+    "get_snapshot_session",
     "is_sqlite",
 ]
 
@@ -95,18 +98,16 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 _READ_ONLY = "techmarket_read_only"
 
 
-async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """A read-only request session: every statement sees one consistent snapshot; nothing may be written.
-
-    PostgreSQL: a REPEATABLE READ READ ONLY transaction (a response built from several queries adds up).
-    SQLite: a deferred BEGIN (a WAL snapshot, without the write lock that BEGIN IMMEDIATE takes).
-    """
+@contextlib.asynccontextmanager
+async def _read_session(request: Request, *, snapshot: bool) -> AsyncIterator[AsyncSession]:
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with sessionmaker() as session:
         if is_sqlite(sessionmaker.kw["bind"]):
             options: dict[str, Any] = {_READ_ONLY: True}
-        else:
+        elif snapshot:
             options = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+        else:
+            options = {"isolation_level": "AUTOCOMMIT"}
         await session.connection(execution_options=options)
         try:
             yield session
@@ -114,8 +115,28 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
             await session.rollback()  # nothing to keep: ending a read-only transaction either way is the same
 
 
-# The read-only session of GET endpoints that never write (statistics).
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A read-only request session for endpoints that answer with ONE statement (its own consistent snapshot).
+
+    PostgreSQL: autocommit — no BEGIN and ROLLBACK round trips around the statement. SQLite: a deferred BEGIN (a
+    WAL snapshot, without the write lock that BEGIN IMMEDIATE takes). Nothing may be written.
+    """
+    async with _read_session(request, snapshot=False) as session:
+        yield session
+
+
+async def get_snapshot_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A read-only request session in which every statement sees one snapshot (responses built from several).
+
+    PostgreSQL: a REPEATABLE READ READ ONLY transaction. SQLite: a deferred BEGIN, as for ``get_read_session``.
+    """
+    async with _read_session(request, snapshot=True) as session:
+        yield session
+
+
+# Read-only sessions of GET endpoints that never write (statistics): one statement, or one snapshot for several.
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
+SnapshotSessionDep = Annotated[AsyncSession, Depends(get_snapshot_session, scope="function")]
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

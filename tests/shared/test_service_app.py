@@ -18,7 +18,7 @@ from services.market.app import SPEC as MARKET_SPEC
 from services.market.offices.models import offices_table
 from services.market.settings import MarketSettings
 from shared.clock import utcnow
-from shared.db import ReadSessionDep
+from shared.db import SnapshotSessionDep
 from shared.errors import Conflict, problem_responses
 from shared.ids import new_id
 from shared.service import ServiceSpec, build_service_app
@@ -69,7 +69,7 @@ _OFFICES = sa.text("SELECT count(*) FROM registration_offices")
 
 
 @router.get("/snapshot")
-async def snapshot(request: Request, session: ReadSessionDep) -> dict[str, int]:
+async def snapshot(request: Request, session: SnapshotSessionDep) -> dict[str, int]:
     """Count, let another connection insert and commit, count again in the same read session."""
     before = int((await session.execute(_OFFICES)).scalar_one())
     async with request.app.state.engine.begin() as writer:  # must not wait for the reader

@@ -62,8 +62,8 @@ class BreakdownRowPublic(Amounts):
 class BreakdownPublic(BaseModel):
     """A breakdown of contract statistics."""
 
-    date_from: dt.date | None = Field(serialization_alias="from")
-    date_to: dt.date | None = Field(serialization_alias="to")
+    date_from: dt.date | None = Field(alias="from")
+    date_to: dt.date | None = Field(alias="to")
     group_by: list[str]
     filters: dict[str, str] = Field(description="Filters given, and the ones implied by the caller's scope.")
     source: str = Field(description="rollup, rollup+ledger (edge days summed from the ledger) or ledger.")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
+from services.market.stats.schemas import BreakdownPublic
 from shared.clock import today_in_china
 from tests.conftest import Stack
 from tests.market.contracts.factories import ensure_office, register, registrar, submit
@@ -75,6 +76,9 @@ async def stats(stack: Stack, who: Actor, query: str) -> dict[str, Any]:
     response = await stack.client.get(f"/market/stats/contracts?{query}", headers=who.headers)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
+    # The endpoint writes its JSON by hand: every answer must match the documented schema, field for field.
+    documented = BreakdownPublic.model_validate(body).model_dump(mode="json", by_alias=True)
+    assert documented == body
     return body
 
 
