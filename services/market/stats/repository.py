@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.market.contracts.models import contracts_table, deltas_table
-from services.market.stats.cube import BASE_DIMS, GROUP_DIMS, LEVELS, Expr, city_sql, province_sql
+from services.market.stats.cube import BASE_DIMS, GROUP_DIMS, LEVELS, DeltaFacts, Expr, city_sql, province_sql
 from services.market.stats.models import cells_table
 
 __all__ = ["Filter", "StatsRepository"]
@@ -33,10 +33,6 @@ class Filter:
     base: str
     op: str  # "eq", "prefix" or "contains"
     value: str
-
-
-def _ledger_columns() -> dict[str, Expr]:
-    return _LEDGER_COLUMNS
 
 
 def _build_ledger_columns() -> dict[str, Expr]:
@@ -93,31 +89,24 @@ class StatsRepository:
         result = (await self.session.execute(sa.select(function(_FOLD_LOCK)))).scalar_one()
         return result is not False
 
-    async def take_unfolded(self, limit: int) -> list[tuple[Any, ...]]:
-        """Up to ``limit`` unfolded deltas with their contract's dimensions, flagged folded in this transaction.
-
-        Rows: (effective_on, count, contract amount, technology amount, seller region, buyer region, kind,
-        subkind, technical field, seller entity type, flow, office id, broker path).
-        """
-        d, c = deltas_table.c, contracts_table.c
+    async def take_unfolded(self, limit: int) -> list[DeltaFacts]:
+        """Up to ``limit`` unfolded deltas with their contract's dimensions, flagged folded in this transaction."""
+        d = deltas_table.c
+        ledger = _LEDGER_COLUMNS
+        fields: dict[str, Expr] = {
+            "effective_on": d.effective_on,
+            "seller_region": ledger["seller_county"],  # as registered; cells reduce regions themselves
+            "buyer_region": ledger["buyer_county"],
+            **{name: ledger[name] for name in BASE_DIMS[2:7]},  # kind … flow
+            "office_id": _office_hex(ledger["office_id"]),  # as cells store it
+            "broker_path": ledger["broker_path"],
+            "contracts": d.count_delta,
+            "contract_amount_fen": d.contract_amount_delta_fen,
+            "technology_amount_fen": d.technology_amount_delta_fen,
+        }
         stmt = (
-            sa.select(
-                d.id,
-                d.effective_on,
-                d.count_delta,
-                d.contract_amount_delta_fen,
-                d.technology_amount_delta_fen,
-                c.seller_region_code,
-                c.buyer_region_code,
-                c.kind,
-                c.subkind,
-                c.technical_field,
-                c.seller_entity_type,
-                c.flow,
-                c.office_id,
-                c.broker_org_path,
-            )
-            .select_from(deltas_table.join(contracts_table, c.id == d.contract_id))
+            sa.select(d.id, *fields.values())
+            .select_from(deltas_table.join(contracts_table, contracts_table.c.id == d.contract_id))
             .where(sa.not_(d.folded))
             .order_by(d.id)
             .limit(limit)
@@ -127,7 +116,7 @@ class StatsRepository:
             await self.session.execute(
                 sa.update(deltas_table).where(d.id.in_([r[0] for r in rows])).values(folded=True)
             )
-        return [tuple(r[1:]) for r in rows]
+        return [DeltaFacts(**dict(zip(fields, r[1:], strict=True))) for r in rows]
 
     async def lock_ledger(self) -> None:
         """Keep new deltas out until the transaction ends (PostgreSQL; SQLite serializes writers anyway)."""
@@ -153,7 +142,7 @@ class StatsRepository:
         One pass over the ledger groups it at the finest grain (month × every dimension) into a temporary table;
         each level and grain is then one grouped upsert from that much smaller table.
         """
-        ledger = _ledger_columns()
+        ledger = _LEDGER_COLUMNS
         d = deltas_table.c
         connection = await self.session.connection()
         await connection.run_sync(lambda sync: _FOLD.create(sync))
@@ -359,7 +348,7 @@ def _ledger_statement(group_by: tuple[str, ...], filters: FilterShape, bounded: 
 
 def _ledger_select(conditions: Sequence[Expr], group_by: Sequence[str], filters: FilterShape) -> sa.Select[Any]:
     """Grouped sums of the deltas joined to their contracts, keys computed exactly as the cells store them."""
-    ledger = _ledger_columns()
+    ledger = _LEDGER_COLUMNS
     d = deltas_table.c
     conditions = [*conditions, *_filter_conditions(ledger, filters, prefix="l", ledger=True)]
     keys = []

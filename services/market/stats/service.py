@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.market.contracts import reference as contract_reference
-from services.market.stats.cube import GROUP_DIMS, TIME_DIMS, DeltaFacts, cell_rows, level_for
+from services.market.stats.cube import GROUP_DIMS, TIME_DIMS, cell_rows, level_for
 from services.market.stats.repository import Filter, StatsRepository
 from shared.errors import Forbidden, ValidationFailed
 from shared.reference.regions import is_valid_region, region
@@ -46,39 +46,7 @@ async def fold_pending(*, session: AsyncSession, limit: int = 2000, wait: bool =
     repo = StatsRepository.from_session(session)
     if not await repo.lock_folds(wait=wait):
         return 0
-    rows = await repo.take_unfolded(limit)
-    facts = [
-        DeltaFacts(
-            effective_on=effective_on,
-            seller_region=seller_region,
-            buyer_region=buyer_region,
-            kind=kind,
-            subkind=subkind,
-            technical_field=technical_field,
-            seller_entity_type=entity_type,
-            flow=flow,
-            office_id=uuid.UUID(str(office_id)).hex,
-            broker_path=broker_path or "",
-            contracts=count,
-            contract_amount_fen=contract_fen,
-            technology_amount_fen=technology_fen,
-        )
-        for (
-            effective_on,
-            count,
-            contract_fen,
-            technology_fen,
-            seller_region,
-            buyer_region,
-            kind,
-            subkind,
-            technical_field,
-            entity_type,
-            flow,
-            office_id,
-            broker_path,
-        ) in rows
-    ]
+    facts = await repo.take_unfolded(limit)
     await repo.add_cells(cell_rows(facts))
     return len(facts)
 
