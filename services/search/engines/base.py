@@ -15,9 +15,11 @@ from typing import Any, Literal
 __all__ = [
     "FACET_FIELDS",
     "KINDS",
+    "MAX_QUERY_WORDS",
     "IndexBuilder",
     "IndexDocument",
     "Kind",
+    "MatchingStrategy",
     "SearchEngine",
     "SearchHit",
     "SearchQuery",
@@ -29,6 +31,13 @@ __all__ = [
 Kind = Literal["achievement", "demand"]
 KINDS: tuple[Kind, ...] = ("achievement", "demand")
 Sort = Literal["relevance", "newest", "price"]
+# Meilisearch's matchingStrategy, with its meaning: which documents match when not all query words do.
+#   last      — all words first, then drop words from the end of the query one at a time (default);
+#   all       — only documents holding every word;
+#   frequency — all words first, then drop the most frequent word (in the index) one at a time.
+MatchingStrategy = Literal["last", "all", "frequency"]
+# Meilisearch reads only the first 10 words of a query; the engines agree on that.
+MAX_QUERY_WORDS = 10
 
 # Facet names of the API → the internal field each one counts.
 FACET_FIELDS: dict[Kind, dict[str, str]] = {
@@ -80,6 +89,9 @@ class IndexDocument:
     owner_org_id: str | None
     published_ts: float | None
     card: dict[str, Any] = field(default_factory=dict)
+    # The document's embedding (unit length) when one has been computed for its text; None while pending or
+    # when no embedder is configured. Engines keep it for semantic (hybrid) search.
+    vector: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +109,18 @@ class SearchQuery:
     ip_type: str | None = None
     mode: str | None = None
     owner_org_id: str | None = None
+    # Leave out one organization's documents and some ids (suggestions never show a listing's own side).
+    exclude_owner_org_id: str | None = None
+    exclude_ids: tuple[str, ...] = ()
     facets: tuple[str, ...] = ()
     sort: Sort = "relevance"
     limit: int = 20
     offset: int = 0
+    matching: MatchingStrategy = "last"
+    # Share of semantic similarity in the ranking, 0 (lexical only) to 1 (semantic only), as Meilisearch's
+    # hybrid.semanticRatio; used only with ``vector`` (the query's embedding).
+    semantic_ratio: float = 0.0
+    vector: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
