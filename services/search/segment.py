@@ -24,7 +24,12 @@ from pathlib import Path
 
 import jieba
 
-__all__ = ["QueryTerm", "Segmenter", "segmenter"]
+from services.search.stopwords import stop_words
+
+__all__ = ["MAX_QUERY_WORDS", "QueryTerm", "Segmenter", "segmenter"]
+
+# Meilisearch reads only the first 10 words of a query; both engines use the same query words.
+MAX_QUERY_WORDS = 10
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # A token worth indexing or matching holds a letter or digit (FTS5 unicode61 treats "_" and punctuation as separators).
@@ -44,10 +49,15 @@ def _bigrams(token: str) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class QueryTerm:
-    """One word of a query: the word itself and, for long CJK words, the bigrams that may stand in for it."""
+    """One word of a query: the word itself and, for long CJK words, the bigrams that may stand in for it.
+
+    ``prefix``: the query's last word, typed without a following space or punctuation, also matches as the
+    start of a longer word (Meilisearch's prefix search), so a query that ends in half a word still finds.
+    """
 
     word: str
     bigrams: tuple[str, ...] = ()
+    prefix: bool = False
 
 
 class Segmenter:
@@ -81,16 +91,24 @@ class Segmenter:
         return " ".join(token for text in texts if text for token in self.index_tokens(text))
 
     def query_terms(self, query: str) -> list[QueryTerm]:
-        """The words of a query (precise mode), each with the bigrams of a long CJK word; duplicates dropped."""
+        """The words of a query (precise mode) in order: stop words and duplicates dropped, the first
+        MAX_QUERY_WORDS kept, each with the bigrams of a long CJK word; the last one flagged as a prefix when the
+        query ends inside it."""
+        normalized = self.normalize(query)
+        stops = stop_words()
         seen: set[str] = set()
         terms: list[QueryTerm] = []
-        for token in self._tokenizer.cut(self.normalize(query)):
+        for token in self._tokenizer.cut(normalized):
             token = token.strip()
-            if not token or not _WORD.search(token) or token in seen:
+            if not token or not _WORD.search(token) or token in seen or token in stops:
                 continue
             seen.add(token)
             grams = tuple(_bigrams(token)) if len(token) >= 3 and _is_cjk_word(token) else ()
             terms.append(QueryTerm(token, grams))
+            if len(terms) == MAX_QUERY_WORDS:
+                break
+        if terms and normalized.rstrip() == normalized and normalized.endswith(terms[-1].word):
+            terms[-1] = QueryTerm(terms[-1].word, terms[-1].bigrams, prefix=True)
         return terms
 
     def highlight_words(self, terms: Sequence[QueryTerm]) -> list[str]:

@@ -15,7 +15,6 @@ from typing import Any, Literal
 __all__ = [
     "FACET_FIELDS",
     "KINDS",
-    "MAX_QUERY_WORDS",
     "IndexBuilder",
     "IndexDocument",
     "Kind",
@@ -36,8 +35,6 @@ Sort = Literal["relevance", "newest", "price"]
 #   all       — only documents holding every word;
 #   frequency — all words first, then drop the most frequent word (in the index) one at a time.
 MatchingStrategy = Literal["last", "all", "frequency"]
-# Meilisearch reads only the first 10 words of a query; the engines agree on that.
-MAX_QUERY_WORDS = 10
 
 # Facet names of the API → the internal field each one counts.
 FACET_FIELDS: dict[Kind, dict[str, str]] = {
