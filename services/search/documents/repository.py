@@ -27,16 +27,24 @@ class DocumentRepository:
         """The repository of a session."""
         return cls(session)
 
-    async def current(self, kind: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, IndexedDocument]:
-        """The rows of ``ids`` (of one kind) that exist."""
+    async def current(
+        self, kind: str, ids: Sequence[uuid.UUID], *, lock: bool = False
+    ) -> dict[uuid.UUID, IndexedDocument]:
+        """The rows of ``ids`` (of one kind) that exist.
+
+        ``lock``: lock them until the transaction ends, leaving out rows another transaction holds (PostgreSQL:
+        FOR UPDATE SKIP LOCKED, which never waits, so it cannot deadlock with ingestion's row locks; SQLite's
+        single writer already serializes the transaction).
+        """
         if not ids:
             return {}
-        rows = await self.session.scalars(
-            select(IndexedDocument).where(
-                IndexedDocument.kind == kind,  # type: ignore[arg-type]
-                IndexedDocument.id.in_(list(ids)),  # type: ignore[attr-defined]
-            )
+        query = select(IndexedDocument).where(
+            IndexedDocument.kind == kind,  # type: ignore[arg-type]
+            IndexedDocument.id.in_(list(ids)),  # type: ignore[attr-defined]
         )
+        if lock:
+            query = query.with_for_update(skip_locked=True).execution_options(populate_existing=True)
+        rows = await self.session.scalars(query)
         return {row.id: row for row in rows}
 
     async def record_if_newer(
@@ -77,25 +85,6 @@ class DocumentRepository:
         ).returning(table.c.id)
         result = await self.session.execute(upsert)
         return result.first() is not None
-
-    async def lock_current(self, kind: str, ids: Sequence[uuid.UUID]) -> list[IndexedDocument]:
-        """The rows of ``ids`` locked until the transaction ends; rows another transaction holds are left out.
-
-        PostgreSQL: FOR UPDATE SKIP LOCKED, so this never waits (and never deadlocks with ingestion, which locks
-        rows in batch order). SQLite's single writer already serializes the transaction.
-        """
-        if not ids:
-            return []
-        rows = await self.session.scalars(
-            select(IndexedDocument)
-            .where(
-                IndexedDocument.kind == kind,  # type: ignore[arg-type]
-                IndexedDocument.id.in_(list(ids)),  # type: ignore[attr-defined]
-            )
-            .with_for_update(skip_locked=True)
-            .execution_options(populate_existing=True)
-        )
-        return list(rows)
 
     async def touch(self, kind: str, versions: Sequence[tuple[uuid.UUID, int, str]], *, now: dt.datetime) -> None:
         """Mark ``(id, version, text_hash)`` rows as rewritten in the index now (a rebuild replays them)."""

@@ -108,7 +108,7 @@ async def _apply_current(
         ids = [doc_id for k, doc_id in embedded if k == kind]
         if not ids:
             continue
-        rows = await documents.lock_current(kind, ids)
+        rows = (await documents.current(kind, ids, lock=True)).values()
         skipped |= {(kind, doc_id) for doc_id in set(ids) - {row.id for row in rows}}
         upserts: list[IndexDocument] = []
         touched: list[tuple[uuid.UUID, int, str]] = []
