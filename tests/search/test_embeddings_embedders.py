@@ -222,6 +222,7 @@ class TestOpenAIEmbedder:
             ({"data": []}, "answered 0 float vectors for 1 inputs"),
             ({"data": [{"index": 0, "embedding": "AAAA"}]}, "answered 1 float vectors"),
             ({"data": [{"index": 0, "embedding": [0.0, 0.0, 0.0]}]}, "zero or non-finite"),
+            ({"data": [{"index": 0, "embedding": ["a", "b", "c"]}]}, "other than vectors of numbers"),
             ({"object": "list"}, "unexpected body"),
         ],
     )

@@ -72,11 +72,11 @@ class BagOfChars(Embedder):
         if self.fail:
             raise EmbedderError("embedding server down")
         self.passages += texts
-        if self.delay:
-            await asyncio.sleep(self.delay)
         if self.during is not None:
             during, self.during = self.during, None
             await during()
+        if self.delay:
+            await asyncio.sleep(self.delay)
         return [self.vector(text) for text in texts]
 
     async def embed_query(self, text: str) -> tuple[float, ...]:
@@ -383,6 +383,22 @@ class TestPipeline:
         later = utcnow() + CLAIM_LEASE + dt.timedelta(seconds=1)
         assert (await semantic.run(clock=lambda: later)).embedded == 1
         assert (await semantic.status())["pending_embeddings"] == 0
+
+    async def test_a_cancelled_job_gives_its_batch_back(self, semantic: Semantic) -> None:
+        await semantic.ingest(upsert_op())
+        slow = BagOfChars(delay=30)
+        embedding = asyncio.Event()
+
+        async def started() -> None:
+            embedding.set()
+
+        slow.during = started
+        task = asyncio.create_task(semantic.run(slow))
+        await embedding.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert (await semantic.run()).embedded == 1  # not held back by the cancelled job's claim
 
     async def test_a_rebuild_carries_the_stored_vectors(self, semantic: Semantic) -> None:
         doc_id = new_id()

