@@ -59,7 +59,7 @@ def similar_hit(**overrides: Any) -> SimilarHit:
 
 
 def reasons_by_kind(reasons: list[Any]) -> dict[str, dict[str, Any]]:
-    dumped = [r.model_dump(mode="json") if hasattr(r, "model_dump") else r for r in reasons]
+    dumped = [r if isinstance(r, dict) else r.model_dump(mode="json") for r in reasons]
     kinds = [r["kind"] for r in dumped]
     assert len(kinds) == len(set(kinds)), kinds
     return {r["kind"]: r for r in dumped}
@@ -68,7 +68,7 @@ def reasons_by_kind(reasons: list[Any]) -> dict[str, dict[str, Any]]:
 class TestReasons:
     def test_text_reason_carries_terms_and_snippet(self) -> None:
         hit = similar_hit(matched_terms=["表面缺陷", "视觉检测"], snippet="用于<em>表面缺陷</em>的<em>视觉检测</em>")
-        text = reasons_by_kind(assess(offer=side(), want=side(), hit=hit).reasons)["text"]
+        text = reasons_by_kind(assess(offer=side(), want=side(), hit=hit).reasons())["text"]
         assert text == {
             "kind": "text",
             "label": "共同关键词：表面缺陷、视觉检测",
@@ -77,16 +77,16 @@ class TestReasons:
         }
 
     def test_no_text_reason_without_shared_terms_and_no_semantic_without_a_score(self) -> None:
-        kinds = reasons_by_kind(assess(offer=side(), want=side(), hit=similar_hit()).reasons)
+        kinds = reasons_by_kind(assess(offer=side(), want=side(), hit=similar_hit()).reasons())
         assert "text" not in kinds
         assert "semantic" not in kinds
 
     def test_semantic_reason(self) -> None:
-        kinds = reasons_by_kind(assess(offer=side(), want=side(), hit=similar_hit(semantic_score=0.8123456)).reasons)
+        kinds = reasons_by_kind(assess(offer=side(), want=side(), hit=similar_hit(semantic_score=0.8123456)).reasons())
         assert kinds["semantic"] == {"kind": "semantic", "label": "语义相似度 0.81", "similarity": 0.8123}
 
     def test_technical_field_same_and_different(self) -> None:
-        same = reasons_by_kind(assess(offer=side(), want=side(), hit=similar_hit()).reasons)["technical_field"]
+        same = reasons_by_kind(assess(offer=side(), want=side(), hit=similar_hit()).reasons())["technical_field"]
         assert same == {
             "kind": "technical_field",
             "label": "同属“先进制造”领域",
@@ -95,7 +95,7 @@ class TestReasons:
             "wanted": "advanced_manufacturing",
         }
         offer = side(technical_field="electronic_information")
-        different = reasons_by_kind(assess(offer=offer, want=side(), hit=similar_hit()).reasons)["technical_field"]
+        different = reasons_by_kind(assess(offer=offer, want=side(), hit=similar_hit()).reasons())["technical_field"]
         assert different["same"] is False
         assert (different["offered"], different["wanted"]) == ("electronic_information", "advanced_manufacturing")
         assert different["label"] == "技术领域不同：成果属“电子信息”，需求属“先进制造”"
@@ -103,12 +103,12 @@ class TestReasons:
     def test_ipc_only_when_both_sides_have_codes(self) -> None:
         offer = side(ipc_codes=("G06T 7/00", "G01N 21/88", "B25J 9/16"))
         # Demands carry no IPC codes today: no ipc reason between a demand and an achievement.
-        assert "ipc" not in reasons_by_kind(assess(offer=offer, want=side(), hit=similar_hit()).reasons)
+        assert "ipc" not in reasons_by_kind(assess(offer=offer, want=side(), hit=similar_hit()).reasons())
         want = side(ipc_codes=("G06T 7/11", "G01N", "H04N 5/00"))
-        ipc = reasons_by_kind(assess(offer=offer, want=want, hit=similar_hit()).reasons)["ipc"]
+        ipc = reasons_by_kind(assess(offer=offer, want=want, hit=similar_hit()).reasons())["ipc"]
         assert ipc == {"kind": "ipc", "label": "共同IPC小类：G01N、G06T", "shared": ["G01N", "G06T"]}
         unrelated = side(ipc_codes=("A61K 36/00",))
-        assert "ipc" not in reasons_by_kind(assess(offer=offer, want=unrelated, hit=similar_hit()).reasons)
+        assert "ipc" not in reasons_by_kind(assess(offer=offer, want=unrelated, hit=similar_hit()).reasons())
 
     @pytest.mark.parametrize(
         ("offered", "desired", "fits", "label"),
@@ -119,7 +119,7 @@ class TestReasons:
         ],
     )
     def test_trl(self, offered: int, desired: int, fits: bool, label: str) -> None:
-        reasons = assess(offer=side(trl=offered), want=side(trl=desired), hit=similar_hit()).reasons
+        reasons = assess(offer=side(trl=offered), want=side(trl=desired), hit=similar_hit()).reasons()
         assert reasons_by_kind(reasons)["trl"] == {
             "kind": "trl",
             "label": label,
@@ -129,8 +129,8 @@ class TestReasons:
         }
 
     def test_no_trl_reason_when_a_side_has_none(self) -> None:
-        assert "trl" not in reasons_by_kind(assess(offer=side(trl=None), want=side(), hit=similar_hit()).reasons)
-        assert "trl" not in reasons_by_kind(assess(offer=side(), want=side(trl=None), hit=similar_hit()).reasons)
+        assert "trl" not in reasons_by_kind(assess(offer=side(trl=None), want=side(), hit=similar_hit()).reasons())
+        assert "trl" not in reasons_by_kind(assess(offer=side(), want=side(trl=None), hit=similar_hit()).reasons())
 
     @pytest.mark.parametrize(
         ("price", "budget", "fits", "label"),
@@ -142,7 +142,7 @@ class TestReasons:
         ],
     )  # fmt: skip
     def test_price_against_budget(self, price: Amount, budget: Amount, fits: bool, label: str) -> None:
-        reasons = assess(offer=side(amount=price), want=side(amount=budget), hit=similar_hit()).reasons
+        reasons = assess(offer=side(amount=price), want=side(amount=budget), hit=similar_hit()).reasons()
         reason = reasons_by_kind(reasons)["price"]
         assert (reason["fits"], reason["label"]) == (fits, label)
         assert reason["price"] == {"kind": price.kind, "min_fen": price.min_fen, "max_fen": price.max_fen}
@@ -151,10 +151,10 @@ class TestReasons:
     def test_no_price_reason_when_negotiable(self) -> None:
         negotiable = Amount("negotiable", None, None)
         assert "price" not in reasons_by_kind(
-            assess(offer=side(amount=negotiable), want=side(), hit=similar_hit()).reasons
+            assess(offer=side(amount=negotiable), want=side(), hit=similar_hit()).reasons()
         )
         assert "price" not in reasons_by_kind(
-            assess(offer=side(), want=side(amount=negotiable), hit=similar_hit()).reasons
+            assess(offer=side(), want=side(amount=negotiable), hit=similar_hit()).reasons()
         )
 
     @pytest.mark.parametrize(
@@ -171,7 +171,7 @@ class TestReasons:
     )
     def test_region(self, a: str, b: str, relation: str, label: str) -> None:
         assert region_relation(a, b) == relation
-        reasons = assess(offer=side(region_code=a), want=side(region_code=b), hit=similar_hit()).reasons
+        reasons = assess(offer=side(region_code=a), want=side(region_code=b), hit=similar_hit()).reasons()
         assert reasons_by_kind(reasons)["region"] == {"kind": "region", "label": label, "relation": relation}
 
     @pytest.mark.parametrize(
@@ -186,7 +186,7 @@ class TestReasons:
         ],
     )  # fmt: skip
     def test_mode(self, offered: tuple[str, ...], wanted: tuple[str, ...], shared: list[str]) -> None:
-        reasons = assess(offer=side(modes=offered), want=side(modes=wanted), hit=similar_hit()).reasons
+        reasons = assess(offer=side(modes=offered), want=side(modes=wanted), hit=similar_hit()).reasons()
         reason = reasons_by_kind(reasons)["mode"]
         assert reason["offered"] == list(offered)
         assert reason["wanted"] == list(wanted)
@@ -195,11 +195,11 @@ class TestReasons:
         assert reason["label"].startswith("合作方式匹配：" if shared else "合作方式不匹配：")
 
     def test_mode_label_names_the_modes(self) -> None:
-        reasons = assess(offer=side(modes=("transfer",)), want=side(modes=("license",)), hit=similar_hit()).reasons
+        reasons = assess(offer=side(modes=("transfer",)), want=side(modes=("license",)), hit=similar_hit()).reasons()
         assert reasons_by_kind(reasons)["mode"]["label"] == "合作方式不匹配：成果可转让，需求要技术许可"
 
     def test_no_mode_reason_when_a_side_has_none(self) -> None:
-        assert "mode" not in reasons_by_kind(assess(offer=side(modes=()), want=side(), hit=similar_hit()).reasons)
+        assert "mode" not in reasons_by_kind(assess(offer=side(modes=()), want=side(), hit=similar_hit()).reasons())
 
 
 class TestScore:
@@ -227,7 +227,7 @@ class TestScore:
         fit = 0.4 * 0 + 0.2 * (1 / 3) + 0.2 * 0.8 + 0.1 * 0.75 + 0.1 * 0
         assert assessed.fit == pytest.approx(fit, abs=1e-4)
         assert assessed.score == pytest.approx(0.7 * 0.9 + 0.3 * fit, abs=1e-4)
-        kinds = reasons_by_kind(assessed.reasons)
+        kinds = reasons_by_kind(assessed.reasons())
         assert [kinds[k]["fits"] for k in ("trl", "price", "mode")] == [False, False, False]
 
     def test_components_that_cannot_be_computed_leave_the_mean(self) -> None:
@@ -237,7 +237,7 @@ class TestScore:
         assessed = assess(offer=offer, want=want, hit=similar_hit(score=None))
         assert assessed.fit == pytest.approx((0.4 * 1 + 0.1 * 0.5) / 0.5, abs=1e-4)
         assert assessed.relevance == 0
-        assert [r.kind for r in assessed.reasons] == ["technical_field", "region"]
+        assert [r.kind for r in assessed.reasons()] == ["technical_field", "region"]
 
 
 # -- the API, with search faked --------------------------------------------------------------------------------------

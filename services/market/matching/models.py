@@ -1,13 +1,12 @@
-"""What matching compares: each listing reduced to its structured sides. Matching has no tables of its own; it
-reads the listing tables (services.market.listings.models)."""
+"""What matching compares: each listing reduced to its structured side. Matching has no tables of its own; it
+reads the listing tables (services.market.listings.models), only the columns named here."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from services.market.listings.models import Achievement, Demand, Listing
-
-__all__ = ["Amount", "Side", "side_of"]
+__all__ = ["COLUMNS", "Amount", "KindColumns", "Side", "side_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,21 +40,46 @@ class Side:
     ipc_codes: tuple[str, ...]  # demands carry none today
 
 
-def side_of(row: Listing) -> Side:
-    """The side of an achievement or demand row."""
-    if isinstance(row, Achievement):
-        trl, money, modes = row.trl, "price", row.transfer_modes
-    else:
-        assert isinstance(row, Demand)
-        trl, money, modes = row.desired_trl, "budget", row.cooperation_modes
+@dataclass(frozen=True, slots=True)
+class KindColumns:
+    """The columns of one listing kind that play a part in matching."""
+
+    trl: str
+    modes: str
+    money: str  # stored as <money>_kind, <money>_min_fen, <money>_max_fen
+    summary: str  # the column the card's summary is cut from
+    extra: tuple[str, ...]  # further columns of the card or the side
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every column read for a candidate (the summary is read cut, apart)."""
+        common = ("id", "title", "owner_org_id", "technical_field", "region_code", "published_at")
+        money = tuple(f"{self.money}_{part}" for part in ("kind", "min_fen", "max_fen"))
+        return (*common, self.trl, self.modes, *money, *self.extra)
+
+
+COLUMNS = {
+    "achievement": KindColumns(
+        trl="trl", modes="transfer_modes", money="price", summary="summary", extra=("ipc_codes",)
+    ),
+    # Demands have no IPC codes today; should they get some, adding the column here makes the ipc reason fire.
+    "demand": KindColumns(
+        trl="desired_trl", modes="cooperation_modes", money="budget", summary="description", extra=("deadline",)
+    ),
+}
+
+
+def side_of(kind_name: str, row: Any) -> Side:
+    """The side of a listing of kind ``kind_name`` (a model instance or a row holding ``COLUMNS[kind_name]``)."""
+    columns = COLUMNS[kind_name]
+    money = columns.money
     return Side(
         technical_field=row.technical_field,
-        trl=trl,
+        trl=getattr(row, columns.trl),
         amount=Amount(
             getattr(row, f"{money}_kind"), getattr(row, f"{money}_min_fen"), getattr(row, f"{money}_max_fen")
         ),
         region_code=row.region_code,
-        modes=tuple(modes),
-        # Demands have no IPC codes today; should they get some, the ipc reason starts to fire by itself.
+        modes=tuple(getattr(row, columns.modes)),
         ipc_codes=tuple(getattr(row, "ipc_codes", ())),
     )

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query
 from services.market.listings.kinds import ACHIEVEMENT, DEMAND, ListingKind
 from services.market.matching import service as matching_service
 from services.market.matching.client import SearchClientDep
-from services.market.matching.schemas import AchievementCard, DemandCard, SuggestionPage
+from services.market.matching.schemas import AchievementSuggestionPage, DemandSuggestionPage
 from shared.db import ReadSessionDep
 from shared.errors import problem_responses
 from shared.pagination import Cursor
@@ -45,10 +45,10 @@ def _description(kind: ListingKind, other: ListingKind) -> str:
     )
 
 
-def _add(kind: ListingKind, other: ListingKind, card: type[AchievementCard] | type[DemandCard]) -> None:
+def _add(kind: ListingKind, other: ListingKind, page: type[AchievementSuggestionPage | DemandSuggestionPage]) -> None:
     @router.get(
         f"/{kind.plural}/{{listing_id}}/suggestions",
-        response_model=SuggestionPage[card],  # type: ignore[valid-type]
+        response_model=page,
         name=f"{kind.name}_suggestions",
         summary=f"Suggested {other.plural} for a {kind.name}",
         description=_description(kind, other),
@@ -75,5 +75,5 @@ def _add(kind: ListingKind, other: ListingKind, card: type[AchievementCard] | ty
         )
 
 
-_add(ACHIEVEMENT, DEMAND, DemandCard)
-_add(DEMAND, ACHIEVEMENT, AchievementCard)
+_add(ACHIEVEMENT, DEMAND, DemandSuggestionPage)
+_add(DEMAND, ACHIEVEMENT, AchievementSuggestionPage)

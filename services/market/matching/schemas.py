@@ -16,7 +16,11 @@ from services.market.listings.schemas import Money
 
 __all__ = [
     "AchievementCard",
+    "AchievementSuggestion",
+    "AchievementSuggestionPage",
     "DemandCard",
+    "DemandSuggestion",
+    "DemandSuggestionPage",
     "IpcReason",
     "ModeReason",
     "PriceReason",
@@ -127,7 +131,9 @@ Reason = Annotated[
 class _Card(BaseModel):
     id: uuid.UUID
     title: str
-    summary: str | None = Field(description="The achievement's summary, or the beginning of the demand's description.")
+    summary: str | None = Field(
+        description="The first 200 characters of the achievement's summary or of the demand's description."
+    )
     owner_org_id: uuid.UUID = Field(description="The organization that owns the listing.")
     owner_org_name: str | None = Field(description="Its name, as the search index knows it (null when unknown).")
     technical_field: str
@@ -169,3 +175,11 @@ class SuggestionPage(BaseModel, Generic[CardT]):
     items: list[Suggestion[CardT]]
     next_cursor: str | None = Field(default=None, description="The cursor of the next page; null at the end.")
     semantic: bool = Field(description="Whether semantic similarity took part in the relevance.")
+
+
+# Module-level parametrizations: pydantic caches generic classes weakly, so a `Suggestion[X]` written inside a
+# function is rebuilt (milliseconds) each time the last instance of the previous one is gone.
+AchievementSuggestion = Suggestion[AchievementCard]
+DemandSuggestion = Suggestion[DemandCard]
+AchievementSuggestionPage = SuggestionPage[AchievementCard]
+DemandSuggestionPage = SuggestionPage[DemandCard]

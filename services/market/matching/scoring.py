@@ -11,10 +11,12 @@ suggestion. ``offer`` is always the achievement's side and ``want`` the demand's
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
-from services.market.listings.schemas import COOPERATION_MODE_LABELS, TRANSFER_MODE_LABELS, Money
+from services.market.listings.schemas import COOPERATION_MODE_LABELS, TRANSFER_MODE_LABELS
 from services.market.matching.client import SimilarHit
 from services.market.matching.models import Amount, Side
 from services.market.matching.schemas import (
@@ -39,6 +41,7 @@ __all__ = [
     "RELEVANCE_WEIGHT",
     "TRANSFER_TO_COOPERATION",
     "Assessment",
+    "ReasonMaker",
     "assess",
     "region_relation",
 ]
@@ -74,20 +77,31 @@ TRANSFER_TO_COOPERATION: dict[str, frozenset[str]] = {
 }
 
 
+# A reason not built yet: every candidate's score is needed, its reasons (labels, models) only on the page shown.
+ReasonMaker = Callable[[], Reason]
+# A structured fit component: its value in 0..1 and its reason.
+Component = tuple[float, ReasonMaker]
+
+
 @dataclass(frozen=True, slots=True)
 class Assessment:
-    """The reasons of a suggestion and its score components."""
+    """The score of a suggestion, its components, and its reasons to build."""
 
-    reasons: list[Reason]
     relevance: float
     fit: float
     score: float
+    makers: tuple[ReasonMaker, ...]
+
+    def reasons(self) -> list[Reason]:
+        """The reasons, built (and validated) now."""
+        return [make() for make in self.makers]
 
 
 def _clamp(value: float) -> float:
     return min(1.0, max(0.0, value))
 
 
+@cache
 def _field_label(code: str) -> str:
     return next((f.label_zh for f in technical_fields() if f.code == code), code)
 
@@ -99,8 +113,8 @@ def _money_label(amount: Amount) -> str:
     return f"{low}万元"
 
 
-def _money(amount: Amount) -> Money:
-    return Money.model_validate({"kind": amount.kind, "min_fen": amount.min_fen, "max_fen": amount.max_fen})
+def _money(amount: Amount) -> dict[str, Any]:
+    return {"kind": amount.kind, "min_fen": amount.min_fen, "max_fen": amount.max_fen}
 
 
 def _city(code: str) -> str:
@@ -128,122 +142,135 @@ def _labels(codes: Iterable[str], table: dict[str, tuple[str, str]]) -> str:
     return "、".join(table.get(code, (code, code))[0] for code in codes)
 
 
-def _text(hit: SimilarHit) -> TextReason | None:
+def _text(hit: SimilarHit) -> ReasonMaker | None:
     if not hit.matched_terms:
         return None
-    return TextReason(
-        label="共同关键词：" + "、".join(hit.matched_terms), terms=list(hit.matched_terms), snippet=hit.snippet
-    )
+    terms = list(hit.matched_terms)
+    return lambda: TextReason(label="共同关键词：" + "、".join(terms), terms=terms, snippet=hit.snippet)
 
 
-def _semantic(hit: SimilarHit) -> SemanticReason | None:
+def _semantic(hit: SimilarHit) -> ReasonMaker | None:
     if hit.semantic_score is None:
         return None
     similarity = round(_clamp(hit.semantic_score), 4)
-    return SemanticReason(label=f"语义相似度 {similarity:.2f}", similarity=similarity)
+    return lambda: SemanticReason(label=f"语义相似度 {similarity:.2f}", similarity=similarity)
 
 
-def _technical_field(offer: Side, want: Side) -> tuple[TechnicalFieldReason, float]:
-    same = offer.technical_field == want.technical_field
-    if same:
-        label = f"同属“{_field_label(offer.technical_field)}”领域"
-    else:
-        label = (
-            f"技术领域不同：成果属“{_field_label(offer.technical_field)}”，需求属“{_field_label(want.technical_field)}”"
-        )
-    reason = TechnicalFieldReason(label=label, same=same, offered=offer.technical_field, wanted=want.technical_field)
-    return reason, 1.0 if same else 0.0
+def _technical_field(offer: Side, want: Side) -> Component:
+    offered, wanted = offer.technical_field, want.technical_field
+    same = offered == wanted
+
+    def reason() -> Reason:
+        if same:
+            label = f"同属“{_field_label(offered)}”领域"
+        else:
+            label = f"技术领域不同：成果属“{_field_label(offered)}”，需求属“{_field_label(wanted)}”"
+        return TechnicalFieldReason(label=label, same=same, offered=offered, wanted=wanted)
+
+    return 1.0 if same else 0.0, reason
 
 
-def _ipc(offer: Side, want: Side) -> IpcReason | None:
+def _ipc(offer: Side, want: Side) -> ReasonMaker | None:
+    if not offer.ipc_codes or not want.ipc_codes:
+        return None
     shared = sorted({code[:4] for code in offer.ipc_codes} & {code[:4] for code in want.ipc_codes})
     if not shared:
         return None
-    return IpcReason(label="共同IPC小类：" + "、".join(shared), shared=shared)
+    return lambda: IpcReason(label="共同IPC小类：" + "、".join(shared), shared=shared)
 
 
-def _trl(offer: Side, want: Side) -> tuple[TrlReason, float] | None:
-    if offer.trl is None or want.trl is None:
+def _trl(offer: Side, want: Side) -> Component | None:
+    offered, desired = offer.trl, want.trl
+    if offered is None or desired is None:
         return None
-    fits = offer.trl >= want.trl
-    if fits:
-        label = f"技术就绪水平 {offer.trl} 级，达到需求的 {want.trl} 级"
-        value = 1.0
-    else:
-        label = f"技术就绪水平 {offer.trl} 级，低于需求的 {want.trl} 级"
-        value = _clamp(1 - (want.trl - offer.trl) / TRL_LEVELS_TO_ZERO)
-    return TrlReason(label=label, offered=offer.trl, desired=want.trl, fits=fits), value
+    fits = offered >= desired
+
+    def reason() -> Reason:
+        label = f"技术就绪水平 {offered} 级，{'达到' if fits else '低于'}需求的 {desired} 级"
+        return TrlReason(label=label, offered=offered, desired=desired, fits=fits)
+
+    return 1.0 if fits else _clamp(1 - (desired - offered) / TRL_LEVELS_TO_ZERO), reason
 
 
-def _price(offer: Side, want: Side) -> tuple[PriceReason, float] | None:
+def _price(offer: Side, want: Side) -> Component | None:
     price, budget = offer.amount, want.amount
     if not price.known or not budget.known:
         return None
     lowest_price, highest_budget = price.min_fen or 0, budget.upper_fen or 0
     fits = lowest_price <= highest_budget
-    if fits:
-        label = f"报价 {_money_label(price)}，在预算 {_money_label(budget)} 以内"
-        value = 1.0
-    else:
-        label = f"报价 {_money_label(price)}，超出预算 {_money_label(budget)}"
-        # The share of the lowest asking price the budget covers.
-        value = _clamp(highest_budget / lowest_price)
-    return PriceReason(label=label, price=_money(price), budget=_money(budget), fits=fits), value
+
+    def reason() -> Reason:
+        if fits:
+            label = f"报价 {_money_label(price)}，在预算 {_money_label(budget)} 以内"
+        else:
+            label = f"报价 {_money_label(price)}，超出预算 {_money_label(budget)}"
+        return PriceReason(label=label, price=_money(price), budget=_money(budget), fits=fits)
+
+    # Over budget: the share of the lowest asking price the budget covers.
+    return 1.0 if fits else _clamp(highest_budget / lowest_price), reason
 
 
-def _region(offer: Side, want: Side) -> tuple[RegionReason, float]:
+def _region(offer: Side, want: Side) -> Component:
     relation = region_relation(offer.region_code, want.region_code)
-    if relation == "same_city":
-        name = _region_name(_city(offer.region_code))
-        label = f"同在{name}" if name else "同城"
-    elif relation == "same_province":
-        label = f"同在{_region_name(province_code(offer.region_code)) or '一省'}"
-    elif relation == "sichuan_chongqing":
-        label = "川渝合作：一方在四川，一方在重庆"
-    else:
-        label = "双方不在同一省市"
-    return RegionReason(label=label, relation=relation), REGION_FIT[relation]
+
+    def reason() -> Reason:
+        if relation == "same_city":
+            name = _region_name(_city(offer.region_code))
+            label = f"同在{name}" if name else "同城"
+        elif relation == "same_province":
+            label = f"同在{_region_name(province_code(offer.region_code)) or '一省'}"
+        elif relation == "sichuan_chongqing":
+            label = "川渝合作：一方在四川，一方在重庆"
+        else:
+            label = "双方不在同一省市"
+        return RegionReason(label=label, relation=relation)
+
+    return REGION_FIT[relation], reason
 
 
-def _mode(offer: Side, want: Side) -> tuple[ModeReason, float] | None:
+def _mode(offer: Side, want: Side) -> Component | None:
     if not offer.modes or not want.modes:
         return None
     answered = set().union(*(TRANSFER_TO_COOPERATION.get(mode, frozenset()) for mode in offer.modes))
     shared = [mode for mode in want.modes if mode in answered]
-    if shared:
-        label = "合作方式匹配：" + _labels(shared, COOPERATION_MODE_LABELS)
-    else:
-        label = (
-            f"合作方式不匹配：成果可{_labels(offer.modes, TRANSFER_MODE_LABELS)}，"
-            f"需求要{_labels(want.modes, COOPERATION_MODE_LABELS)}"
+
+    def reason() -> Reason:
+        if shared:
+            label = "合作方式匹配：" + _labels(shared, COOPERATION_MODE_LABELS)
+        else:
+            label = (
+                f"合作方式不匹配：成果可{_labels(offer.modes, TRANSFER_MODE_LABELS)}，"
+                f"需求要{_labels(want.modes, COOPERATION_MODE_LABELS)}"
+            )
+        return ModeReason(
+            label=label, offered=list(offer.modes), wanted=list(want.modes), shared=shared, fits=bool(shared)
         )
-    reason = ModeReason(
-        label=label, offered=list(offer.modes), wanted=list(want.modes), shared=shared, fits=bool(shared)
-    )
-    return reason, 1.0 if shared else 0.0
+
+    return 1.0 if shared else 0.0, reason
 
 
 def assess(*, offer: Side, want: Side, hit: SimilarHit) -> Assessment:
-    """The reasons (text, semantic, technical_field, ipc, trl, price, region, mode) and the score of one pair."""
-    reasons: list[Reason] = [r for r in (_text(hit), _semantic(hit)) if r is not None]
-    field_reason, field_value = _technical_field(offer, want)
-    reasons.append(field_reason)
+    """The score of one pair and the makers of its reasons (text, semantic, technical_field, ipc, trl, price,
+    region, mode, in this order)."""
+    makers = [maker for maker in (_text(hit), _semantic(hit)) if maker is not None]
+    field_value, field_reason = _technical_field(offer, want)
+    makers.append(field_reason)
     ipc = _ipc(offer, want)
     if ipc is not None:
-        reasons.append(ipc)
-    components: dict[str, float] = {"technical_field": field_value}
-    for name, computed in (
+        makers.append(ipc)
+    weighted = FIT_WEIGHTS["technical_field"] * field_value
+    weights = FIT_WEIGHTS["technical_field"]
+    for name, component in (
         ("trl", _trl(offer, want)),
         ("price", _price(offer, want)),
         ("region", _region(offer, want)),
         ("mode", _mode(offer, want)),
     ):
-        if computed is not None:
-            reasons.append(computed[0])
-            components[name] = computed[1]
-    fit = sum(FIT_WEIGHTS[name] * value for name, value in components.items()) / sum(
-        FIT_WEIGHTS[name] for name in components
-    )
+        if component is not None:
+            weighted += FIT_WEIGHTS[name] * component[0]
+            weights += FIT_WEIGHTS[name]
+            makers.append(component[1])
+    fit = weighted / weights
     relevance = _clamp(hit.score or 0.0)
     score = RELEVANCE_WEIGHT * relevance + FIT_WEIGHT * fit
-    return Assessment(reasons=reasons, relevance=round(relevance, 4), fit=round(fit, 4), score=round(score, 4))
+    return Assessment(relevance=round(relevance, 4), fit=round(fit, 4), score=round(score, 4), makers=tuple(makers))

@@ -19,10 +19,17 @@ from services.market.listings.kinds import ACHIEVEMENT, DEMAND, ListingKind
 from services.market.listings.models import Achievement, Demand, Listing
 from services.market.listings.repository import ListingRepository
 from services.market.matching.client import SearchClient, SimilarHit
-from services.market.matching.models import side_of
+from services.market.matching.models import COLUMNS, side_of
 from services.market.matching.repository import MatchingRepository
-from services.market.matching.schemas import AchievementCard, DemandCard, Suggestion, SuggestionPage
-from services.market.matching.scoring import assess
+from services.market.matching.schemas import (
+    AchievementCard,
+    AchievementSuggestion,
+    AchievementSuggestionPage,
+    DemandCard,
+    DemandSuggestion,
+    DemandSuggestionPage,
+)
+from services.market.matching.scoring import Assessment, assess
 from shared.clock import today_in_china
 from shared.errors import Forbidden, NotFound, ValidationFailed
 from shared.pagination import decode_cursor, encode_cursor
@@ -37,7 +44,7 @@ MAX_DEPTH = 100
 # negotiation, matched, transferred or closed.
 SUGGESTIBLE_STATUS = "published"
 MAX_TEXT_CHARS = 4000  # the search contract's limit on ``text``
-SUMMARY_CHARS = 200  # a demand has no summary: its card shows the beginning of the description
+SUMMARY_CHARS = 200  # cards show this much of the summary (a demand has none: of its description)
 COUNTERPART = {ACHIEVEMENT.name: DEMAND, DEMAND.name: ACHIEVEMENT}
 
 
@@ -78,25 +85,15 @@ async def _subject(session: AsyncSession, *, kind: ListingKind, principal: Princ
     return row
 
 
-def _card(row: Listing, hit: SimilarHit) -> AchievementCard | DemandCard:
-    common: dict[str, Any] = {
-        "id": row.id,
-        "title": row.title,
-        "owner_org_id": row.owner_org_id,
-        "owner_org_name": hit.owner_org_name,
-        "technical_field": row.technical_field,
-        "region_code": row.region_code,
-        "published_at": row.published_at,
-    }
-    if isinstance(row, Achievement):
-        price = {"kind": row.price_kind, "min_fen": row.price_min_fen, "max_fen": row.price_max_fen}
-        return AchievementCard.model_validate({**common, "summary": row.summary, "trl": row.trl, "price": price})
-    assert isinstance(row, Demand)
-    budget = {"kind": row.budget_kind, "min_fen": row.budget_min_fen, "max_fen": row.budget_max_fen}
-    summary = row.description[:SUMMARY_CHARS] if row.description else None
-    return DemandCard.model_validate(
-        {**common, "summary": summary, "desired_trl": row.desired_trl, "budget": budget, "deadline": row.deadline}
-    )
+def _card(kind: ListingKind, row: Any, hit: SimilarHit) -> AchievementCard | DemandCard:
+    """The public card of a candidate row (read with ``COLUMNS[kind.name]`` and a cut ``summary``)."""
+    columns = COLUMNS[kind.name]
+    data = {name: getattr(row, name) for name in columns.names if not name.startswith(columns.money)}
+    data[columns.money] = {part: getattr(row, f"{columns.money}_{part}") for part in ("kind", "min_fen", "max_fen")}
+    data |= {"summary": row.summary, "owner_org_name": hit.owner_org_name}
+    if kind is ACHIEVEMENT:
+        return AchievementCard.model_validate(data)
+    return DemandCard.model_validate(data)
 
 
 async def suggestions(
@@ -108,7 +105,7 @@ async def suggestions(
     listing_id: uuid.UUID,
     limit: int,
     cursor: str | None,
-) -> SuggestionPage[Any]:
+) -> AchievementSuggestionPage | DemandSuggestionPage:
     """A page of the ranked counterparts of one listing, each with its score and reasons."""
     offset = _offset_of(cursor, listing_id)
     row = await _subject(session, kind=kind, principal=principal, listing_id=listing_id)
@@ -125,6 +122,8 @@ async def suggestions(
     )
     found = await MatchingRepository(session, other.model).suggestible(
         [hit.id for hit in result.hits],
+        columns=COLUMNS[other.name],
+        summary_chars=SUMMARY_CHARS,
         status=SUGGESTIBLE_STATUS,
         expiry_field=other.expiry_field,
         today=today_in_china(),
@@ -132,26 +131,33 @@ async def suggestions(
         not_id=row.id,
     )
     rows = {candidate.id: candidate for candidate in found}
-    mine = side_of(row)
-    ranked: list[Suggestion[Any]] = []
+    mine = side_of(kind.name, row)
+    ranked: list[tuple[Assessment, Any, SimilarHit]] = []
     for hit in result.hits:
         candidate = rows.pop(hit.id, None)  # pop: a repeated hit counts once
         if candidate is None:
             continue
-        theirs = side_of(candidate)
+        theirs = side_of(other.name, candidate)
         offer, want = (mine, theirs) if kind is ACHIEVEMENT else (theirs, mine)
-        assessed = assess(offer=offer, want=want, hit=hit)
-        ranked.append(
-            Suggestion[Any](
-                listing=_card(candidate, hit),
-                score=assessed.score,
-                relevance=assessed.relevance,
-                fit=assessed.fit,
-                reasons=assessed.reasons,
-            )
-        )
+        ranked.append((assess(offer=offer, want=want, hit=hit), candidate, hit))
     # Stable sort: equal scores keep the search service's order.
-    ranked.sort(key=lambda item: (-item.score, -item.relevance))
+    ranked.sort(key=lambda entry: (-entry[0].score, -entry[0].relevance))
     end = offset + limit
+    # Cards and reasons are built for the page only; every candidate's score is needed for the order.
+    suggestion, page = (
+        (AchievementSuggestion, AchievementSuggestionPage)
+        if other is ACHIEVEMENT
+        else (DemandSuggestion, DemandSuggestionPage)
+    )
+    items = [
+        suggestion(
+            listing=_card(other, candidate, hit),
+            score=assessed.score,
+            relevance=assessed.relevance,
+            fit=assessed.fit,
+            reasons=assessed.reasons(),
+        )
+        for assessed, candidate, hit in ranked[offset:end]
+    ]
     next_cursor = encode_cursor(str(listing_id), end) if end < len(ranked) else None
-    return SuggestionPage[Any](items=ranked[offset:end], next_cursor=next_cursor, semantic=result.semantic)
+    return page(items=items, next_cursor=next_cursor, semantic=result.semantic)
