@@ -250,7 +250,7 @@ class FakeSearch:
         self.hits: list[dict[str, Any]] = []
         self.semantic = False
         self.requests: list[tuple[str, dict[str, Any]]] = []
-        self.failure: str | None = None  # refuse | timeout | 500 | garbage
+        self.failure: str | None = None  # refuse | timeout | 500 | garbage | 422 | no_words
 
     def hit(self, listing: dict[str, Any], *, score: float = 0.5, **extra: Any) -> dict[str, Any]:
         """A hit for a listing as the search contract shapes it (extra fields override)."""
@@ -283,6 +283,12 @@ class FakeSearch:
             return httpx.Response(500, json={"title": "Internal server error"})
         if self.failure == "garbage":
             return httpx.Response(200, json={"results": []})
+        if self.failure in ("no_words", "422"):
+            error = {"field": "text", "message": "has no searchable word", "type": "no_words"}
+            if self.failure == "422":
+                error = {"field": "limit", "message": "too large", "type": "less_than_equal"}
+            problem = {"type": "urn:techmarket:problem:validation-failed", "status": 422, "errors": [error]}
+            return httpx.Response(422, json=problem, headers={"content-type": "application/problem+json"})
         hits = self.hits[body.get("offset", 0) : body.get("offset", 0) + body.get("limit", 50)]
         return httpx.Response(
             200,
@@ -670,7 +676,7 @@ class TestPaging:
 
 
 class TestSearchOutage:
-    @pytest.mark.parametrize("failure", ["refuse", "timeout", "500", "garbage"])
+    @pytest.mark.parametrize("failure", ["refuse", "timeout", "500", "garbage", "422"])
     async def test_search_down_is_503(self, stack: Stack, actors: Any, search: FakeSearch, failure: str) -> None:
         company = await actors.org_member(kind="enterprise")
         demand = await published(stack, company, "demands", demand_body())
@@ -682,6 +688,18 @@ class TestSearchOutage:
         assert response.headers["retry-after"] == "5"
         # Market itself keeps working.
         assert (await stack.client.get(f"/market/demands/{demand['id']}")).status_code == 200
+
+    async def test_a_text_without_searchable_words_has_no_suggestions(
+        self, stack: Stack, actors: Any, search: FakeSearch
+    ) -> None:
+        company = await actors.org_member(kind="enterprise")
+        demand = await published(
+            stack, company, "demands", demand_body(title="寻求合作", description=None, keywords=[])
+        )
+        search.failure = "no_words"
+        response = await stack.client.get(suggestions_url("demands", demand["id"]), headers=company.headers)
+        assert response.status_code == 200, response.text
+        assert response.json() == {"items": [], "next_cursor": None, "semantic": False}
 
 
 class TestOpenApi:
@@ -695,3 +713,110 @@ class TestOpenApi:
             assert (limit["schema"]["minimum"], limit["schema"]["maximum"], limit["schema"]["default"]) == (1, 50, 10)
         reason = schema["components"]["schemas"]["TextReason"]
         assert reason["properties"]["kind"]["const"] == "text"
+
+
+# -- end to end: the real search service, no fakes -------------------------------------------------------------------
+
+
+async def deliver(stack: Stack) -> None:
+    """One relay drain: what market published reaches the real search service (as the background relay does)."""
+    assert await stack.service_app("market").state.relay.drain() > 0
+
+
+class TestEndToEnd:
+    """Market asks the embedded search service's POST /search/{kind}/similar through the in-process transport,
+    with the documents the outbox relay delivered: nothing is faked."""
+
+    async def test_a_demand_in_sentences_finds_the_achievement_about_it(self, stack: Stack, actors: Any) -> None:
+        company = await actors.org_member(kind="enterprise", region_code="510104")
+        demand = await published(
+            stack,
+            company,
+            "demands",
+            demand_body(
+                title="寻求图像识别方面的技术合作，用于工业产品表面缺陷检测",
+                description=None,
+                keywords=[],
+                desired_trl=6,
+                cooperation_modes=["license"],
+            ),
+        )
+        uni = await actors.org_member(kind="university", region_code="510107")
+        defects = await published(
+            stack,
+            uni,
+            "achievements",
+            ach(
+                "一种基于机器视觉的产品表面缺陷检测方法",
+                summary="采用视觉检测与图像识别技术，在线识别工业产品的表面缺陷",
+                keywords=["表面缺陷", "视觉检测"],
+                technical_field="advanced_manufacturing",
+                trl=7,
+                transfer_modes=["ordinary_license"],
+            ),
+        )
+        drone = await published(stack, uni, "achievements", ach("一种无人机机载多功能盒", keywords=["无人机"]))
+        await deliver(stack)
+
+        response = await stack.client.get(suggestions_url("demands", demand["id"]), headers=company.headers)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        ids = [item["listing"]["id"] for item in page["items"]]
+        assert ids[0] == defects["id"]
+        assert drone["id"] not in ids
+        first = page["items"][0]
+        reasons = reasons_by_kind(first["reasons"])
+        assert "text" in reasons
+        assert {"表面缺陷", "图像识别"} & set(reasons["text"]["terms"])
+        assert "<em>" in reasons["text"]["snippet"]
+        assert reasons["technical_field"]["same"] is True
+        assert reasons["trl"]["fits"] is True
+        assert reasons["mode"]["shared"] == ["license"]
+        assert reasons["region"]["relation"] == "same_city"
+        assert 0 < first["score"] <= 1
+        assert first["listing"]["title"] == "一种基于机器视觉的产品表面缺陷检测方法"
+
+        # And the other way: the achievement's suggestions hold the demand, for a broker.
+        broker = await actors.org_member(kind="transfer_institution", roles=("broker",))
+        response = await stack.client.get(suggestions_url("achievements", defects["id"]), headers=broker.headers)
+        assert response.status_code == 200, response.text
+        assert [item["listing"]["id"] for item in response.json()["items"]] == [demand["id"]]
+
+    async def test_market_drops_what_search_has_not_heard_of_yet(self, stack: Stack, actors: Any) -> None:
+        # A research institute both posts demands and lists achievements: its own never come back.
+        company = await actors.org_member(kind="research_institute")
+        demand = await published(stack, company, "demands", demand_body(title="寻求表面缺陷视觉检测技术"))
+        await published(stack, company, "achievements", ach("一种表面缺陷视觉检测系统"))
+        uni = await actors.org_member(kind="university")
+        first = await published(stack, uni, "achievements", ach("一种表面缺陷视觉检测装置"))
+        second = await published(stack, uni, "achievements", ach("一种表面缺陷视觉检测方法"))
+        await deliver(stack)
+        url = suggestions_url("demands", demand["id"])
+        before = [
+            item["listing"]["id"] for item in (await stack.client.get(url, headers=company.headers)).json()["items"]
+        ]
+        assert set(before) == {first["id"], second["id"]}
+        # Withdrawn in market; search still holds it until the relay runs: market does not suggest it.
+        assert (await transition(stack, uni, "achievements", first["id"], "withdraw")).status_code == 200
+        after = [
+            item["listing"]["id"] for item in (await stack.client.get(url, headers=company.headers)).json()["items"]
+        ]
+        assert after == [second["id"]]
+        await deliver(stack)
+        after = [
+            item["listing"]["id"] for item in (await stack.client.get(url, headers=company.headers)).json()["items"]
+        ]
+        assert after == [second["id"]]
+
+    async def test_search_refusing_connections_is_503(self, stack: Stack, actors: Any) -> None:
+        """The lifespan's own client, pointed at a search URL nothing answers on: 503, never a 500."""
+        company = await actors.org_member(kind="enterprise")
+        demand = await published(stack, company, "demands", demand_body())
+        market = stack.service_app("market")
+        real = market.state.search_client
+        market.state.search_client = SearchClient(real.http, search_url="http://techmarket.internal/nothing-here")
+        try:
+            response = await stack.client.get(suggestions_url("demands", demand["id"]), headers=company.headers)
+        finally:
+            market.state.search_client = real
+        assert assert_problem(response, 503)["title"] == "Search service unavailable"

@@ -2,7 +2,8 @@
 
 Opened in the market lifespan (:func:`open_search_client`) on ``app.state.outbound_transport`` (in-process when
 embedded), closed at shutdown. Any failure to get a usable answer — connection refused, timeout, a non-200
-status, a body that is not the contract's — is :class:`SearchUnavailable` (503 problem+json), never a 500.
+status, a body that is not the contract's — is :class:`SearchUnavailable` (503 problem+json), never a 500. The
+one expected refusal, a text without any searchable word (422 ``no_words`` on ``text``), is an empty result.
 """
 
 from __future__ import annotations
@@ -76,6 +77,9 @@ class SearchClient:
             raise self._unavailable("did not answer in time", exc) from exc
         except httpx.HTTPError as exc:
             raise self._unavailable(f"cannot be reached ({type(exc).__name__})", exc) from exc
+        if response.status_code == 422 and _no_searchable_word(response):
+            # A listing whose text is only stop words ("寻求合作") has nothing to compare: no suggestions.
+            return SimilarResult(hits=[], semantic=False)
         if response.status_code != 200:
             raise self._unavailable(f"answered HTTP {response.status_code}", response.text[:500])
         try:
@@ -89,6 +93,18 @@ class SearchClient:
         return SearchUnavailable(
             f"The search service {what}; suggestions need it. Try again shortly.", headers={"Retry-After": "5"}
         )
+
+
+def _no_searchable_word(response: httpx.Response) -> bool:
+    """Whether a 422 says the text has no searchable word (the search contract's ``no_words`` on ``text``)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    errors = body.get("errors") if isinstance(body, dict) else None
+    return isinstance(errors, list) and any(
+        isinstance(e, dict) and e.get("field") == "text" and e.get("type") == "no_words" for e in errors
+    )
 
 
 @contextlib.asynccontextmanager

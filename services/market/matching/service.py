@@ -49,8 +49,8 @@ COUNTERPART = {ACHIEVEMENT.name: DEMAND, DEMAND.name: ACHIEVEMENT}
 
 
 def query_text(row: Listing) -> str:
-    """What search compares: title, keywords, then the summary (or description) — most telling words first,
-    since search keeps only the first words of a long text."""
+    """What search compares: title, keywords, then the summary (or, without one, the description); search keeps
+    the text's most salient words."""
     if isinstance(row, Achievement):
         body = row.summary or row.description
     else:
