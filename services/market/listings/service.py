@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
@@ -33,6 +33,7 @@ from shared.security import Principal
 
 __all__ = [
     "MAX_IMPORT_ROWS",
+    "access_of",
     "create_listing",
     "expire_due",
     "get_listing",
@@ -77,6 +78,20 @@ def _sees_private(principal: Principal | None, row: Listing) -> bool:
 
 def _visible(kind: ListingKind, principal: Principal | None, row: Listing) -> bool:
     return row.status in kind.public_states or _sees_private(principal, row)
+
+
+def access_of(kind: ListingKind, principal: Principal | None, row: Listing) -> Literal["private", "public", "none"]:
+    """What ``principal`` may see of ``row`` as it stands today, without writing anything.
+
+    ``private``: everything (members of the owner organization, platform admins); ``public``: the public view of a
+    public listing; ``none``: nothing (404). A listing past its last day counts as expired before a read or the
+    sweep records it, so read-only endpoints need not write the expiry.
+    """
+    if _sees_private(principal, row):
+        return "private"
+    if row.status in kind.public_states and not _is_due(kind, row):
+        return "public"
+    return "none"
 
 
 def to_public(kind: ListingKind, row: Listing, *, principal: Principal | None) -> BaseModel:
