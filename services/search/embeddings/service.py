@@ -33,6 +33,7 @@ __all__ = [
     "embedding_text",
     "pack_vector",
     "query_vector",
+    "semantic_scores",
     "text_hash",
     "unpack_vector",
 ]
@@ -107,6 +108,25 @@ async def attach_stored_vectors(
             doc = dataclasses.replace(doc, vector=unpack_vector(found.vector))
         attached.append(doc)
     return attached
+
+
+async def semantic_scores(
+    *, session: AsyncSession, model: str, kind: Kind, ids: Sequence[str], vector: Sequence[float]
+) -> dict[str, float]:
+    """Semantic similarity in 0..1 — ``(1 + cos) / 2``, as the engines score it — of each document that has a
+    stored vector of ``model`` with the query ``vector`` (one SELECT)."""
+    if not ids:
+        return {}
+    stored = await EmbeddingRepository.from_session(session).stored(kind, [uuid.UUID(i) for i in ids], model=model)
+    query = np.asarray(vector, dtype=np.float32)
+    query /= float(np.linalg.norm(query)) or 1.0
+    scores: dict[str, float] = {}
+    for doc_id, found in stored.items():
+        document = np.frombuffer(found.vector, dtype="<f4")
+        if len(document) == len(query):
+            cosine = float(document @ query) / (float(np.linalg.norm(document)) or 1.0)
+            scores[str(doc_id)] = round((1.0 + cosine) / 2.0, 6)
+    return scores
 
 
 async def query_vector(*, embedder: Embedder | None, text: str) -> tuple[float, ...] | None:

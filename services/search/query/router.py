@@ -5,18 +5,25 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
-from services.search.deps import EngineDep, SegmenterDep
-from services.search.engines.base import FACET_FIELDS, SearchQuery
+from services.search.deps import EmbedderDep, EngineDep, SegmenterDep
+from services.search.embeddings import service as embeddings_service
+from services.search.embeddings.embedders import Embedder
+from services.search.engines.base import FACET_FIELDS, SearchEngine, SearchQuery
 from services.search.query import service
 from services.search.query.schemas import AchievementHit, DemandHit, SearchResponse, SimilarRequest
+from services.search.segment import Segmenter
+from shared.db import read_session
 from shared.errors import problem_responses
 
 __all__ = ["MAX_OFFSET", "MAX_QUERY_CHARS", "router"]
 
 MAX_QUERY_CHARS = 200
 MAX_OFFSET = 1000
+# The similar-text search's semantic ratio where an embedder is configured (bench/match.py: 0.3 to 0.7 scored
+# alike on the real patents; the middle is kept).
+DEFAULT_SIMILAR_SEMANTIC_RATIO = 0.5
 _CODE = r"^[a-z][a-z0-9_]{0,31}$"
 
 router = APIRouter(tags=["search"])
@@ -80,10 +87,41 @@ def _facets_param(kind: Literal["achievement", "demand"]) -> Any:
     return Query(description=f"Comma-separated facets to count: {', '.join(FACET_FIELDS[kind])}.")
 
 
+def _vector_source(embedder: Embedder | None) -> service.QueryVector | None:
+    """How the query's embedding is made (None: lexical search only)."""
+    if embedder is None:
+        return None
+
+    async def vector_of(text: str) -> tuple[float, ...] | None:
+        return await embeddings_service.query_vector(embedder=embedder, text=text)
+
+    return vector_of
+
+
+async def _semantic_scores(request: Request, embedder: Embedder | None, timed: service.TimedResult) -> dict[str, float]:
+    """Each hit's semantic similarity to the query, when semantic similarity took part (one read)."""
+    vector = timed.query.vector
+    if embedder is None or vector is None or not timed.result.hits:
+        return {}
+    async with read_session(request) as session:
+        return await embeddings_service.semantic_scores(
+            session=session,
+            model=embedder.name,
+            kind=timed.query.kind,
+            ids=[hit.id for hit in timed.result.hits],
+            vector=vector,
+        )
+
+
 def _response(
-    hit_model: type[AchievementHit] | type[DemandHit], query: SearchQuery, timed: service.TimedResult, engine: str
+    hit_model: type[AchievementHit] | type[DemandHit],
+    query: SearchQuery,
+    timed: service.TimedResult,
+    engine: str,
+    semantic_scores: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     result = timed.result
+    semantic_scores = semantic_scores or {}
     return {
         "hits": [
             hit_model.model_validate(
@@ -93,6 +131,7 @@ def _response(
                     "snippet": hit.snippet,
                     "score": hit.score,
                     "matched_terms": list(hit.matched_terms),
+                    "semantic_score": semantic_scores.get(hit.id),
                 }
             )
             for hit in result.hits
@@ -122,8 +161,10 @@ def _response(
     responses=problem_responses(422),
 )
 async def search_achievements(
+    request: Request,
     engine: EngineDep,
     segmenter: SegmenterDep,
+    embedder: EmbedderDep,
     q: Q = "",
     technical_field: TechnicalField = None,
     region: Region = None,
@@ -161,8 +202,11 @@ async def search_achievements(
         semantic_ratio=semantic_ratio,
     )
     service.validate_query(query, amount_names=("price_min_fen", "price_max_fen"))
-    timed = await service.run_search(engine=engine, segmenter=segmenter, query=query)
-    return _response(AchievementHit, query, timed, engine.name)
+    timed = await service.run_search(
+        engine=engine, segmenter=segmenter, query=query, query_vector=_vector_source(embedder)
+    )
+    scores = await _semantic_scores(request, embedder, timed)
+    return _response(AchievementHit, query, timed, engine.name, scores)
 
 
 @router.get(
@@ -176,8 +220,10 @@ async def search_achievements(
     responses=problem_responses(422),
 )
 async def search_demands(
+    request: Request,
     engine: EngineDep,
     segmenter: SegmenterDep,
+    embedder: EmbedderDep,
     q: Q = "",
     technical_field: TechnicalField = None,
     region: Region = None,
@@ -213,8 +259,11 @@ async def search_demands(
         semantic_ratio=semantic_ratio,
     )
     service.validate_query(query, amount_names=("budget_min_fen", "budget_max_fen"))
-    timed = await service.run_search(engine=engine, segmenter=segmenter, query=query)
-    return _response(DemandHit, query, timed, engine.name)
+    timed = await service.run_search(
+        engine=engine, segmenter=segmenter, query=query, query_vector=_vector_source(embedder)
+    )
+    scores = await _semantic_scores(request, embedder, timed)
+    return _response(DemandHit, query, timed, engine.name, scores)
 
 
 _SIMILAR_DESCRIPTION = (
@@ -231,9 +280,11 @@ _SIMILAR_DESCRIPTION = (
 async def _similar(
     kind: Literal["achievement", "demand"],
     body: SimilarRequest,
-    engine: EngineDep,
-    segmenter: SegmenterDep,
+    engine: SearchEngine,
+    segmenter: Segmenter,
+    embedder: Embedder | None,
 ) -> service.TimedResult:
+    default_ratio = DEFAULT_SIMILAR_SEMANTIC_RATIO if embedder is not None else 0.0
     query = SearchQuery(
         kind=kind,
         technical_field=body.technical_field,
@@ -245,10 +296,12 @@ async def _similar(
         limit=body.limit,
         offset=body.offset,
         matching=body.matching,
-        semantic_ratio=body.semantic_ratio if body.semantic_ratio is not None else 0.0,
+        semantic_ratio=body.semantic_ratio if body.semantic_ratio is not None else default_ratio,
     )
     service.validate_query(query, amount_names=("amount_min_fen", "amount_max_fen"))
-    return await service.run_similar(engine=engine, segmenter=segmenter, query=query, text=body.text)
+    return await service.run_similar(
+        engine=engine, segmenter=segmenter, query=query, text=body.text, query_vector=_vector_source(embedder)
+    )
 
 
 def _add_similar_route(
@@ -256,9 +309,12 @@ def _add_similar_route(
 ) -> None:
     offer_or_need = "a need" if kind == "achievement" else "an offer"
 
-    async def similar(body: SimilarRequest, engine: EngineDep, segmenter: SegmenterDep) -> dict[str, Any]:
-        timed = await _similar(kind, body, engine, segmenter)
-        return _response(hit_model, timed.query, timed, engine.name)
+    async def similar(
+        request: Request, body: SimilarRequest, engine: EngineDep, segmenter: SegmenterDep, embedder: EmbedderDep
+    ) -> dict[str, Any]:
+        timed = await _similar(kind, body, engine, segmenter, embedder)
+        scores = await _semantic_scores(request, embedder, timed)
+        return _response(hit_model, timed.query, timed, engine.name, scores)
 
     router.add_api_route(
         f"/{kind}s/similar",

@@ -123,7 +123,7 @@ async def run_similar(
         page = ranked_keyword[query.offset : query.offset + query.limit]
     merged = [dataclasses.replace(hits[doc_id], score=score) for doc_id, score in page]
     return TimedResult(
-        dataclasses.replace(query, q=" ".join(words)),
+        dataclasses.replace(query, q=" ".join(words), vector=vector),
         SearchResult(hits=merged, total=max(total, len(keyword)), total_is_exact=False, facets={}),
         round((time.perf_counter() - started) * 1000, 2),
         words=tuple(words),
