@@ -9,8 +9,11 @@ from services.search.settings import SearchSettings
 __all__ = ["build_engine"]
 
 
-def build_engine(settings: SearchSettings, segmenter: Segmenter) -> SearchEngine:
-    """The engine the settings ask for (not opened yet)."""
+def build_engine(
+    settings: SearchSettings, segmenter: Segmenter, *, embedding_dimensions: int | None = None
+) -> SearchEngine:
+    """The engine the settings ask for (not opened yet); ``embedding_dimensions`` sizes Meilisearch's embedder
+    (None: no embedder, no semantic search)."""
     if settings.resolved_engine == "meilisearch":
         from services.search.engines.meili import MeiliEngine, make_client
 
@@ -22,6 +25,7 @@ def build_engine(settings: SearchSettings, segmenter: Segmenter) -> SearchEngine
             segmenter,
             prefix=settings.meili_index_prefix,
             task_timeout_ms=settings.meili_task_timeout_ms,
+            embedding_dimensions=embedding_dimensions,
         )
     from services.search.engines.embedded import EmbeddedEngine
 
