@@ -12,6 +12,7 @@ tokenizer per process, quietly, with its cache file in a folder we choose.
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import re
@@ -21,15 +22,18 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jieba
 
 from services.search.stopwords import stop_words
 
-__all__ = ["MAX_QUERY_WORDS", "QueryTerm", "Segmenter", "segmenter"]
+__all__ = ["MAX_KEYWORDS", "MAX_QUERY_WORDS", "QueryTerm", "Segmenter", "searchable_text", "segmenter", "words_in"]
 
 # Meilisearch reads only the first 10 words of a query; both engines use the same query words.
 MAX_QUERY_WORDS = 10
+# How many words a long text (a listing matched against others) is reduced to: Meilisearch's query word limit.
+MAX_KEYWORDS = MAX_QUERY_WORDS
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # A token worth indexing or matching holds a letter or digit (FTS5 unicode61 treats "_" and punctuation as separators).
@@ -111,6 +115,19 @@ class Segmenter:
             terms[-1] = QueryTerm(terms[-1].word, terms[-1].bigrams, prefix=True)
         return terms
 
+    def keywords(self, text: str, limit: int = MAX_KEYWORDS) -> list[str]:
+        """The ``limit`` most salient words of a long text by TF-IDF (jieba's IDF table of general Chinese),
+        stop words and single characters left out, most salient first."""
+        idf, median = _idf_table()
+        stops = stop_words()
+        counts: dict[str, int] = {}
+        for token in self._tokenizer.cut(self.normalize(text)):
+            token = token.strip()
+            if len(token) >= 2 and _WORD.search(token) and token not in stops:
+                counts[token] = counts.get(token, 0) + 1
+        # Highest TF-IDF first; ties in order of appearance (dicts keep insertion order, sorted() is stable).
+        return sorted(counts, key=lambda w: -counts[w] * idf.get(w, median))[:limit]
+
     def highlight_words(self, terms: Sequence[QueryTerm]) -> list[str]:
         """The strings to highlight in a snippet: each query word and its search-mode sub-words."""
         words: set[str] = set()
@@ -120,6 +137,24 @@ class Segmenter:
         return sorted(words, key=len, reverse=True)
 
 
+@functools.cache
+def _idf_table() -> tuple[dict[str, float], float]:
+    """jieba's IDF table of general Chinese (word → idf) and its median, for words it does not list.
+
+    Read from jieba's package files directly: importing ``jieba.analyse`` would build its default extractor,
+    which reads the same file without closing it.
+    """
+    path = Path(jieba.__file__).parent / "analyse" / "idf.txt"
+    idf: dict[str, float] = {}
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            word, _, value = line.strip().partition(" ")
+            if value:
+                idf[word] = float(value)
+    values = sorted(idf.values())
+    return idf, values[len(values) // 2]
+
+
 def segmenter(cache_dir: Path | None = None) -> Segmenter:
     """The process-wide segmenter (loading jieba's dictionary takes about a second, so it is done once)."""
     global _instance
@@ -127,6 +162,24 @@ def segmenter(cache_dir: Path | None = None) -> Segmenter:
         if _instance is None:
             _instance = Segmenter(cache_dir)
         return _instance
+
+
+def searchable_text(card: dict[str, Any], body: str | None) -> str:
+    """The text a hit's matched words are looked for in: its title, keywords and summary (from the card) and body."""
+    keywords = card.get("keywords") or []
+    return "\n".join(
+        [str(card.get("title") or ""), " ".join(map(str, keywords)), str(card.get("summary") or ""), body or ""]
+    )
+
+
+def words_in(text: str, terms: Sequence[QueryTerm]) -> list[str]:
+    """The query words found in ``text`` (case- and width-folded): whole, by all their bigrams, or as a prefix."""
+    folded = Segmenter.normalize(text)
+    return [
+        term.word
+        for term in terms
+        if term.word in folded or (term.bigrams and all(gram in folded for gram in term.bigrams))
+    ]
 
 
 class _Folding(dict[int, int]):

@@ -106,10 +106,37 @@ class TestSearchAchievements:
         assert set(ids(await search(stack, q="处理"))) == {docs["sewage"]["id"], docs["drone"]["id"]}
         assert set(ids(await search(stack, q="简单"))) == {docs["sewage"]["id"], docs["tunnel"]["id"]}
 
-    async def test_two_words_must_both_match(self, stack: Stack, actors: Any) -> None:
+    async def test_two_words_must_both_match_with_matching_all(self, stack: Stack, actors: Any) -> None:
         docs = await seed(stack, actors)
-        assert ids(await search(stack, q="图像 隧道")) == [docs["tunnel"]["id"]]
-        assert ids(await search(stack, q="无人机图像")) == [docs["drone"]["id"]]
+        assert ids(await search(stack, q="图像 隧道", matching="all")) == [docs["tunnel"]["id"]]
+        assert ids(await search(stack, q="无人机图像", matching="all")) == [docs["drone"]["id"]]
+
+    async def test_by_default_documents_with_more_words_come_first_then_the_last_word_is_dropped(
+        self, stack: Stack, actors: Any
+    ) -> None:
+        docs = await seed(stack, actors)
+        body = await search(stack, q="图像 隧道")
+        # Both hold 图像; only the tunnel system holds 隧道 too. The default strategy is Meilisearch's `last`.
+        assert ids(body) == [docs["tunnel"]["id"], docs["drone"]["id"]]
+        assert (body["matching"], body["query_words"]) == ("last", ["图像", "隧道"])
+        assert body["hits"][0]["matched_terms"] == ["图像", "隧道"]
+        assert body["hits"][1]["matched_terms"] == ["图像"]
+        assert 1 >= body["hits"][0]["score"] > body["hits"][1]["score"] > 0
+        # `last` drops words from the end only: a document without the first word is no match.
+        assert ids(await search(stack, q="隧道 无人机")) == [docs["tunnel"]["id"]]
+        # `frequency` drops the most frequent word first: 图像 (in two documents) before 隧道 (in one).
+        assert ids(await search(stack, q="图像 隧道", matching="frequency")) == [docs["tunnel"]["id"]]
+
+    async def test_a_need_written_as_a_sentence_finds_by_its_topic_words(self, stack: Stack, actors: Any) -> None:
+        docs = await seed(stack, actors)
+        body = await search(stack, q="寻求图像识别方面的技术合作，用于输电线路缺陷检测")
+        assert body["query_words"] == ["图像识别", "输电", "线路", "缺陷", "检测"]
+        assert ids(body)[0] == docs["drone"]["id"]
+
+    async def test_a_trailing_half_word_does_not_empty_the_result(self, stack: Stack, actors: Any) -> None:
+        docs = await seed(stack, actors)
+        assert ids(await search(stack, q="隧道衬砌裂")) == [docs["tunnel"]["id"]]
+        assert ids(await search(stack, q="固态锂电", matching="all")) == [docs["battery"]["id"]]
 
     async def test_title_matches_rank_first_and_scores_are_given(self, stack: Stack, actors: Any) -> None:
         docs = await seed(stack, actors)
@@ -205,10 +232,19 @@ class TestSearchAchievements:
 
     async def test_query_syntax_is_never_an_error(self, stack: Stack, actors: Any) -> None:
         docs = await seed(stack, actors)
-        for q in ("*", '"', "-", "_", "NEAR(图像 隧道)", "{title}: 图像", "图像 OR 芯片", "图像 AND", "^图像"):
+        for q in ("NEAR(图像 隧道)", "{title}: 图像", "图像 OR 芯片", "图像 AND", "^图像", '"图像', "图像*"):
             response = await stack.client.get("/search/achievements", params={"q": q})
             assert response.status_code == 200, (q, response.text)
         assert ids(await search(stack, q="隧道_衬砌")) == [docs["tunnel"]["id"]]
+
+    @pytest.mark.parametrize("q", ["*", '"', "-", "_", "，。！", "我们需要寻求一种", "   的 了  "])
+    async def test_a_q_without_searchable_words_is_a_422_not_the_whole_catalogue(
+        self, stack: Stack, actors: Any, q: str
+    ) -> None:
+        await seed(stack, actors)
+        response = await stack.client.get("/search/achievements", params={"q": q})
+        assert_problem(response, 422, "q")
+        assert "no searchable word" in response.json()["errors"][0]["message"]
 
     async def test_needs_no_token(self, stack: Stack) -> None:
         response = await stack.client.get("/search/achievements", params={"q": "电池"})
@@ -238,6 +274,10 @@ class TestSearchAchievements:
             ({"transfer_mode": "Transfer Now"}, "transfer_mode"),
             ({"owner_org": "someone"}, "owner_org"),
             ({"sort": "popular"}, "sort"),
+            ({"matching": "any"}, "matching"),
+            ({"semantic_ratio": 1.5}, "semantic_ratio"),
+            ({"semantic_ratio": -0.1}, "semantic_ratio"),
+            ({"semantic_ratio": "half"}, "semantic_ratio"),
         ],
     )
     async def test_bad_queries_name_the_parameter(self, stack: Stack, params: dict[str, Any], field: str) -> None:
@@ -270,3 +310,68 @@ class TestSearchDemands:
     )
     async def test_bad_queries_name_the_parameter(self, stack: Stack, params: dict[str, Any], field: str) -> None:
         assert_problem(await stack.client.get("/search/demands", params=params), 422, field)
+
+
+class TestSimilar:
+    async def test_a_need_written_as_sentences_finds_achievements_with_the_words_they_share(
+        self, stack: Stack, actors: Any
+    ) -> None:
+        docs = await seed(stack, actors)
+        text = "寻求图像识别方面的技术合作，用于输电线路巡检中的缺陷检测。我们公司有大量巡检图像需要处理。"
+        response = await stack.client.post("/search/achievements/similar", json={"text": text})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert 0 < len(body["query_words"]) <= 10
+        assert not {"寻求", "方面", "我们", "公司", "需要"} & set(body["query_words"])
+        assert ids(body)[0] == docs["drone"]["id"]
+        assert {"巡检", "图像"} <= set(body["hits"][0]["matched_terms"])
+        assert (body["matching"], body["semantic"]) == ("last", False)
+        assert "<em>" in body["hits"][0]["snippet"]
+
+    async def test_an_organization_and_ids_are_left_out(self, stack: Stack, actors: Any) -> None:
+        docs = await seed(stack, actors)
+        text = "待处理污水的过滤，以及巡检图像处理"
+        both = ids((await stack.client.post("/search/achievements/similar", json={"text": text})).json())
+        assert {docs["sewage"]["id"], docs["drone"]["id"]} <= set(both)
+        response = await stack.client.post(
+            "/search/achievements/similar",
+            json={"text": text, "exclude_owner_org": OWNER, "exclude_ids": [docs["drone"]["id"]]},
+        )
+        left = ids(response.json())
+        assert docs["sewage"]["id"] not in left  # owned by OWNER
+        assert docs["drone"]["id"] not in left
+
+    async def test_demands_for_an_offer(self, stack: Stack, actors: Any) -> None:
+        docs = await seed(stack, actors)
+        text = "退役动力电池梯次利用与回收处理技术，拆解效率高"
+        body = (await stack.client.post("/search/demands/similar", json={"text": text, "limit": 5})).json()
+        assert ids(body) == [docs["need_battery"]["id"]]
+
+    @pytest.mark.parametrize(
+        ("payload", "field"),
+        [
+            ({}, "text"),
+            ({"text": ""}, "text"),
+            ({"text": "污" * 4001}, "text"),
+            ({"text": "我们需要寻求一种，。"}, "text"),
+            ({"text": "电池", "limit": 0}, "limit"),
+            ({"text": "电池", "offset": 1001}, "offset"),
+            ({"text": "电池", "matching": "any"}, "matching"),
+            ({"text": "电池", "semantic_ratio": 2}, "semantic_ratio"),
+            ({"text": "电池", "exclude_owner_org": "nobody"}, "exclude_owner_org"),
+            ({"text": "电池", "exclude_ids": ["x"]}, "exclude_ids.0"),
+            ({"text": "电池", "exclude_ids": [str(new_id()) for _ in range(101)]}, "exclude_ids"),
+            ({"text": "电池", "technical_field": "99"}, "technical_field"),
+            ({"text": "电池", "region": "990000"}, "region"),
+            ({"text": "电池", "trl_min": 8, "trl_max": 2}, "trl_min"),
+            ({"text": "电池", "colour": "red"}, "colour"),
+        ],
+    )
+    async def test_bad_input_names_the_field(self, stack: Stack, payload: dict[str, Any], field: str) -> None:
+        assert_problem(await stack.client.post("/search/achievements/similar", json=payload), 422, field)
+
+    async def test_malformed_json_is_a_400(self, stack: Stack) -> None:
+        response = await stack.client.post(
+            "/search/demands/similar", content=b'{"text": ', headers={"Content-Type": "application/json"}
+        )
+        assert_problem(response, 400)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from services.search.engines import build_engine
-from services.search.engines.embedded import EmbeddedEngine, build_match
+from services.search.engines.embedded import EmbeddedEngine, _term_match
 from services.search.segment import QueryTerm, segmenter, snippet
 from services.search.settings import SearchSettings
 
@@ -29,8 +29,21 @@ class TestSegmenter:
         assert [t.word for t in terms] == ["锂离子", "电池"]  # duplicates dropped
 
     def test_match_expression_quotes_every_word(self) -> None:
-        terms = [QueryTerm("锂离子", ("锂离", "离子")), QueryTerm('a"b')]
-        assert build_match(terms) == '("锂离子" OR ("锂离" AND "离子")) AND "a""b"'
+        assert _term_match(QueryTerm("锂离子", ("锂离", "离子"))) == '("锂离子" OR ("锂离" AND "离子"))'
+        assert _term_match(QueryTerm('a"b')) == '"a""b"'
+        assert _term_match(QueryTerm("电", prefix=True)) == '("电" OR "电" *)'
+
+    def test_stop_words_are_left_out_and_ten_words_kept(self) -> None:
+        words = [t.word for t in segmenter().query_terms("寻求图像识别方面的技术合作，用于工业产品表面缺陷检测")]
+        assert words == ["图像识别", "工业", "产品", "表面", "缺陷", "检测"]
+        assert segmenter().query_terms("我们需要，一种") == []
+        many = " ".join(f"词{i}" for i in range(15))
+        assert len(segmenter().query_terms(many)) == 10
+
+    def test_the_last_word_is_a_prefix_unless_the_query_ends_after_it(self) -> None:
+        assert segmenter().query_terms("锂电池极片缺")[-1] == QueryTerm("缺", prefix=True)
+        assert segmenter().query_terms("锂电池 极片 ")[-1] == QueryTerm("极片")
+        assert segmenter().query_terms("锂电池。")[-1] == QueryTerm("锂电池", ("锂电", "电池"))
 
 
 class TestSnippet:

@@ -128,12 +128,14 @@ class SearchQuery:
 
 @dataclass(frozen=True, slots=True)
 class SearchHit:
-    """One result: the document's id, its relevance score (None without a query), its card and a snippet."""
+    """One result: the document's id, its relevance score in 0..1 (None without a query), its card, a snippet
+    and the query words the document holds."""
 
     id: str
     score: float | None
     card: dict[str, Any]
     snippet: str
+    matched_terms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from services.search.engines import ranking
 from services.search.engines.base import (
     FACET_FIELDS,
     KINDS,
@@ -50,9 +51,9 @@ from services.search.engines.base import (
     Sort,
     region_filter,
 )
-from services.search.segment import QueryTerm, Segmenter, snippet
+from services.search.segment import QueryTerm, Segmenter, searchable_text, snippet, words_in
 
-__all__ = ["EmbeddedEngine", "build_match"]
+__all__ = ["EmbeddedEngine"]
 
 # Column weights of BM25: a word in the title counts most, then keywords (keywords, field, IPC, owner), then body.
 BM25_WEIGHTS = (10.0, 4.0, 1.0)
@@ -96,24 +97,17 @@ CREATE TABLE IF NOT EXISTS changes (
     docid INTEGER NOT NULL,
     PRIMARY KEY (generation, docid)
 ) WITHOUT ROWID;
+-- Embeddings (float32, little endian) of the documents that have one, for semantic and hybrid search.
+CREATE TABLE IF NOT EXISTS vectors (
+    rowid INTEGER PRIMARY KEY,
+    vector BLOB NOT NULL
+);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(title, keywords, body, tokenize = 'unicode61 remove_diacritics 0');
 """
 
 
 def _quote(token: str) -> str:
     return '"' + token.replace('"', '""') + '"'
-
-
-def build_match(terms: Sequence[QueryTerm]) -> str:
-    """An FTS5 MATCH expression: every word must match, a long CJK word either whole or by all its bigrams."""
-    parts: list[str] = []
-    for term in terms:
-        if term.bigrams:
-            grams = " AND ".join(_quote(g) for g in term.bigrams)
-            parts.append(f"({_quote(term.word)} OR ({grams}))")
-        else:
-            parts.append(_quote(term.word))
-    return " AND ".join(parts)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -139,6 +133,7 @@ class _IndexFile:
         self._closed = False
         self._columns_lock = threading.Lock()
         self._columns_cache = _Columns.empty()
+        self._vectors = _Vectors()
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[sqlite3.Connection]:
@@ -222,6 +217,7 @@ class _IndexFile:
         db.execute("DELETE FROM fts WHERE rowid = ?", (rowid,))
         db.execute("DELETE FROM docs WHERE rowid = ?", (rowid,))
         db.execute("DELETE FROM payload WHERE rowid = ?", (rowid,))
+        db.execute("DELETE FROM vectors WHERE rowid = ?", (rowid,))
         touched.add(rowid)
 
     def _upsert(
@@ -260,6 +256,11 @@ class _IndexFile:
             (rowid, json.dumps(doc.card, ensure_ascii=False, separators=(",", ":")), doc.snippet_source),
         )
         db.execute("INSERT INTO fts (rowid, title, keywords, body) VALUES (?, ?, ?, ?)", (rowid, title, keywords, body))
+        if doc.vector is not None:
+            vector = np.asarray(doc.vector, dtype="<f4")
+            norm = float(np.linalg.norm(vector))
+            # Unit length, so that a dot product is the cosine similarity.
+            db.execute("INSERT INTO vectors (rowid, vector) VALUES (?, ?)", (rowid, (vector / (norm or 1.0)).tobytes()))
         touched.add(rowid)
 
     def finish(self) -> None:
@@ -295,17 +296,21 @@ class _IndexFile:
                 row[0] for row in db.execute("SELECT docid FROM changes WHERE generation > ?", (cached.generation,))
             ]
             rows = db.execute(
-                f"{_LOAD} WHERE rowid IN (SELECT value FROM json_each(?))",  # noqa: S608
+                f"{_LOAD} WHERE d.rowid IN (SELECT value FROM json_each(?))",  # noqa: S608
                 (json.dumps(changed),),
             ).fetchall()
             fresh = cached.updated(generation, rows, changed)
+            full = False
         else:
             # First use, a change log that no longer reaches back to our copy, or (rarely) a read transaction
             # older than the copy another thread just made: read every row.
-            fresh = _Columns.empty().updated(generation, db.execute(_LOAD).fetchall(), ())
+            rows = db.execute(_LOAD).fetchall()
+            fresh = _Columns.empty().updated(generation, rows, ())
+            changed, full = [], True
         with self._columns_lock:
             if fresh.generation > self._columns_cache.generation:
                 self._columns_cache = fresh
+                self._vectors.apply(rows, changed, full=full)
         return fresh
 
     def load_columns(self) -> None:
@@ -313,59 +318,157 @@ class _IndexFile:
         with self.snapshot() as db:
             self._columns(db)
 
-    def search(self, query: SearchQuery, terms: Sequence[QueryTerm], highlight: Sequence[str]) -> SearchResult:
-        match = build_match(terms) if terms else None
+    def search(
+        self,
+        query: SearchQuery,
+        terms: Sequence[QueryTerm],
+        highlight: Sequence[str],
+        distribution: ranking.Distribution | None = None,
+    ) -> SearchResult:
         with self.snapshot() as db:  # one state for the columnar copy, the match, the page and its payloads
-            page, total, facets = self._run(db, query, match)
+            page, total, facets = self._run(db, query, terms, distribution)
             payloads = {
                 rowid: (doc_id, card, text)
                 for rowid, doc_id, card, text in db.execute(
                     "SELECT d.rowid, d.id, p.card, p.snippet_source FROM docs d JOIN payload p ON p.rowid = d.rowid "
                     "WHERE d.rowid IN (SELECT value FROM json_each(?))",
-                    (json.dumps([rowid for rowid, _ in page]),),
+                    (json.dumps([hit.rowid for hit in page]),),
                 )
             }
         hits = []
-        for rowid, raw_score in page:
-            doc_id, card, source_text = payloads[rowid]
+        for hit in page:
+            doc_id, card, source_text = payloads[hit.rowid]
             hits.append(
                 SearchHit(
                     id=doc_id,
-                    score=None if raw_score is None else -float(raw_score),  # bm25 is negative: smaller is better
-                    card=json.loads(card),
+                    score=hit.score,
+                    card=(fields := json.loads(card)),
                     snippet=snippet(source_text, highlight),
+                    matched_terms=tuple(words_in(searchable_text(fields, source_text), terms)),
                 )
             )
         return SearchResult(hits=hits, total=total, total_is_exact=True, facets=facets)
 
     def _run(
-        self, db: sqlite3.Connection, query: SearchQuery, match: str | None
-    ) -> tuple[list[tuple[int, float | None]], int, dict[str, dict[str, int]]]:
-        """The page as (rowid, raw bm25 or None), the exact total and the facet counts."""
+        self,
+        db: sqlite3.Connection,
+        query: SearchQuery,
+        terms: Sequence[QueryTerm],
+        distribution: ranking.Distribution | None,
+    ) -> tuple[list[_PageHit], int, dict[str, dict[str, int]]]:
+        """The page (rowid and score, None without words), the exact total and the facet counts."""
         want = query.offset + query.limit
-        if match is not None and query.sort == "relevance" and not query.facets and not _has_filters(query):
-            # A bare full-text query: counted from the FTS index alone, ranked without reading any other table.
-            total = int(db.execute("SELECT count(*) FROM fts WHERE fts MATCH ?", (match,)).fetchone()[0])
-            return _ranked(db, match, total, want, None)[query.offset :], total, {}
-        # Otherwise the matching rowids come from FTS5 without any ranking (a cheap walk of the doclists), and
-        # filters, count, facets and the date/price order come from the columnar copy.
         columns = self._columns(db)
-        matched = None
-        if match is not None:
-            # One string parsed in C: for tens of thousands of matches several times faster than fetching rows.
-            listed = db.execute("SELECT group_concat(rowid) FROM fts WHERE fts MATCH ?", (match,)).fetchone()[0]
-            matched = np.fromstring(listed or "", dtype=np.int64, sep=",")
-        selected = columns.select(query, matched)
+        excluded = self._excluded_rowids(db, query)
         mapping = FACET_FIELDS[query.kind]
-        facets = {name: columns.facet(mapping[name], selected) for name in query.facets}
-        total = len(selected)
-        if match is not None and query.sort == "relevance":
-            # BM25 only for the documents that passed the filters (all matches when there is no filter).
-            restrict = selected if _has_filters(query) else None
-            return _ranked(db, match, total, want, restrict)[query.offset :], total, facets
-        ordered = columns.ordered(query.sort, selected, want)[query.offset :]
-        scores = _scores(db, match, ordered) if match is not None else {}
-        return [(rowid, scores.get(rowid)) for rowid in ordered], total, facets
+        if not terms:
+            # Browsing: every document passing the filters, by date or price (numpy on the columnar copy).
+            selected = columns.select(query, None, excluded)
+            facets = {name: columns.facet(mapping[name], selected) for name in query.facets}
+            ordered = columns.ordered(query.sort, selected, want)[query.offset :]
+            return [_PageHit(rowid, None) for rowid in ordered], len(selected), facets
+        # Each word's matching rowids (FTS5 doclist walks, no ranking), then the word rank of every match under
+        # the matching strategy; filters and exclusions from the columnar copy.
+        matches = [_matching_rowids(db, _term_match(term)) for term in terms]
+        universe, ranks, groups = ranking.word_ranks(matches, query.matching)
+        keep = columns.passes(query, universe, excluded)
+        universe, ranks = universe[keep], ranks[keep]
+        scorer = _KeywordScorer(db, terms, groups, universe, ranks)
+        semantic = query.vector is not None and query.semantic_ratio > 0 and query.sort == "relevance"
+        if not semantic:
+            facets = {name: columns.facet(mapping[name], universe) for name in query.facets}
+            if query.sort == "relevance":
+                return [_PageHit(r, score) for r, score in scorer.best(want)[query.offset :]], len(universe), facets
+            ordered = columns.ordered(query.sort, universe, want)[query.offset :]
+            scores = scorer.scores(ordered)
+            return [_PageHit(rowid, scores.get(rowid)) for rowid in ordered], len(universe), facets
+        assert query.vector is not None
+        ratio = query.semantic_ratio
+        keyword = scorer.best(want)
+        if ratio < 1.0 and ranking.keyword_results_good_enough(keyword, want, ratio):
+            facets = {name: columns.facet(mapping[name], universe) for name in query.facets}
+            return [_PageHit(r, score) for r, score in keyword[query.offset :]], len(universe), facets
+        # Semantic candidates: every document passing the filters that has a vector, best `want` by similarity.
+        candidates, cosines = self._vectors.cosines(columns.select(query, None, excluded), query.vector)
+        similarities = ranking.similarity(cosines, distribution)
+        best = np.argsort(-similarities, kind="stable")[:want]
+        semantic_hits = [(int(candidates[i]), float(similarities[i])) for i in best]
+        page = ranking.merge_hybrid(keyword, semantic_hits, ratio, query.offset, query.limit)
+        union = np.union1d(universe, candidates)
+        facets = {name: columns.facet(mapping[name], union) for name in query.facets}
+        return [_PageHit(r, score) for r, score in page], len(union), facets
+
+    def _excluded_rowids(self, db: sqlite3.Connection, query: SearchQuery) -> npt.NDArray[np.int64]:
+        """The rowids of the documents a query leaves out by id."""
+        if not query.exclude_ids:
+            return np.zeros(0, dtype=np.int64)
+        rows = db.execute(
+            "SELECT rowid FROM docs WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(query.exclude_ids),)
+        ).fetchall()
+        return np.array([row[0] for row in rows], dtype=np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class _PageHit:
+    rowid: int
+    score: float | None
+
+
+def _term_match(term: QueryTerm) -> str:
+    """The FTS5 expression of one query word: the word, all of a long word's bigrams, or (last word) a prefix."""
+    options = [_quote(term.word)]
+    if term.bigrams:
+        options.append("(" + " AND ".join(_quote(g) for g in term.bigrams) + ")")
+    if term.prefix:
+        options.append(_quote(term.word) + " *")
+    return options[0] if len(options) == 1 else "(" + " OR ".join(options) + ")"
+
+
+def _matching_rowids(db: sqlite3.Connection, match: str) -> npt.NDArray[np.int64]:
+    """The sorted rowids matching an FTS5 expression (FTS5 yields them in rowid order)."""
+    # One string parsed in C: for tens of thousands of matches several times faster than fetching rows.
+    listed = db.execute("SELECT group_concat(rowid) FROM fts WHERE fts MATCH ?", (match,)).fetchone()[0]
+    return np.fromstring(listed or "", dtype=np.int64, sep=",")
+
+
+class _KeywordScorer:
+    """Ranks matches by word rank, then BM25, computing BM25 only for the buckets a page needs."""
+
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        terms: Sequence[QueryTerm],
+        groups: int,
+        universe: npt.NDArray[np.int64],
+        ranks: npt.NDArray[np.int8],
+    ) -> None:
+        self._db = db
+        self._groups = groups
+        # BM25 over any of the words: a document scores for every query word it holds.
+        self._any = " OR ".join(_term_match(term) for term in terms)
+        self._universe = universe
+        self._ranks = ranks
+
+    def best(self, want: int) -> list[tuple[int, float]]:
+        """The best ``want`` matches (rowid, 0..1 score), best first."""
+        out: list[tuple[int, float]] = []
+        for rank in range(self._groups, 0, -1):
+            if len(out) >= want:
+                break
+            bucket = self._universe[self._ranks == rank]
+            if not len(bucket):
+                continue
+            for rowid, raw in _ranked(self._db, self._any, len(bucket), want - len(out), bucket):
+                out.append((rowid, ranking.keyword_score(rank, self._groups, -float(raw or 0.0))))
+        return out
+
+    def scores(self, rowids: list[int]) -> dict[int, float]:
+        """The 0..1 scores of some matches (a page ordered otherwise)."""
+        if not rowids:
+            return {}
+        rank_of = dict(zip(self._universe.tolist(), self._ranks.tolist(), strict=True))
+        raw = _scores(self._db, self._any, rowids)
+        return {r: ranking.keyword_score(rank_of[r], self._groups, -raw.get(r, 0.0)) for r in rowids}
 
 
 def _restricted(rowids: npt.NDArray[np.int64] | None) -> tuple[str, list[Any]]:
@@ -445,7 +548,10 @@ def _equalities(query: SearchQuery) -> list[tuple[str, Any]]:
 _CODED = ("technical_field", "region_code", "region_city", "region_province", "trl", "ip_type", "owner_org_id")
 _NUMERIC = ("trl", "amount_min_fen", "amount_max_fen", "published_ts")
 _COPIED = tuple(dict.fromkeys((*_CODED, *_NUMERIC)))
-_LOAD = f"SELECT rowid, {', '.join(_COPIED)}, modes FROM docs"  # noqa: S608
+_LOAD = (
+    f"SELECT d.rowid, {', '.join('d.' + c for c in _COPIED)}, d.modes, v.vector "  # noqa: S608
+    "FROM docs d LEFT JOIN vectors v ON v.rowid = d.rowid"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,7 +588,9 @@ class _Columns:
             out[cleared] = fill
             return out
 
-        by_column = dict(zip(("rowid", *_COPIED, "modes"), zip(*rows, strict=True), strict=True)) if rows else {}
+        by_column = (
+            dict(zip(("rowid", *_COPIED, "modes", "vector"), zip(*rows, strict=True), strict=True)) if rows else {}
+        )
         present = grown(self.present, False)
         present[rowids] = True
         codes: dict[str, npt.NDArray[np.int32]] = {}
@@ -512,12 +620,27 @@ class _Columns:
                 modes[mode][members] = True
         return _Columns(generation, present, codes, values, numbers, modes)
 
-    def select(self, query: SearchQuery, rowids: npt.NDArray[np.int64] | None) -> npt.NDArray[np.int64]:
-        """The rowids of ``rowids`` (every document when None) that pass the query's filters, in the same order."""
+    def select(
+        self, query: SearchQuery, rowids: npt.NDArray[np.int64] | None, excluded: npt.NDArray[np.int64] | None = None
+    ) -> npt.NDArray[np.int64]:
+        """The rowids of ``rowids`` (every document when None) that pass the query's filters and are not
+        ``excluded``, in the same order."""
         candidates = np.flatnonzero(self.present) if rowids is None else rowids
-        if not _has_filters(query):
-            return candidates
+        return candidates[self.passes(query, candidates, excluded)]
+
+    def passes(
+        self, query: SearchQuery, candidates: npt.NDArray[np.int64], excluded: npt.NDArray[np.int64] | None = None
+    ) -> npt.NDArray[np.bool_]:
+        """Which of ``candidates`` pass the query's filters and exclusions."""
         keep = np.ones(len(candidates), dtype=np.bool_)
+        if excluded is not None and len(excluded):
+            keep &= ~np.isin(candidates, excluded)
+        if query.exclude_owner_org_id is not None:
+            values = self.values["owner_org_id"]
+            if query.exclude_owner_org_id in values:
+                keep &= self.codes["owner_org_id"][candidates] != values.index(query.exclude_owner_org_id)
+        if not _has_filters(query):
+            return keep
         for column, value in _equalities(query):
             if value is not None:
                 values = self.values[column]
@@ -539,7 +662,7 @@ class _Columns:
                 keep[:] = False
             else:
                 keep &= member[candidates]
-        return candidates[keep]
+        return keep
 
     def facet(self, column: str, rowids: npt.NDArray[np.int64]) -> dict[str, int]:
         """The top MAX_FACET_VALUES values of ``column`` among ``rowids`` with their counts (most first)."""
@@ -569,6 +692,58 @@ class _Columns:
             rowids = rowids[near]
         order = np.lexsort(keys[::-1])[:want]  # lexsort sorts by its last key first
         return [int(rowid) for rowid in rowids[order]]
+
+
+class _Vectors:
+    """The embeddings of one index file as a matrix indexed by rowid, for semantic search.
+
+    Unlike the columnar copy it is updated in place (a copy per write would move ~150 MB at 100,000 documents),
+    under the columns lock and together with it. A search on an older copy may therefore see a vector newer
+    than its snapshot, never another document's: a removed row's vector is cleared before its rowid is reused.
+    """
+
+    def __init__(self) -> None:
+        self.matrix = np.zeros((0, 0), dtype=np.float32)
+        self.has = np.zeros(0, dtype=np.bool_)
+
+    def apply(self, rows: Sequence[tuple[Any, ...]], cleared: Sequence[int], *, full: bool) -> None:
+        """Clear ``cleared`` (everything when ``full``), then set the vectors of ``rows`` (rows of _LOAD)."""
+        if full:
+            self.has = np.zeros(0, dtype=np.bool_)
+        else:
+            self.has[[r for r in cleared if r < len(self.has)]] = False
+        with_vector = [(int(row[0]), np.frombuffer(row[-1], dtype="<f4")) for row in rows if row[-1] is not None]
+        for rowid, vector in with_vector:
+            if self.matrix.shape[1] != len(vector):
+                # First vector, or the model changed its dimensions: vectors of the old model no longer compare.
+                self.matrix = np.zeros((0, len(vector)), dtype=np.float32)
+                self.has = np.zeros(0, dtype=np.bool_)
+            if rowid >= len(self.matrix):
+                capacity = max(rowid + 1, len(self.matrix) * 3 // 2, 1024)
+                grown = np.zeros((capacity, self.matrix.shape[1]), dtype=np.float32)
+                grown[: len(self.matrix)] = self.matrix
+                self.matrix = grown
+            if rowid >= len(self.has):
+                has = np.zeros(len(self.matrix), dtype=np.bool_)
+                has[: len(self.has)] = self.has
+                self.has = has
+            self.matrix[rowid] = vector
+            self.has[rowid] = True
+
+    def cosines(
+        self, rowids: npt.NDArray[np.int64], query: Sequence[float]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """The rowids of ``rowids`` that have a vector comparable with ``query``, with their cosine similarity."""
+        matrix, has = self.matrix, self.has  # one consistent pair even if a writer replaces them meanwhile
+        if matrix.shape[1] != len(query) or not len(rowids):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        rowids = rowids[rowids < len(has)]
+        rowids = rowids[has[rowids]]
+        vector = np.asarray(query, dtype=np.float32)
+        if len(rowids) > len(matrix) // 4:
+            # Most documents: one pass over the whole matrix beats gathering the rows first.
+            return rowids, (matrix @ vector)[rowids]
+        return rowids, matrix[rowids] @ vector
 
 
 class _Builder(IndexBuilder):
@@ -602,9 +777,13 @@ class EmbeddedEngine(SearchEngine):
 
     name = "embedded"
 
-    def __init__(self, directory: Path, segmenter: Segmenter) -> None:
+    def __init__(
+        self, directory: Path, segmenter: Segmenter, *, distribution: ranking.Distribution | None = None
+    ) -> None:
         self.directory = directory
         self.segmenter = segmenter
+        # Where the embedder's similarities are packed (as Meilisearch's embedder setting `distribution`).
+        self.distribution = distribution
         self._live: dict[Kind, _IndexFile] = {}
         self._pointer_stamp: dict[Kind, tuple[int, int]] = {}
         self._lock = threading.Lock()
@@ -670,7 +849,7 @@ class EmbeddedEngine(SearchEngine):
     async def search(self, query: SearchQuery, *, highlight: Sequence[str]) -> SearchResult:
         terms = self.segmenter.query_terms(query.q) if query.q else []
         index = self.refresh(query.kind)
-        return await asyncio.to_thread(index.search, query, terms, highlight)
+        return await asyncio.to_thread(index.search, query, terms, highlight, self.distribution)
 
     async def indexed_versions(self, kind: Kind) -> dict[str, int]:
         index = self.refresh(kind)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from services.search.deps import EngineDep, SegmenterDep
 from services.search.engines.base import FACET_FIELDS, SearchQuery
 from services.search.query import service
-from services.search.query.schemas import AchievementHit, DemandHit, SearchResponse
+from services.search.query.schemas import AchievementHit, DemandHit, SearchResponse, SimilarRequest
 from shared.errors import problem_responses
 
 __all__ = ["MAX_OFFSET", "MAX_QUERY_CHARS", "router"]
@@ -23,7 +23,37 @@ router = APIRouter(tags=["search"])
 
 Q = Annotated[
     str,
-    Query(max_length=MAX_QUERY_CHARS, description="Words to find (Chinese is segmented); empty lists everything."),
+    Query(
+        max_length=MAX_QUERY_CHARS,
+        description=(
+            "Words to find (Chinese is segmented; words such as 寻求, 需要, 我们, 一种, 用于 carry no topic and are "
+            "ignored; the first 10 words count; the last word also matches as the start of a longer word). Empty "
+            "lists everything; a q with no searchable word is a 422."
+        ),
+    ),
+]
+Matching = Annotated[
+    Literal["last", "all", "frequency"],
+    Query(
+        description=(
+            "Which documents match when not all words do (Meilisearch's matchingStrategy): `last` (default) — "
+            "documents with every word first, then words are dropped from the end of the query one at a time; "
+            "`all` — only documents with every word; `frequency` — the most frequent word is dropped first. "
+            "Documents holding more of the words always rank first."
+        )
+    ),
+]
+SemanticRatio = Annotated[
+    float,
+    Query(
+        ge=0,
+        le=1,
+        description=(
+            "Share of semantic similarity in the ranking (Meilisearch's hybrid.semanticRatio): 0 is lexical search, "
+            "1 ranks by meaning alone. Used where an embedder is configured (GET /search/status); otherwise "
+            "the search is lexical and `semantic` in the answer is false."
+        ),
+    ),
 ]
 TechnicalField = Annotated[str | None, Query(description="One of the 11 technical field codes, e.g. new_energy.")]
 Region = Annotated[
@@ -51,12 +81,20 @@ def _facets_param(kind: Literal["achievement", "demand"]) -> Any:
 
 
 def _response(
-    hit_model: type[AchievementHit] | type[DemandHit], query: SearchQuery, timed: service.TimedResult
+    hit_model: type[AchievementHit] | type[DemandHit], query: SearchQuery, timed: service.TimedResult, engine: str
 ) -> dict[str, Any]:
     result = timed.result
     return {
         "hits": [
-            hit_model.model_validate({**hit.card, "id": hit.id, "snippet": hit.snippet, "score": hit.score})
+            hit_model.model_validate(
+                {
+                    **hit.card,
+                    "id": hit.id,
+                    "snippet": hit.snippet,
+                    "score": hit.score,
+                    "matched_terms": list(hit.matched_terms),
+                }
+            )
             for hit in result.hits
         ],
         "total": result.total,
@@ -65,6 +103,10 @@ def _response(
         "offset": query.offset,
         "facets": result.facets,
         "processing_time_ms": timed.elapsed_ms,
+        "engine": engine,
+        "query_words": list(timed.words),
+        "matching": query.matching,
+        "semantic": timed.semantic,
     }
 
 
@@ -96,6 +138,8 @@ async def search_achievements(
     sort: Sort = "relevance",
     limit: Limit = 20,
     offset: Offset = 0,
+    matching: Matching = "last",
+    semantic_ratio: SemanticRatio = 0.0,
 ) -> dict[str, Any]:
     query = SearchQuery(
         kind="achievement",
@@ -113,10 +157,12 @@ async def search_achievements(
         sort=sort,
         limit=limit,
         offset=offset,
+        matching=matching,
+        semantic_ratio=semantic_ratio,
     )
     service.validate_query(query, amount_names=("price_min_fen", "price_max_fen"))
     timed = await service.run_search(engine=engine, segmenter=segmenter, query=query)
-    return {**_response(AchievementHit, query, timed), "engine": engine.name}
+    return _response(AchievementHit, query, timed, engine.name)
 
 
 @router.get(
@@ -145,6 +191,8 @@ async def search_demands(
     sort: Sort = "relevance",
     limit: Limit = 20,
     offset: Offset = 0,
+    matching: Matching = "last",
+    semantic_ratio: SemanticRatio = 0.0,
 ) -> dict[str, Any]:
     query = SearchQuery(
         kind="demand",
@@ -161,7 +209,68 @@ async def search_demands(
         sort=sort,
         limit=limit,
         offset=offset,
+        matching=matching,
+        semantic_ratio=semantic_ratio,
     )
     service.validate_query(query, amount_names=("budget_min_fen", "budget_max_fen"))
     timed = await service.run_search(engine=engine, segmenter=segmenter, query=query)
-    return {**_response(DemandHit, query, timed), "engine": engine.name}
+    return _response(DemandHit, query, timed, engine.name)
+
+
+_SIMILAR_DESCRIPTION = (
+    "The {kinds} closest to a long text — a need or an offer written as sentences, such as "
+    "“寻求图像识别方面的技术合作，用于工业产品表面缺陷检测”. The text's 10 most salient words (TF-IDF; words such as "
+    "寻求, 需要, 方面, 用于 carry no topic and are left out) are searched three times, each time led by one of the "
+    "three most salient words, so a {kind} holding any of them is found, those holding more of the words first; "
+    "with an embedder configured, semantic similarity of the text is blended in (`semantic_ratio`, default 0.5). "
+    "Each hit names the words it holds (`matched_terms`); `total` is a lower bound. Market's suggestions are "
+    "built on this. Public: no token needed."
+)
+
+
+async def _similar(
+    kind: Literal["achievement", "demand"],
+    body: SimilarRequest,
+    engine: EngineDep,
+    segmenter: SegmenterDep,
+) -> service.TimedResult:
+    query = SearchQuery(
+        kind=kind,
+        technical_field=body.technical_field,
+        region=body.region,
+        trl_min=body.trl_min,
+        trl_max=body.trl_max,
+        exclude_owner_org_id=str(body.exclude_owner_org) if body.exclude_owner_org else None,
+        exclude_ids=tuple(str(i) for i in body.exclude_ids),
+        limit=body.limit,
+        offset=body.offset,
+        matching=body.matching,
+        semantic_ratio=body.semantic_ratio if body.semantic_ratio is not None else 0.0,
+    )
+    service.validate_query(query, amount_names=("amount_min_fen", "amount_max_fen"))
+    return await service.run_similar(engine=engine, segmenter=segmenter, query=query, text=body.text)
+
+
+def _add_similar_route(
+    kind: Literal["achievement", "demand"], hit_model: type[AchievementHit] | type[DemandHit]
+) -> None:
+    offer_or_need = "a need" if kind == "achievement" else "an offer"
+
+    async def similar(body: SimilarRequest, engine: EngineDep, segmenter: SegmenterDep) -> dict[str, Any]:
+        timed = await _similar(kind, body, engine, segmenter)
+        return _response(hit_model, timed.query, timed, engine.name)
+
+    router.add_api_route(
+        f"/{kind}s/similar",
+        similar,
+        methods=["POST"],
+        name=f"similar_{kind}s",
+        summary=f"{kind.capitalize()}s closest to a text ({offer_or_need} written as sentences)",
+        description=_SIMILAR_DESCRIPTION.format(kinds=f"published {kind}s", kind=kind),
+        response_model=SearchResponse[hit_model],  # type: ignore[valid-type]
+        responses=problem_responses(400, 422),
+    )
+
+
+_add_similar_route("achievement", AchievementHit)
+_add_similar_route("demand", DemandHit)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["AchievementHit", "AmountRangePublic", "DemandHit", "SearchResponse"]
+__all__ = ["AchievementHit", "AmountRangePublic", "DemandHit", "SearchResponse", "SimilarRequest"]
 
 
 class AmountRangePublic(BaseModel):
@@ -26,7 +26,20 @@ class _Hit(BaseModel):
     title: str
     snippet: str = Field(description="HTML-escaped excerpt of the text, the matched words wrapped in <em>.")
     score: float | None = Field(
-        description="Relevance (higher is better; scale depends on the engine); null without q."
+        description=(
+            "Relevance in 0..1 (higher is better): documents holding more of the query words score higher, then "
+            "by text relevance; blended with semantic similarity when `semantic` is true. Null without q."
+        )
+    )
+    matched_terms: list[str] = Field(
+        default_factory=list, description="The query words this document holds (whole, as sub-words or by prefix)."
+    )
+    semantic_score: float | None = Field(
+        default=None,
+        description=(
+            "Semantic similarity of the query and this document in 0..1, when semantic similarity took part and "
+            "the document's embedding is ready; else null."
+        ),
     )
     keywords: list[str] = Field(default_factory=list)
     technical_field: str | None = Field(default=None, description="One of the 11 technical field codes.")
@@ -76,3 +89,48 @@ class SearchResponse(BaseModel, Generic[HitT]):
     )
     processing_time_ms: float = Field(description="Time the search took inside the service, in milliseconds.")
     engine: str = Field(description="Which engine answered: embedded or meilisearch.")
+    query_words: list[str] = Field(
+        default_factory=list,
+        description="The words the query was matched on (stop words left out; at most 10), in query order.",
+    )
+    matching: str = Field(default="last", description="The matching strategy used: last, all or frequency.")
+    semantic: bool = Field(
+        default=False, description="Whether semantic similarity took part (an embedder is configured and ratio > 0)."
+    )
+
+
+class SimilarRequest(BaseModel):
+    """A long text (a need or an offer written as sentences) to find the listings closest to it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(
+        min_length=1,
+        max_length=4000,
+        description=(
+            "The text to match, e.g. a demand's title, keywords and description. Its 10 most salient words (TF-IDF, "
+            "stop words left out) are searched; its first 500 characters are embedded for semantic similarity."
+        ),
+        examples=["寻求图像识别方面的技术合作，用于工业产品表面缺陷检测"],
+    )
+    matching: Literal["last", "all", "frequency"] = Field(
+        default="last",
+        description=(
+            "Matching strategy of each keyword search (one per pivot word, the other words following in order of "
+            "salience); `last` by default."
+        ),
+    )
+    semantic_ratio: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Share of semantic similarity, 0..1; null: 0.5 where an embedder is configured, else 0.",
+    )
+    exclude_owner_org: uuid.UUID | None = Field(default=None, description="Leave out this organization's listings.")
+    exclude_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100, description="Leave out these ids.")
+    technical_field: str | None = Field(default=None, description="One of the 11 technical field codes.")
+    region: str | None = Field(default=None, description="GB/T 2260 code; a province or prefecture covers its regions.")
+    trl_min: int | None = Field(default=None, ge=1, le=9, description="Lowest technology readiness level.")
+    trl_max: int | None = Field(default=None, ge=1, le=9, description="Highest technology readiness level.")
+    limit: int = Field(default=50, ge=1, le=100, description="Hits per page, 1 to 100.")
+    offset: int = Field(default=0, ge=0, le=1000, description="Hits to skip, up to 1000.")
