@@ -21,7 +21,7 @@ from services.search.segment import segmenter
 
 MEILI_URL = os.environ.get("MEILI_URL")
 # The suite's documents carry vectors of this size when a case needs them (hybrid search).
-EMBEDDING_DIMENSIONS = 4
+EMBEDDING_DIMENSIONS = 3
 
 
 @pytest.fixture(params=["embedded", "meilisearch-fake", "meilisearch"])

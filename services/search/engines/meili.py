@@ -51,7 +51,7 @@ from services.search.engines.base import (
     region_filter,
 )
 from services.search.engines.meili_client import MeiliClient, RetryPolicy, make_http_client
-from services.search.segment import QueryTerm, Segmenter, snippet
+from services.search.segment import QueryTerm, Segmenter, searchable_text, snippet, words_in
 from services.search.stopwords import stop_words
 
 __all__ = [
@@ -448,15 +448,19 @@ class MeiliEngine(SearchEngine):
         facets = {
             name: {str(k): int(v) for k, v in (distribution.get(mapping[name]) or {}).items()} for name in query.facets
         }
-        hits = [
-            SearchHit(
-                id=str(hit["id"]),
-                score=float(hit["_rankingScore"]) if "_rankingScore" in hit else None,
-                card=dict(hit.get("card") or {}),
-                snippet=snippet(hit.get("snippet_source"), highlight),
+        hits = []
+        for hit in answer.get("hits", []):
+            card = dict(hit.get("card") or {})
+            source_text = hit.get("snippet_source")
+            hits.append(
+                SearchHit(
+                    id=str(hit["id"]),
+                    score=float(hit["_rankingScore"]) if "_rankingScore" in hit else None,
+                    card=card,
+                    snippet=snippet(source_text, highlight),
+                    matched_terms=tuple(words_in(searchable_text(card, source_text), terms)),
+                )
             )
-            for hit in answer.get("hits", [])
-        ]
         total = int(answer.get("estimatedTotalHits", answer.get("totalHits", len(hits))))
         # The count is the server's candidate set, exact below the cap (meilisearch/src/search/mod.rs).
         return SearchResult(hits=hits, total=total, total_is_exact=total < MAX_TOTAL_HITS, facets=facets)
