@@ -40,6 +40,10 @@ _OPERATORS = ("!=", ">=", "<=", "=", ">", "<")
 class FilterError(Exception):
     """A filter that does not parse or names an attribute that is not filterable (message as the server's)."""
 
+    def __init__(self, message: str, *, attribute: bool = False) -> None:
+        super().__init__(message)
+        self.attribute = attribute
+
 
 @dataclass(frozen=True)
 class Node:
@@ -344,7 +348,8 @@ def _check_fields(node: Node, filterable: Callable[[str], bool], names: list[str
         text = source if isinstance(source, str) else node.field
         start = text.find(node.field) if isinstance(text, str) else 0
         raise FilterError(
-            f"Attribute `{node.field}` is not filterable.{hint}\n{start + 1}:{start + len(node.field) + 1} {text}"
+            f"Attribute `{node.field}` is not filterable.{hint}\n{start + 1}:{start + len(node.field) + 1} {text}",
+            attribute=True,
         )
 
 

@@ -208,11 +208,13 @@ class Index:
                 return True
         return False
 
-    def parse_filter(self, value: Any, code: str) -> filters.Node | None:
+    def parse_filter(self, value: Any, code: str, *, in_search: bool = False) -> filters.Node | None:
+        """The parsed filter; a search names the index in an attribute error (as the search route does)."""
         try:
             return filters.parse(value, self.is_filterable, self.filterable_names())
         except filters.FilterError as exc:
-            raise ApiError(400, code, str(exc)) from exc
+            prefix = f"Index `{self.uid}`: " if in_search and exc.attribute else ""
+            raise ApiError(400, code, f"{prefix}{exc}") from exc
 
     # -- query ----------------------------------------------------------------------------------------------
 
@@ -445,7 +447,9 @@ class Searcher:
                     if sortable
                     else "This index does not have configured sortable attributes."
                 )
-                raise ApiError(400, "invalid_search_sort", f"Attribute `{name}` is not sortable. {hint}")
+                raise ApiError(
+                    400, "invalid_search_sort", f"Index `{self.index.uid}`: Attribute `{name}` is not sortable. {hint}"
+                )
         return out
 
     # -- ranking per document -------------------------------------------------------------------------------
@@ -646,7 +650,7 @@ class Searcher:
     def run(self) -> dict[str, Any]:
         request, settings = self.request, self.settings
         sort = self._parse_sort()
-        node = self.index.parse_filter(request.filter, "invalid_search_filter")
+        node = self.index.parse_filter(request.filter, "invalid_search_filter", in_search=True)
         universe = [doc for doc in self.index.ordered() if filters.evaluate(node, doc.body)]
         max_total = settings["pagination"]["maxTotalHits"]
         finite = request.page is not None or request.hits_per_page is not None

@@ -668,6 +668,8 @@ class FakeMeilisearch:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise _type_error(code, f".{name}", "a positive integer", value)
         strategy = body.get("matchingStrategy", "last")
+        if not isinstance(strategy, str):
+            raise _type_error("invalid_search_matching_strategy", ".matchingStrategy", "a string", strategy)
         if strategy not in ("last", "all", "frequency"):
             raise ApiError(
                 400,
