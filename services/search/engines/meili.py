@@ -236,7 +236,7 @@ class _Writer:
         self.uid = uid
 
     def _documents(self, upserts: Sequence[IndexDocument], deletes: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
-        """Server documents for a batch, newest version per id (a delete wins a tie); runs in a worker thread."""
+        """Server documents for a batch, newest version per id (a delete wins a tie)."""
         newest: dict[str, tuple[int, IndexDocument | None]] = {}
         for doc in upserts:
             if doc.id not in newest or doc.version > newest[doc.id][0]:
@@ -260,13 +260,21 @@ class _Writer:
             out.append(body)
         return out
 
+    def _payload(
+        self, upserts: Sequence[IndexDocument], deletes: Sequence[tuple[str, int]]
+    ) -> tuple[dict[str, int], bytes]:
+        """The version written per id and the encoded body of the addition."""
+        documents = self._documents(upserts, deletes)
+        written = {body["id"]: int(body["version"]) for body in documents}
+        return written, json.dumps(documents, ensure_ascii=False).encode()
+
     async def write(self, upserts: Sequence[IndexDocument], deletes: Sequence[tuple[str, int]]) -> None:
         if not upserts and not deletes:
             return
         client, path = self.engine.client, f"/indexes/{self.uid}/documents"
-        documents = await asyncio.to_thread(self._documents, upserts, deletes)  # jieba: off the event loop
-        written = {body["id"]: int(body["version"]) for body in documents}
-        tasks = [await client.enqueue("POST", path, json=documents, idempotent=True, primaryKey=PRIMARY_KEY)]
+        # Segmentation (jieba, ~10 ms a long document) and JSON encoding run in a worker thread, off the event loop.
+        written, payload = await asyncio.to_thread(self._payload, upserts, deletes)
+        tasks = [await client.enqueue("POST", path, content=payload, idempotent=True, primaryKey=PRIMARY_KEY)]
         older = [f"(id = {_literal(doc_id)} AND version < {version})" for doc_id, version in written.items()]
         for expression in _or_chunks(older):
             tasks.append(await client.enqueue("POST", f"{path}/delete", json={"filter": expression}, idempotent=True))
@@ -413,14 +421,22 @@ class MeiliEngine(SearchEngine):
 
     def _search_body(self, query: SearchQuery, terms: Sequence[QueryTerm]) -> dict[str, Any]:
         mapping = FACET_FIELDS[query.kind]
-        semantic = query.vector is not None and query.semantic_ratio > 0 and self.embedding_dimensions is not None
+        # As the embedded engine: meaning blends into a relevance order of a query with words, not into browsing or
+        # a date/price order.
+        semantic = (
+            bool(terms)
+            and query.sort == "relevance"
+            and query.vector is not None
+            and query.semantic_ratio > 0
+            and self.embedding_dimensions is not None
+        )
         body: dict[str, Any] = {
             "offset": query.offset,
             "limit": query.limit,
             "filter": build_filter(query),
             "attributesToRetrieve": ["id", "card", "snippet_source"],
             "matchingStrategy": query.matching,
-            "showRankingScore": bool(terms) or semantic,
+            "showRankingScore": bool(terms),
         }
         if terms:
             body["q"] = query_text(terms)
@@ -429,7 +445,7 @@ class MeiliEngine(SearchEngine):
             body["facets"] = [mapping[name] for name in query.facets]
         if query.sort == "price":
             body["sort"] = ["amount_min_fen:asc", "published_ts:desc"]
-        elif query.sort == "newest" or not (terms or semantic):
+        elif query.sort == "newest" or not terms:
             body["sort"] = ["published_ts:desc"]
         if semantic:
             assert query.vector is not None

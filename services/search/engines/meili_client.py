@@ -96,17 +96,22 @@ class MeiliClient:
         path: str,
         *,
         json: Any = None,
+        content: bytes | None = None,
         params: Mapping[str, str] | None = None,
         idempotent: bool,
         not_found_ok: bool = False,
     ) -> Any:
-        """The decoded JSON answer (None for a 404 when ``not_found_ok``); retries what is safe to retry."""
+        """The decoded JSON answer (None for a 404 when ``not_found_ok``); retries what is safe to retry.
+        ``content`` is a body already encoded as JSON (large bodies are encoded off the event loop)."""
+        headers = {"Content-Type": "application/json"} if content is not None else None
         attempt = 0
         while True:
             attempt += 1
             last = attempt >= self.retry.attempts
             try:
-                response = await self.http.request(method, path, json=json, params=params)
+                response = await self.http.request(
+                    method, path, json=json, content=content, params=params, headers=headers
+                )
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # Nothing reached the server: always safe to send again.
                 if last:
@@ -136,9 +141,13 @@ class MeiliClient:
             return EngineUnavailable(f"Meilisearch failed: {message}", code=code)
         return EngineRejected(f"Meilisearch rejected the request: {message}", code=code)
 
-    async def enqueue(self, method: str, path: str, *, json: Any = None, idempotent: bool, **params: str) -> int:
+    async def enqueue(
+        self, method: str, path: str, *, json: Any = None, content: bytes | None = None, idempotent: bool, **params: str
+    ) -> int:
         """Send a request that enqueues a task (202) and return the task's uid."""
-        answer = await self.request(method, path, json=json, params=params or None, idempotent=idempotent)
+        answer = await self.request(
+            method, path, json=json, content=content, params=params or None, idempotent=idempotent
+        )
         return int(answer["taskUid"])
 
     async def wait(self, task_uid: int, *, timeout_ms: int) -> Task:
