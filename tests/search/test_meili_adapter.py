@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from services.search.documents.service import parse_fields, to_index_document
+from services.search.engines import build_engine
 from services.search.engines.base import (
     EngineAuthFailed,
     EngineRejected,
@@ -35,6 +36,7 @@ from services.search.engines.meili import (
 )
 from services.search.engines.meili_client import RetryPolicy
 from services.search.segment import QueryTerm, segmenter
+from services.search.settings import SearchSettings
 from tests.search.factories import achievement_fields
 from tests.search.fake_meilisearch import FakeMeilisearch
 from tests.search.fake_meilisearch.errors import ApiError
@@ -144,12 +146,22 @@ class TestOpen:
         assert caught.value.code == "invalid_settings_typo_tolerance"
         assert engine.client.http.is_closed
 
-    async def test_a_wrong_key_is_an_auth_failure_not_a_parse_error(self) -> None:
+    @pytest.mark.parametrize(("key", "code"), [("wrong", "invalid_api_key"), ("", "missing_authorization_header")])
+    async def test_a_wrong_or_missing_key_is_an_auth_failure_not_a_parse_error(self, key: str, code: str) -> None:
         fake = FakeMeilisearch()
-        engine = make_engine(fake, api_key="wrong")
+        engine = make_engine(fake, api_key=key)
         with pytest.raises(EngineAuthFailed) as caught:
             await engine.open()
-        assert caught.value.code == "invalid_api_key"
+        assert caught.value.code == code
+        assert engine.client.http.is_closed
+
+    def test_build_engine_sizes_the_embedder(self, tmp_path: Any) -> None:
+        settings = SearchSettings(data_dir=tmp_path, meili_url="http://meili:7700")
+        engine = build_engine(settings, segmenter(), embedding_dimensions=384)
+        assert isinstance(engine, MeiliEngine)
+        assert engine.embedding_dimensions == 384
+        assert index_settings(384)["embedders"] == {"default": {"source": "userProvided", "dimensions": 384}}
+        assert isinstance(build_engine(settings, segmenter()), MeiliEngine)
 
     async def test_an_unreachable_server_is_unavailable_after_retries(self) -> None:
         fake = FakeMeilisearch()
