@@ -39,6 +39,13 @@ ID=$(echo "$A" | jq -r .id)
 echo "$A" | jq -c '{id, status, version}'
 json -X POST $B/market/achievements/$ID/publish -H "Authorization: Bearer $SELLER" -H 'If-Match: "v1"' | jq -c '{status, version}'
 curl -sS $B/market/achievements/$ID | jq -c '{status, title, contact}'     # anonymous: no contact
+A2=$(json $B/market/achievements -H "Authorization: Bearer $SELLER" -H "Idempotency-Key: walk-$RUN-2" -d '{
+  "title": "一种基于深度学习的工业产品表面缺陷视觉检测方法",
+  "summary": "采集产品表面图像，用卷积神经网络识别划痕、凹坑和气泡等缺陷，适用于金属板材、电池极片和玻璃的在线检测",
+  "technical_field": "electronic_information", "ipc_codes": ["G06T 7/00"], "ip_type": "invention_patent", "trl": 6,
+  "transfer_modes": ["ordinary_license", "transfer"], "price": {"kind": "range", "min_fen": 30000000, "max_fen": 90000000},
+  "contact": {"name": "王老师", "phone": "028-85400000"}}' | jq -r .id)
+json -X POST $B/market/achievements/$A2/publish -H "Authorization: Bearer $SELLER" -H 'If-Match: "v1"' | jq -c '{status}'
 
 step "3. market: an enterprise posts a demand and publishes it"
 ENT=$(signup 成都某智能装备有限公司 enterprise 91510100MA61R0X80P 510116 "rd+$RUN@equip.example.cn")
@@ -58,6 +65,12 @@ sleep 3
 curl -sS -G $B/search/achievements --data-urlencode q=无人机 -d technical_field=aerospace -d facets=region,technical_field \
   | jq -c '{total, hits: [.hits[] | {title, snippet}], facets}'
 curl -sS -G $B/search/demands --data-urlencode q=处理 | jq -c '{total, titles: [.hits[].title]}'   # 处理 inside 待处理
+
+step "4b. matching: a need written as a sentence finds achievements, by search and by suggestions with reasons"
+curl -sS --fail-with-body -G $B/search/achievements --data-urlencode 'q=寻求图像识别方面的技术合作，用于工业产品表面缺陷检测' \
+  | jq -c '{query_words, hits: [.hits[] | {title, matched_terms}]}'
+curl -sS --fail-with-body "$B/market/demands/$D/suggestions?limit=3" -H "Authorization: Bearer $BUYER" \
+  | jq -c '.items[] | {title: .listing.title, score, reasons: [.reasons[] | {kind, label}]}'
 
 step "5. contracts: a registration office and its registrar, a statistician at the center"
 OFFICE=$(signup 成都市技术市场登记处 registration_office 12510100MB1A2C3D4R 510100 "head+$RUN@office.example.cn")

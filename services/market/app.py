@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 
 from services.market.contracts.router import router as contracts_router
 from services.market.listings.router import achievements_router, demands_router
+from services.market.matching.router import router as matching_router
 from services.market.offices.router import router as offices_router
 from services.market.reference.router import router as reference_router
 from services.market.settings import MarketSettings
@@ -22,6 +23,7 @@ ROUTERS: list[APIRouter] = [
     reference_router,
     achievements_router,
     demands_router,
+    matching_router,
     contracts_router,
     offices_router,
     stats_router,

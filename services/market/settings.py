@@ -22,7 +22,14 @@ class MarketSettings(ServiceSettings):
 
     search_url: str = Field(
         default="http://techmarket.internal/search",
-        description="Base URL of the search service; the outbox relay POSTs to {search_url}/documents.",
+        description="Base URL of the search service; the outbox relay POSTs to {search_url}/documents, suggestions "
+        "to {search_url}/{kind}/similar.",
+    )
+    search_timeout_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="How long a suggestion request waits for the search service's similarity answer (503 after).",
     )
     relay_client_id: str = Field(default="market-relay", description="OAuth2 client of the outbox relay.")
     relay_client_secret: SecretStr = Field(

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.market.idempotency import purge_expired
+from services.market.matching.client import open_search_client
 from services.market.outbox.relay import Relay, TokenSource
 from services.market.settings import MarketSettings
 from services.market.stats import service as stats_service
@@ -144,9 +145,11 @@ def background_tasks(
 
 @contextlib.asynccontextmanager
 async def market_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Build the relay on app.state and, when configured, run it and the maintenance loop in the background."""
+    """Build the relay and the suggestions' search client on app.state and, when configured, run the relay and the
+    maintenance loop in the background."""
     settings: MarketSettings = app.state.settings
-    tokens = build_token_provider(settings, transport=getattr(app.state, "outbound_transport", None))
+    transport = getattr(app.state, "outbound_transport", None)
+    tokens = build_token_provider(settings, transport=transport)
     app.state.relay = build_relay(settings, sessionmaker=app.state.sessionmaker, client=app.state.http, tokens=tokens)
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
@@ -154,7 +157,9 @@ async def market_lifespan(app: FastAPI) -> AsyncIterator[None]:
         for job in background_tasks(settings, relay=app.state.relay, sessionmaker=app.state.sessionmaker, stop=stop):
             tasks.append(asyncio.create_task(job))
     try:
-        yield
+        async with open_search_client(settings, transport=transport) as search_client:
+            app.state.search_client = search_client
+            yield
     finally:
         stop.set()
         for task in tasks:

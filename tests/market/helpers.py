@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from alembic import command
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.market.app import SPEC as MARKET_SPEC
+from shared.migrations import alembic_config
 from tests.conftest import Stack
 
 __all__ = [
@@ -13,6 +18,7 @@ __all__ = [
     "assert_problem",
     "create_listing",
     "demand_body",
+    "migrate_market",
     "transition",
 ]
 
@@ -89,3 +95,15 @@ async def transition(stack: Stack, actor: Any, kind: str, listing_id: str, actio
     return await stack.client.post(
         f"/market/{kind}/{listing_id}/{action}", headers={**actor.headers, "If-Match": current.headers["etag"]}
     )
+
+
+async def migrate_market(engine: AsyncEngine, action: str, revision: str) -> None:
+    """Run alembic ``action`` ("upgrade" | "downgrade") of the market migrations to ``revision`` on ``engine``."""
+    config = alembic_config(MARKET_SPEC.migrations, "alembic_version_market")
+
+    def run(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        getattr(command, action)(config, revision)
+
+    async with engine.begin() as connection:
+        await connection.run_sync(run)

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from services.market.cli import import_file
 from services.market.listings.models import Achievement
 from services.market.outbox.models import OutboxEvent
-from tests.conftest import Stack
+from tests.conftest import SHARED_DATA, Stack
 from tests.market.helpers import achievement_body, assert_problem, error_fields
 
 URL = "/market/achievements/import"
@@ -32,9 +32,27 @@ GOOD_CSV = (
 )
 
 
+BDCI_PATENTS = SHARED_DATA / "patents" / "bdci2022_cn_patents.jsonl"
+# Rows 1–3 are created (row 3 shares title and summary with row 2 but has its own reference); rows 4–6 are errors.
+KEYED_CSV = (
+    "title,summary,technical_field,ip_type,application_nos,external_id\n"
+    "一种无人机机载多功能盒,,aerospace,utility_model,202223220665.2,SCU-TT-2024-017\n"
+    "复合吸附材料制备工艺,以改性沸石为载体,new_materials,technical_secret,,SCU-TT-2024-018\n"
+    "复合吸附材料制备工艺,以改性沸石为载体,new_materials,technical_secret,,SCU-TT-2024-019\n"
+    "一种可拍照便携式实时语音播报端测摄像头,,electronic_information,utility_model,202122975192.6,SCU-TT-2024-017\n"
+    f"太长的编号,,new_materials,technical_secret,,{'X' * 101}\n"
+    "带控制字符的编号,,new_materials,technical_secret,,SCU\x07TT\n"
+)
+
+
 async def count(stack: Stack, model: Any) -> int:
     async with stack.service_app("market").state.sessionmaker() as session:
         return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
+
+
+async def outbox_events(stack: Stack) -> list[OutboxEvent]:
+    async with stack.service_app("market").state.sessionmaker() as session:
+        return list((await session.execute(select(OutboxEvent))).scalars())
 
 
 def jsonl(*rows: Any) -> bytes:
@@ -155,3 +173,94 @@ class TestImportAchievements:
         assert (report["created"], report["failed"]) == (2, 2)
         status, again = await import_file(path, client=stack.client, token=uni.token, show_progress=False)
         assert (again["created"], again["existing"]) == (0, 2)
+
+
+class TestImportKeys:
+    """The natural key: owner + first application number, else owner + external_id, else owner + title + summary."""
+
+    async def test_same_title_with_other_summaries_are_other_achievements(self, stack: Stack, actors: Any) -> None:
+        uni = await actors.org_member(kind="university")
+        body = jsonl(
+            achievement_body(patents=[], title="一种复合吸附材料", summary="以改性沸石为载体的重金属吸附材料。"),
+            achievement_body(patents=[], title="一种复合吸附材料", summary="以生物炭为骨架的有机污染物吸附材料。"),
+            # The same title and summary again, case and surrounding spaces aside: the same achievement.
+            achievement_body(patents=[], title="一种复合吸附材料 ", summary=" 以改性沸石为载体的重金属吸附材料。"),
+            achievement_body(patents=[], title="Know-How A", summary="Zeolite"),
+            achievement_body(patents=[], title="know-how a", summary="ZEOLITE"),
+        )
+        report = (await stack.client.post(URL, content=body, headers={**uni.headers, **JSONL_HEADERS})).json()
+        assert [r["status"] for r in report["rows"]] == ["created", "created", "existing", "created", "existing"]
+        ids = [r["id"] for r in report["rows"]]
+        assert (ids[2], ids[4]) == (ids[0], ids[3])
+        again = (await stack.client.post(URL, content=body, headers={**uni.headers, **JSONL_HEADERS})).json()
+        assert (again["created"], again["existing"]) == (0, 5)
+        assert [r["id"] for r in again["rows"]] == ids
+        assert await count(stack, Achievement) == 3
+
+    async def test_real_patents_titled_alike_from_one_university(self, stack: Stack, actors: Any) -> None:
+        if not BDCI_PATENTS.exists():
+            pytest.skip(f"shared patent data not present at {BDCI_PATENTS} (see ../shared/data/SOURCES.md)")
+        records = [
+            record
+            for line in BDCI_PATENTS.read_text(encoding="utf-8").splitlines()
+            if line.strip() and (record := json.loads(line))["title"] == "吸收性物品"
+        ]
+        assert len(records) >= 2  # two different patents (different abstracts), no numbers in the source
+        uni = await actors.org_member(kind="university")
+        body = jsonl(
+            *(
+                {"title": r["title"], "summary": r["abstract"], "technical_field": "new_materials", "ip_type": "other"}
+                for r in records
+            )
+        )
+        report = (await stack.client.post(URL, content=body, headers={**uni.headers, **JSONL_HEADERS})).json()
+        assert (report["created"], report["failed"]) == (len(records), 0), report
+        again = (await stack.client.post(URL, content=body, headers={**uni.headers, **JSONL_HEADERS})).json()
+        assert (again["created"], again["existing"]) == (0, len(records))
+        assert await count(stack, Achievement) == len(records)
+
+    async def test_external_id_column_keys_rows_without_numbers(self, stack: Stack, actors: Any) -> None:
+        uni = await actors.org_member(kind="university")
+        response = await stack.client.post(URL, content=KEYED_CSV.encode(), headers={**uni.headers, **CSV_HEADERS})
+        report = response.json()
+        rows = report["rows"]
+        assert [r["status"] for r in rows] == ["created", "created", "created", "error", "error", "error"]
+        # Row 4 reuses row 1's reference for another patent: an error naming external_id, nothing stored.
+        assert error_fields(rows[3]) == ["external_id"]
+        assert rows[0]["id"] in rows[3]["errors"][0]["message"]
+        assert error_fields(rows[4]) == ["external_id"]  # 101 characters
+        assert error_fields(rows[5]) == ["external_id"]  # a control character
+        assert await count(stack, Achievement) == 3
+        assert await count(stack, OutboxEvent) == 3
+        owner_view = (await stack.client.get(f"/market/achievements/{rows[1]['id']}", headers=uni.headers)).json()
+        assert owner_view["external_id"] == "SCU-TT-2024-018"
+        assert all("external_id" not in event.payload for event in await outbox_events(stack))
+
+        again = (
+            await stack.client.post(URL, content=KEYED_CSV.encode(), headers={**uni.headers, **CSV_HEADERS})
+        ).json()
+        assert (again["created"], again["existing"], again["failed"]) == (0, 3, 3)
+        assert [r["id"] for r in again["rows"][:3]] == [r["id"] for r in rows[:3]]
+
+        # A new patent under a reference the organization already uses elsewhere: a row error, as on create.
+        clash = "title,technical_field,ip_type,application_nos,external_id\n新的一项,aerospace,utility_model,202122975192.6,SCU-TT-2024-018\n"
+        report = (await stack.client.post(URL, content=clash.encode(), headers={**uni.headers, **CSV_HEADERS})).json()
+        assert report["rows"][0]["status"] == "error"
+        assert error_fields(report["rows"][0]) == ["external_id"]
+        assert await count(stack, Achievement) == 3
+        # Another organization has its own references.
+        other = await actors.org_member(kind="university")
+        theirs = (await stack.client.post(URL, content=clash.encode(), headers={**other.headers, **CSV_HEADERS})).json()
+        assert theirs["created"] == 1
+
+    async def test_an_existing_row_is_not_updated(self, stack: Stack, actors: Any) -> None:
+        uni = await actors.org_member(kind="university")
+        first = (
+            await stack.client.post(URL, content=jsonl(achievement_body()), headers={**uni.headers, **JSONL_HEADERS})
+        ).json()
+        # The same patent with a reference now: `existing`, the listing keeps what it had (PATCH sets a reference).
+        body = jsonl(achievement_body(external_id="SCU-TT-2024-017", trl=9))
+        report = (await stack.client.post(URL, content=body, headers={**uni.headers, **JSONL_HEADERS})).json()
+        assert report["rows"][0] == {"row": 1, "status": "existing", "id": first["rows"][0]["id"], "errors": []}
+        listing = (await stack.client.get(f"/market/achievements/{first['rows'][0]['id']}", headers=uni.headers)).json()
+        assert (listing["external_id"], listing["trl"], listing["version"]) == (None, 6, 1)

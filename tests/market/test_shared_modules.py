@@ -257,6 +257,11 @@ class TestEtagHelpers:
 
 
 class TestReferenceRegistry:
+    @pytest.fixture(autouse=True)
+    def _registry_restored(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # Tables registered here must not reach the reference API of later tests (a broken one answers 500).
+        monkeypatch.setattr(reference_service, "_registry", dict(reference_service._registry))
+
     def test_rejects_bad_names_duplicates_and_rows(self) -> None:
         with pytest.raises(ValueError, match="must match"):
             reference_service.register_table("Bad-Name", [], description="x")

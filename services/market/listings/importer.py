@@ -3,8 +3,9 @@
 CSV: UTF-8 (a BOM is fine), a header row, one achievement per row. Columns (all optional except title,
 technical_field and ip_type): title, summary, description, keywords, technical_field, ipc_codes,
 application_nos, publication_nos, ip_type, trl, transfer_modes, price_kind, price_min_fen, price_max_fen,
-inventors, region_code, contact_name, contact_phone, contact_email, valid_until. List cells separate values with
-``;`` (or the full-width ``；``); application_nos and publication_nos pair up by position. Empty cells are absent.
+inventors, region_code, contact_name, contact_phone, contact_email, valid_until, external_id. List cells separate
+values with ``;`` (or the full-width ``；``); application_nos and publication_nos pair up by position. Empty cells
+are absent.
 JSON lines: one JSON object per line, exactly the body of POST /market/achievements; blank lines are skipped.
 
 The body is read chunk by chunk and rows are yielded as soon as they are complete, so a 10,000-row file never
@@ -48,6 +49,7 @@ CSV_COLUMNS = (
     "contact_phone",
     "contact_email",
     "valid_until",
+    "external_id",
 )
 _LISTS = ("keywords", "ipc_codes", "transfer_modes", "inventors")
 _INTS = ("trl", "price_min_fen", "price_max_fen")
@@ -79,7 +81,16 @@ def _csv_record(cells: dict[str, str]) -> tuple[dict[str, Any] | None, list[dict
     values = {k: v.strip() for k, v in cells.items() if v is not None and v.strip()}
     data: dict[str, Any] = {}
     errors: list[dict[str, Any]] = []
-    for name in ("title", "summary", "description", "technical_field", "ip_type", "region_code", "valid_until"):
+    for name in (
+        "title",
+        "summary",
+        "description",
+        "technical_field",
+        "ip_type",
+        "region_code",
+        "valid_until",
+        "external_id",
+    ):
         if name in values:
             data[name] = values[name]
     for name in _LISTS:

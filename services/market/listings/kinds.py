@@ -50,6 +50,7 @@ class ListingKind:
     public_schema: type[BaseModel]
     money_field: str  # "price" | "budget": stored as <field>_kind, <field>_min_fen, <field>_max_fen
     expiry_field: str  # "valid_until" | "deadline"
+    private_fields: frozenset[str]  # null for anyone but the owner and platform admins; never sent to search
     creator_org_kinds: frozenset[str]
     open_states: frozenset[str]
     public_states: frozenset[str]
@@ -73,6 +74,7 @@ ACHIEVEMENT = ListingKind(
     public_schema=AchievementPublic,
     money_field="price",
     expiry_field="valid_until",
+    private_fields=frozenset({"contact", "external_id"}),
     creator_org_kinds=frozenset({"university", "research_institute"}),
     open_states=_ACH_OPEN,
     public_states=frozenset({"published", "negotiating", "transferred"}),
@@ -94,6 +96,7 @@ DEMAND = ListingKind(
     public_schema=DemandPublic,
     money_field="budget",
     expiry_field="deadline",
+    private_fields=frozenset({"contact"}),
     creator_org_kinds=frozenset({"enterprise", "research_institute", "university"}),
     open_states=_DEM_OPEN,
     public_states=frozenset({"published", "matched", "closed"}),

@@ -46,6 +46,8 @@ class Achievement(Listing, table=True):
         Index("ix_market_achievements_owner", "owner_org_id", "id"),
         Index("ix_market_achievements_updated", "updated_at"),
         Index("ix_market_achievements_expiry", "status", "valid_until"),
+        # NULLs are distinct in a unique index on both backends: only references actually given must be unique.
+        Index("uq_market_achievements_external_id", "owner_org_id", "external_id", unique=True),
     )
 
     summary: str | None = Field(default=None, max_length=1000, nullable=True)
@@ -60,7 +62,9 @@ class Achievement(Listing, table=True):
     price_max_fen: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
     inventors: list[str] = Field(default_factory=list, sa_type=JSON, nullable=False)
     valid_until: dt.date | None = Field(default=None, nullable=True)
-    # Owner + first patent application number, or owner + case-folded title: what makes a re-import a no-op.
+    # The transfer office's own reference (e.g. SCU-TT-2024-017): unique per owner, private to the owner.
+    external_id: str | None = Field(default=None, max_length=100, nullable=True)
+    # What makes a re-import a no-op: see services.market.listings.keys.
     natural_key: str = Field(max_length=255, nullable=False)
 
 

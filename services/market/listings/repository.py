@@ -58,16 +58,24 @@ class ListingRepository:
     async def flush(self) -> None:
         await self.session.flush()
 
-    async def find_natural_key(self, *, owner_org_id: uuid.UUID, natural_key: str) -> Achievement | None:
-        query = select(Achievement).where(
-            Achievement.__table__.c.owner_org_id == owner_org_id,  # type: ignore[attr-defined]
-            Achievement.__table__.c.natural_key == natural_key,  # type: ignore[attr-defined]
+    async def find_achievement(self, *, owner_org_id: uuid.UUID, column: str, value: str) -> Achievement | None:
+        """The owner's achievement whose unique ``column`` (natural_key or external_id) is ``value``."""
+        columns = Achievement.__table__.c  # type: ignore[attr-defined]
+        # No autoflush: an update checks the new values of its row before they are written (which would be an
+        # IntegrityError instead of a 409 naming the field).
+        query = (
+            select(Achievement)
+            .where(columns.owner_org_id == owner_org_id, columns[column] == value)
+            .execution_options(autoflush=False)
         )
         return (await self.session.execute(query)).scalar_one_or_none()
 
-    async def natural_keys_of(self, *, owner_org_id: uuid.UUID) -> dict[str, uuid.UUID]:
+    async def achievement_ids_by(self, *, owner_org_id: uuid.UUID, column: str) -> dict[str, uuid.UUID]:
+        """``column`` value (natural_key or external_id) → id, for every achievement of the owner that has one."""
         columns = Achievement.__table__.c  # type: ignore[attr-defined]
-        query = select(columns.natural_key, columns.id).where(columns.owner_org_id == owner_org_id)
+        query = select(columns[column], columns.id).where(
+            columns.owner_org_id == owner_org_id, columns[column].is_not(None)
+        )
         return {row[0]: row[1] for row in (await self.session.execute(query)).all()}
 
     async def page(

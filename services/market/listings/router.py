@@ -235,8 +235,10 @@ demands_router = build_router(DEMAND)
         "For a technology transfer office: up to 10,000 rows, streamed (text/csv with a header row, or "
         "application/x-ndjson with one POST /market/achievements body per line). Every good row becomes a draft; "
         "a bad row is reported with its field errors and stores nothing; a row whose natural key (owner + first "
-        "patent application number, or owner + title) is already listed is reported as `existing` and not "
-        "created again, so importing the same file twice creates no duplicates."
+        "patent application number, else owner + external_id, else owner + case-folded title and summary) is "
+        "already listed is reported as `existing` and neither created again nor updated, so importing the same file "
+        "twice creates no duplicates. A row whose external_id belongs to another listing of your organization is an "
+        "error of that row (external_id is unique per organization, as on create)."
     ),
     responses=problem_responses(400, 401, 403, 413, 415, 422),
     openapi_extra={

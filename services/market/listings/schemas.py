@@ -2,7 +2,8 @@
 
 Request models forbid unknown fields: status, owner, ids, versions, timestamps and verification are set by the
 service, and a body that tries to set them is a 422 naming the field (mass assignment). Text is NFC-normalized and
-trimmed; codes typed in full width are normalized to ASCII.
+trimmed; codes typed in full width are normalized to ASCII. Private fields (contact, an achievement's external_id)
+are null in the view of anyone but the owner organization and platform admins, and never sent to search.
 """
 
 from __future__ import annotations
@@ -196,6 +197,15 @@ def _lower_code(value: Any) -> Any:
     return normalize_code(value).lower() if isinstance(value, str) else value
 
 
+def _reference(value: Any) -> Any:
+    if isinstance(value, str):
+        value = normalize_text(value)
+        # isprintable() is False for control, format (invisible) and separator characters other than the space.
+        if not value.isprintable():
+            raise ValueError("only visible characters and spaces: no control or invisible characters")
+    return value
+
+
 Title = Annotated[
     str, BeforeValidator(_text), Field(min_length=1, max_length=200, description="Title, 1–200 characters.")
 ]
@@ -203,6 +213,16 @@ Summary = Annotated[str, BeforeValidator(_text), Field(max_length=1000)]
 LongText = Annotated[str, BeforeValidator(_text), Field(max_length=20000)]
 Keyword = Annotated[str, BeforeValidator(_text), Field(min_length=1, max_length=50)]
 PersonName = Annotated[str, BeforeValidator(_text), Field(min_length=1, max_length=50)]
+ExternalId = Annotated[
+    str,
+    BeforeValidator(_reference),
+    Field(
+        min_length=1,
+        max_length=100,
+        description="The transfer office's own reference, e.g. SCU-TT-2024-017: 1–100 visible characters, unique "
+        "within the owner organization (409 otherwise), seen only by the owner organization and platform admins.",
+    ),
+]
 Trl = Annotated[int, Field(ge=1, le=9, description="Technology readiness level 1–9 (GB/T 22900-2022).")]
 FIELD_CODES = [f.code for f in technical_fields()]
 TechnicalFieldCode = Annotated[
@@ -375,6 +395,7 @@ class AchievementCreate(_AchievementFields):
     """A new achievement listing; it starts as a draft of the caller's organization."""
 
     title: Title
+    external_id: ExternalId | None = None
     summary: Summary | None = Field(default=None, description="One-paragraph summary (≤1000 characters).")
     description: LongText | None = Field(default=None, description="Full description (≤20000 characters).")
     keywords: list[Keyword] = Field(default_factory=list, max_length=20, description="Up to 20 keywords.")
@@ -399,6 +420,7 @@ class AchievementUpdate(_AchievementFields):
     """A partial update: only the fields sent change; null clears an optional field."""
 
     title: Title | None = None
+    external_id: ExternalId | None = None
     summary: Summary | None = None
     description: LongText | None = None
     keywords: list[Keyword] | None = Field(default=None, max_length=20)
@@ -480,6 +502,9 @@ class _ListingPublic(BaseModel):
 class AchievementPublic(_ListingPublic):
     """An achievement listing as the caller may see it."""
 
+    external_id: str | None = Field(
+        description="The owner's own reference: only for the owner organization and platform admins; else null."
+    )
     summary: str | None
     description: str | None
     ipc_codes: list[str]
@@ -506,7 +531,10 @@ class ImportRow(BaseModel):
     """The outcome of one row of a bulk import."""
 
     row: int = Field(description="Row number: data rows of a CSV counted from 1 after the header; lines of JSON lines.")
-    status: str = Field(description="created, existing (same natural key already listed: nothing stored) or error.")
+    status: str = Field(
+        description="created, existing (same natural key already listed: nothing stored, nothing updated) or error "
+        "(nothing stored; also when the row's external_id belongs to another listing of your organization)."
+    )
     id: uuid.UUID | None = Field(default=None, description="The achievement created or found.")
     errors: list[dict[str, Any]] = Field(default_factory=list, description="Field errors of a rejected row.")
 

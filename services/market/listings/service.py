@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.market.audit import service as audit_service
 from services.market.audit.schemas import AuditEventPublic
 from services.market.concurrency import require_if_match
+from services.market.listings.keys import key_fields, natural_key
 from services.market.listings.kinds import ACHIEVEMENT, ListingKind
 from services.market.listings.models import Achievement, Listing
 from services.market.listings.repository import ListingFilters, ListingRepository
@@ -29,10 +30,10 @@ from shared.clock import today_in_china, utcnow
 from shared.errors import Conflict, Forbidden, NotFound, PayloadTooLarge, ProblemError, ValidationFailed
 from shared.pagination import Page, decode_cursor, encode_cursor
 from shared.security import Principal
-from shared.text import normalize_text
 
 __all__ = [
     "MAX_IMPORT_ROWS",
+    "access_of",
     "create_listing",
     "expire_due",
     "get_listing",
@@ -79,28 +80,44 @@ def _visible(kind: ListingKind, principal: Principal | None, row: Listing) -> bo
     return row.status in kind.public_states or _sees_private(principal, row)
 
 
+def access_of(kind: ListingKind, principal: Principal | None, row: Listing) -> Literal["private", "public", "none"]:
+    """What ``principal`` may see of ``row`` as it stands today, without writing anything.
+
+    ``private``: everything (members of the owner organization, platform admins); ``public``: the public view of a
+    public listing; ``none``: nothing (404). A listing past its last day counts as expired before a read or the
+    sweep records it, so read-only endpoints need not write the expiry.
+    """
+    if _sees_private(principal, row):
+        return "private"
+    if row.status in kind.public_states and not _is_due(kind, row):
+        return "public"
+    return "none"
+
+
 def to_public(kind: ListingKind, row: Listing, *, principal: Principal | None) -> BaseModel:
-    """The listing as ``principal`` may see it: contacts only for the owner organization and platform admins."""
+    """The listing as ``principal`` may see it: private fields only for the owner organization and platform admins."""
     return _public_model(kind, row, private=_sees_private(principal, row))
 
 
 def _public_model(kind: ListingKind, row: Listing, *, private: bool) -> BaseModel:
     money = kind.money_field
     data: dict[str, Any] = {
-        name: getattr(row, name) for name in kind.public_schema.model_fields if name not in (money, "contact")
+        name: getattr(row, name) if private or name not in kind.private_fields else None
+        for name in kind.public_schema.model_fields
+        if name != money
     }
     data[money] = {
         "kind": getattr(row, f"{money}_kind"),
         "min_fen": getattr(row, f"{money}_min_fen"),
         "max_fen": getattr(row, f"{money}_max_fen"),
     }
-    data["contact"] = row.contact if private else None
     return kind.public_schema.model_validate(data)
 
 
 def _public_fields(kind: ListingKind, row: Listing) -> dict[str, Any]:
-    """The fields search may index: the public view without contact."""
-    dumped: dict[str, Any] = _public_model(kind, row, private=False).model_dump(mode="json", exclude={"contact"})
+    """The fields search may index: the public view without the private fields (contact, external_id)."""
+    public = _public_model(kind, row, private=False)
+    dumped: dict[str, Any] = public.model_dump(mode="json", exclude=set(kind.private_fields))
     return dumped
 
 
@@ -139,10 +156,13 @@ async def _record_change(
     )
 
 
-def _natural_key(*, title: str, patents: list[dict[str, Any]]) -> str:
-    if patents:
-        return "patent:" + str(patents[0]["application_no"])
-    return "title:" + normalize_text(title).casefold()
+def _row_key(row: Achievement) -> str:
+    return natural_key(
+        application_no=row.patents[0]["application_no"] if row.patents else None,
+        external_id=row.external_id,
+        title=row.title,
+        summary=row.summary,
+    )
 
 
 def _check_expiry_date(kind: ListingKind, value: dt.date | None) -> None:
@@ -212,30 +232,58 @@ def _new_row(kind: ListingKind, principal: Principal, owner_org_id: uuid.UUID, p
     row = kind.model(**initial)
     _assign(kind, row, values)
     if isinstance(row, Achievement):
-        row.natural_key = _natural_key(title=row.title, patents=row.patents)
+        row.natural_key = _row_key(row)
     return row
 
 
 async def _insert(session: AsyncSession, kind: ListingKind, row: Listing, principal: Principal) -> None:
     repository = ListingRepository(session, kind.model)
     if isinstance(row, Achievement):
-        existing = await repository.find_natural_key(owner_org_id=row.owner_org_id, natural_key=row.natural_key)
-        if existing is not None:
-            raise _duplicate(existing)
+        await _check_unique(repository, row)
     try:
         await repository.add(row)
     except IntegrityError as exc:
-        # A concurrent request listed the same patent or title first.
+        # A concurrent request listed the same achievement, or used the same external_id, first.
         raise Conflict("Your organization already lists this achievement.", slug="duplicate-listing") from exc
     await _record_change(session, kind=kind, row=row, action="created", from_status=None, actor=principal)
 
 
-def _duplicate(existing: Achievement) -> Conflict:
-    return Conflict(
-        "Your organization already lists this achievement (same first patent application number, or same title).",
-        slug="duplicate-listing",
-        extra={"existing_id": str(existing.id)},
+async def _check_unique(repository: ListingRepository, row: Achievement) -> None:
+    """409 when another achievement of the owner has the natural key or the external_id of ``row``."""
+    key_owner = await repository.find_achievement(
+        owner_org_id=row.owner_org_id, column="natural_key", value=row.natural_key
     )
+    if key_owner is not None and key_owner.id != row.id:
+        raise Conflict(
+            "Your organization already lists this achievement (same first patent application number, same "
+            "external_id, or same title and summary).",
+            slug="duplicate-listing",
+            errors=[
+                {"field": name, "message": "the same as on the existing listing", "type": "duplicate"}
+                for name in key_fields(row.natural_key)
+            ],
+            extra={"existing_id": str(key_owner.id)},
+        )
+    if row.external_id is None:
+        return
+    id_owner = await repository.find_achievement(
+        owner_org_id=row.owner_org_id, column="external_id", value=row.external_id
+    )
+    if id_owner is not None and id_owner.id != row.id:
+        raise Conflict(
+            "Your organization already uses this external_id on another achievement.",
+            slug="duplicate-external-id",
+            errors=[_external_id_taken(id_owner.id)],
+            extra={"existing_id": str(id_owner.id)},
+        )
+
+
+def _external_id_taken(existing_id: uuid.UUID) -> dict[str, Any]:
+    return {
+        "field": "external_id",
+        "message": f"already used by achievement {existing_id} of your organization",
+        "type": "duplicate",
+    }
 
 
 async def create_listing(
@@ -330,14 +378,8 @@ async def update_listing(
     if not changed:
         return row
     if isinstance(row, Achievement):
-        new_key = _natural_key(title=row.title, patents=row.patents)
-        if new_key != row.natural_key:
-            existing = await ListingRepository(session, kind.model).find_natural_key(
-                owner_org_id=row.owner_org_id, natural_key=new_key
-            )
-            if existing is not None and existing.id != row.id:
-                raise _duplicate(existing)
-            row.natural_key = new_key
+        row.natural_key = _row_key(row)
+        await _check_unique(ListingRepository(session, kind.model), row)
     row.version += 1
     row.updated_at = utcnow()
     try:
@@ -455,14 +497,18 @@ async def import_achievements(
     """Create draft achievements row by row; bad rows are reported and skipped, known natural keys are not re-created."""
     kind = ACHIEVEMENT
     owner_org_id = _authorize_creator(kind, principal)
-    known = await ListingRepository(session, kind.model).natural_keys_of(owner_org_id=owner_org_id)
+    repository = ListingRepository(session, kind.model)
+    known = await repository.achievement_ids_by(owner_org_id=owner_org_id, column="natural_key")
+    external_ids = await repository.achievement_ids_by(owner_org_id=owner_org_id, column="external_id")
     report: list[ImportRow] = []
     counts = {"created": 0, "existing": 0, "error": 0}
     pending = 0
     async for number, data, parse_errors in rows:
         if len(report) >= MAX_IMPORT_ROWS:
             raise PayloadTooLarge(f"An import holds at most {MAX_IMPORT_ROWS} rows; split the file.")
-        outcome = await _import_one(session, kind, principal, owner_org_id, known, number, data, parse_errors)
+        outcome = await _import_one(
+            session, kind, principal, owner_org_id, known, external_ids, number, data, parse_errors
+        )
         counts[outcome.status] += 1
         report.append(outcome)
         if outcome.status == "created":
@@ -499,20 +545,32 @@ async def _import_one(
     principal: Principal,
     owner_org_id: uuid.UUID,
     known: dict[str, uuid.UUID],
+    external_ids: dict[str, uuid.UUID],
     number: int,
     data: dict[str, Any] | None,
     parse_errors: list[dict[str, Any]],
 ) -> ImportRow:
-    """Validate one row completely before it touches the session: a bad row adds nothing."""
+    """Validate one row completely before it touches the session: a bad row adds nothing.
+
+    A known natural key is `existing` (nothing stored, nothing updated, like the 409 of a create); an external_id
+    of another listing of the owner is an error of the row (like the 409 of a create).
+    """
     if data is None:
         return ImportRow(row=number, status="error", errors=parse_errors)
     try:
         payload = AchievementCreate.model_validate(data)
     except ValidationError as exc:
         return ImportRow(row=number, status="error", errors=_pydantic_errors(exc))
-    key = _natural_key(title=payload.title, patents=[p.model_dump() for p in payload.patents])
+    key = natural_key(
+        application_no=payload.patents[0].application_no if payload.patents else None,
+        external_id=payload.external_id,
+        title=payload.title,
+        summary=payload.summary,
+    )
     if key in known:
         return ImportRow(row=number, status="existing", id=known[key])
+    if payload.external_id is not None and payload.external_id in external_ids:
+        return ImportRow(row=number, status="error", errors=[_external_id_taken(external_ids[payload.external_id])])
     try:
         row = _new_row(kind, principal, owner_org_id, payload)
     except ProblemError as exc:
@@ -520,4 +578,6 @@ async def _import_one(
     session.add(row)
     await _record_change(session, kind=kind, row=row, action="created", from_status=None, actor=principal, flush=False)
     known[key] = row.id
+    if payload.external_id is not None:
+        external_ids[payload.external_id] = row.id
     return ImportRow(row=number, status="created", id=row.id)

@@ -41,6 +41,7 @@ __all__ = [
     "BM25_HALF",
     "GOOD_ENOUGH_SCORE",
     "Distribution",
+    "convex_fusion",
     "keep_order",
     "keyword_results_good_enough",
     "keyword_score",
@@ -148,3 +149,25 @@ def merge_hybrid(
             continue
         out.append(hit)
     return out
+
+
+def convex_fusion(keyword: dict[K, float], semantic: dict[K, float], ratio: float) -> list[tuple[K, float]]:
+    """Every document of either list, by ``(1 - ratio) · keyword + ratio · semantic`` (best first), the semantic
+    scores min-max normalized over the list (a document not in it counts as its lowest), a missing keyword score
+    as 0.
+
+    Not Meilisearch's merge (``merge_hybrid``), which interleaves the lists by their own scores: an embedding
+    model's similarities are packed in a narrow band (multilingual-e5-small: 0.92 ± 0.008 as (1 + cos) / 2 on
+    the real patents), so there the semantic list wins every comparison at any ratio above ~0.1, and a
+    distribution shift clamps the best ones to 1 and loses their order. Summing normalized scores lets a
+    document that is good on both sides rise: topical p@5 0.254 → 0.272 on bench/match.py (docs/benchmarks.md).
+    """
+    if not semantic:
+        return sorted(keyword.items(), key=lambda item: -item[1])
+    floor = min(semantic.values())
+    span = (max(semantic.values()) - floor) or 1.0
+    fused = {
+        doc: (1.0 - ratio) * keyword.get(doc, 0.0) + ratio * (semantic.get(doc, floor) - floor) / span
+        for doc in {**keyword, **semantic}
+    }
+    return sorted(fused.items(), key=lambda item: -item[1])

@@ -76,8 +76,8 @@ async def run_similar(
     text: str,
     query_vector: QueryVector | None = None,
 ) -> TimedResult:
-    """The documents closest to a long text: a union of keyword searches, one per pivot word, blended with one
-    semantic search (Meilisearch's hybrid merge, done here over the union).
+    """The documents closest to a long text: a union of keyword searches, one per pivot word, fused with one
+    semantic search (ranking.convex_fusion).
 
     Why pivots: every matching strategy makes one word (or group of words) mandatory — the first word with
     `last`, the rarest group with `frequency` — so a single search with a long text's words finds only documents
@@ -109,18 +109,18 @@ async def run_similar(
     if query.semantic_ratio > 0 and query_vector is not None:
         vector = await query_vector(text[:SEMANTIC_TEXT_CHARS])
     semantic: list[tuple[str, float]] = []
-    if vector is not None and not ranking.keyword_results_good_enough(
-        ranked_keyword[:want], want, query.semantic_ratio
-    ):
+    if vector is not None:
         meaning = dataclasses.replace(page_query, q=" ".join(words) + " ", semantic_ratio=1.0, vector=vector)
         result = await engine.search(meaning, highlight=highlight)
         total = max(total, result.total)
         for hit in result.hits:
             hits.setdefault(hit.id, hit)
             semantic.append((hit.id, hit.score or 0.0))
-    page = ranking.merge_hybrid(
-        ranked_keyword, semantic, query.semantic_ratio if vector is not None else 0.0, query.offset, query.limit
-    )
+    if semantic:
+        fused = ranking.convex_fusion(keyword, dict(semantic), query.semantic_ratio)
+        page = fused[query.offset : query.offset + query.limit]
+    else:
+        page = ranked_keyword[query.offset : query.offset + query.limit]
     merged = [dataclasses.replace(hits[doc_id], score=score) for doc_id, score in page]
     return TimedResult(
         dataclasses.replace(query, q=" ".join(words)),

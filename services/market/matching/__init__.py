@@ -1,0 +1,15 @@
+"""Matching (撮合): suggested counterparts of a listing, ranked, each with the reasons behind it.
+
+Interface::
+
+    GET /market/demands/{id}/suggestions?limit=&cursor=       published achievements for a demand
+    GET /market/achievements/{id}/suggestions?limit=&cursor=  published demands for an achievement
+
+    service.suggestions(session=…, search=SearchClient, kind=…, principal=…, listing_id=…, limit=…, cursor=…)
+    scoring.assess(offer=Side, want=Side, hit=SimilarHit) -> Assessment     reasons and score, no I/O
+    client.open_search_client(settings, transport=…)                          entered by the market lifespan
+
+Candidates come from the search service (POST {search_url}/{kind}/similar); the structured fields and the
+published / not expired / other organization checks come from market's own tables. Formula and weights:
+docs/market.md, section Suggestions.
+"""
