@@ -25,6 +25,7 @@ from services.search.engines.base import (
     IndexDocument,
     SearchQuery,
 )
+from services.search.engines.embedded import EmbeddedEngine
 from services.search.engines.meili import (
     MAX_TOTAL_HITS,
     MeiliEngine,
@@ -35,6 +36,7 @@ from services.search.engines.meili import (
     query_text,
 )
 from services.search.engines.meili_client import RetryPolicy
+from services.search.engines.ranking import Distribution
 from services.search.segment import QueryTerm, segmenter
 from services.search.settings import SearchSettings
 from tests.search.factories import achievement_fields
@@ -53,6 +55,7 @@ def make_engine(
     timeout_ms: int = 2000,
     dimensions: int | None = None,
     attempts: int = 3,
+    distribution: Distribution | None = None,
 ) -> MeiliEngine:
     client = make_client(
         "http://meili.fake",
@@ -61,7 +64,14 @@ def make_engine(
         retry=RetryPolicy(attempts=attempts, base_delay_s=0.0),
         poll_max_s=0.001,
     )
-    return MeiliEngine(client, segmenter(), prefix="test_", task_timeout_ms=timeout_ms, embedding_dimensions=dimensions)
+    return MeiliEngine(
+        client,
+        segmenter(),
+        prefix="test_",
+        task_timeout_ms=timeout_ms,
+        embedding_dimensions=dimensions,
+        distribution=distribution,
+    )
 
 
 def document(doc_id: str | None = None, version: int = 1, **fields: Any) -> IndexDocument:
@@ -535,3 +545,25 @@ class TestRebuild:
         await second.abort()
         assert sorted(fake.indexes) == [LIVE, "test_demands"]
         await engine.close()
+
+
+class TestSemantic:
+    async def test_a_distribution_recentres_semantic_scores_as_the_embedded_engine_does(self, tmp_path: Any) -> None:
+        distribution = Distribution(mean=0.9, sigma=0.05)
+        fake = FakeMeilisearch()
+        meili = make_engine(fake, dimensions=3, distribution=distribution)
+        embedded = EmbeddedEngine(tmp_path / "index", segmenter(), distribution=distribution)
+        await meili.open()
+        await embedded.open()
+        assert fake.indexes[LIVE].settings["embedders"]["default"]["distribution"] == {"mean": 0.9, "sigma": 0.05}
+        vectors = {"视觉缺陷检测": (1.0, 0.1, 0.0), "相机缺陷成像": (0.9, 0.0, 0.3), "电池缺陷检测": (0.1, 1.0, 0.0)}
+        docs = [dataclasses.replace(document(title=title), vector=vector) for title, vector in vectors.items()]
+        for engine in (meili, embedded):
+            await engine.apply("achievement", docs, [])
+        query = SearchQuery(kind="achievement", q="缺陷", semantic_ratio=1.0, vector=(1.0, 0.0, 0.0))
+        answers = [await engine.search(query, highlight=[]) for engine in (meili, embedded)]
+        (meili_hits, embedded_hits) = ([(h.id, round(h.score or 0.0, 5)) for h in a.hits] for a in answers)
+        assert meili_hits == embedded_hits
+        assert meili_hits[0][1] == 1.0  # the best is re-centred past 1 and clamped
+        await meili.close()
+        await embedded.close()

@@ -51,6 +51,7 @@ from services.search.engines.base import (
     region_filter,
 )
 from services.search.engines.meili_client import MeiliClient, RetryPolicy, make_http_client
+from services.search.engines.ranking import Distribution
 from services.search.segment import QueryTerm, Segmenter, searchable_text, snippet, words_in
 from services.search.stopwords import stop_words
 
@@ -111,7 +112,18 @@ def encode_word(word: str) -> str:
     return "".join(out)
 
 
-def index_settings(embedding_dimensions: int | None) -> dict[str, Any]:
+def _embedders(dimensions: int | None, distribution: Distribution | None) -> dict[str, Any] | None:
+    """The ``embedders`` setting: our own vectors (``userProvided``); null resets to none."""
+    if not dimensions:
+        return None
+    embedder: dict[str, Any] = {"source": "userProvided", "dimensions": dimensions}
+    if distribution is not None:
+        # Where the model's similarities are packed: the server re-centres them (milli DistributionShift).
+        embedder["distribution"] = {"mean": distribution.mean, "sigma": distribution.sigma}
+    return {EMBEDDER: embedder}
+
+
+def index_settings(embedding_dimensions: int | None, distribution: Distribution | None = None) -> dict[str, Any]:
     """The settings body (PATCH /indexes/{uid}/settings); every field exists in v1.50.0's ``Settings``."""
     return {
         "searchableAttributes": list(SEARCHABLE),
@@ -141,9 +153,7 @@ def index_settings(embedding_dimensions: int | None) -> dict[str, Any]:
         "pagination": {"maxTotalHits": MAX_TOTAL_HITS},
         "faceting": {"maxValuesPerFacet": MAX_FACET_VALUES, "sortFacetValuesBy": {"*": "count"}},
         # null resets: no embedder when none is configured (a leftover one would require _vectors).
-        "embedders": (
-            {EMBEDDER: {"source": "userProvided", "dimensions": embedding_dimensions}} if embedding_dimensions else None
-        ),
+        "embedders": _embedders(embedding_dimensions, distribution),
     }
 
 
@@ -332,12 +342,14 @@ class MeiliEngine(SearchEngine):
         prefix: str,
         task_timeout_ms: int,
         embedding_dimensions: int | None = None,
+        distribution: Distribution | None = None,
     ) -> None:
         self.client = client
         self.segmenter = segmenter
         self.prefix = prefix
         self.task_timeout_ms = task_timeout_ms
         self.embedding_dimensions = embedding_dimensions
+        self.distribution = distribution
         self.sequence = _Sequence()
 
     def uid(self, kind: Kind) -> str:
@@ -392,7 +404,10 @@ class MeiliEngine(SearchEngine):
                 code="index_primary_key_already_exists",
             )
         task = await self.client.enqueue(
-            "PATCH", f"/indexes/{uid}/settings", json=index_settings(self.embedding_dimensions), idempotent=True
+            "PATCH",
+            f"/indexes/{uid}/settings",
+            json=index_settings(self.embedding_dimensions, self.distribution),
+            idempotent=True,
         )
         await self.client.wait(task, timeout_ms=self.task_timeout_ms)
 

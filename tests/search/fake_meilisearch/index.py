@@ -27,7 +27,8 @@ Search follows crates/milli/src/search/new/mod.rs and crates/meilisearch/src/sea
   ``alpha`` ascending, ``count`` by count then by value descending (the heap's tie order); strings grouped
   lower-cased. ``facetStats`` for numbers.
 - **Hybrid** (hybrid.rs): keyword results unless "good enough", else a vector search over the filtered
-  documents (similarity ``(1 + cos) / 2``, hannoy's cosine; documents without a vector last, similarity none),
+  documents (similarity ``(1 + cos) / 2``, hannoy's cosine, re-centred by the embedder's ``distribution`` as
+  vector/distribution.rs does; documents without a vector last, similarity none),
   merged with ``compare_scores`` weighted by semanticRatio; the total is the union of both candidate sets.
 """
 
@@ -82,6 +83,16 @@ def _global_score(ranks: Iterable[tuple[int, int]]) -> float:
     for inner in ranks:
         outer = _merge(outer, inner)
     return outer[0] / outer[1]
+
+
+def _shift(score: float, embedder: dict[str, Any]) -> float:
+    """milli vector/distribution.rs ``DistributionShift::shift``: re-centred on 0.5 (sigma 0.4), clamped to ]0, 1]."""
+    distribution = embedder.get("distribution")
+    if not distribution:
+        return score
+    factor = 0.4 / distribution["sigma"]
+    shifted = factor * score + (0.5 - factor * distribution["mean"])
+    return min(1.0, shifted) if shifted > 0.0 else 1.1920929e-07  # f32::EPSILON
 
 
 def _facet_number(value: float) -> str:
@@ -575,16 +586,18 @@ class Searcher:
                 ((doc.body.get("_vectors") or {}).get(embedder)) if isinstance(doc.body.get("_vectors"), dict) else None
             )
             similarity: float | None = None
+            distance = 2.0  # vector_sort.rs buckets by distance; the shifted score may tie where distances do not
             if isinstance(embedding, list) and embedding and isinstance(embedding[0], (int, float)):
                 dot = sum(a * b for a, b in zip(target, embedding, strict=False))
                 other = math.sqrt(sum(x * x for x in embedding))
                 cos = max(-1.0, min(1.0, dot / (norm * other))) if norm * other > 1e-7 else 1.0
-                similarity = 1.0 - (1.0 - cos) / 2.0
+                distance = (1.0 - cos) / 2.0
+                similarity = _shift(1.0 - distance, self.settings["embedders"].get(embedder, {}))
             key: list[Any] = []
             values: list[tuple[str, Any]] = []
             for rule, argument in rules:
                 if rule == "vector":
-                    key.append((1, 0.0) if similarity is None else (0, -similarity))
+                    key.append((1, 0.0) if similarity is None else (0, distance))
                     values.append(("vector", similarity))
                 else:
                     name, ascending = argument

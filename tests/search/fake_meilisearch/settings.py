@@ -266,7 +266,24 @@ def _embedders(checker: _Checker, value: Any) -> dict[str, Any]:
                 )
             if checker.positive(f"{location}.dimensions", dimensions) == 0:
                 raise checker.invalid(f"{location}.dimensions", "`dimensions` cannot be zero")
+        distribution = body.get("distribution")
+        if distribution is not None:
+            _distribution(checker, f"{location}.distribution", distribution)
     return value
+
+
+def _distribution(checker: _Checker, location: str, value: Any) -> None:
+    """milli vector/distribution.rs: ``{mean, sigma}``, mean in [0, 1], sigma in ]0, 1]."""
+    body = checker.obj(location, value, ["mean", "sigma"])
+    for key in ("mean", "sigma"):
+        if key not in body:
+            raise checker.fail(f"Missing field `{key}` inside `{location}`")
+        if isinstance(body[key], bool) or not isinstance(body[key], (int, float)):
+            raise checker.type_error(f"{location}.{key}", "a number", body[key])
+    if not 0.0 <= body["mean"] <= 1.0:
+        raise checker.invalid(location, f"the distribution mean must be in the range [0, 1], got {body['mean']}")
+    if not 0.0 < body["sigma"] <= 1.0:
+        raise checker.invalid(location, f"the distribution sigma must be in the range ]0, 1], got {body['sigma']}")
 
 
 def _localized(checker: _Checker, value: Any) -> list[dict[str, Any]]:
