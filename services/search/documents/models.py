@@ -26,4 +26,7 @@ class IndexedDocument(SearchTable, table=True):
     deleted: bool = Field(default=False, nullable=False)
     searchable: bool = Field(default=False, nullable=False)
     fields: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # sha256 of this version's embedding text (services.search.embeddings.service.embedding_text): the embedding
+    # job compares it with the stored vectors' to find what to (re-)embed. NULL on tombstones.
+    text_hash: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
     updated_at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from services.search.deps import EngineDep
+from services.search.deps import EmbedderDep, EngineDep
 from services.search.documents import service
 from services.search.documents.schemas import DocumentBatch, IngestReport
 from shared.db import SessionDep
@@ -29,12 +29,15 @@ IngestCaller = Annotated[Principal, Depends(require_scopes("search:ingest"))]
         "overwrites a newer one, a redelivered version is harmless, and deletes leave a tombstone so that a late "
         "older upsert cannot resurrect the document. Only whitelisted fields are kept (every other key, such as "
         "contacts, inventors or internal notes, is dropped); only published achievements (and those under "
-        "negotiation) and published demands are searchable. Documents are searchable when the response arrives."
+        "negotiation) and published demands are searchable. Documents are searchable when the response arrives "
+        "(lexically; a document whose text changed gets its vector for semantic search from the background "
+        "embedding job a little later, see GET /status)."
     ),
     response_model=IngestReport,
     responses=problem_responses(400, 401, 403, 413, 422),
 )
 async def ingest_documents(
-    batch: DocumentBatch, session: SessionDep, engine: EngineDep, _caller: IngestCaller
+    batch: DocumentBatch, session: SessionDep, engine: EngineDep, embedder: EmbedderDep, _caller: IngestCaller
 ) -> IngestReport:
-    return await service.ingest(session=session, engine=engine, batch=batch)
+    model = embedder.name if embedder is not None else None
+    return await service.ingest(session=session, engine=engine, batch=batch, embedding_model=model)

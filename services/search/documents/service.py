@@ -2,9 +2,11 @@
 
 Order of a batch: (1) validate every operation (one 422 naming each bad field, nothing written); (2) for each
 document keep the newest operation of the batch; (3) record it in the version table when it is newer than the
-stored version (a single conditional upsert, safe under concurrency); (4) write what won to the engine before the
-request's transaction commits. Should the commit then fail, the relay redelivers and the engine, which keeps
-versions too, ends up identical.
+stored version (a single conditional upsert, safe under concurrency), with the hash of its embedding text; (4) give
+each searchable document the stored vector of its text, if the current embedder made one (one SELECT per kind,
+after the upserts: under their row locks, so the embedding job and ingestion never miss each other's work —
+see embeddings/job.py); (5) write what won to the engine before the request's transaction commits. Should the
+commit then fail, the relay redelivers and the engine, which keeps versions too, ends up identical.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from services.search.documents.schemas import (
     DocumentOperation,
     IngestReport,
 )
+from services.search.embeddings import service as embeddings_service
 from services.search.engines.base import KINDS, IndexDocument, Kind, SearchEngine
 from shared.clock import utcnow
 from shared.errors import ValidationFailed
@@ -167,8 +170,13 @@ def _validate(batch: DocumentBatch) -> list[_Decision]:
     return decisions
 
 
-async def ingest(*, session: AsyncSession, engine: SearchEngine, batch: DocumentBatch) -> IngestReport:
-    """Apply a batch of upserts and deletes: newest version wins, tombstones kept, private fields dropped."""
+async def ingest(
+    *, session: AsyncSession, engine: SearchEngine, batch: DocumentBatch, embedding_model: str | None = None
+) -> IngestReport:
+    """Apply a batch of upserts and deletes: newest version wins, tombstones kept, private fields dropped.
+
+    ``embedding_model``: the current embedder's name; a document whose text has a vector of it keeps its vector.
+    """
     decisions = _validate(batch)
     report = IngestReport(received=len(decisions), indexed=0, removed=0, stale=0, duplicate=0)
     # Within the batch, only the newest operation per document matters; the others are stale or duplicates.
@@ -194,6 +202,7 @@ async def ingest(*, session: AsyncSession, engine: SearchEngine, batch: Document
         stored = await repository.current(kind, [d.operation.id for d in chosen])
         upserts: list[IndexDocument] = []
         deletes: list[tuple[str, int]] = []
+        hashes: dict[str, str | None] = {}
         for decision in chosen:
             operation = decision.operation
             existing: IndexedDocument | None = stored.get(operation.id)
@@ -205,6 +214,7 @@ async def ingest(*, session: AsyncSession, engine: SearchEngine, batch: Document
                 continue
             fields = decision.fields
             searchable = fields is not None and is_searchable(kind, fields)
+            hashes[str(operation.id)] = embeddings_service.document_text_hash(fields) if fields is not None else None
             written = await repository.record_if_newer(
                 kind=kind,
                 id=operation.id,
@@ -213,6 +223,7 @@ async def ingest(*, session: AsyncSession, engine: SearchEngine, batch: Document
                 searchable=searchable,
                 fields=fields.model_dump(mode="json") if fields is not None else None,
                 now=now,
+                text_hash=hashes[str(operation.id)],
             )
             if not written:  # a concurrent batch recorded a newer version meanwhile
                 report.stale += 1
@@ -223,6 +234,9 @@ async def ingest(*, session: AsyncSession, engine: SearchEngine, batch: Document
             else:
                 deletes.append((str(operation.id), operation.version))
                 report.removed += 1
+        upserts = await embeddings_service.attach_stored_vectors(
+            session=session, model=embedding_model, kind=kind, documents=upserts, text_hashes=hashes
+        )
         await engine.apply(kind, upserts, deletes)
     return report
 

@@ -12,6 +12,9 @@ Steps for a kind:
    in flight during the swap may have written the old index.
 
 A document the market no longer lists is simply absent from the new index: that is what a rebuild repairs.
+Every document carries the vector stored for its current text by the current embedder (``embedding_model``), if
+any, so a rebuild keeps semantic search; the embedding job bumps ``updated_at`` of what it gives a vector, so the
+replays of step 3 and 4 also carry vectors made during the rebuild.
 """
 
 from __future__ import annotations
@@ -27,9 +30,11 @@ from typing import Any
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.search.documents.models import IndexedDocument
 from services.search.documents.repository import DocumentRepository
 from services.search.documents.service import documents_from_rows, is_searchable, parse_fields
-from services.search.engines.base import Kind, SearchEngine
+from services.search.embeddings import service as embeddings_service
+from services.search.engines.base import IndexDocument, Kind, SearchEngine
 from services.search.reindex.client import MarketClient
 from shared.clock import utcnow
 
@@ -62,19 +67,35 @@ def _parse(kind: Kind, item: dict[str, Any]) -> tuple[uuid.UUID, int, Any] | Non
         return None
 
 
+async def _with_vectors(
+    session: AsyncSession, kind: Kind, rows: list[IndexedDocument], embedding_model: str | None
+) -> tuple[list[IndexDocument], list[tuple[str, int]]]:
+    """The engine writes of version-table rows, each upsert with its stored vector when there is one."""
+    upserts, deletes = documents_from_rows(kind, rows)
+    upserts = await embeddings_service.attach_stored_vectors(
+        session=session,
+        model=embedding_model,
+        kind=kind,
+        documents=upserts,
+        text_hashes={str(row.id): row.text_hash for row in rows},
+    )
+    return upserts, deletes
+
+
 async def _replay(
     sessionmaker: async_sessionmaker[AsyncSession],
     kind: Kind,
     since: dt.datetime,
     write: Callable[[list[Any], list[tuple[str, int]]], Any],
+    embedding_model: str | None,
     skip: dict[str, int] | None = None,
 ) -> int:
     async with sessionmaker() as session:
         rows = await DocumentRepository.from_session(session).changed_since(since)
-    if skip:
-        # Rows this rebuild itself wrote are already in the new index at that version.
-        rows = [row for row in rows if skip.get(str(row.id)) != row.version]
-    upserts, deletes = documents_from_rows(kind, rows)
+        if skip:
+            # Rows this rebuild itself wrote are already in the new index at that version.
+            rows = [row for row in rows if skip.get(str(row.id)) != row.version]
+        upserts, deletes = await _with_vectors(session, kind, rows, embedding_model)
     await write(upserts, deletes)
     return len(upserts) + len(deletes)
 
@@ -88,8 +109,9 @@ async def reindex_kind(
     progress: Callable[[int], object] | None = None,
     settle_seconds: float = 1.0,
     replay_margin: dt.timedelta = REPLAY_MARGIN,
+    embedding_model: str | None = None,
 ) -> ReindexReport:
-    """Build a new index of ``kind`` from market's lists and swap it in."""
+    """Build a new index of ``kind`` from market's lists and swap it in, with the vectors of ``embedding_model``."""
     report = ReindexReport(kind=kind)
     started = utcnow()
     builder = await engine.begin_rebuild(kind)
@@ -111,16 +133,19 @@ async def reindex_kind(
                         searchable=is_searchable(kind, fields),
                         fields=fields.model_dump(mode="json"),
                         now=now,
+                        text_hash=embeddings_service.document_text_hash(fields),
                     )
                 await session.commit()
                 rows = list((await repository.current(kind, [p[0] for p in parsed])).values())
-            upserts, _ = documents_from_rows(kind, rows)
+                upserts, _ = await _with_vectors(session, kind, rows, embedding_model)
             await builder.apply(upserts, [])
             applied.update((doc.id, doc.version) for doc in upserts)
             report.indexed += len(upserts)
             if progress is not None:
                 progress(len(items))
-        report.replayed += await _replay(sessionmaker, kind, started - replay_margin, builder.apply, applied)
+        report.replayed += await _replay(
+            sessionmaker, kind, started - replay_margin, builder.apply, embedding_model, applied
+        )
         swapped_at = utcnow()
         await builder.commit()
     except BaseException:
@@ -130,7 +155,7 @@ async def reindex_kind(
     def live(upserts: list[Any], deletes: list[tuple[str, int]]) -> Any:
         return engine.apply(kind, upserts, deletes)
 
-    report.replayed += await _replay(sessionmaker, kind, swapped_at - replay_margin, live)
+    report.replayed += await _replay(sessionmaker, kind, swapped_at - replay_margin, live, embedding_model)
     await asyncio.sleep(settle_seconds)
-    report.replayed += await _replay(sessionmaker, kind, swapped_at - replay_margin, live)
+    report.replayed += await _replay(sessionmaker, kind, swapped_at - replay_margin, live, embedding_model)
     return report
