@@ -135,3 +135,23 @@ def test_each_container_settings_start_in_production(name: str, monkeypatch: pyt
         monkeypatch.setenv(key, _substitute(value))
     settings = SETTINGS[name]()
     assert getattr(settings, "environment") == "production"  # noqa: B009
+
+
+def test_meilisearch_is_pinned_to_the_version_the_adapter_was_written_for() -> None:
+    """An exact tag (vX.Y.Z): the adapter's settings and the fake follow that version's source."""
+    from tests.search.fake_meilisearch.server import VERSION
+
+    image = load_compose()["services"]["meilisearch"]["image"]
+    assert image == f"getmeili/meilisearch:v{VERSION}"
+    assert (ROOT / "docs" / "search.md").read_text().count(f"v{VERSION}") >= 1
+
+
+def test_search_starts_only_once_meilisearch_is_healthy() -> None:
+    services = load_compose()["services"]
+    check = services["meilisearch"]["healthcheck"]
+    assert "/health" in " ".join(check["test"])
+    assert check["retries"] * int(str(check["interval"]).rstrip("s")) >= 60
+    search = [spec for spec in app_services(load_compose()).values() if spec["environment"]["SERVICE"] == "search"]
+    assert search
+    for spec in search:
+        assert spec["depends_on"]["meilisearch"] == {"condition": "service_healthy"}

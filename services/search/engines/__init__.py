@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from services.search.engines.base import SearchEngine
+from services.search.engines.ranking import Distribution
 from services.search.segment import Segmenter
 from services.search.settings import SearchSettings
 
 __all__ = ["build_engine"]
 
 
-def build_engine(settings: SearchSettings, segmenter: Segmenter) -> SearchEngine:
-    """The engine the settings ask for (not opened yet)."""
+def build_engine(
+    settings: SearchSettings,
+    segmenter: Segmenter,
+    *,
+    embedding_dimensions: int | None = None,
+    distribution: Distribution | None = None,
+) -> SearchEngine:
+    """The engine the settings ask for (not opened yet); ``embedding_dimensions`` sizes Meilisearch's embedder
+    (None: no embedder, no semantic search), ``distribution`` is where the embedder's similarities are packed."""
     if settings.resolved_engine == "meilisearch":
         from services.search.engines.meili import MeiliEngine, make_client
 
@@ -22,7 +30,9 @@ def build_engine(settings: SearchSettings, segmenter: Segmenter) -> SearchEngine
             segmenter,
             prefix=settings.meili_index_prefix,
             task_timeout_ms=settings.meili_task_timeout_ms,
+            embedding_dimensions=embedding_dimensions,
+            distribution=distribution,
         )
     from services.search.engines.embedded import EmbeddedEngine
 
-    return EmbeddedEngine(settings.resolved_index_dir, segmenter)
+    return EmbeddedEngine(settings.resolved_index_dir, segmenter, distribution=distribution)

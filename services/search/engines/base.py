@@ -12,9 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from services.search.engines.errors import EngineAuthFailed, EngineError, EngineRejected, EngineUnavailable
+
 __all__ = [
     "FACET_FIELDS",
     "KINDS",
+    "EngineAuthFailed",
+    "EngineError",
+    "EngineRejected",
+    "EngineUnavailable",
     "IndexBuilder",
     "IndexDocument",
     "Kind",
@@ -159,7 +165,7 @@ class IndexBuilder(abc.ABC):
 
 
 class SearchEngine(abc.ABC):
-    """A full-text engine holding one index per kind."""
+    """A full-text engine holding one index per kind. Failures raise :class:`EngineError` subclasses only."""
 
     name: str
 
