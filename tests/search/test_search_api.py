@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from services.search.engines.errors import EngineRejected, EngineUnavailable
 from shared.ids import new_id
 from tests.conftest import Stack
 from tests.search.factories import upsert_op
@@ -375,3 +376,36 @@ class TestSimilar:
             "/search/demands/similar", content=b'{"text": ', headers={"Content-Type": "application/json"}
         )
         assert_problem(response, 400)
+
+
+class TestEngineFailures:
+    @pytest.mark.parametrize(
+        ("error", "status", "slug"),
+        [
+            (EngineUnavailable("timed out"), 503, "search-engine-unavailable"),
+            (EngineRejected("invalid_search_filter", code="invalid_search_filter"), 502, "search-engine-error"),
+        ],
+    )
+    async def test_an_engine_failure_is_a_problem_not_a_500(
+        self, stack: Stack, error: Exception, status: int, slug: str
+    ) -> None:
+        app = stack.service_app("search")
+        live = app.state.search_engine
+
+        class Failing:
+            name = "failing"
+
+            async def search(self, *_: Any, **__: Any) -> None:
+                raise error
+
+        app.state.search_engine = Failing()
+        try:
+            response = await stack.client.get("/search/achievements", params={"q": "电池"})
+        finally:
+            app.state.search_engine = live
+        body = assert_problem(response, status)
+        assert body["type"].endswith(slug)
+        assert "timed out" not in body["detail"]
+        assert "invalid_search_filter" not in body["detail"]
+        if status == 503:
+            assert response.headers["Retry-After"] == "5"

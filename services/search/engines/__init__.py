@@ -18,7 +18,10 @@ def build_engine(
     distribution: Distribution | None = None,
 ) -> SearchEngine:
     """The engine the settings ask for (not opened yet); ``embedding_dimensions`` sizes Meilisearch's embedder
-    (None: no embedder, no semantic search), ``distribution`` is where the embedder's similarities are packed."""
+    (None: no embedder, no semantic search), ``distribution`` is where the embedder's similarities are packed
+    (default: from the SEARCH_EMBEDDER_DISTRIBUTION_* settings)."""
+    if distribution is None and settings.embedder_distribution_mean and settings.embedder_distribution_sigma:
+        distribution = Distribution(settings.embedder_distribution_mean, settings.embedder_distribution_sigma)
     if settings.resolved_engine == "meilisearch":
         from services.search.engines.meili import MeiliEngine, make_client
 

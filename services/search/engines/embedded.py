@@ -389,12 +389,14 @@ class _IndexFile:
             facets = {name: columns.facet(mapping[name], universe) for name in query.facets}
             return [_PageHit(r, score) for r, score in keyword[query.offset :]], len(universe), facets
         # Semantic candidates: every document passing the filters that has a vector, best `want` by similarity.
-        candidates, cosines = self._vectors.cosines(columns.select(query, None, excluded), query.vector)
+        # Meilisearch's semantic side counts every document passing the filters, with a vector or not.
+        filtered = columns.select(query, None, excluded)
+        candidates, cosines = self._vectors.cosines(filtered, query.vector)
         similarities = ranking.similarity(cosines, distribution)
         best = np.argsort(-similarities, kind="stable")[:want]
         semantic_hits = [(int(candidates[i]), float(similarities[i])) for i in best]
         page = ranking.merge_hybrid(keyword, semantic_hits, ratio, query.offset, query.limit)
-        union = np.union1d(universe, candidates)
+        union = filtered  # every keyword match passes the filters too
         facets = {name: columns.facet(mapping[name], union) for name in query.facets}
         return [_PageHit(r, score) for r, score in page], len(union), facets
 
