@@ -39,7 +39,7 @@ __all__ = ["MAX_DEPTH", "SUGGESTIBLE_STATUS", "query_text", "suggestions"]
 
 # How deep the ranking goes: the candidates of one search call (its largest page). Deeper suggestions are rarely
 # looked at, and a fixed depth keeps every page of one listing a slice of the same ranking.
-MAX_DEPTH = 100
+MAX_DEPTH = 50
 # Only listings in this status are suggested: not drafts, not withdrawn or expired ones, nor those already under
 # negotiation, matched, transferred or closed.
 SUGGESTIBLE_STATUS = "published"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import queue
@@ -51,14 +52,14 @@ from services.search.engines.base import (
     Sort,
     region_filter,
 )
-from services.search.segment import QueryTerm, Segmenter, searchable_text, snippet, words_in
+from services.search.segment import QueryTerm, Segmenter, snippet
 
 __all__ = ["EmbeddedEngine"]
 
 # Column weights of BM25: a word in the title counts most, then keywords (keywords, field, IPC, owner), then body.
 BM25_WEIGHTS = (10.0, 4.0, 1.0)
 MAX_FACET_VALUES = 100
-# Above this many matches, relevance ranking first tries the documents matching in title or keywords only.
+# The most documents of one bucket BM25 scores in a query: a larger bucket is cut down first (_preselected).
 RANK_ALL_LIMIT = 2000
 # How many write transactions the change log covers; a process whose columnar copy is older reloads it whole.
 CHANGE_LOG_GENERATIONS = 100
@@ -342,9 +343,9 @@ class _IndexFile:
                 SearchHit(
                     id=doc_id,
                     score=hit.score,
-                    card=(fields := json.loads(card)),
+                    card=json.loads(card),
                     snippet=snippet(source_text, highlight),
-                    matched_terms=tuple(words_in(searchable_text(fields, source_text), terms)),
+                    matched_terms=hit.matched,
                 )
             )
         return SearchResult(hits=hits, total=total, total_is_exact=True, facets=facets)
@@ -373,32 +374,45 @@ class _IndexFile:
         universe, ranks, groups = ranking.word_ranks(matches, query.matching)
         keep = columns.passes(query, universe, excluded)
         universe, ranks = universe[keep], ranks[keep]
-        scorer = _KeywordScorer(db, terms, groups, universe, ranks)
+        scorer = _KeywordScorer(db, terms, groups, universe, ranks, matches, int(np.count_nonzero(columns.present)))
+        page, counted = self._ranked_page(query, scorer, columns, universe, excluded, distribution)
+        facets = {name: columns.facet(mapping[name], counted) for name in query.facets}
+        held = scorer.matched([hit.rowid for hit in page], terms)
+        return [dataclasses.replace(hit, matched=held[hit.rowid]) for hit in page], len(counted), facets
+
+    def _ranked_page(
+        self,
+        query: SearchQuery,
+        scorer: _KeywordScorer,
+        columns: _Columns,
+        universe: npt.NDArray[np.int64],
+        excluded: npt.NDArray[np.int64],
+        distribution: ranking.Distribution | None,
+    ) -> tuple[list[_PageHit], npt.NDArray[np.int64]]:
+        """The page of a query with words, and the documents its total and facets count."""
+        want = query.offset + query.limit
         semantic = query.vector is not None and query.semantic_ratio > 0 and query.sort == "relevance"
         if not semantic:
-            facets = {name: columns.facet(mapping[name], universe) for name in query.facets}
             if query.sort == "relevance":
-                return [_PageHit(r, score) for r, score in scorer.best(want)[query.offset :]], len(universe), facets
+                return [_PageHit(r, score) for r, score in scorer.best(want)[query.offset :]], universe
             ordered = columns.ordered(query.sort, universe, want)[query.offset :]
             scores = scorer.scores(ordered)
-            return [_PageHit(rowid, scores.get(rowid)) for rowid in ordered], len(universe), facets
+            return [_PageHit(rowid, scores.get(rowid)) for rowid in ordered], universe
         assert query.vector is not None
         ratio = query.semantic_ratio
         keyword = scorer.best(want)
         if ratio < 1.0 and ranking.keyword_results_good_enough(keyword, want, ratio):
-            facets = {name: columns.facet(mapping[name], universe) for name in query.facets}
-            return [_PageHit(r, score) for r, score in keyword[query.offset :]], len(universe), facets
-        # Semantic candidates: every document passing the filters that has a vector, best `want` by similarity.
-        # Meilisearch's semantic side counts every document passing the filters, with a vector or not.
+            return [_PageHit(r, score) for r, score in keyword[query.offset :]], universe
+        # Semantic candidates: the best `want` by similarity among the documents passing the filters that have a
+        # vector. Meilisearch's semantic side counts every document passing the filters, with a vector or not
+        # (and every keyword match passes them too).
         filtered = columns.select(query, None, excluded)
         candidates, cosines = self._vectors.cosines(filtered, query.vector)
         similarities = ranking.similarity(cosines, distribution)
         best = np.argsort(-similarities, kind="stable")[:want]
         semantic_hits = [(int(candidates[i]), float(similarities[i])) for i in best]
         page = ranking.merge_hybrid(keyword, semantic_hits, ratio, query.offset, query.limit)
-        union = filtered  # every keyword match passes the filters too
-        facets = {name: columns.facet(mapping[name], union) for name in query.facets}
-        return [_PageHit(r, score) for r, score in page], len(union), facets
+        return [_PageHit(r, score) for r, score in page], filtered
 
     def _excluded_rowids(self, db: sqlite3.Connection, query: SearchQuery) -> npt.NDArray[np.int64]:
         """The rowids of the documents a query leaves out by id."""
@@ -414,6 +428,7 @@ class _IndexFile:
 class _PageHit:
     rowid: int
     score: float | None
+    matched: tuple[str, ...] = ()
 
 
 def _term_match(term: QueryTerm) -> str:
@@ -443,26 +458,86 @@ class _KeywordScorer:
         groups: int,
         universe: npt.NDArray[np.int64],
         ranks: npt.NDArray[np.int8],
+        matches: Sequence[npt.NDArray[np.int64]],
+        documents: int,
     ) -> None:
         self._db = db
         self._groups = groups
+        self._matches = matches
+        # Inverse document frequency of each word, for the preselection of large buckets.
+        self._idf = [float(np.log1p(max(documents, 1) / max(len(m), 1))) for m in matches]
+        self._titled: npt.NDArray[np.int64] | None = None
         # BM25 over any of the words: a document scores for every query word it holds.
         self._any = " OR ".join(_term_match(term) for term in terms)
         self._universe = universe
         self._ranks = ranks
 
     def best(self, want: int) -> list[tuple[int, float]]:
-        """The best ``want`` matches (rowid, 0..1 score), best first."""
-        out: list[tuple[int, float]] = []
+        """The best ``want`` matches (rowid, 0..1 score), best first.
+
+        The buckets a page needs are taken from the top (a large last one preselected), then BM25 is computed
+        for all of their documents in ONE FTS5 query: each query walks the doclists of every word again, so one
+        query per bucket cost up to ten walks.
+        """
+        chosen: list[tuple[int, npt.NDArray[np.int64]]] = []
+        need = want
         for rank in range(self._groups, 0, -1):
-            if len(out) >= want:
+            if need <= 0:
                 break
             bucket = self._universe[self._ranks == rank]
-            if not len(bucket):
-                continue
-            for rowid, raw in _ranked(self._db, self._any, len(bucket), want - len(out), bucket):
-                out.append((rowid, ranking.keyword_score(rank, self._groups, -float(raw or 0.0))))
+            if len(bucket):
+                bucket = self._preselected(bucket, need)
+                chosen.append((rank, bucket))
+                need -= len(bucket)
+        if not chosen:
+            return []
+        raw = _scores(self._db, self._any, np.concatenate([bucket for _, bucket in chosen]).tolist())
+        out: list[tuple[int, float]] = []
+        for rank, bucket in chosen:
+            # Best BM25 first (FTS5's bm25 is negative: smaller is better); ties: the later document first.
+            ordered = sorted(bucket.tolist(), key=lambda rowid: (raw.get(rowid, 0.0), -rowid))
+            for rowid in ordered[: want - len(out)]:
+                out.append((rowid, ranking.keyword_score(rank, self._groups, -raw.get(rowid, 0.0))))
         return out
+
+    def _preselected(self, bucket: npt.NDArray[np.int64], need: int) -> npt.NDArray[np.int64]:
+        """A bucket of more than RANK_ALL_LIMIT documents cut down before BM25 scores it.
+
+        BM25 reads the position lists of every document it scores: most of a query's cost when a bucket holds
+        tens of thousands of documents. First, when the documents holding a word in their title or keywords fill
+        the page, only they stay (with our column weights BM25 puts them first in all but contrived cases); then,
+        if still too many, those holding the most other query words (idf-weighted) — what BM25 mostly rewards
+        among documents that share their leading words. The approximations of ranking, documented in
+        docs/search.md.
+        """
+        limit = max(RANK_ALL_LIMIT, need)
+        if len(bucket) <= limit:
+            return bucket
+        titled = np.intersect1d(bucket, self._in_titles(), assume_unique=True)
+        if len(titled) >= need:
+            bucket = titled
+        if len(bucket) <= limit:
+            return bucket
+        weight = np.zeros(len(bucket), dtype=np.float64)
+        for idf, matched in zip(self._idf, self._matches, strict=True):
+            weight += idf * np.isin(bucket, matched, assume_unique=True)
+        best = np.argpartition(-weight, limit - 1)[:limit]
+        return np.sort(bucket[best])
+
+    def _in_titles(self) -> npt.NDArray[np.int64]:
+        """The documents holding a query word in their title or keywords (one doclist walk, made once)."""
+        if self._titled is None:
+            self._titled = _matching_rowids(self._db, f"{{title keywords}} : ({self._any})")
+        return self._titled
+
+    def matched(self, rowids: Sequence[int], terms: Sequence[QueryTerm]) -> dict[int, tuple[str, ...]]:
+        """The query words each of ``rowids`` holds (from the words' matching rowids, no text read)."""
+        page = np.asarray(rowids, dtype=np.int64)
+        holds = [np.isin(page, matched) for matched in self._matches]
+        return {
+            int(rowid): tuple(term.word for term, held in zip(terms, holds, strict=True) if held[i])
+            for i, rowid in enumerate(page)
+        }
 
     def scores(self, rowids: list[int]) -> dict[int, float]:
         """The 0..1 scores of some matches (a page ordered otherwise)."""
@@ -481,36 +556,6 @@ def _restricted(rowids: npt.NDArray[np.int64] | None) -> tuple[str, list[Any]]:
     # every rowid of the list (measured 30 to 150 times slower at 100,000 documents); as an expression it is
     # checked once per match instead.
     return " AND +rowid IN (SELECT value FROM json_each(?))", [json.dumps(rowids.tolist())]
-
-
-def _ranked(
-    db: sqlite3.Connection, match: str, total: int, want: int, rowids: npt.NDArray[np.int64] | None
-) -> list[tuple[int, float | None]]:
-    """The best ``want`` matches by BM25 (among ``rowids`` when given), best first."""
-    if total == 0:
-        return []
-    restriction, extra = _restricted(rowids)
-    score = "bm25(fts, {}, {}, {})".format(*BM25_WEIGHTS)
-    matcher = match
-    if total > RANK_ALL_LIMIT:
-        # BM25 of every match is the cost of a very common word. Our column weights put a document whose title
-        # or keywords match above body-only matches in all but contrived cases, so when those alone fill the
-        # requested page, rank only them (documented as the one approximation of ranking).
-        narrowed = f"{{title keywords}} : ({match})"
-        in_titles = db.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM fts WHERE fts MATCH ?{restriction} LIMIT ?)",  # noqa: S608
-            [narrowed, *extra, want],
-        ).fetchone()[0]
-        if in_titles >= want:
-            matcher = narrowed
-    # The score is computed only for rows that pass the WHERE clause, so a restriction spares BM25 of the rest.
-    return [
-        (int(rowid), raw)
-        for rowid, raw in db.execute(
-            f"SELECT rowid, {score} FROM fts WHERE fts MATCH ?{restriction} ORDER BY 2, rowid DESC LIMIT ?",  # noqa: S608
-            [matcher, *extra, want],
-        )
-    ]
 
 
 def _scores(db: sqlite3.Connection, match: str, rowids: list[int]) -> dict[int, float]:
