@@ -42,6 +42,7 @@ curl -sS $B/market/achievements/$ID | jq -c '{status, title, contact}'     # ano
 A2=$(json $B/market/achievements -H "Authorization: Bearer $SELLER" -H "Idempotency-Key: walk-$RUN-2" -d '{
   "title": "一种基于深度学习的工业产品表面缺陷视觉检测方法",
   "summary": "采集产品表面图像，用卷积神经网络识别划痕、凹坑和气泡等缺陷，适用于金属板材、电池极片和玻璃的在线检测",
+  "keywords": ["图像识别", "缺陷检测", "机器视觉"],
   "technical_field": "electronic_information", "ipc_codes": ["G06T 7/00"], "ip_type": "invention_patent", "trl": 6,
   "transfer_modes": ["ordinary_license", "transfer"], "price": {"kind": "range", "min_fen": 30000000, "max_fen": 90000000},
   "contact": {"name": "王老师", "phone": "028-85400000"}}' | jq -r .id)
@@ -70,7 +71,7 @@ step "4b. matching: a need written as a sentence finds achievements, by search a
 curl -sS --fail-with-body -G $B/search/achievements --data-urlencode 'q=寻求图像识别方面的技术合作，用于工业产品表面缺陷检测' \
   | jq -c '{query_words, hits: [.hits[] | {title, matched_terms}]}'
 curl -sS --fail-with-body "$B/market/demands/$D/suggestions?limit=3" -H "Authorization: Bearer $BUYER" \
-  | jq -c '.items[] | {title: .listing.title, score, reasons: [.reasons[] | {kind, label}]}'
+  | jq -c '.items[] | {title: .listing.title, score, reasons: [.reasons[] | {kind, label: .label}]}'
 
 step "5. contracts: a registration office and its registrar, a statistician at the center"
 OFFICE=$(signup 成都市技术市场登记处 registration_office 12510100MB1A2C3D4R 510100 "head+$RUN@office.example.cn")
