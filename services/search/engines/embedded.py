@@ -29,7 +29,7 @@ import queue
 import sqlite3
 import threading
 import uuid
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +59,9 @@ __all__ = ["EmbeddedEngine"]
 # Column weights of BM25: a word in the title counts most, then keywords (keywords, field, IPC, owner), then body.
 BM25_WEIGHTS = (10.0, 4.0, 1.0)
 MAX_FACET_VALUES = 100
+# Bounds of the per-file cache of FTS5 answers (_Walks): rowids held (8 bytes each), BM25 lists kept.
+WALK_CACHE_ROWIDS = 4_000_000
+WALK_CACHE_EXPRESSIONS = 64
 # The most documents of one bucket BM25 scores in a query: a larger bucket is cut down first (_preselected).
 RANK_ALL_LIMIT = 2000
 # How many write transactions the change log covers; a process whose columnar copy is older reloads it whole.
@@ -135,6 +138,7 @@ class _IndexFile:
         self._columns_lock = threading.Lock()
         self._columns_cache = _Columns.empty()
         self._vectors = _Vectors()
+        self._walks = _Walks()
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[sqlite3.Connection]:
@@ -370,11 +374,14 @@ class _IndexFile:
             return [_PageHit(rowid, None) for rowid in ordered], len(selected), facets
         # Each word's matching rowids (FTS5 doclist walks, no ranking), then the word rank of every match under
         # the matching strategy; filters and exclusions from the columnar copy.
-        matches = [_matching_rowids(db, _term_match(term)) for term in terms]
+        walks = self._walks.at(columns.generation)
+        matches = [walks.rowids(db, _term_match(term)) for term in terms]
         universe, ranks, groups = ranking.word_ranks(matches, query.matching)
         keep = columns.passes(query, universe, excluded)
         universe, ranks = universe[keep], ranks[keep]
-        scorer = _KeywordScorer(db, terms, groups, universe, ranks, matches, int(np.count_nonzero(columns.present)))
+        scorer = _KeywordScorer(
+            db, walks, terms, groups, universe, ranks, matches, int(np.count_nonzero(columns.present))
+        )
         page, counted = self._ranked_page(query, scorer, columns, universe, excluded, distribution)
         facets = {name: columns.facet(mapping[name], counted) for name in query.facets}
         held = scorer.matched([hit.rowid for hit in page], terms)
@@ -448,12 +455,75 @@ def _matching_rowids(db: sqlite3.Connection, match: str) -> npt.NDArray[np.int64
     return np.fromstring(listed or "", dtype=np.int64, sep=",")
 
 
+class _Walks:
+    """What FTS5 answered for one index file, kept while its generation stays: each expression's matching rowids
+    and BM25 values. A word's doclist walk and BM25 are most of a query's cost; common words recur across
+    queries, and a similar-text search asks three times about the same words (in another order)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._current = _GenerationWalks(-1)
+
+    def at(self, generation: int) -> _GenerationWalks:
+        """The cache of ``generation`` (a new, empty one when the file has moved on; an older one is not kept)."""
+        with self._lock:
+            if self._current.generation == generation:
+                return self._current
+            fresh = _GenerationWalks(generation)
+            if generation > self._current.generation:
+                self._current = fresh  # a reader of an older snapshot gets a cache of its own, not kept
+            return fresh
+
+
+class _GenerationWalks:
+    """The walks of one generation (bounded: WALK_CACHE_ROWIDS rowids and WALK_CACHE_EXPRESSIONS BM25 lists)."""
+
+    def __init__(self, generation: int) -> None:
+        self.generation = generation
+        self._lock = threading.Lock()
+        self._rowids: OrderedDict[str, npt.NDArray[np.int64]] = OrderedDict()
+        self._held = 0
+        self._bm25: OrderedDict[str, dict[int, float]] = OrderedDict()
+
+    def rowids(self, db: sqlite3.Connection, match: str) -> npt.NDArray[np.int64]:
+        """The sorted rowids matching an FTS5 expression."""
+        with self._lock:
+            found = self._rowids.get(match)
+            if found is not None:
+                self._rowids.move_to_end(match)
+                return found
+        found = _matching_rowids(db, match)
+        with self._lock:
+            if match not in self._rowids:
+                self._rowids[match] = found
+                self._held += len(found)
+                while self._held > WALK_CACHE_ROWIDS and len(self._rowids) > 1:
+                    _, dropped = self._rowids.popitem(last=False)
+                    self._held -= len(dropped)
+        return found
+
+    def bm25(self, db: sqlite3.Connection, match: str, rowids: list[int]) -> dict[int, float]:
+        """BM25 (raw, negative) of ``rowids`` for an FTS5 expression; only the ones not known yet are computed."""
+        with self._lock:
+            known = self._bm25.setdefault(match, {})
+            self._bm25.move_to_end(match)
+            while len(self._bm25) > WALK_CACHE_EXPRESSIONS:
+                self._bm25.popitem(last=False)
+            missing = [rowid for rowid in rowids if rowid not in known]
+        if missing:
+            computed = _scores(db, match, missing)
+            with self._lock:
+                known.update(computed)
+        return {rowid: known[rowid] for rowid in rowids if rowid in known}
+
+
 class _KeywordScorer:
     """Ranks matches by word rank, then BM25, computing BM25 only for the buckets a page needs."""
 
     def __init__(
         self,
         db: sqlite3.Connection,
+        walks: _GenerationWalks,
         terms: Sequence[QueryTerm],
         groups: int,
         universe: npt.NDArray[np.int64],
@@ -462,13 +532,16 @@ class _KeywordScorer:
         documents: int,
     ) -> None:
         self._db = db
+        self._walks = walks
         self._groups = groups
         self._matches = matches
         # Inverse document frequency of each word, for the preselection of large buckets.
         self._idf = [float(np.log1p(max(documents, 1) / max(len(m), 1))) for m in matches]
         self._titled: npt.NDArray[np.int64] | None = None
         # BM25 over any of the words: a document scores for every query word it holds.
-        self._any = " OR ".join(_term_match(term) for term in terms)
+        # In a fixed order, so that the same words in another order (the pivots of a similar-text search) share
+        # the cached BM25 values.
+        self._any = " OR ".join(sorted(_term_match(term) for term in terms))
         self._universe = universe
         self._ranks = ranks
 
@@ -491,7 +564,7 @@ class _KeywordScorer:
                 need -= len(bucket)
         if not chosen:
             return []
-        raw = _scores(self._db, self._any, np.concatenate([bucket for _, bucket in chosen]).tolist())
+        raw = self._walks.bm25(self._db, self._any, np.concatenate([bucket for _, bucket in chosen]).tolist())
         out: list[tuple[int, float]] = []
         for rank, bucket in chosen:
             # Best BM25 first (FTS5's bm25 is negative: smaller is better); ties: the later document first.
@@ -527,7 +600,7 @@ class _KeywordScorer:
     def _in_titles(self) -> npt.NDArray[np.int64]:
         """The documents holding a query word in their title or keywords (one doclist walk, made once)."""
         if self._titled is None:
-            self._titled = _matching_rowids(self._db, f"{{title keywords}} : ({self._any})")
+            self._titled = self._walks.rowids(self._db, f"{{title keywords}} : ({self._any})")
         return self._titled
 
     def matched(self, rowids: Sequence[int], terms: Sequence[QueryTerm]) -> dict[int, tuple[str, ...]]:
@@ -544,7 +617,7 @@ class _KeywordScorer:
         if not rowids:
             return {}
         rank_of = dict(zip(self._universe.tolist(), self._ranks.tolist(), strict=True))
-        raw = _scores(self._db, self._any, rowids)
+        raw = self._walks.bm25(self._db, self._any, rowids)
         return {r: ranking.keyword_score(rank_of[r], self._groups, -raw.get(r, 0.0)) for r in rowids}
 
 
