@@ -74,3 +74,9 @@ class TestMerging:
         assert [doc for doc, _ in fused] == ["b", "c", "a", "d"]
         assert all(0 <= score <= 1 for _, score in fused)
         assert ranking.convex_fusion(keyword, {}, 0.5) == [("a", 0.9), ("b", 0.6)]
+
+
+class TestContains:
+    def test_membership_in_a_sorted_array(self) -> None:
+        assert ranking.contains(ids(2, 4, 9), ids(9, 1, 4, 10, 2)).tolist() == [True, False, True, False, True]
+        assert ranking.contains(ids(), ids(1, 2)).tolist() == [False, False]

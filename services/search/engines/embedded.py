@@ -593,7 +593,7 @@ class _KeywordScorer:
             return bucket
         weight = np.zeros(len(bucket), dtype=np.float64)
         for idf, matched in zip(self._idf, self._matches, strict=True):
-            weight += idf * np.isin(bucket, matched, assume_unique=True)
+            weight += idf * ranking.contains(matched, bucket)
         best = np.argpartition(-weight, limit - 1)[:limit]
         return np.sort(bucket[best])
 
@@ -606,7 +606,7 @@ class _KeywordScorer:
     def matched(self, rowids: Sequence[int], terms: Sequence[QueryTerm]) -> dict[int, tuple[str, ...]]:
         """The query words each of ``rowids`` holds (from the words' matching rowids, no text read)."""
         page = np.asarray(rowids, dtype=np.int64)
-        holds = [np.isin(page, matched) for matched in self._matches]
+        holds = [ranking.contains(matched, page) for matched in self._matches]
         return {
             int(rowid): tuple(term.word for term, held in zip(terms, holds, strict=True) if held[i])
             for i, rowid in enumerate(page)
