@@ -283,6 +283,8 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         422: "Validation failed; `errors` names each field",
         428: "If-Match header required",
         429: "Too many requests; see Retry-After",
+        502: "A backing engine refused the operation",
+        503: "A backing service is unavailable; see Retry-After",
     }
     return {
         s: {

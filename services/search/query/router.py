@@ -158,7 +158,7 @@ def _response(
         "`facets` adds counts per value over all matches. Public: no token needed."
     ),
     response_model=SearchResponse[AchievementHit],
-    responses=problem_responses(422),
+    responses=problem_responses(422, 502, 503),
 )
 async def search_achievements(
     request: Request,
@@ -217,7 +217,7 @@ async def search_achievements(
         "the amount filter is the budget and the mode filter the cooperation mode. Public: no token needed."
     ),
     response_model=SearchResponse[DemandHit],
-    responses=problem_responses(422),
+    responses=problem_responses(422, 502, 503),
 )
 async def search_demands(
     request: Request,
@@ -324,7 +324,7 @@ def _add_similar_route(
         summary=f"{kind.capitalize()}s closest to a text ({offer_or_need} written as sentences)",
         description=_SIMILAR_DESCRIPTION.format(kinds=f"published {kind}s", kind=kind),
         response_model=SearchResponse[hit_model],  # type: ignore[valid-type]
-        responses=problem_responses(400, 422),
+        responses=problem_responses(400, 422, 502, 503),
     )
 
 
