@@ -104,7 +104,6 @@ async def run_similar(
         for hit in result.hits:
             hits.setdefault(hit.id, hit)
             keyword[hit.id] = max(keyword.get(hit.id, 0.0), hit.score or 0.0)
-    ranked_keyword = sorted(keyword.items(), key=lambda item: -item[1])
     vector = None
     if query.semantic_ratio > 0 and query_vector is not None:
         vector = await query_vector(text[:SEMANTIC_TEXT_CHARS])
@@ -116,11 +115,10 @@ async def run_similar(
         for hit in result.hits:
             hits.setdefault(hit.id, hit)
             semantic.append((hit.id, hit.score or 0.0))
-    if semantic:
-        fused = ranking.convex_fusion(keyword, dict(semantic), query.semantic_ratio)
-        page = fused[query.offset : query.offset + query.limit]
-    else:
-        page = ranked_keyword[query.offset : query.offset + query.limit]
+    # Without a semantic list the fusion is the keyword list, best first.
+    page = ranking.convex_fusion(keyword, dict(semantic), query.semantic_ratio)[
+        query.offset : query.offset + query.limit
+    ]
     merged = [dataclasses.replace(hits[doc_id], score=score) for doc_id, score in page]
     return TimedResult(
         dataclasses.replace(query, q=" ".join(words), vector=vector),
