@@ -2,6 +2,7 @@
 
 from services.market.audit import models as audit_models  # noqa: F401
 from services.market.contracts import models as contracts_models  # noqa: F401
+from services.market.directory import models as directory_models  # noqa: F401
 from services.market.idempotency import models as idempotency_models  # noqa: F401
 from services.market.listings import models as listings_models  # noqa: F401
 from services.market.offices import models as offices_models  # noqa: F401

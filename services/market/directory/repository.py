@@ -1,0 +1,98 @@
+"""All SQL of the organization directory."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.market.directory.models import organizations_table
+from services.market.directory.schemas import OrganizationCard
+from shared.clock import utcnow
+
+__all__ = ["DirectoryRepository"]
+
+_o = organizations_table.c
+
+
+def _card(row: Mapping[Any, Any]) -> OrganizationCard:
+    return OrganizationCard(
+        id=row["id"],
+        name=row["name"],
+        kind=row["kind"],
+        credit_code=row["credit_code"],
+        region_code=row["region_code"],
+        parent_id=row["parent_id"],
+        path=row["path"],
+        status=row["status"],
+        version=row["version"],
+        source_updated_at=row["source_updated_at"],
+    )
+
+
+class DirectoryRepository:
+    """Directory SQL on one session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, org_id: uuid.UUID, *, for_update: bool = False) -> OrganizationCard | None:
+        """One organization (row-locked on PostgreSQL when ``for_update``)."""
+        stmt = sa.select(organizations_table).where(_o.id == org_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = (await self.session.execute(stmt)).mappings().first()
+        return _card(row) if row is not None else None
+
+    async def get_many(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, OrganizationCard]:
+        """The known organizations among ``ids``."""
+        wanted = list(set(ids))
+        if not wanted:
+            return {}
+        rows = (await self.session.execute(sa.select(organizations_table).where(_o.id.in_(wanted)))).mappings()
+        return {row["id"]: _card(row) for row in rows}
+
+    async def upsert_if_newer(self, card: OrganizationCard) -> bool:
+        """Store ``card`` unless a version at least as new is stored; whether it was stored.
+
+        Insert-then-update keeps it one portable statement each: the insert is skipped when the row exists (a
+        concurrent delivery of the same organization loses the primary key race and falls through to the update,
+        whose version condition decides).
+        """
+        values = {
+            "id": card.id,
+            "name": card.name,
+            "kind": card.kind,
+            "credit_code": card.credit_code,
+            "region_code": card.region_code,
+            "parent_id": card.parent_id,
+            "path": card.path,
+            "status": card.status,
+            "version": card.version,
+            "source_updated_at": card.source_updated_at,
+            "synced_at": utcnow(),
+        }
+        exists = (await self.session.execute(sa.select(_o.id).where(_o.id == card.id))).first() is not None
+        if not exists:
+            try:
+                async with self.session.begin_nested():
+                    await self.session.execute(sa.insert(organizations_table).values(values))
+                return True
+            except sa.exc.IntegrityError:
+                pass
+        result = await self.session.execute(
+            sa.update(organizations_table)
+            .where(_o.id == card.id, _o.version < card.version)
+            .values({k: v for k, v in values.items() if k != "id"})
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def under(self, path: str) -> list[OrganizationCard]:
+        """Every organization at ``path`` or below it in the 1+4+N tree, in path order."""
+        rows = (
+            await self.session.execute(sa.select(organizations_table).where(_o.path.like(path + "%")).order_by(_o.path))
+        ).mappings()
+        return [_card(row) for row in rows]
