@@ -84,7 +84,12 @@ json $B/auth/organizations/$CENTER/members -H "Authorization: Bearer $ADMIN" \
   -d "{\"email\": \"stats+$RUN@center.example.cn\", \"name\": \"统计员\", \"password\": \"correct horse battery\", \"roles\": [\"statistician\"]}" >/dev/null
 REGISTRAR=$(token "reg+$RUN@office.example.cn" 'correct horse battery')
 STATS=$(token "stats+$RUN@center.example.cn" 'correct horse battery')
-curl -sS "$B/market/contracts?status=submitted" -H "Authorization: Bearer $REGISTRAR" >/dev/null   # the office becomes known
+# Auth's relay publishes the verified office to market's directory within a moment: its office row then exists.
+for _ in $(seq 20); do
+  curl -sSf "$B/market/directory/organizations/$OFFICE" >/dev/null 2>&1 && break
+  sleep 0.5
+done
+curl -sS "$B/market/directory/organizations/$OFFICE" | jq -c '{name, kind, region_code, verified}'
 
 step "6. the seller submits a contract with a Chongqing buyer"
 C=$(json $B/market/contracts -H "Authorization: Bearer $SELLER" -H "Idempotency-Key: walk-$RUN-c1" -d "{

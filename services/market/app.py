@@ -8,6 +8,7 @@ import httpx
 from fastapi import APIRouter, FastAPI
 
 from services.market.contracts.router import router as contracts_router
+from services.market.directory.router import router as directory_router
 from services.market.listings.router import achievements_router, demands_router
 from services.market.matching.router import router as matching_router
 from services.market.offices.router import router as offices_router
@@ -26,6 +27,7 @@ ROUTERS: list[APIRouter] = [
     matching_router,
     contracts_router,
     offices_router,
+    directory_router,
     stats_router,
 ]
 

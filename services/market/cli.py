@@ -1,4 +1,5 @@
-"""``techmarket market …``: the background process (outbox relay, statistics fold, maintenance), the sweep, imports.
+"""``techmarket market …``: the background process (outbox relay, statistics fold, maintenance), the sweep, imports,
+the rebuild of the organization directory from auth.
 
 ``run_relay_forever()`` is what the container entry point runs for SERVICE=relay (infra/entrypoint.py).
 """
@@ -18,6 +19,7 @@ import typer
 from tqdm import tqdm
 
 from services.market import app as _market_app  # noqa: F401  (imports every domain: registers their maintenance jobs)
+from services.market.directory.rebuild import run_directory_rebuild
 from services.market.settings import MarketSettings
 from services.market.worker import background_tasks, build_relay, build_token_provider, fold_all, run_maintenance
 from shared.db import create_engine, create_sessionmaker
@@ -91,6 +93,18 @@ def sweep() -> None:
 
     for name, count in asyncio.run(main()).items():
         typer.echo(f"{name}: {count}")
+
+
+@app.command("directory-rebuild")
+def directory_rebuild() -> None:
+    """Rebuild the organization directory from auth's API (every organization; only newer versions change anything)."""
+    settings = MarketSettings()
+    configure_logging(settings.log_level)
+    report = asyncio.run(run_directory_rebuild(settings))
+    typer.echo(
+        f"{report.listed} organizations listed by auth: {report.applied} applied, {report.stale} already known, "
+        f"{report.invalid} invalid; {report.offices} office rows and {report.listings} listings updated"
+    )
 
 
 async def _chunks(path: Path, progress: tqdm[Any] | None) -> AsyncIterator[bytes]:

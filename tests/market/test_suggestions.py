@@ -484,7 +484,7 @@ class TestSuggestions:
             "title": "一种表面缺陷视觉检测装置",
             "summary": "基于机器视觉的工业产品表面缺陷检测",
             "owner_org_id": str(uni.org_id),
-            "owner_org_name": "某组织",
+            "owner_org_name": uni.org_name,  # the directory's name, not search's copy ("某组织")
             "technical_field": "advanced_manufacturing",
             "region_code": "510107",
             "published_at": good["published_at"],
@@ -541,7 +541,7 @@ class TestSuggestions:
             "title": demand["title"],
             "summary": "x" * 200,
             "owner_org_id": str(company.org_id),
-            "owner_org_name": "某组织",
+            "owner_org_name": company.org_name,
             "technical_field": demand["technical_field"],
             "region_code": "500103",
             "published_at": demand["published_at"],

@@ -4,6 +4,10 @@ Every actor is made through the auth service's public API, as a real client woul
 have the bootstrap platform admin verify it, add members with roles, then log in with the password grant; a
 service client is created through POST /auth/clients and gets its token with client_credentials. Tests use only
 ``Actors`` and ``Actor``.
+
+Market learns organizations from auth's feed (its organization directory): every organization an actor belongs to
+is published to market as soon as it is made (``Actors.sync_directory``); a test that changes an organization in
+auth afterwards calls ``sync_directory`` itself.
 """
 
 from __future__ import annotations
@@ -19,11 +23,15 @@ import httpx
 
 from tests.conftest import TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD, Stack
 
-__all__ = ["Actor", "Actors"]
+__all__ = ["Actor", "Actors", "fake_credit_code"]
 
 # Kinds that must hang below a tier parent; without an explicit parent, actors put them below the center.
 _NEEDS_TIER_PARENT = frozenset({"sub_center", "transfer_institution"})
 _counter = itertools.count(1)
+# TEMPORARY, until auth publishes versioned organizations (issue 12, auth side): the version sync_directory gives
+# an organization whose API answer has none — one counter for the whole run, so every sync is newer than the last.
+_directory_versions = itertools.count(1)
+DIRECTORY_SCOPE = "market:directory"
 
 
 @dataclass
@@ -61,6 +69,7 @@ class Actors:
         self.client = stack.client
         self._admin: Actor | None = None
         self._clients: dict[str, list[str]] = {}
+        self._feeder: Actor | None = None
 
     async def _login(self, email: str, password: str) -> str:
         response = await self.client.post(
@@ -106,7 +115,7 @@ class Actors:
         parent_id = parent.org_id if parent is not None else (admin.org_id if kind in _NEEDS_TIER_PARENT else None)
         email = f"{kind}-{n}-{secrets.token_hex(3)}@actors.test"
         password = f"actor-pass-{secrets.token_hex(6)}"
-        credit_code = _fake_credit_code(region_code)
+        credit_code = fake_credit_code(region_code)
         org_name = name or f"{kind} {n}"
         organization: dict[str, Any] = {
             "name": org_name,
@@ -149,6 +158,7 @@ class Actors:
             )
         else:
             email, password = await self._add_member(org_id, wanted, certificate)
+        await self.sync_directory(org_id)
         token = await self._login(email, password)
         return Actor(
             token=token,
@@ -231,8 +241,72 @@ class Actors:
         token = str(_expect(response, 200, "client_credentials grant")["access_token"])
         return Actor(token=token, subject=client_id, org_id=None, org_kind=None, org_path=None, roles=[], scopes=wanted)
 
+    async def sync_directory(self, *org_ids: uuid.UUID) -> dict[str, int]:
+        """Publish organizations from auth to market's directory, as auth's feed does; all of them without ids.
+
+        Call it after creating, verifying or changing an organization in auth (org_member does, for the ones it
+        makes). In this branch it reads the organizations from auth's API as the platform admin and POSTs them to
+        /market/directory/organizations with a service token holding market:directory — the relay's contract.
+        Returns market's answer ({"applied", "stale"}).
+        """
+        admin = await self.platform_admin()
+        if org_ids:
+            organizations = [
+                _expect(
+                    await self.client.get(f"/auth/organizations/{org_id}", headers=admin.headers),
+                    200,
+                    "read an organization",
+                )
+                for org_id in org_ids
+            ]
+        else:
+            organizations = await self._all_organizations(admin)
+        documents = [_directory_document(organization) for organization in organizations]
+        if self._feeder is None:
+            self._feeder = await self.service_client(scopes=[DIRECTORY_SCOPE], client_id="test-directory-feed")
+        answer: dict[str, int] = _expect(
+            await self.client.post(
+                "/market/directory/organizations", json={"documents": documents}, headers=self._feeder.headers
+            ),
+            200,
+            "directory batch",
+        )
+        return answer
+
+    async def _all_organizations(self, admin: Actor) -> list[dict[str, Any]]:
+        organizations: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            params = {"limit": "100", **({"cursor": cursor} if cursor else {})}
+            page = _expect(
+                await self.client.get("/auth/organizations", params=params, headers=admin.headers), 200, "organizations"
+            )
+            organizations.extend(page["items"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return organizations
+
     async def aclose(self) -> None:
         """Nothing to release: every call went through the stack's own client."""
+
+
+def _directory_document(organization: dict[str, Any]) -> dict[str, Any]:
+    """The feed's document of an organization as auth's API shows it (design.md's shape)."""
+    # TEMPORARY: auth's version when its API gives one, else the next number of a run-wide counter.
+    version = organization.get("version") or next(_directory_versions)
+    fields = {
+        name: organization.get(name)
+        for name in ("id", "name", "kind", "credit_code", "region_code", "parent_id", "path", "status", "updated_at")
+    }
+    fields["version"] = version
+    return {
+        "op": "upsert",
+        "kind": "organization",
+        "id": organization["id"],
+        "version": version,
+        "event_type": f"organization.{organization['status']}",
+        "fields": fields,
+    }
 
 
 def _certificate_no() -> str:
@@ -240,7 +314,7 @@ def _certificate_no() -> str:
     return f"JJR-{secrets.randbelow(10**10):010d}"
 
 
-def _fake_credit_code(region_code: str) -> str:
+def fake_credit_code(region_code: str) -> str:
     """A fresh checksum-valid unified social credit code (GB 32100) registered in ``region_code``."""
     from stdnum.cn import uscc
 

@@ -617,7 +617,7 @@ async def import_request(
     if principal.has_role("platform_admin"):
         default = office_id
     else:
-        office = await offices_service.ensure_registrar_office(session=session, principal=principal)
+        office = await offices_service.require_registrar_office(session=session, principal=principal)
         restrict = default = office["id"]
         if office_id is not None and office_id != restrict:
             raise Forbidden("Registrars import their own office's contracts only.")

@@ -279,7 +279,7 @@ async def _visible(session: AsyncSession, principal: Principal, contract_id: uui
 async def _office_contract(session: AsyncSession, principal: Principal, contract_id: uuid.UUID) -> tuple[Row, Row]:
     """A contract the caller may see, checked to be in the caller's office (403 otherwise)."""
     contract = await _visible(session, principal, contract_id)
-    office = await offices_service.ensure_registrar_office(session=session, principal=principal)
+    office = await offices_service.require_registrar_office(session=session, principal=principal)
     if contract["office_id"] != office["id"]:
         raise Forbidden("Only a registrar of the contract's registration office may do this.")
     return contract, office
@@ -407,7 +407,7 @@ async def list_contracts(
     if overdue:
         status = "submitted"
     if principal.has_role("registrar") and offices_service.is_registrar(principal):
-        await offices_service.ensure_registrar_office(session=session, principal=principal)
+        await offices_service.require_registrar_office(session=session, principal=principal)
     cutoff = utcnow() - OVERDUE_AFTER
     rows = await ContractRepository.from_session(session).list_visible(
         visibility=visibility_for(principal),

@@ -9,7 +9,21 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Applied", "DirectoryBatch", "DirectoryDocument", "OrganizationCard", "OrganizationFields"]
+__all__ = [
+    "ORGANIZATION_STATUSES",
+    "Applied",
+    "DirectoryBatch",
+    "DirectoryDocument",
+    "DirectoryReport",
+    "OrganizationCard",
+    "OrganizationFields",
+    "PublicOrganization",
+]
+
+# Auth's statuses of an organization. Only ``verified`` counts as verified; ``suspended`` takes its listings out of
+# search until it is verified again.
+ORGANIZATION_STATUSES = ("pending", "verified", "rejected", "suspended")
+OrganizationStatus = Literal["pending", "verified", "rejected", "suspended"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +46,11 @@ class OrganizationCard:
         """Whether auth has verified it (and not suspended it since)."""
         return self.status == "verified"
 
+    @property
+    def suspended(self) -> bool:
+        """Whether auth has suspended it (its listings are out of search meanwhile)."""
+        return self.status == "suspended"
+
 
 @dataclass(frozen=True, slots=True)
 class Applied:
@@ -48,12 +67,12 @@ class OrganizationFields(BaseModel):
 
     id: uuid.UUID
     name: str = Field(min_length=1, max_length=200)
-    kind: str = Field(min_length=1, max_length=32)
+    kind: str = Field(min_length=1, max_length=32, pattern=r"^[a-z_]+$")
     credit_code: str | None = Field(default=None, max_length=40)
-    region_code: str | None = Field(default=None, max_length=6)
+    region_code: str | None = Field(default=None, pattern=r"^\d{6}$")
     parent_id: uuid.UUID | None = None
     path: str = Field(min_length=3, max_length=400, pattern=r"^/([0-9a-f-]{36}/)+$")
-    status: str = Field(min_length=1, max_length=16)
+    status: OrganizationStatus
     version: int = Field(ge=1)
     updated_at: dt.datetime | None = None
 
@@ -92,3 +111,23 @@ class DirectoryBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     documents: list[DirectoryDocument] = Field(max_length=1000)
+
+
+class DirectoryReport(BaseModel):
+    """What a batch did."""
+
+    applied: int = Field(description="Documents newer than what market had: stored, with their consequences.")
+    stale: int = Field(
+        description="Documents not newer than what market had (a replay, or one overtaken by a later version): "
+        "ignored. Still a success, so the relay marks them delivered."
+    )
+
+
+class PublicOrganization(BaseModel):
+    """The public card of a verified organization: who it is, never its members or contacts."""
+
+    id: uuid.UUID
+    name: str
+    kind: str = Field(description="university, enterprise, transfer_institution, registration_office, …")
+    region_code: str | None = Field(description="GB/T 2260 code of its region.")
+    verified: bool = Field(description="Always true: only verified organizations have a public card.")

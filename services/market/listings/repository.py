@@ -110,6 +110,16 @@ class ListingRepository:
         query = select(self.model).where(and_(*conditions)).order_by(self._c("id").desc()).limit(limit)
         return list((await self.session.execute(query)).scalars())
 
+    async def public_of_owner(
+        self, *, owner_org_id: uuid.UUID, public_states: frozenset[str], after_id: uuid.UUID | None, limit: int
+    ) -> list[Listing]:
+        """The owner's listings in a public state after ``after_id``, in id order, locked (the owner changed)."""
+        conditions = [self._c("owner_org_id") == owner_org_id, self._c("status").in_(sorted(public_states))]
+        if after_id is not None:
+            conditions.append(self._c("id") > after_id)
+        query = select(self.model).where(*conditions).order_by(self._c("id")).limit(limit).with_for_update()
+        return list((await self.session.execute(query)).scalars())
+
     async def due_for_expiry(
         self, *, expiry_field: str, today: dt.date, open_states: frozenset[str], limit: int
     ) -> list[Listing]:

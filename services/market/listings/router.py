@@ -83,7 +83,8 @@ def build_router(kind: ListingKind) -> APIRouter:
     ) -> JSONResponse:
         async def run() -> StoredResponse:
             row = await listings_service.create_listing(session, kind=kind, principal=principal, payload=payload)
-            body = listings_service.to_public(kind, row, principal=principal).model_dump(mode="json")
+            view = await listings_service.public_view(session, kind=kind, row=row, principal=principal)
+            body = view.model_dump(mode="json")
             location = request.url_for(f"get_{kind.name}", listing_id=str(row.id)).path
             return StoredResponse(201, body, {"Location": location, "ETag": etag_for(row.version)})
 
@@ -96,7 +97,8 @@ def build_router(kind: ListingKind) -> APIRouter:
         summary=f"List {kind.plural}",
         description=(
             "Published listings (and later public states) for everyone; the caller's own organization's listings in "
-            "every state; contacts only on your own. Newest first, cursor-paginated."
+            "every state; contacts only on your own. Newest first, cursor-paginated. Each item names its owner "
+            "organization (`owner`: id, name, kind, region_code, from the market's organization directory)."
         ),
         responses=problem_responses(401, 422),
     )
@@ -137,14 +139,15 @@ def build_router(kind: ListingKind) -> APIRouter:
         summary=f"Get one {kind.name}",
         description=(
             "Public listings for everyone (contact hidden); drafts, withdrawn and expired listings only for the owner "
-            "organization — others get 404. The ETag header is what PATCH and transitions need in If-Match."
+            "organization — others get 404. The ETag header is what PATCH and transitions need in If-Match. "
+            "`owner` is the owner organization's public card (its name is null until the directory knows it)."
         ),
         responses=problem_responses(401, 404, 422),
     )
     async def get(listing_id: ListingId, session: SessionDep, principal: OptionalPrincipal, response: Response) -> Any:
         row = await listings_service.get_listing(session, kind=kind, principal=principal, listing_id=listing_id)
         _with_etag(response, row)
-        return listings_service.to_public(kind, row, principal=principal)
+        return await listings_service.public_view(session, kind=kind, row=row, principal=principal)
 
     @router.patch(
         "/{listing_id}",
@@ -169,7 +172,7 @@ def build_router(kind: ListingKind) -> APIRouter:
             session, kind=kind, principal=principal, listing_id=listing_id, if_match=if_match, payload=payload
         )
         _with_etag(response, row)
-        return listings_service.to_public(kind, row, principal=principal)
+        return await listings_service.public_view(session, kind=kind, row=row, principal=principal)
 
     for step in kind.transitions:
         _add_transition(router, kind, step)
@@ -219,7 +222,7 @@ def _add_transition(router: APIRouter, kind: ListingKind, step: Transition) -> N
             session, kind=kind, principal=principal, listing_id=listing_id, if_match=if_match, action=step.action
         )
         _with_etag(response, row)
-        return listings_service.to_public(kind, row, principal=principal)
+        return await listings_service.public_view(session, kind=kind, row=row, principal=principal)
 
 
 achievements_router = build_router(ACHIEVEMENT)

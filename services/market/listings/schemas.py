@@ -36,6 +36,7 @@ __all__ = [
     "ImportRow",
     "IpType",
     "Money",
+    "OwnerPublic",
     "PatentRef",
     "PriceKind",
     "TransferMode",
@@ -484,11 +485,24 @@ class DemandUpdate(_DemandFields):
     contact: Contact | None = None
 
 
+class OwnerPublic(BaseModel):
+    """The organization that owns a listing, as the market's directory knows it (never its members or contacts)."""
+
+    id: uuid.UUID
+    name: str | None = Field(description="Its name; null while the directory does not know the organization yet.")
+    kind: str | None = Field(description="university, research_institute, enterprise, …")
+    region_code: str | None = Field(description="GB/T 2260 code of the organization's region (not the listing's).")
+
+
 class _ListingPublic(BaseModel):
     id: uuid.UUID
     status: str = Field(description="Lifecycle status.")
-    version: int = Field(description="Increases with every change; the ETag is built from it.")
+    version: int = Field(
+        description="Increases with every change (also when the owner organization is renamed, suspended or "
+        "reinstated: the listing is then re-sent to search); the ETag is built from it."
+    )
     owner_org_id: uuid.UUID = Field(description="Organization that owns the listing.")
+    owner: OwnerPublic = Field(description="The owner organization's public card.")
     title: str
     technical_field: str
     keywords: list[str]

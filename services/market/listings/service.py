@@ -4,13 +4,20 @@ Every write bumps ``version``, appends an audit row and an outbox event in the r
 only flush). Expiry is applied on read and by the periodic maintenance job: a listing whose last day (Beijing
 time) has passed moves to ``expired`` the first time anyone reads or lists it, or at the next sweep, whichever
 comes first — with the same audit row (actor ``system``) and outbox delete event either way.
+
+The owner organization comes from market's organization directory (services.market.directory, fed by auth): the
+public view names it (``owner``), and every outbox event carries its name and kind for search. Changes of the
+owner itself reach the listings through :func:`follow_owner_changes` (called by the directory feed): renamed,
+re-kinded or moved → its public listings are re-sent to search; suspended → they leave search (delete events);
+reinstated → they come back. While the owner is suspended, any other change of its listings is sent as a delete.
+Listings read the directory; the directory's feed calls listings — never the other way round.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
@@ -18,14 +25,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.market.audit import service as audit_service
+from services.market.audit.models import AuditEvent
 from services.market.audit.schemas import AuditEventPublic
 from services.market.concurrency import require_if_match
+from services.market.directory import service as directory
+from services.market.directory.schemas import Applied, OrganizationCard
 from services.market.listings.keys import key_fields, natural_key
-from services.market.listings.kinds import ACHIEVEMENT, ListingKind
+from services.market.listings.kinds import ACHIEVEMENT, DEMAND, ListingKind
 from services.market.listings.models import Achievement, Listing
 from services.market.listings.repository import ListingFilters, ListingRepository
 from services.market.listings.schemas import AchievementCreate, ImportReport, ImportRow
 from services.market.outbox import service as outbox_service
+from services.market.outbox.models import OutboxEvent
 from shared.clock import today_in_china, utcnow
 from shared.errors import Conflict, Forbidden, NotFound, PayloadTooLarge, ProblemError, ValidationFailed
 from shared.pagination import Page, decode_cursor, encode_cursor
@@ -36,10 +47,13 @@ __all__ = [
     "access_of",
     "create_listing",
     "expire_due",
+    "follow_owner_changes",
     "get_listing",
     "import_achievements",
     "list_listings",
     "listing_history",
+    "owner_of",
+    "public_view",
     "to_public",
     "transition_listing",
     "update_listing",
@@ -49,6 +63,8 @@ MEMBER_ROLES = ("member", "org_admin")
 MAX_IMPORT_ROWS = 10_000
 IMPORT_FLUSH_ROWS = 500
 EXPIRY_BATCH = 500
+# Listings of one owner re-sent per flush when the owner changes (an organization may own thousands).
+OWNER_CHANGE_BATCH = 500
 # Fields that may not be set to null by a PATCH (they have a value on every listing).
 _REQUIRED = frozenset(
     {
@@ -94,30 +110,59 @@ def access_of(kind: ListingKind, principal: Principal | None, row: Listing) -> L
     return "none"
 
 
-def to_public(kind: ListingKind, row: Listing, *, principal: Principal | None) -> BaseModel:
-    """The listing as ``principal`` may see it: private fields only for the owner organization and platform admins."""
-    return _public_model(kind, row, private=_sees_private(principal, row))
+async def owner_of(session: AsyncSession, row: Listing) -> OrganizationCard | None:
+    """The directory's card of the listing's owner (None while the directory does not know it)."""
+    return await directory.get(session, row.owner_org_id)
 
 
-def _public_model(kind: ListingKind, row: Listing, *, private: bool) -> BaseModel:
+def to_public(
+    kind: ListingKind, row: Listing, *, principal: Principal | None, owner: OrganizationCard | None
+) -> BaseModel:
+    """The listing as ``principal`` may see it: private fields only for the owner organization and platform admins.
+
+    ``owner`` is the directory's card of ``row.owner_org_id`` (read once per page with ``directory.get_many``).
+    """
+    return _public_model(kind, row, private=_sees_private(principal, row), owner=owner)
+
+
+async def public_view(
+    session: AsyncSession, *, kind: ListingKind, row: Listing, principal: Principal | None
+) -> BaseModel:
+    """:func:`to_public` of one listing, its owner read from the directory."""
+    return to_public(kind, row, principal=principal, owner=await owner_of(session, row))
+
+
+def _owner_view(row: Listing, owner: OrganizationCard | None) -> dict[str, Any]:
+    if owner is None:
+        # The kind the owner had when the listing was created is all market knows until the directory catches up.
+        return {"id": row.owner_org_id, "name": None, "kind": row.owner_org_kind or None, "region_code": None}
+    return {"id": owner.id, "name": owner.name, "kind": owner.kind, "region_code": owner.region_code}
+
+
+def _public_model(kind: ListingKind, row: Listing, *, private: bool, owner: OrganizationCard | None) -> BaseModel:
     money = kind.money_field
     data: dict[str, Any] = {
         name: getattr(row, name) if private or name not in kind.private_fields else None
         for name in kind.public_schema.model_fields
-        if name != money
+        if name not in (money, "owner")
     }
     data[money] = {
         "kind": getattr(row, f"{money}_kind"),
         "min_fen": getattr(row, f"{money}_min_fen"),
         "max_fen": getattr(row, f"{money}_max_fen"),
     }
+    data["owner"] = _owner_view(row, owner)
     return kind.public_schema.model_validate(data)
 
 
-def _public_fields(kind: ListingKind, row: Listing) -> dict[str, Any]:
-    """The fields search may index: the public view without the private fields (contact, external_id)."""
-    public = _public_model(kind, row, private=False)
-    dumped: dict[str, Any] = public.model_dump(mode="json", exclude=set(kind.private_fields))
+def _public_fields(kind: ListingKind, row: Listing, owner: OrganizationCard | None) -> dict[str, Any]:
+    """The fields search may index: the public view without the private fields (contact, external_id), the owner
+    flattened to the search document's ``owner_org_name`` and ``owner_org_kind``."""
+    public = _public_model(kind, row, private=False, owner=owner)
+    dumped: dict[str, Any] = public.model_dump(mode="json", exclude=set(kind.private_fields) | {"owner"})
+    view = _owner_view(row, owner)
+    dumped["owner_org_name"] = view["name"]
+    dumped["owner_org_kind"] = view["kind"]
     return dumped
 
 
@@ -129,11 +174,16 @@ async def _record_change(
     action: str,
     from_status: str | None,
     actor: Principal | None,
+    owner: OrganizationCard | None,
     details: dict[str, Any] | None = None,
     flush: bool = True,
-) -> None:
-    """Audit row + outbox event of a change already applied to ``row``."""
-    await audit_service.record(
+) -> tuple[AuditEvent, OutboxEvent]:
+    """Audit row + outbox event of a change already applied to ``row``.
+
+    The event is an upsert when the listing is public and its owner is not suspended, else a delete.
+    """
+    searchable = row.status in kind.public_states and not (owner is not None and owner.suspended)
+    audit_event = await audit_service.record(
         session,
         entity_kind=kind.name,
         entity_id=row.id,
@@ -144,16 +194,17 @@ async def _record_change(
         details=details,
         flush=flush,
     )
-    await outbox_service.enqueue(
+    outbox_event = await outbox_service.enqueue(
         session,
         entity_kind=kind.name,
         entity_id=row.id,
         version=row.version,
         event_type=f"{kind.name}.{action}",
-        op="upsert" if row.status in kind.public_states else "delete",
-        fields=_public_fields(kind, row),
+        op="upsert" if searchable else "delete",
+        fields=_public_fields(kind, row, owner),
         flush=flush,
     )
+    return audit_event, outbox_event
 
 
 def _row_key(row: Achievement) -> str:
@@ -245,7 +296,15 @@ async def _insert(session: AsyncSession, kind: ListingKind, row: Listing, princi
     except IntegrityError as exc:
         # A concurrent request listed the same achievement, or used the same external_id, first.
         raise Conflict("Your organization already lists this achievement.", slug="duplicate-listing") from exc
-    await _record_change(session, kind=kind, row=row, action="created", from_status=None, actor=principal)
+    await _record_change(
+        session,
+        kind=kind,
+        row=row,
+        action="created",
+        from_status=None,
+        actor=principal,
+        owner=await owner_of(session, row),
+    )
 
 
 async def _check_unique(repository: ListingRepository, row: Achievement) -> None:
@@ -296,13 +355,13 @@ async def create_listing(
     return row
 
 
-async def _expire(session: AsyncSession, *, kind: ListingKind, row: Listing) -> None:
+async def _expire(session: AsyncSession, *, kind: ListingKind, row: Listing, owner: OrganizationCard | None) -> None:
     previous = row.status
     row.status = "expired"
     row.version += 1
     row.updated_at = utcnow()
     await ListingRepository(session, kind.model).flush()
-    await _record_change(session, kind=kind, row=row, action="expired", from_status=previous, actor=None)
+    await _record_change(session, kind=kind, row=row, action="expired", from_status=previous, actor=None, owner=owner)
 
 
 def _is_due(kind: ListingKind, row: Listing) -> bool:
@@ -315,8 +374,9 @@ async def expire_due(session: AsyncSession, *, kind: ListingKind, limit: int = E
     rows = await ListingRepository(session, kind.model).due_for_expiry(
         expiry_field=kind.expiry_field, today=today_in_china(), open_states=kind.open_states, limit=limit
     )
+    owners = await directory.get_many(session, {row.owner_org_id for row in rows})
     for row in rows:
-        await _expire(session, kind=kind, row=row)
+        await _expire(session, kind=kind, row=row, owner=owners.get(row.owner_org_id))
     return len(rows)
 
 
@@ -327,7 +387,7 @@ async def _load(
     if row is None or not _visible(kind, principal, row):
         raise NotFound(f"No {kind.name} {listing_id} that you can see.")
     if _is_due(kind, row):
-        await _expire(session, kind=kind, row=row)
+        await _expire(session, kind=kind, row=row, owner=await owner_of(session, row))
     return row
 
 
@@ -393,6 +453,7 @@ async def update_listing(
         action="updated",
         from_status=row.status,
         actor=principal,
+        owner=await owner_of(session, row),
         details={"fields": changed},
     )
     return row
@@ -427,7 +488,15 @@ async def transition_listing(
     if step.target == "published" and row.published_at is None:
         row.published_at = now
     await ListingRepository(session, kind.model).flush()
-    await _record_change(session, kind=kind, row=row, action=step.target, from_status=previous, actor=principal)
+    await _record_change(
+        session,
+        kind=kind,
+        row=row,
+        action=step.target,
+        from_status=previous,
+        actor=principal,
+        owner=await owner_of(session, row),
+    )
     return row
 
 
@@ -458,7 +527,10 @@ async def list_listings(
         limit=limit + 1,
     )
     next_cursor = encode_cursor(str(rows[limit - 1].id)) if len(rows) > limit else None
-    return Page[Any](items=[to_public(kind, row, principal=principal) for row in rows[:limit]], next_cursor=next_cursor)
+    page = rows[:limit]
+    owners = await directory.get_many(session, {row.owner_org_id for row in page})
+    items = [to_public(kind, row, principal=principal, owner=owners.get(row.owner_org_id)) for row in page]
+    return Page[Any](items=items, next_cursor=next_cursor)
 
 
 async def listing_history(
@@ -500,6 +572,7 @@ async def import_achievements(
     repository = ListingRepository(session, kind.model)
     known = await repository.achievement_ids_by(owner_org_id=owner_org_id, column="natural_key")
     external_ids = await repository.achievement_ids_by(owner_org_id=owner_org_id, column="external_id")
+    owner = await directory.get(session, owner_org_id)
     report: list[ImportRow] = []
     counts = {"created": 0, "existing": 0, "error": 0}
     pending = 0
@@ -507,7 +580,7 @@ async def import_achievements(
         if len(report) >= MAX_IMPORT_ROWS:
             raise PayloadTooLarge(f"An import holds at most {MAX_IMPORT_ROWS} rows; split the file.")
         outcome = await _import_one(
-            session, kind, principal, owner_org_id, known, external_ids, number, data, parse_errors
+            session, kind, principal, owner_org_id, owner, known, external_ids, number, data, parse_errors
         )
         counts[outcome.status] += 1
         report.append(outcome)
@@ -544,6 +617,7 @@ async def _import_one(
     kind: ListingKind,
     principal: Principal,
     owner_org_id: uuid.UUID,
+    owner: OrganizationCard | None,
     known: dict[str, uuid.UUID],
     external_ids: dict[str, uuid.UUID],
     number: int,
@@ -576,8 +650,83 @@ async def _import_one(
     except ProblemError as exc:
         return ImportRow(row=number, status="error", errors=exc.errors or [{"field": "row", "message": exc.detail}])
     session.add(row)
-    await _record_change(session, kind=kind, row=row, action="created", from_status=None, actor=principal, flush=False)
+    await _record_change(
+        session, kind=kind, row=row, action="created", from_status=None, actor=principal, owner=owner, flush=False
+    )
     known[key] = row.id
     if payload.external_id is not None:
         external_ids[payload.external_id] = row.id
     return ImportRow(row=number, status="created", id=row.id)
+
+
+# -- the owner organization changed (called by the directory feed) ----------------------------------------------------
+
+
+def _owner_action(before: OrganizationCard | None, after: OrganizationCard) -> str | None:
+    """What a directory change means for the owner's public listings: the audit action, or None (nothing)."""
+    if after.suspended:
+        return None if before is not None and before.suspended else "owner_suspended"
+    if before is not None and before.suspended:
+        return "owner_reinstated"
+    if before is None or (before.name, before.kind, before.region_code) != (after.name, after.kind, after.region_code):
+        # Unknown before: its listings went to search without the owner's name.
+        return "owner_updated"
+    return None
+
+
+async def follow_owner_changes(session: AsyncSession, *, applied: Sequence[Applied]) -> int:
+    """Re-send the public listings of organizations whose public facts changed; returns how many listings.
+
+    Renamed, re-kinded or moved to another region → each public listing gets version + 1, an audit row (actor
+    ``system``, action ``owner_updated``) and an outbox upsert carrying the new owner. Suspended → version + 1,
+    ``owner_suspended``, an outbox delete (it leaves search). Reinstated → ``owner_reinstated``, an upsert. Nothing
+    else of the listings changes (not even ``updated_at``: their owner did not edit them), and listings that are
+    not public are not touched (their next change sends them with the owner as it is then).
+    """
+    touched = 0
+    for change in applied:
+        action = _owner_action(change.before, change.after)
+        if action is None:
+            continue
+        for kind in (ACHIEVEMENT, DEMAND):
+            touched += await _resend_public(session, kind=kind, owner=change.after, action=action)
+    return touched
+
+
+async def _resend_public(session: AsyncSession, *, kind: ListingKind, owner: OrganizationCard, action: str) -> int:
+    """One action on every public listing of ``owner``, OWNER_CHANGE_BATCH rows per flush (like the importer)."""
+    repository = ListingRepository(session, kind.model)
+    details = {"owner": {"name": owner.name, "kind": owner.kind, "region_code": owner.region_code}}
+    done = 0
+    after_id: uuid.UUID | None = None
+    while True:
+        rows = await repository.public_of_owner(
+            owner_org_id=owner.id, public_states=kind.public_states, after_id=after_id, limit=OWNER_CHANGE_BATCH
+        )
+        if not rows:
+            return done
+        written: list[object] = []
+        for row in rows:
+            row.version += 1
+            written.append(row)
+            written.extend(
+                await _record_change(
+                    session,
+                    kind=kind,
+                    row=row,
+                    action=action,
+                    from_status=row.status,
+                    actor=None,
+                    owner=owner,
+                    details=details,
+                    flush=False,
+                )
+            )
+        await repository.flush()
+        # Drop what this batch wrote from the session, so an owner of thousands of listings stays linear.
+        for instance in written:
+            session.expunge(instance)
+        done += len(rows)
+        after_id = rows[-1].id
+        if len(rows) < OWNER_CHANGE_BATCH:
+            return done

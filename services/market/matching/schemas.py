@@ -135,7 +135,9 @@ class _Card(BaseModel):
         description="The first 200 characters of the achievement's summary or of the demand's description."
     )
     owner_org_id: uuid.UUID = Field(description="The organization that owns the listing.")
-    owner_org_name: str | None = Field(description="Its name, as the search index knows it (null when unknown).")
+    owner_org_name: str | None = Field(
+        description="Its name, from the market's organization directory (null while neither it nor search knows it)."
+    )
     technical_field: str
     region_code: str
     published_at: dt.datetime | None

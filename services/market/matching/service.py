@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.market.directory import service as directory
+from services.market.directory.schemas import OrganizationCard
 from services.market.listings import service as listings_service
 from services.market.listings.kinds import ACHIEVEMENT, DEMAND, ListingKind
 from services.market.listings.models import Achievement, Demand, Listing
@@ -85,12 +87,13 @@ async def _subject(session: AsyncSession, *, kind: ListingKind, principal: Princ
     return row
 
 
-def _card(kind: ListingKind, row: Any, hit: SimilarHit) -> AchievementCard | DemandCard:
-    """The public card of a candidate row (read with ``COLUMNS[kind.name]`` and a cut ``summary``)."""
+def _card(kind: ListingKind, row: Any, hit: SimilarHit, owner: OrganizationCard | None) -> AchievementCard | DemandCard:
+    """The public card of a candidate row (read with ``COLUMNS[kind.name]`` and a cut ``summary``); the owner's name
+    from market's directory (the search index's copy while the directory does not know the owner)."""
     columns = COLUMNS[kind.name]
     data = {name: getattr(row, name) for name in columns.names if not name.startswith(columns.money)}
     data[columns.money] = {part: getattr(row, f"{columns.money}_{part}") for part in ("kind", "min_fen", "max_fen")}
-    data |= {"summary": row.summary, "owner_org_name": hit.owner_org_name}
+    data |= {"summary": row.summary, "owner_org_name": owner.name if owner is not None else hit.owner_org_name}
     if kind is ACHIEVEMENT:
         return AchievementCard.model_validate(data)
     return DemandCard.model_validate(data)
@@ -149,15 +152,17 @@ async def suggestions(
         if other is ACHIEVEMENT
         else (DemandSuggestion, DemandSuggestionPage)
     )
+    page_ranked = ranked[offset:end]
+    owners = await directory.get_many(session, {candidate.owner_org_id for _, candidate, _ in page_ranked})
     items = [
         suggestion(
-            listing=_card(other, candidate, hit),
+            listing=_card(other, candidate, hit, owners.get(candidate.owner_org_id)),
             score=assessed.score,
             relevance=assessed.relevance,
             fit=assessed.fit,
             reasons=assessed.reasons(),
         )
-        for assessed, candidate, hit in ranked[offset:end]
+        for assessed, candidate, hit in page_ranked
     ]
     next_cursor = encode_cursor(str(listing_id), end) if end < len(ranked) else None
     return page(items=items, next_cursor=next_cursor, semantic=result.semantic)

@@ -26,7 +26,10 @@ class RegistrationOffice(MarketTable, table=True):
     )
     name: str = Field(max_length=200)
     active: bool = Field(default=True)
-    created_by: str = Field(max_length=200, description="Subject who created the row (a registrar or an admin).")
+    created_by: str = Field(
+        max_length=200,
+        description="Who created the row: 'directory' (auth published it) or a platform admin's subject.",
+    )
     created_at: dt.datetime = Field(sa_type=UTCDateTime)
 
 

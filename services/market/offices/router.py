@@ -43,8 +43,10 @@ async def list_offices(
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Register an office",
-    description="Platform admins add a registration office: its auth organization id, region and name. "
-    "Offices are also added automatically when one of their registrars first acts.",
+    description="Platform admins add a registration office by hand: its auth organization id, region and name. "
+    "Offices normally come from the organization directory: a registration_office organization verified in auth "
+    "gets its office row as soon as auth publishes it (and loses it, inactive, when suspended or rejected). Use this "
+    "for an office the directory does not know yet; later directory changes of that organization apply to it too.",
     responses=problem_responses(401, 403, 409, 422),
 )
 async def create_office(session: SessionDep, principal: Admin, data: OfficeCreate) -> OfficePublic:

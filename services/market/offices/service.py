@@ -1,39 +1,51 @@
 """Registration offices: routing a submission to the office serving the seller's region, and the office registry.
 
-The market keeps its own table of offices (id = the auth organization id). A row appears when a registrar of an
-organization of kind registration_office first acts (its token carries org_region), or when a platform admin
-creates it (POST /market/offices). An office serves its region and everything below it; a submission goes to the
-office with the most specific region prefix of the seller's region.
+The market keeps its own table of offices (id = the auth organization id). Offices follow the organization
+directory (services.market.directory): when auth publishes an organization of kind registration_office as
+verified, its row is created (or renamed, re-regioned, reactivated); suspended or rejected, it is deactivated.
+A platform admin may also register an office by hand (POST /market/offices) — for an office whose organization
+the directory does not know yet; later directory changes of that organization then apply to the row as well.
+A registrar's token never creates an office. An office serves its region and everything below it; a
+submission goes to the office with the most specific region prefix of the seller's region.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.market.directory.schemas import Applied
 from services.market.offices.repository import OfficeRepository
 from services.market.offices.schemas import OfficeCreate, OfficeUpdate
 from services.market.stats.cube import region_prefix
 from shared.clock import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from shared.reference.regions import is_valid_region, region
+from shared.reference.regions import is_valid_region
 from shared.security import Principal
 
 __all__ = [
+    "DIRECTORY_ACTOR",
     "create_office",
-    "ensure_registrar_office",
+    "follow_directory",
     "get_office",
     "get_office_or_none",
     "is_registrar",
     "list_offices",
     "office_for_region",
+    "require_registrar_office",
     "update_office",
 ]
 
 Row = Mapping[Any, Any]
+OFFICE_KIND = "registration_office"
+# created_by of the rows the directory creates.
+DIRECTORY_ACTOR = "directory"
+
+logger = logging.getLogger("techmarket.market.offices")
 
 
 def _check_region(code: str, field: str) -> None:
@@ -48,29 +60,83 @@ def is_registrar(principal: Principal) -> bool:
     )
 
 
-async def ensure_registrar_office(*, session: AsyncSession, principal: Principal) -> Row:
-    """The caller's office; created from the token on a registrar's first action. 403 if the caller is no registrar."""
+async def require_registrar_office(*, session: AsyncSession, principal: Principal) -> Row:
+    """The caller's office. 403 if the caller is no registrar, or if market does not know the office."""
     if not is_registrar(principal) or principal.org_id is None:
         raise Forbidden("This action needs the registrar role in a registration office.")
+    office = await OfficeRepository.from_session(session).get(principal.org_id)
+    if office is None:
+        raise Forbidden(
+            "Your registration office is not known to the market yet: it appears once auth has verified the office "
+            "and published it to the market's organization directory (a platform admin can also register it with "
+            "POST /market/offices).",
+            slug="office-unknown",
+        )
+    return office
+
+
+async def follow_directory(*, session: AsyncSession, applied: Sequence[Applied]) -> int:
+    """Bring the office rows in line with directory changes that took effect (in order); returns rows written.
+
+    A verified registration office gets its row, named and regioned as the directory says (inserted when missing,
+    so a later version also repairs a row that never came). It is (re)activated only when it becomes verified, so
+    a platform admin's deactivation survives a mere rename. Suspended, rejected, or no longer a registration office:
+    deactivated. Pending: nothing (it may not register contracts yet).
+    """
     repo = OfficeRepository.from_session(session)
-    office = await repo.get(principal.org_id)
-    if office is not None:
-        return office
-    code = principal.org_region
-    if not code or not is_valid_region(code):
-        raise Forbidden("The office's region is unknown; a platform admin must register the office first.")
-    known = region(code)
-    values = {
-        "id": principal.org_id,
-        "region_code": code,
-        "region_prefix": region_prefix(code),
-        "name": f"{known.name if known else code}技术合同登记机构",
-        "active": True,
-        "created_by": principal.subject,
-        "created_at": utcnow(),
-    }
-    await repo.insert(values)
-    return values
+    written = 0
+    for change in applied:
+        before, after = change.before, change.after
+        was_office = before is not None and before.kind == OFFICE_KIND
+        if after.kind != OFFICE_KIND:
+            if was_office:
+                written += await _deactivate(repo, after.id)
+            continue
+        if after.status in ("suspended", "rejected"):
+            written += await _deactivate(repo, after.id)
+            continue
+        if not after.verified:
+            continue
+        if after.region_code is None or not is_valid_region(after.region_code):
+            logger.warning(
+                "registration office %s has no valid region (%r): no office row", after.id, after.region_code
+            )
+            continue
+        office = await repo.get(after.id)
+        if office is None:
+            await repo.insert(
+                {
+                    "id": after.id,
+                    "region_code": after.region_code,
+                    "region_prefix": region_prefix(after.region_code),
+                    "name": after.name,
+                    "active": True,
+                    "created_by": DIRECTORY_ACTOR,
+                    "created_at": utcnow(),
+                }
+            )
+            written += 1
+            continue
+        changes: dict[str, Any] = {}
+        if office["name"] != after.name:
+            changes["name"] = after.name
+        if office["region_code"] != after.region_code:
+            changes |= {"region_code": after.region_code, "region_prefix": region_prefix(after.region_code)}
+        became_verified = before is None or not before.verified or not was_office
+        if became_verified and not office["active"]:
+            changes["active"] = True
+        if changes:
+            await repo.update(after.id, changes)
+            written += 1
+    return written
+
+
+async def _deactivate(repo: OfficeRepository, office_id: uuid.UUID) -> int:
+    office = await repo.get(office_id)
+    if office is None or not office["active"]:
+        return 0
+    await repo.update(office_id, {"active": False})
+    return 1
 
 
 async def office_for_region(*, session: AsyncSession, region_code: str) -> Row | None:

@@ -47,6 +47,7 @@ class _Common(BaseModel):
     region_code: str | None = Field(default=None, pattern=r"^\d{6}$")
     owner_org_id: uuid.UUID | None = None
     owner_org_name: str | None = Field(default=None, max_length=200)
+    owner_org_kind: str | None = _code()
     status: str = Field(max_length=32)
     published_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None

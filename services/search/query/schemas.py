@@ -45,7 +45,10 @@ class _Hit(BaseModel):
     technical_field: str | None = Field(default=None, description="One of the 11 technical field codes.")
     region_code: str | None = Field(default=None, description="GB/T 2260 code of the owner's region.")
     owner_org_id: uuid.UUID | None = None
-    owner_org_name: str | None = None
+    owner_org_name: str | None = Field(default=None, description="The owner organization's name.")
+    owner_org_kind: str | None = Field(
+        default=None, description="The owner organization's kind: university, research_institute, enterprise, …"
+    )
     status: str
     published_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None

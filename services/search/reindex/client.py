@@ -24,6 +24,15 @@ LIST_STATUSES: dict[Kind, tuple[str, ...]] = {
 PATHS: dict[Kind, str] = {"achievement": "/achievements", "demand": "/demands"}
 
 
+def _with_owner_fields(item: dict[str, Any]) -> dict[str, Any]:
+    """Market's list item with its ``owner`` card flattened to the document's owner_org_name and owner_org_kind
+    (the names the relay's documents use)."""
+    owner = item.get("owner")
+    if not isinstance(owner, dict):
+        return item
+    return {**item, "owner_org_name": owner.get("name"), "owner_org_kind": owner.get("kind")}
+
+
 class TokenSource(Protocol):
     """What the client needs of :class:`shared.service_token.ServiceTokenProvider`."""
 
@@ -63,7 +72,7 @@ class MarketClient:
                 response.raise_for_status()
                 body = response.json()
                 items = body.get("items") or []
-                yield [item for item in items if isinstance(item, dict)]
+                yield [_with_owner_fields(item) for item in items if isinstance(item, dict)]
                 cursor = body.get("next_cursor")
                 if not cursor:
                     break

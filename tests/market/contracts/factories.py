@@ -26,7 +26,7 @@ def credit_code(n: int | None = None) -> str:
 
 
 async def registrar(actors: Actors, *, region_code: str = "510100") -> Actor:
-    """A registrar of a new registration office serving ``region_code`` (its office row appears on first use)."""
+    """A registrar of a new registration office serving ``region_code`` (its office row comes from the directory)."""
     return await actors.org_member(kind="registration_office", roles=("registrar", "member"), region_code=region_code)
 
 
@@ -81,6 +81,6 @@ async def register(stack: Stack, by: Actor, contract_id: str, **body: Any) -> di
 
 
 async def ensure_office(stack: Stack, by: Actor) -> None:
-    """Make the registrar's office known (its first action creates it)."""
+    """Check that the registrar's office is known to market (the directory made it when the office was verified)."""
     response = await stack.client.get("/market/contracts?status=submitted", headers=by.headers)
     assert response.status_code == 200, response.text

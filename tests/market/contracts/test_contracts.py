@@ -581,7 +581,10 @@ class TestAmendAndRevoke:
 class TestOffices:
     async def test_admin_registers_and_changes_offices(self, stack: Stack, actors: Actors) -> None:
         admin = await actors.platform_admin()
-        reg = await registrar(actors, region_code="510700")
+        # Still pending in auth, so the directory gives it no office: the admin registers it by hand.
+        reg = await actors.org_member(
+            kind="registration_office", roles=("registrar", "member"), region_code="510700", verified=False
+        )
         body = {"id": str(reg.org_id), "region_code": "510700", "name": "绵阳市技术合同登记处"}
         created = await stack.client.post("/market/offices", json=body, headers=admin.headers)
         assert created.status_code == 201, created.text

@@ -1,0 +1,73 @@
+"""`techmarket market directory-rebuild`: the directory rebuilt from auth's API, in-process against the embedded
+stack (auth reached through the stack's ASGI transport, the relay client's real client_credentials token).
+
+Until auth lists every organization to `auth:directory` (issue 12, auth side), a service caller sees the verified
+organizations only: the assertions are about verified ones.
+"""
+
+from __future__ import annotations
+
+import pytest
+from authlib.integrations.base_client.errors import OAuthError
+
+from services.market.directory.rebuild import run_directory_rebuild
+from services.market.settings import MarketSettings
+from tests.conftest import Stack
+from tests.market.contracts.factories import seller, submit
+from tests.market.directory.factories import stored, unsynced_member
+from tests.market.helpers import create_listing, transition
+from tests.support.actors import Actors
+
+
+async def test_rebuild_applies_what_auth_lists_through_the_feed_path(stack: Stack, actors: Actors) -> None:
+    admin = await actors.platform_admin()
+    # The relay client asks auth:directory; grant it where auth's defaults do not yet.
+    granted = await stack.client.patch(
+        "/auth/clients/market-relay", json={"scopes": ["auth:directory", "search:ingest"]}, headers=admin.headers
+    )
+    assert granted.status_code == 200, granted.text
+    # Organizations market has never heard of: a registration office and a university with a public listing.
+    office = await unsynced_member(stack, actors, kind="registration_office", region_code="510600")
+    uni = await unsynced_member(stack, actors, kind="university", region_code="510603")
+    created = await create_listing(stack, uni, "achievements")
+    listing = (await transition(stack, uni, "achievements", created["id"], "publish")).json()
+    assert listing["owner"]["name"] is None
+    assert await stored(stack, office.org_id) is None  # type: ignore[arg-type]
+
+    market = stack.service_app("market")
+    settings: MarketSettings = market.state.settings
+    report = await run_directory_rebuild(settings, transport=market.state.outbound_transport)
+
+    assert report.invalid == 0
+    assert report.listed >= 3  # the center, the office, the university (and any other verified organization)
+    assert report.applied == report.listed - report.stale >= 2
+    assert (report.offices, report.listings) == (1, 1)
+    for actor in (office, uni):
+        card = await stored(stack, actor.org_id)  # type: ignore[arg-type]
+        assert card is not None
+        assert (card.name, card.kind, card.status) == (actor.org_name, actor.org_kind, "verified")
+        public = (await stack.client.get(f"/market/directory/organizations/{actor.org_id}")).json()
+        assert public["name"] == actor.org_name
+    # The office routes submissions; the listing names its owner.
+    s = await seller(actors, region_code="510604")
+    assert (await submit(stack, s))["office_id"] == str(office.org_id)
+    now = (await stack.client.get(f"/market/achievements/{listing['id']}")).json()
+    assert (now["owner"]["name"], now["version"]) == (uni.org_name, listing["version"] + 1)
+
+    # A second run finds nothing newer: nothing changes.
+    again = await run_directory_rebuild(settings, transport=market.state.outbound_transport)
+    assert (again.applied, again.stale, again.offices, again.listings) == (0, again.listed, 0, 0)
+    assert (await stack.client.get(f"/market/achievements/{listing['id']}")).json()["version"] == now["version"]
+
+
+async def test_rebuild_without_the_scope_fails_and_changes_nothing(stack: Stack, actors: Actors) -> None:
+    admin = await actors.platform_admin()
+    narrowed = await stack.client.patch(
+        "/auth/clients/market-relay", json={"scopes": ["search:ingest"]}, headers=admin.headers
+    )
+    assert narrowed.status_code == 200, narrowed.text
+    office = await unsynced_member(stack, actors, kind="registration_office", region_code="510800")
+    market = stack.service_app("market")
+    with pytest.raises(OAuthError, match="invalid_scope"):
+        await run_directory_rebuild(market.state.settings, transport=market.state.outbound_transport)
+    assert await stored(stack, office.org_id) is None  # type: ignore[arg-type]
