@@ -20,8 +20,8 @@ __all__ = [
     "PublicOrganization",
 ]
 
-# Auth's statuses of an organization. Only ``verified`` counts as verified; ``suspended`` takes its listings out of
-# search until it is verified again.
+# Auth's statuses of an organization. Only ``verified`` counts as verified; ``suspended`` (and ``rejected``) keep its
+# listings out of search until it is verified again.
 ORGANIZATION_STATUSES = ("pending", "verified", "rejected", "suspended")
 OrganizationStatus = Literal["pending", "verified", "rejected", "suspended"]
 
@@ -48,8 +48,13 @@ class OrganizationCard:
 
     @property
     def suspended(self) -> bool:
-        """Whether auth has suspended it (its listings are out of search meanwhile)."""
+        """Whether auth has suspended it."""
         return self.status == "suspended"
+
+    @property
+    def listings_hidden(self) -> bool:
+        """Whether its listings stay out of search: suspended (until reinstated), or rejected."""
+        return self.status in ("suspended", "rejected")
 
 
 @dataclass(frozen=True, slots=True)

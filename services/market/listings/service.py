@@ -8,8 +8,8 @@ comes first — with the same audit row (actor ``system``) and outbox delete eve
 The owner organization comes from market's organization directory (services.market.directory, fed by auth): the
 public view names it (``owner``), and every outbox event carries its name and kind for search. Changes of the
 owner itself reach the listings through :func:`follow_owner_changes` (called by the directory feed): renamed,
-re-kinded or moved → its public listings are re-sent to search; suspended → they leave search (delete events);
-reinstated → they come back. While the owner is suspended, any other change of its listings is sent as a delete.
+re-kinded or moved → its public listings are re-sent to search; suspended (or rejected) → they leave search (delete
+events); reinstated → they come back. Meanwhile any other change of its listings is sent as a delete.
 Listings read the directory; the directory's feed calls listings — never the other way round.
 """
 
@@ -180,9 +180,9 @@ async def _record_change(
 ) -> tuple[AuditEvent, OutboxEvent]:
     """Audit row + outbox event of a change already applied to ``row``.
 
-    The event is an upsert when the listing is public and its owner is not suspended, else a delete.
+    The event is an upsert when the listing is public and its owner is not suspended (or rejected), else a delete.
     """
-    searchable = row.status in kind.public_states and not (owner is not None and owner.suspended)
+    searchable = row.status in kind.public_states and not (owner is not None and owner.listings_hidden)
     audit_event = await audit_service.record(
         session,
         entity_kind=kind.name,
@@ -664,9 +664,10 @@ async def _import_one(
 
 def _owner_action(before: OrganizationCard | None, after: OrganizationCard) -> str | None:
     """What a directory change means for the owner's public listings: the audit action, or None (nothing)."""
-    if after.suspended:
-        return None if before is not None and before.suspended else "owner_suspended"
-    if before is not None and before.suspended:
+    hidden_before = before is not None and before.listings_hidden
+    if after.listings_hidden:
+        return None if hidden_before else f"owner_{after.status}"  # owner_suspended (or owner_rejected)
+    if hidden_before:
         return "owner_reinstated"
     if before is None or (before.name, before.kind, before.region_code) != (after.name, after.kind, after.region_code):
         # Unknown before: its listings went to search without the owner's name.
@@ -679,9 +680,10 @@ async def follow_owner_changes(session: AsyncSession, *, applied: Sequence[Appli
 
     Renamed, re-kinded or moved to another region → each public listing gets version + 1, an audit row (actor
     ``system``, action ``owner_updated``) and an outbox upsert carrying the new owner. Suspended → version + 1,
-    ``owner_suspended``, an outbox delete (it leaves search). Reinstated → ``owner_reinstated``, an upsert. Nothing
-    else of the listings changes (not even ``updated_at``: their owner did not edit them), and listings that are
-    not public are not touched (their next change sends them with the owner as it is then).
+    ``owner_suspended``, an outbox delete (it leaves search; likewise ``owner_rejected``). Reinstated (verified or
+    pending again) → ``owner_reinstated``, an upsert. Nothing else of the listings changes (not even ``updated_at``:
+    their owner did not edit them), and listings that are not public are not touched (their next change sends them
+    with the owner as it is then).
     """
     touched = 0
     for change in applied:
