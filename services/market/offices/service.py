@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.market.directory.schemas import Applied
+from services.market.directory.schemas import Applied, OrganizationCard
 from services.market.offices.repository import OfficeRepository
 from services.market.offices.schemas import OfficeCreate, OfficeUpdate
 from services.market.stats.cube import region_prefix
@@ -86,49 +86,47 @@ async def follow_directory(*, session: AsyncSession, applied: Sequence[Applied])
     repo = OfficeRepository.from_session(session)
     written = 0
     for change in applied:
-        before, after = change.before, change.after
-        was_office = before is not None and before.kind == OFFICE_KIND
-        if after.kind != OFFICE_KIND:
-            if was_office:
-                written += await _deactivate(repo, after.id)
-            continue
-        if after.status in ("suspended", "rejected"):
-            written += await _deactivate(repo, after.id)
-            continue
-        if not after.verified:
-            continue
-        if after.region_code is None or not is_valid_region(after.region_code):
-            logger.warning(
-                "registration office %s has no valid region (%r): no office row", after.id, after.region_code
-            )
-            continue
-        office = await repo.get(after.id)
-        if office is None:
-            await repo.insert(
-                {
-                    "id": after.id,
-                    "region_code": after.region_code,
-                    "region_prefix": region_prefix(after.region_code),
-                    "name": after.name,
-                    "active": True,
-                    "created_by": DIRECTORY_ACTOR,
-                    "created_at": utcnow(),
-                }
-            )
-            written += 1
-            continue
-        changes: dict[str, Any] = {}
-        if office["name"] != after.name:
-            changes["name"] = after.name
-        if office["region_code"] != after.region_code:
-            changes |= {"region_code": after.region_code, "region_prefix": region_prefix(after.region_code)}
-        became_verified = before is None or not before.verified or not was_office
-        if became_verified and not office["active"]:
-            changes["active"] = True
-        if changes:
-            await repo.update(after.id, changes)
-            written += 1
+        written += await _follow_one(repo, change.before, change.after)
     return written
+
+
+async def _follow_one(repo: OfficeRepository, before: OrganizationCard | None, after: OrganizationCard) -> int:
+    was_office = before is not None and before.kind == OFFICE_KIND
+    if after.kind != OFFICE_KIND:
+        return await _deactivate(repo, after.id) if was_office else 0
+    if after.status in ("suspended", "rejected"):
+        return await _deactivate(repo, after.id)
+    if not after.verified:
+        return 0
+    if after.region_code is None or not is_valid_region(after.region_code):
+        logger.warning("registration office %s has no valid region (%r): no office row", after.id, after.region_code)
+        return 0
+    office = await repo.get(after.id)
+    if office is None:
+        await repo.insert(
+            {
+                "id": after.id,
+                "region_code": after.region_code,
+                "region_prefix": region_prefix(after.region_code),
+                "name": after.name,
+                "active": True,
+                "created_by": DIRECTORY_ACTOR,
+                "created_at": utcnow(),
+            }
+        )
+        return 1
+    changes: dict[str, Any] = {}
+    if office["name"] != after.name:
+        changes["name"] = after.name
+    if office["region_code"] != after.region_code:
+        changes |= {"region_code": after.region_code, "region_prefix": region_prefix(after.region_code)}
+    became_verified = before is None or not before.verified or not was_office
+    if became_verified and not office["active"]:
+        changes["active"] = True
+    if not changes:
+        return 0
+    await repo.update(after.id, changes)
+    return 1
 
 
 async def _deactivate(repo: OfficeRepository, office_id: uuid.UUID) -> int:
