@@ -158,7 +158,9 @@ class TestBadInput:
                 .where(Achievement.id == uuid.UUID(world.achievement["id"]))  # type: ignore[arg-type]
                 .values(valid_until=today_in_china() - dt.timedelta(days=1))
             )
-        response = await world.client.post("/market/proposals", json=world.proposal_body(), headers=world.broker.headers)
+        response = await world.client.post(
+            "/market/proposals", json=world.proposal_body(), headers=world.broker.headers
+        )
         assert "achievement_id" in error_fields(assert_problem(response, 422))
         assert await count_proposals(world.stack) == (0, 0)
 
@@ -379,7 +381,9 @@ class TestHistoryAndLists:
     async def test_unknown_and_malformed_ids(self, world: World) -> None:
         unknown = uuid.uuid4()
         for path in ("", "/history", "/contract-draft"):
-            assert_problem(await world.client.get(f"/market/proposals/{unknown}{path}", headers=world.admin.headers), 404)
+            assert_problem(
+                await world.client.get(f"/market/proposals/{unknown}{path}", headers=world.admin.headers), 404
+            )
             bad = await world.client.get(f"/market/proposals/nope{path}", headers=world.admin.headers)
             assert "proposal_id" in error_fields(assert_problem(bad, 422))
         for action in ("accept", "decline", "withdraw"):
@@ -392,6 +396,8 @@ class TestHistoryAndLists:
 
 
 async def _another_demand(world: World) -> dict[str, Any]:
-    demand = await create_listing(world.stack, world.buyer, "demands", demand_body(title=f"需求 {uuid.uuid4().hex[:6]}"))
+    demand = await create_listing(
+        world.stack, world.buyer, "demands", demand_body(title=f"需求 {uuid.uuid4().hex[:6]}")
+    )
     assert (await transition(world.stack, world.buyer, "demands", demand["id"], "publish")).status_code == 200
     return demand

@@ -88,7 +88,9 @@ class World:
         headers = {**actor.headers, "If-Match": await self.etag(proposal_id)}
         return await self.client.post(f"/market/proposals/{proposal_id}/{action}", json=body, headers=headers)
 
-    async def ok(self, actor: Actor, proposal_id: str, action: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def ok(
+        self, actor: Actor, proposal_id: str, action: str, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """A transition that must succeed; returns the proposal."""
         response = await self.act(actor, proposal_id, action, body)
         assert response.status_code == 200, response.text
@@ -104,10 +106,16 @@ class World:
 
 async def make_world(stack: Stack, actors: Actors) -> World:
     seller = await actors.org_member(kind="university", roles=("member",), region_code="510104", name="四川大学")
-    buyer = await actors.org_member(kind="enterprise", roles=("member",), region_code="500103", name="重庆某某科技有限公司")
+    buyer = await actors.org_member(
+        kind="enterprise", roles=("member",), region_code="500103", name="重庆某某科技有限公司"
+    )
     sub_center = await actors.org_member(kind="sub_center", name="国家技术转移西南中心四川分中心")
     broker = await actors.org_member(
-        kind="transfer_institution", roles=("broker",), parent=sub_center, region_code="510104", name="成都某技术转移机构"
+        kind="transfer_institution",
+        roles=("broker",),
+        parent=sub_center,
+        region_code="510104",
+        name="成都某技术转移机构",
     )
     broker_member = await actors.colleague(broker, roles=("member",))
     outsider = await actors.org_member(kind="enterprise", roles=("member",), name="无关企业")
