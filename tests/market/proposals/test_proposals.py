@@ -7,9 +7,11 @@ import uuid
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
+from services.market.listings.models import Achievement
 from services.market.worker import run_maintenance
-from shared.clock import utcnow
+from shared.clock import today_in_china, utcnow
 from tests.conftest import Stack
 from tests.market.helpers import assert_problem, create_listing, demand_body, error_fields, transition
 from tests.market.proposals.world import World, count_proposals, make_world, set_expires_at
@@ -147,11 +149,6 @@ class TestBadInput:
         assert await count_proposals(stack) == (0, 0)
 
     async def test_a_listing_past_its_last_day_cannot_be_proposed(self, world: World) -> None:
-        from sqlalchemy import update
-
-        from services.market.listings.models import Achievement
-        from shared.clock import today_in_china
-
         async with world.stack.service_app("market").state.sessionmaker() as session, session.begin():
             await session.execute(
                 update(Achievement)
@@ -252,7 +249,7 @@ class TestConcurrency:
 class TestExpiry:
     async def test_the_sweep_expires_open_proposals_only(self, world: World) -> None:
         stale = await world.propose()
-        agreed = await world.agreed(demand_id=(await _another_demand(world))["id"])
+        agreed = await world.agreed(demand_id=(await world.another_demand())["id"])
         past = utcnow() - dt.timedelta(minutes=1)
         for proposal in (stale, agreed):
             await set_expires_at(world.stack, proposal["id"], past)
@@ -342,7 +339,7 @@ class TestHistoryAndLists:
         assert "cursor" in error_fields(assert_problem(bad, 422))
 
     async def test_lists_by_role_and_status_paginated(self, world: World) -> None:
-        demands = [world.demand, await _another_demand(world), await _another_demand(world)]
+        demands = [world.demand, await world.another_demand(), await world.another_demand()]
         ids = [(await world.propose(demand_id=d["id"]))["id"] for d in demands]
         await world.ok(world.seller, ids[0], "accept")
 
@@ -393,11 +390,3 @@ class TestHistoryAndLists:
                 headers={**world.seller.headers, "If-Match": '"v1"'},
             )
             assert_problem(response, 404)
-
-
-async def _another_demand(world: World) -> dict[str, Any]:
-    demand = await create_listing(
-        world.stack, world.buyer, "demands", demand_body(title=f"需求 {uuid.uuid4().hex[:6]}")
-    )
-    assert (await transition(world.stack, world.buyer, "demands", demand["id"], "publish")).status_code == 200
-    return demand

@@ -97,6 +97,14 @@ class World:
         result: dict[str, Any] = response.json()
         return result
 
+    async def another_demand(self) -> dict[str, Any]:
+        """One more published demand of the buyer (a new pair for the broker to propose)."""
+        demand = await create_listing(
+            self.stack, self.buyer, "demands", demand_body(title=f"需求 {uuid.uuid4().hex[:6]}")
+        )
+        assert (await transition(self.stack, self.buyer, "demands", demand["id"], "publish")).status_code == 200
+        return demand
+
     async def agreed(self, **overrides: Any) -> dict[str, Any]:
         """A proposal both sides accepted."""
         proposal = await self.propose(**overrides)
