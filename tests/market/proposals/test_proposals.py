@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from typing import Any
@@ -72,6 +73,22 @@ class TestCreate:
         await world.ok(world.broker, first["id"], "withdraw")
         second = await world.propose()
         assert second["id"] != first["id"]
+
+    async def test_concurrent_twins_make_one_proposal_and_one_409(self, world: World) -> None:
+        # On PostgreSQL both pass the check and the partial unique index decides; SQLite serializes the writers.
+        colleague = await world.actors.colleague(world.broker, roles=("broker",))
+        responses = await asyncio.gather(
+            *(
+                world.client.post("/market/proposals", json=world.proposal_body(), headers=actor.headers)
+                for actor in (world.broker, colleague, world.broker, colleague)
+            )
+        )
+        created = [r for r in responses if r.status_code == 201]
+        assert len(created) == 1, [r.text for r in responses]
+        for response in responses:
+            if response.status_code != 201:
+                assert assert_problem(response, 409)["existing_id"] == created[0].json()["id"]
+        assert await count_proposals(world.stack) == (1, 1)
 
     async def test_another_broker_organization_may_propose_the_same_pair(self, world: World) -> None:
         await world.propose()
