@@ -221,6 +221,7 @@ def generate(world: World, n: int, start: int = 0) -> Iterator[tuple[dict[str, A
             "broker_org_path": broker[1] if broker else None,
             "achievement_id": None,
             "demand_id": None,
+            "proposal_id": None,
             "attachments": "[]",
             "office_id": office,
             "submitter_subject": "bench",

@@ -12,6 +12,8 @@ from services.market.directory.router import router as directory_router
 from services.market.listings.router import achievements_router, demands_router
 from services.market.matching.router import router as matching_router
 from services.market.offices.router import router as offices_router
+from services.market.proposals.router import interest_router
+from services.market.proposals.router import router as proposals_router
 from services.market.reference.router import router as reference_router
 from services.market.settings import MarketSettings
 from services.market.stats.router import router as stats_router
@@ -25,6 +27,8 @@ ROUTERS: list[APIRouter] = [
     achievements_router,
     demands_router,
     matching_router,
+    interest_router,
+    proposals_router,
     contracts_router,
     offices_router,
     directory_router,
@@ -35,7 +39,7 @@ SPEC = ServiceSpec(
     name="market",
     title="techmarket market",
     description=(
-        "Achievements (科技成果) listed for transfer, technical demands (技术需求), technology contract registration (技术合同认定登记) and the contract statistics."
+        "Achievements (科技成果) listed for transfer, technical demands (技术需求), brokered proposals (撮合), technology contract registration (技术合同认定登记) and the contract statistics."
     ),
     migrations=Path(__file__).parent / "migrations",
     routers=ROUTERS,

@@ -7,4 +7,5 @@ from services.market.idempotency import models as idempotency_models  # noqa: F4
 from services.market.listings import models as listings_models  # noqa: F401
 from services.market.offices import models as offices_models  # noqa: F401
 from services.market.outbox import models as outbox_models  # noqa: F401
+from services.market.proposals import models as proposals_models  # noqa: F401
 from services.market.stats import models as stats_models  # noqa: F401

@@ -64,6 +64,12 @@ class MarketSettings(ServiceSettings):
     )
     stats_fold_batch: int = Field(default=2000, ge=1, le=10_000, description="Deltas folded per transaction.")
     idempotency_ttl_hours: int = Field(default=24, ge=24, description="How long Idempotency-Keys are kept.")
+    proposal_ttl_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description="How long a proposal (撮合) or a direct interest waits for consent before it expires.",
+    )
 
     stats_target_fen: int = Field(
         default=60_000_000_000_000,

@@ -465,13 +465,25 @@ class TestAchievementLifecycle:
         assert final["version"] == 4
         assert final["published_at"] is not None
 
+    async def test_a_published_achievement_may_be_transferred_without_negotiation(
+        self, stack: Stack, actors: Any
+    ) -> None:
+        # A brokered deal concludes by a registered contract; the owner records it from published directly.
+        uni = await actors.org_member(kind="university")
+        listing = await create_listing(stack, uni)
+        await transition(stack, uni, "achievements", listing["id"], "publish")
+        response = await transition(stack, uni, "achievements", listing["id"], "transfer")
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "transferred"
+
     @pytest.mark.parametrize(
         ("path", "action"),
         [
             ([], "negotiate"),
             ([], "transfer"),
             (["publish"], "publish"),
-            (["publish"], "transfer"),
+            (["publish", "transfer"], "transfer"),
+            (["publish", "transfer"], "negotiate"),
             (["publish", "negotiate", "transfer"], "withdraw"),
             (["withdraw"], "publish"),
             (["withdraw"], "withdraw"),

@@ -76,8 +76,35 @@ class TestDemandLifecycle:
         assert public.json()["status"] == "closed"
         assert public.json()["contact"] is None
 
+    @pytest.mark.parametrize("path", [["publish"], ["publish", "match"]])
+    async def test_a_met_need_is_fulfilled_from_published_or_matched(
+        self, stack: Stack, actors: Any, path: list[str]
+    ) -> None:
+        company = await actors.org_member(kind="enterprise")
+        demand = await create_listing(stack, company, "demands", demand_body())
+        for step in path:
+            assert (await transition(stack, company, "demands", demand["id"], step)).status_code == 200
+        response = await transition(stack, company, "demands", demand["id"], "fulfill")
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "fulfilled"
+        # Fulfilled (已满足) is public and final.
+        public = await stack.client.get(f"{URL}/{demand['id']}")
+        assert (public.json()["status"], public.json()["contact"]) == ("fulfilled", None)
+        listed = await stack.client.get(URL, params={"status": "fulfilled"})
+        assert [d["id"] for d in listed.json()["items"]] == [demand["id"]]
+
     @pytest.mark.parametrize(
-        ("path", "action"), [([], "match"), ([], "close"), (["publish"], "close"), (["withdraw"], "match")]
+        ("path", "action"),
+        [
+            ([], "match"),
+            ([], "close"),
+            (["publish"], "close"),
+            (["withdraw"], "match"),
+            ([], "fulfill"),
+            (["publish", "match", "close"], "fulfill"),
+            (["publish", "fulfill"], "fulfill"),
+            (["publish", "fulfill"], "withdraw"),
+        ],
     )
     async def test_illegal_transitions_are_409(self, stack: Stack, actors: Any, path: list[str], action: str) -> None:
         company = await actors.org_member(kind="enterprise")

@@ -41,6 +41,8 @@ class TestGetReferenceTable:
             ("price_kinds", "negotiable", "面议"),
             ("achievement_statuses", "negotiating", "洽谈中"),
             ("demand_statuses", "matched", "已对接"),
+            ("demand_statuses", "fulfilled", "已满足"),
+            ("proposal_statuses", "agreed", "双方已达成"),
             ("trl_levels", "9", None),
         ],
     )

@@ -96,6 +96,7 @@ _SAME_CONTRACT = (
     "broker_org_path",
     "achievement_id",
     "demand_id",
+    "proposal_id",
     "attachments",
     "submitter_subject",
     "submitter_org_id",
@@ -430,6 +431,8 @@ async def import_rows(
         "broker_org_path": None,
         "achievement_id": None,
         "demand_id": None,
+        # Historical registrations predate the platform's deals.
+        "proposal_id": None,
         "attachments": [],
         "submitter_subject": actor_subject,
         "submitter_org_id": actor_org_id,

@@ -45,6 +45,7 @@ class Contract(MarketTable, table=True):
         sa.Index("ix_contracts_buyer_org", "buyer_org_id"),
         sa.Index("ix_contracts_broker_org", "broker_org_id"),
         sa.Index("ix_contracts_submitter_org", "submitter_org_id"),
+        sa.Index("ix_contracts_proposal", "proposal_id"),
     )
 
     id: uuid.UUID = Field(primary_key=True)
@@ -83,6 +84,9 @@ class Contract(MarketTable, table=True):
     broker_org_path: str | None = Field(default=None, max_length=400)
     achievement_id: uuid.UUID | None = None
     demand_id: uuid.UUID | None = None
+    proposal_id: uuid.UUID | None = Field(
+        default=None, description="The agreed proposal (撮合) the contract concludes."
+    )
     attachments: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
     office_id: uuid.UUID = Field(foreign_key="registration_offices.id")

@@ -15,6 +15,7 @@ __all__ = [
     "ContractEventPublic",
     "ContractPublic",
     "ContractUpdate",
+    "FollowUp",
     "ImportReport",
     "ImportRowReport",
     "PartyIn",
@@ -104,6 +105,14 @@ class ContractCreate(_ContractFields):
         description="Registration office to send it to; default: the office serving the seller's region "
         "(the most specific region match).",
     )
+    proposal_id: uuid.UUID | None = Field(
+        default=None,
+        description="The agreed proposal (撮合) this contract concludes (GET /market/proposals/{id}/contract-draft "
+        "prefills the body). The submitter is the deal's seller side or its broker; seller and buyer must be the "
+        "deal's two organizations (credit codes as in the directory, else 422 naming seller.credit_code / "
+        "buyer.credit_code); achievement_id and demand_id default to the deal's; the deal's broker organization is "
+        "recorded (and credited in the statistics) whoever submits.",
+    )
 
 
 class ContractUpdate(_Request):
@@ -168,6 +177,16 @@ class PartyPublic(BaseModel):
     org_id: uuid.UUID | None
 
 
+class FollowUp(BaseModel):
+    """A step the owner of a linked listing may now take (nothing moves by itself)."""
+
+    listing: Literal["achievement", "demand"]
+    id: uuid.UUID
+    action: Literal["transfer", "fulfill"] = Field(description="achievement → transferred, demand → fulfilled.")
+    method: Literal["POST"] = "POST"
+    href: str = Field(description="The listing transition to call (with If-Match from a GET of the listing).")
+
+
 class ContractPublic(BaseModel):
     """A contract as its parties, its office and entitled statisticians see it."""
 
@@ -193,6 +212,7 @@ class ContractPublic(BaseModel):
     broker_org_id: uuid.UUID | None
     achievement_id: uuid.UUID | None
     demand_id: uuid.UUID | None
+    proposal_id: uuid.UUID | None = Field(description="The agreed proposal (撮合) the contract concludes.")
     attachments: list[dict[str, object]]
     office_id: uuid.UUID
     registration_no: str | None
@@ -203,6 +223,11 @@ class ContractPublic(BaseModel):
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime
+    follow_ups: list[FollowUp] = Field(
+        default_factory=list,
+        description="Once registered: for each linked listing not yet in its final state, the transition its owner "
+        "may now call (achievement → transfer, demand → fulfill). The owner's choice: nothing moves by itself.",
+    )
 
 
 class ContractEventPublic(BaseModel):

@@ -35,13 +35,17 @@ from services.market.contracts.schemas import (
     ContractCreate,
     ContractPublic,
     ContractUpdate,
+    FollowUp,
     PartyIn,
     PartyPublic,
     RegisterIn,
     RejectIn,
     RevokeIn,
 )
+from services.market.listings import service as listings_service
+from services.market.listings.kinds import ACHIEVEMENT, DEMAND, ListingKind
 from services.market.offices import service as offices_service
+from services.market.proposals import service as proposals_service
 from services.market.stats.cube import flow_of, is_org_path
 from shared.clock import today_in_china, utcnow
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, PreconditionFailed, ValidationFailed
@@ -66,6 +70,7 @@ __all__ = [
     "to_public",
     "update_contract",
     "visibility_for",
+    "with_follow_ups",
 ]
 
 Row = Mapping[Any, Any]
@@ -364,6 +369,7 @@ def to_public(row: Row, current: tuple[int, int, int] | None, *, now: dt.datetim
         broker_org_id=row["broker_org_id"],
         achievement_id=row["achievement_id"],
         demand_id=row["demand_id"],
+        proposal_id=row["proposal_id"],
         attachments=list(row["attachments"] or []),
         office_id=row["office_id"],
         registration_no=row["registration_no"],
@@ -377,12 +383,43 @@ def to_public(row: Row, current: tuple[int, int, int] | None, *, now: dt.datetim
     )
 
 
+# What a registered contract offers the owners of its listings: the transition that records the deal on each.
+_FOLLOW_UPS: tuple[tuple[str, ListingKind, str], ...] = (
+    ("achievement_id", ACHIEVEMENT, "transfer"),
+    ("demand_id", DEMAND, "fulfill"),
+)
+
+
+async def with_follow_ups(session: AsyncSession, contracts: list[ContractPublic]) -> list[ContractPublic]:
+    """Fill ``follow_ups`` of the registered contracts: for each linked listing whose status still allows it, the
+    owner's transition (achievement → transfer, demand → fulfill). Offered only: nothing moves by itself."""
+    registered = [c for c in contracts if c.status in REGISTERED]
+    for attribute, kind, action in _FOLLOW_UPS:
+        ids = [getattr(c, attribute) for c in registered if getattr(c, attribute) is not None]
+        if not ids:
+            continue
+        listings = await listings_service.listings_by_id(session, kind=kind, listing_ids=ids)
+        sources = kind.transition(action).sources
+        for contract in registered:
+            listing = listings.get(getattr(contract, attribute))
+            if listing is not None and listing.status in sources:
+                contract.follow_ups.append(
+                    FollowUp(
+                        listing=kind.name,
+                        id=listing.id,
+                        action=action,
+                        href=f"/market/{kind.plural}/{listing.id}/{action}",
+                    )
+                )
+    return contracts
+
+
 async def public_many(*, session: AsyncSession, rows: Sequence[Row]) -> list[ContractPublic]:
-    """API views of several rows (one query for their current amounts)."""
+    """API views of several rows (one query for their current amounts, one per listing kind for follow-ups)."""
     ids = [r["id"] for r in rows if r["status"] in (*REGISTERED, "revoked")]
     current = await ContractRepository.from_session(session).current_amounts(ids)
     now = utcnow()
-    return [to_public(r, current.get(r["id"]), now=now) for r in rows]
+    return await with_follow_ups(session, [to_public(r, current.get(r["id"]), now=now) for r in rows])
 
 
 async def get_contract(*, session: AsyncSession, principal: Principal, contract_id: uuid.UUID) -> ContractPublic:
@@ -471,13 +508,53 @@ async def _duplicate_conflict(session: AsyncSession, key: str) -> None:
         )
 
 
+def _match_deal(
+    deal: proposals_service.Deal, fields: dict[str, Any], seller: dict[str, Any], buyer: dict[str, Any], errors: _Errors
+) -> None:
+    """A contract of an agreed proposal names the deal's two organizations (credit codes as the directory has
+    them) and its listings; the parties' org ids and missing listing ids are taken from the deal."""
+    for prefix, party, card, org_id in (
+        ("seller", seller, deal.seller, deal.seller_org_id),
+        ("buyer", buyer, deal.buyer, deal.buyer_org_id),
+    ):
+        if card is None:
+            raise Conflict(
+                f"The deal's {prefix} organization is not in the market's directory yet; retry shortly.",
+                slug="party-not-in-directory",
+            )
+        expected = _code(card.credit_code) if card.credit_code else None
+        if party["credit_code"] != expected:
+            errors.add(
+                f"{prefix}.credit_code",
+                f"must be the credit code of the deal's {prefix}, {card.name} ({expected or 'none on record'})",
+                "party_mismatch",
+            )
+        if party["org_id"] not in (None, org_id):
+            errors.add(f"{prefix}.org_id", f"must be the deal's {prefix} organization {org_id}", "party_mismatch")
+        party["org_id"] = org_id
+    for name, value in (("achievement_id", deal.achievement_id), ("demand_id", deal.demand_id)):
+        if fields[name] is None:
+            fields[name] = value
+        elif fields[name] != value:
+            errors.add(name, f"must be the deal's {name.removesuffix('_id')} ({value})", "deal_mismatch")
+
+
 async def submit_contract(*, session: AsyncSession, principal: Principal, data: ContractCreate) -> ContractPublic:
     """Submit a contract for registration; 409 pointing at an existing duplicate."""
     errors = _Errors()
     submitter = _submitter(principal, data, errors)
+    deal = None
+    if data.proposal_id is not None:
+        deal = await proposals_service.deal_for_contract(
+            session, principal=principal, proposal_id=data.proposal_id, submitted_as=data.submitted_as
+        )
     fields = _contract_fields(data.model_dump(), errors)
     seller = _party(data.seller, "seller", fields["rules_version"], errors, seller=True)
     buyer = _party(data.buyer, "buyer", fields["rules_version"], errors, seller=False)
+    if deal is not None:
+        _match_deal(deal, fields, seller, buyer, errors)
+        # The deal's broker is credited whoever submits (a direct interest has none).
+        submitter = {"broker_org_id": deal.broker_org_id, "broker_org_path": deal.broker_org_path}
     errors.raise_if_any()
     if data.submitted_as == "seller":
         seller["org_id"] = principal.org_id
@@ -499,6 +576,7 @@ async def submit_contract(*, session: AsyncSession, principal: Principal, data: 
         "submitter_org_id": principal.org_id,
         "submitted_at": now,
         "dedupe_key": key,
+        "proposal_id": data.proposal_id,
         "version": 1,
         "created_at": now,
         "updated_at": now,
@@ -575,6 +653,11 @@ async def update_contract(
         seller_in = seller_in.model_copy(update={"org_id": row["seller_org_id"]})
     seller = _party(seller_in, "seller", fields["rules_version"], errors, seller=True)
     buyer = _party(buyer_in, "buyer", fields["rules_version"], errors, seller=False)
+    if row["proposal_id"] is not None:
+        # A correction cannot move the contract away from the deal it concludes.
+        deal = await proposals_service.deal_of(session, row["proposal_id"])
+        if deal is not None:
+            _match_deal(deal, fields, seller, buyer, errors)
     errors.raise_if_any()
     values: dict[str, Any] = {
         **fields,
@@ -696,7 +779,8 @@ async def register_contract(
         )
         if outcome.row is not None:
             row = outcome.row
-            return to_public(row, (1, row["contract_amount_fen"], row["technology_amount_fen"]))
+            registered_now = to_public(row, (1, row["contract_amount_fen"], row["technology_amount_fen"]))
+            return (await with_follow_ups(session, [registered_now]))[0]
         if outcome.serial is not None:
             raise Conflict("The office has used every serial number of this year.", slug="serials-exhausted")
         # Nothing was registrable: the checks below name the reason (404, 403, 422 or 409).
@@ -743,7 +827,7 @@ async def register_contract(
         "registration_no": registration_no(today.year, office["region_code"], serial),
         "version": row["version"] + 2,
     }
-    return to_public(registered, (1, row["contract_amount_fen"], technology))
+    return (await with_follow_ups(session, [to_public(registered, (1, row["contract_amount_fen"], technology))]))[0]
 
 
 async def reject_contract(

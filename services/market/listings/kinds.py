@@ -1,7 +1,9 @@
 """The two kinds of listing and their lifecycles, as data: the service and routers are written once for both.
 
 Achievement: draft → published → negotiating → transferred; withdrawn and expired from any open state.
+             A deal may conclude without a negotiation step: transfer also starts from published.
 Demand:      draft → published → matched → closed;          withdrawn and expired from any open state.
+             fulfilled (已满足): the need was met by a registered contract — from published or matched.
 Open states are those before the last step (draft, published, negotiating | matched). Public states — seen by
 anyone, sent to search as upserts — are published and the later ones; everything else is private to the owner
 and deleted from search.
@@ -81,7 +83,9 @@ ACHIEVEMENT = ListingKind(
     transitions=(
         Transition("publish", frozenset({"draft"}), "published", True, "Offer the achievement on the market."),
         Transition("negotiate", frozenset({"published"}), "negotiating", False, "A buyer is negotiating."),
-        Transition("transfer", frozenset({"negotiating"}), "transferred", False, "The transfer is concluded."),
+        Transition(
+            "transfer", frozenset({"published", "negotiating"}), "transferred", False, "The transfer is concluded."
+        ),
         Transition("withdraw", _ACH_OPEN, "withdrawn", False, "Take the listing off the market for good."),
     ),
 )
@@ -99,11 +103,18 @@ DEMAND = ListingKind(
     private_fields=frozenset({"contact"}),
     creator_org_kinds=frozenset({"enterprise", "research_institute", "university"}),
     open_states=_DEM_OPEN,
-    public_states=frozenset({"published", "matched", "closed"}),
+    public_states=frozenset({"published", "matched", "closed", "fulfilled"}),
     transitions=(
         Transition("publish", frozenset({"draft"}), "published", True, "Post the demand on the market."),
         Transition("match", frozenset({"published"}), "matched", False, "A supplier has been found."),
         Transition("close", frozenset({"matched"}), "closed", False, "The need is met."),
+        Transition(
+            "fulfill",
+            frozenset({"published", "matched"}),
+            "fulfilled",
+            False,
+            "A registered technology contract met the need (offered as a follow-up of the contract).",
+        ),
         Transition("withdraw", _DEM_OPEN, "withdrawn", False, "Take the demand off the market for good."),
     ),
 )

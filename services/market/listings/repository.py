@@ -51,6 +51,13 @@ class ListingRepository:
             query = query.with_for_update()
         return (await self.session.execute(query)).scalar_one_or_none()
 
+    async def get_many(self, listing_ids: list[uuid.UUID]) -> list[Listing]:
+        """The listings among ``listing_ids`` (no particular order)."""
+        if not listing_ids:
+            return []
+        query = select(self.model).where(self._c("id").in_(sorted(set(listing_ids))))
+        return list((await self.session.execute(query)).scalars())
+
     async def add(self, row: Listing) -> None:
         self.session.add(row)
         await self.session.flush()

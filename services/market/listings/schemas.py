@@ -159,6 +159,7 @@ class DemandStatus(enum.StrEnum):
     PUBLISHED = "published"
     MATCHED = "matched"
     CLOSED = "closed"
+    FULFILLED = "fulfilled"
     WITHDRAWN = "withdrawn"
     EXPIRED = "expired"
 
@@ -168,6 +169,7 @@ DEMAND_STATUS_LABELS = {
     "published": ("已发布", "Published"),
     "matched": ("已对接", "Matched"),
     "closed": ("已关闭", "Closed"),
+    "fulfilled": ("已满足", "Fulfilled"),
     "withdrawn": ("已撤回", "Withdrawn"),
     "expired": ("已过期", "Expired"),
 }

@@ -52,7 +52,9 @@ __all__ = [
     "import_achievements",
     "list_listings",
     "listing_history",
+    "listings_by_id",
     "owner_of",
+    "peek_listing",
     "public_view",
     "to_public",
     "transition_listing",
@@ -389,6 +391,20 @@ async def _load(
     if _is_due(kind, row):
         await _expire(session, kind=kind, row=row, owner=await owner_of(session, row))
     return row
+
+
+async def peek_listing(session: AsyncSession, *, kind: ListingKind, listing_id: uuid.UUID) -> Listing | None:
+    """The listing as stored, for another domain that judges its state itself (``access_of`` tells whether it is
+    public today): no visibility check, and a due expiry is not recorded."""
+    return await ListingRepository(session, kind.model).get(listing_id)
+
+
+async def listings_by_id(
+    session: AsyncSession, *, kind: ListingKind, listing_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Listing]:
+    """Several listings as stored (see ``peek_listing``), by id; unknown ids are left out."""
+    rows = await ListingRepository(session, kind.model).get_many(listing_ids)
+    return {row.id: row for row in rows}
 
 
 async def get_listing(
