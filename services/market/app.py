@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 from fastapi import APIRouter, FastAPI
 
+from services.market.brokers.router import router as brokers_router
 from services.market.contracts.router import router as contracts_router
 from services.market.listings.router import achievements_router, demands_router
 from services.market.matching.router import router as matching_router
@@ -28,6 +29,7 @@ ROUTERS: list[APIRouter] = [
     matching_router,
     interest_router,
     proposals_router,
+    brokers_router,
     contracts_router,
     offices_router,
     stats_router,
