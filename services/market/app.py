@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 from fastapi import APIRouter, FastAPI
 
+from services.market.brokers.router import router as brokers_router
 from services.market.contracts.router import router as contracts_router
 from services.market.directory.router import router as directory_router
 from services.market.listings.router import achievements_router, demands_router
@@ -29,6 +30,7 @@ ROUTERS: list[APIRouter] = [
     matching_router,
     interest_router,
     proposals_router,
+    brokers_router,
     contracts_router,
     offices_router,
     directory_router,

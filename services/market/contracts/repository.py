@@ -177,6 +177,20 @@ class ContractRepository:
 
     # -- contracts ---------------------------------------------------------------------------------------------
 
+    async def submitted_from_deals(
+        self, *, broker_path: str, since: dt.datetime, until: dt.datetime
+    ) -> list[tuple[str, dt.datetime]]:
+        """(broker org path, submitted at) of contracts concluding a proposal brokered by ``broker_path`` or below it,
+        first submitted in [since, until)."""
+        c = contracts_table.c
+        query = sa.select(c.broker_org_path, c.created_at).where(
+            c.proposal_id.is_not(None),
+            c.broker_org_path.like(broker_path + "%"),
+            c.created_at >= since,
+            c.created_at < until,
+        )
+        return [(row[0], row[1]) for row in (await self.session.execute(query)).all()]
+
     async def insert(self, values: Mapping[str, Any]) -> None:
         """Insert one contract."""
         await self.session.execute(sa.insert(contracts_table).values(dict(values)))

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.market.directory.repository import DirectoryRepository
 from services.market.directory.schemas import Applied, OrganizationCard
 
-__all__ = ["apply", "get", "get_many"]
+__all__ = ["apply", "get", "get_many", "under"]
 
 
 async def get(session: AsyncSession, org_id: uuid.UUID) -> OrganizationCard | None:
@@ -37,3 +37,8 @@ async def apply(session: AsyncSession, cards: Sequence[OrganizationCard]) -> lis
         if await repository.upsert_if_newer(card):
             applied.append(Applied(before=before, after=card))
     return applied
+
+
+async def under(session: AsyncSession, path: str) -> list[OrganizationCard]:
+    """Every known organization at ``path`` or below it in the 1+4+N tree, in path order."""
+    return await DirectoryRepository(session).under(path)

@@ -99,3 +99,14 @@ class ProposalRepository:
             .with_for_update(skip_locked=True)
         )
         return list((await self.session.execute(query)).scalars())
+
+    async def brokered_under(
+        self, *, path: str, since: dt.datetime, until: dt.datetime
+    ) -> list[tuple[str, str, dt.datetime, dt.datetime | None, dt.datetime]]:
+        """(broker org path, status, created, agreed, updated) of broker proposals made by ``path`` or below it that
+        were made, agreed or ended in [since, until): what broker performance counts."""
+        in_range = [sa.and_(column >= since, column < until) for column in (_p.created_at, _p.agreed_at, _p.updated_at)]
+        query = sa.select(_p.broker_org_path, _p.status, _p.created_at, _p.agreed_at, _p.updated_at).where(
+            _p.origin == "broker", _p.broker_org_path.like(path + "%"), sa.or_(*in_range)
+        )
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in (await self.session.execute(query)).all()]
