@@ -18,13 +18,16 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from typer.testing import CliRunner
 
 from services.auth.app import create_app as create_auth_app
 from services.auth.outbox.models import AuthOutboxEvent
 from services.auth.outbox.relay import build_relay
 from services.auth.settings import AuthSettings
+from services.cli import app as cli_app
 from services.embedded import INTERNAL_BASE_URL
 from shared.outbox.relay import Relay
 from shared.outbox.repository import OutboxRepository
@@ -219,3 +222,53 @@ class TestInTheApp:
             assert str(request.url) == "http://market.test/market/directory/organizations"
             principal = await app.state.token_verifier.verify(request.headers["authorization"].split()[1])
             assert principal.scopes == frozenset({"market:directory"})
+
+
+class TestRelayCommand:
+    """`techmarket auth relay --once`: the production process, over real HTTP on the loopback interface."""
+
+    async def test_once_gets_a_token_from_auth_and_delivers_to_market(
+        self, stack: Stack, actors: Actors, databases: Databases
+    ) -> None:
+        member = await actors.org_member(name="四川农业大学")
+        received: list[tuple[str, dict[str, Any]]] = []
+        directory = FastAPI()
+
+        @directory.post("/market/directory/organizations")
+        async def receive(request: Request) -> dict[str, int]:
+            body = await request.json()
+            received.append((request.headers["authorization"], body))
+            return {"applied": len(body["documents"]), "stale": 0}
+
+        async def served(scope: Any, receive: Any, send: Any) -> None:
+            # Market's directory is the stand-in above; everything else (auth's /token) is the real embedded app.
+            to_directory = str(scope.get("path", "")).startswith("/market/directory/")
+            await (directory if to_directory else stack.app)(scope, receive, send)
+
+        server = uvicorn.Server(uvicorn.Config(served, host="127.0.0.1", port=0, lifespan="off", log_config=None))
+        serving = asyncio.create_task(server.serve())
+        try:
+            for _ in range(400):
+                if server.started:
+                    break
+                await asyncio.sleep(0.025)
+            port = server.servers[0].sockets[0].getsockname()[1]
+            env = {
+                "AUTH_ENVIRONMENT": "test",
+                "AUTH_DATABASE_URL": databases.urls["auth"],
+                "AUTH_URL": f"http://127.0.0.1:{port}/auth",
+                "AUTH_MARKET_URL": f"http://127.0.0.1:{port}/market",
+            }
+            result = await asyncio.to_thread(CliRunner().invoke, cli_app, ["auth", "relay", "--once"], env=env)
+            again = await asyncio.to_thread(CliRunner().invoke, cli_app, ["auth", "relay", "--once"], env=env)
+        finally:
+            server.should_exit = True
+            await serving
+        assert result.exit_code == 0, result.output
+        delivered = [d for _, body in received for d in body["documents"]]
+        assert f"delivered {len(delivered)} events" in result.output
+        assert "delivered 0 events" in again.output
+        ours = [(d["version"], d["event_type"]) for d in delivered if d["id"] == str(member.org_id)]
+        assert ours == [(1, "organization.created"), (2, "organization.verified")]
+        principal = await stack.service_app("market").state.token_verifier.verify(received[0][0].split()[1])
+        assert (principal.client_id, principal.scopes) == ("auth-relay", frozenset({"market:directory"}))
