@@ -1,4 +1,5 @@
-"""Container entry point: run one service (SERVICE=auth|market|search) or the market relay (SERVICE=relay)."""
+"""Container entry point: run one service (SERVICE=auth|market|search), the market relay (SERVICE=relay) or the
+auth relay that feeds market's organization directory (SERVICE=auth-relay)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ SERVICE_APPS = {
     "market": "services.market.app:create_app",
     "search": "services.search.app:create_app",
 }
+# Background processes (no HTTP server): SERVICE name → the settings service whose variables they read.
+RELAYS = {"relay": "market", "auth-relay": "auth"}
 
 
 def main() -> None:
@@ -21,8 +24,13 @@ def main() -> None:
 
         run_relay_forever()
         return
+    if service == "auth-relay":
+        from services.auth.cli import run_relay_forever as run_auth_relay_forever
+
+        run_auth_relay_forever()
+        return
     if service not in SERVICE_APPS:
-        raise SystemExit(f"SERVICE must be one of {', '.join([*SERVICE_APPS, 'relay'])}, not {service!r}")
+        raise SystemExit(f"SERVICE must be one of {', '.join([*SERVICE_APPS, *RELAYS])}, not {service!r}")
     uvicorn.run(
         SERVICE_APPS[service],
         factory=True,

@@ -42,7 +42,10 @@ def create_app(
     overrides: dict[str, object] = {"auth_url": f"{INTERNAL_BASE_URL}/auth"}
     if data_dir is not None:
         overrides["data_dir"] = data_dir
-    auth = (auth_settings or AuthSettings()).model_copy(update=overrides)
+    # Auth's relay feeds market's directory through the same in-process route.
+    auth = (auth_settings or AuthSettings()).model_copy(
+        update={**overrides, "market_url": f"{INTERNAL_BASE_URL}/market"}
+    )
     market = (market_settings or MarketSettings()).model_copy(update=overrides)
     search = (search_settings or SearchSettings()).model_copy(update=overrides)
 

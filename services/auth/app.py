@@ -13,6 +13,7 @@ from services.auth.bootstrap import run_startup
 from services.auth.clients.router import router as clients_router
 from services.auth.keys.router import router as keys_router
 from services.auth.organizations.router import router as organizations_router
+from services.auth.outbox.relay import auth_relay_lifespan
 from services.auth.passwords import PasswordHasher
 from services.auth.settings import AuthSettings
 from services.auth.tokens.router import router as tokens_router
@@ -36,9 +37,11 @@ async def _auth_lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     app.state.password_hasher = hasher
     await run_startup(sessionmaker=app.state.sessionmaker, settings=settings, hasher=hasher)
-    # The auth service verifies its own tokens against its own JWKS, in-process, whatever auth_url says: it must
-    # not depend on reaching itself over the network (standalone, auth_url may point at a proxy or nowhere).
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=SELF_BASE_URL) as self_client:
+    # The auth service verifies its own tokens against its own JWKS, and its relay gets its token from its own
+    # /token, in-process, whatever auth_url says: it must not depend on reaching itself over the network
+    # (standalone, auth_url may point at a proxy or nowhere).
+    self_transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=self_transport, base_url=SELF_BASE_URL) as self_client:
         app.state.token_verifier = JWKSVerifier(
             client=self_client,
             jwks_url=f"{SELF_BASE_URL}/.well-known/jwks.json",
@@ -47,7 +50,8 @@ async def _auth_lifespan(app: FastAPI) -> AsyncIterator[None]:
             # In-process and cheap: refetch on every unknown kid, so a rotation never fails auth's own endpoints.
             min_refetch_interval=0.0,
         )
-        yield
+        async with auth_relay_lifespan(app, token_url=f"{SELF_BASE_URL}/token", token_transport=self_transport):
+            yield
 
 
 SPEC = ServiceSpec(

@@ -1,4 +1,8 @@
-"""`techmarket auth …`: create a platform admin, rotate the signing key, list keys (on AUTH_* settings)."""
+"""`techmarket auth …`: create a platform admin, rotate the signing key, list keys, run the organization feed's
+relay (on AUTH_* settings).
+
+``run_relay_forever()`` is what the container entry point runs for SERVICE=auth-relay (infra/entrypoint.py).
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,22 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
+import httpx
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth.app import SPEC
 from services.auth.bootstrap import BootstrapError, create_platform_admin
 from services.auth.keys import service as keys_service
+from services.auth.outbox.relay import build_relay
 from services.auth.passwords import PasswordHasher
 from services.auth.settings import AuthSettings
 from shared.db import create_engine, create_sessionmaker, is_sqlite
+from shared.logs import configure_logging
 from shared.migrations import upgrade_to_head
+from shared.outbox.relay import build_token_provider, run_until_signalled
 
-__all__ = ["app"]
+__all__ = ["app", "run_relay_forever"]
 
 app = typer.Typer(help="Auth service administration (uses the AUTH_* settings).", no_args_is_help=True)
 
@@ -116,3 +124,40 @@ def list_keys() -> None:
         typer.echo(
             f"{status.kid}\t{status.state}\tactivates {status.activates_at.isoformat()}\tpublished until {until}"
         )
+
+
+async def _relay_main(*, once: bool) -> int:
+    settings = AuthSettings()
+    configure_logging(settings.log_level)
+    engine = create_engine(settings.resolved_database_url, pool_size=settings.database_pool_size)
+    # The auth API process holds the token endpoint; this process asks it over the network ({auth_url}/token).
+    tokens = build_token_provider(settings)
+    try:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as client:
+            relay = build_relay(settings, sessionmaker=create_sessionmaker(engine), client=client, tokens=tokens)
+            if once:
+                return await relay.drain()
+            await run_until_signalled(
+                lambda stop: [relay.run_forever(interval=settings.relay_interval_seconds, stop=stop)]
+            )
+    finally:
+        await tokens.aclose()
+        await engine.dispose()
+    return 0
+
+
+def run_relay_forever() -> None:
+    """Deliver organization events to market until SIGTERM/SIGINT (SERVICE=auth-relay)."""
+    asyncio.run(_relay_main(once=False))
+
+
+@app.command("relay")
+def relay(
+    once: Annotated[bool, typer.Option(help="Deliver what is due, then exit.")] = False,
+) -> None:
+    """Deliver organization events (auth_outbox) to market's directory; safe to run as several replicas on
+    PostgreSQL."""
+    if once:
+        typer.echo(f"delivered {asyncio.run(_relay_main(once=True))} events")
+    else:
+        run_relay_forever()

@@ -7,7 +7,8 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import DEV_SECRET_PREFIX, ServiceSettings
+from shared.outbox.settings import RelaySettings
+from shared.settings import DEV_SECRET_PREFIX
 
 __all__ = ["AuthSettings", "ServiceClientConfig"]
 
@@ -23,17 +24,16 @@ class ServiceClientConfig(BaseModel):
 
 
 def _default_service_clients() -> list[ServiceClientConfig]:
+    # market-relay: market's outbox relay to search, and market's directory rebuild from GET /auth/organizations;
+    # search-indexer: search's reindex from market; auth-relay: auth's own relay, feeding market's directory.
+    wanted = {
+        "market-relay": ["search:ingest", "auth:directory"],
+        "search-indexer": ["market:read"],
+        "auth-relay": ["market:directory"],
+    }
     return [
-        ServiceClientConfig(
-            client_id="market-relay",
-            client_secret=SecretStr(DEV_SECRET_PREFIX + "market-relay"),
-            scopes=["search:ingest"],
-        ),
-        ServiceClientConfig(
-            client_id="search-indexer",
-            client_secret=SecretStr(DEV_SECRET_PREFIX + "search-indexer"),
-            scopes=["market:read"],
-        ),
+        ServiceClientConfig(client_id=client_id, client_secret=SecretStr(DEV_SECRET_PREFIX + client_id), scopes=scopes)
+        for client_id, scopes in wanted.items()
     ]
 
 
@@ -41,11 +41,24 @@ OWASP_MIN_MEMORY_KIB = 19_456
 OWASP_MIN_TIME_COST = 2
 
 
-class AuthSettings(ServiceSettings):
-    """Configuration of the auth service."""
+class AuthSettings(RelaySettings):
+    """Configuration of the auth service. The relay fields (AUTH_RELAY_*) come from shared.outbox.settings: the
+    relay delivers organization events from auth_outbox to {market_url}/directory/organizations."""
 
     service_name: ClassVar[str] = "auth"
     model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore")
+
+    market_url: str = Field(
+        default="http://127.0.0.1:8000/market",
+        description="Base URL of the market service; the outbox relay POSTs organization events to "
+        "{market_url}/directory/organizations.",
+    )
+    relay_client_id: str = Field(default="auth-relay", description="OAuth2 client of the outbox relay.")
+    relay_client_secret: SecretStr = Field(
+        default=SecretStr(DEV_SECRET_PREFIX + "auth-relay"),
+        description="Secret of the relay's OAuth2 client (refused at its dev default in production).",
+    )
+    relay_scope: str = Field(default="market:directory", description="Scope the relay's token asks for.")
 
     access_token_ttl_seconds: int = Field(
         default=900, ge=60, le=86_400, description="Lifetime of access tokens (AUTH_ACCESS_TOKEN_TTL_SECONDS)."

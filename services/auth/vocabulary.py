@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["ROLE_KINDS", "TIER_PARENT_KINDS", "OrgKind", "OrgStatus", "Role"]
+__all__ = ["ROLE_KINDS", "TIER_PARENT_KINDS", "OrgEvent", "OrgKind", "OrgStatus", "Role"]
 
 
 class OrgKind(enum.StrEnum):
@@ -21,11 +21,24 @@ class OrgKind(enum.StrEnum):
 
 
 class OrgStatus(enum.StrEnum):
-    """Verification state: pending until a platform admin or the tier parent decides."""
+    """Verification state: pending until a platform admin or the tier parent decides; a verified organization
+    may be suspended (its members' tokens then say org_verified=false) and reinstated."""
 
     PENDING = "pending"
     VERIFIED = "verified"
     REJECTED = "rejected"
+    SUSPENDED = "suspended"
+
+
+class OrgEvent(enum.StrEnum):
+    """Event types of the organization feed (auth_outbox → market's directory), one per change."""
+
+    CREATED = "organization.created"
+    VERIFIED = "organization.verified"
+    REJECTED = "organization.rejected"
+    UPDATED = "organization.updated"
+    SUSPENDED = "organization.suspended"
+    REINSTATED = "organization.reinstated"
 
 
 class Role(enum.StrEnum):

@@ -7,9 +7,7 @@ the rebuild of the organization directory from auth.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +22,7 @@ from services.market.settings import MarketSettings
 from services.market.worker import background_tasks, build_relay, build_token_provider, fold_all, run_maintenance
 from shared.db import create_engine, create_sessionmaker
 from shared.logs import configure_logging
+from shared.outbox.relay import run_until_signalled
 
 __all__ = ["app", "import_file", "run_relay_forever"]
 
@@ -48,12 +47,7 @@ async def _relay_main(*, once: bool) -> int:
                 await fold_all(sessionmaker, batch=settings.stats_fold_batch, wait=True)
                 await run_maintenance(sessionmaker)
                 return delivered
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                with contextlib.suppress(NotImplementedError):
-                    loop.add_signal_handler(sig, stop.set)
-            await asyncio.gather(*background_tasks(settings, relay=relay, sessionmaker=sessionmaker, stop=stop))
+            await run_until_signalled(background_tasks(settings, relay=relay, sessionmaker=sessionmaker))
     finally:
         await tokens.aclose()
         await engine.dispose()

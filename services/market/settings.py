@@ -8,16 +8,16 @@ from typing import ClassVar
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.outbox.settings import RelaySettings
 
 __all__ = ["MarketSettings"]
 
 
-class MarketSettings(ServiceSettings):
-    """Configuration of the market service."""
+class MarketSettings(RelaySettings):
+    """Configuration of the market service. The relay fields (MARKET_RELAY_*) come from shared.outbox.settings;
+    here the relay delivers to search, and "relay in the app" also runs the statistics fold and maintenance loop."""
 
     service_name: ClassVar[str] = "market"
-    secret_fields: ClassVar[tuple[str, ...]] = ("relay_client_secret",)
     model_config = SettingsConfigDict(env_prefix="MARKET_", extra="ignore")
 
     search_url: str = Field(
@@ -36,23 +36,6 @@ class MarketSettings(ServiceSettings):
         default=SecretStr("dev-insecure-market-relay"), description="Secret of the relay's OAuth2 client."
     )
     relay_scope: str = Field(default="search:ingest", description="Scope the relay's token asks for.")
-    relay_enabled: bool | None = Field(
-        default=None,
-        description="Run the outbox relay, the statistics fold and the maintenance loop inside the market app. "
-        "Unset: on, except when "
-        "environment=test (tests drive the relay by hand). Production runs it as its own process (SERVICE=relay).",
-    )
-    relay_interval_seconds: float = Field(
-        default=0.5,
-        gt=0,
-        description="Pause between relay rounds when idle; bounds how long a change waits before it reaches search.",
-    )
-    relay_batch_size: int = Field(default=100, ge=1, le=1000, description="Events per POST to search.")
-    relay_lease_seconds: float = Field(
-        default=60.0, gt=0, description="How long a claimed batch is reserved for one relay before another may retry."
-    )
-    relay_base_backoff_seconds: float = Field(default=1.0, gt=0, description="First retry delay; doubles per try.")
-    relay_max_backoff_seconds: float = Field(default=300.0, gt=0, description="Longest retry delay.")
     maintenance_interval_seconds: float = Field(
         default=60.0, gt=0, description="Period of the expiry sweep and the purge of old idempotency keys."
     )
@@ -84,10 +67,3 @@ class MarketSettings(ServiceSettings):
         if self.stats_target_until < self.stats_target_since:
             raise ValueError("stats_target_until is before stats_target_since")
         return self
-
-    @property
-    def relay_runs_in_app(self) -> bool:
-        """Whether the app's lifespan starts the relay and maintenance loop."""
-        if self.relay_enabled is None:
-            return self.environment != "test"
-        return self.relay_enabled

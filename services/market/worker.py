@@ -22,9 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.market.idempotency import purge_expired
 from services.market.matching.client import open_search_client
-from services.market.outbox.relay import Relay, TokenSource
+from services.market.outbox.models import OutboxEvent
 from services.market.settings import MarketSettings
 from services.market.stats import service as stats_service
+from shared.outbox import relay as outbox_relay
+from shared.outbox.relay import Jobs, Relay, TokenSource, ingestion_document, running_in_background
 from shared.service_token import ServiceTokenProvider
 
 __all__ = [
@@ -63,14 +65,8 @@ async def run_maintenance(sessionmaker: async_sessionmaker[AsyncSession]) -> dic
 def build_token_provider(
     settings: MarketSettings, *, transport: httpx.AsyncBaseTransport | None = None
 ) -> ServiceTokenProvider:
-    """The relay's client_credentials token provider against {auth_url}/token."""
-    return ServiceTokenProvider(
-        token_url=settings.auth_url.rstrip("/") + "/token",
-        client_id=settings.relay_client_id,
-        client_secret=settings.relay_client_secret.get_secret_value(),
-        scope=settings.relay_scope,
-        transport=transport,
-    )
+    """The relay's client_credentials token provider against {auth_url}/token (scope search:ingest)."""
+    return outbox_relay.build_token_provider(settings, transport=transport)
 
 
 def build_relay(
@@ -79,17 +75,16 @@ def build_relay(
     sessionmaker: async_sessionmaker[AsyncSession],
     client: httpx.AsyncClient,
     tokens: TokenSource,
-) -> Relay:
-    """A relay configured from settings, posting to {search_url}/documents."""
-    return Relay(
+) -> Relay[OutboxEvent]:
+    """The market's relay: market_outbox to {search_url}/documents, as search's ingestion documents."""
+    return outbox_relay.build_relay(
+        settings,
+        model=OutboxEvent,
+        document_of=ingestion_document,
+        target_url=settings.search_url.rstrip("/") + "/documents",
         sessionmaker=sessionmaker,
         client=client,
-        target_url=settings.search_url.rstrip("/") + "/documents",
         tokens=tokens,
-        batch_size=settings.relay_batch_size,
-        lease_seconds=settings.relay_lease_seconds,
-        base_backoff_seconds=settings.relay_base_backoff_seconds,
-        max_backoff_seconds=settings.relay_max_backoff_seconds,
     )
 
 
@@ -131,16 +126,20 @@ async def fold_forever(
 
 
 def background_tasks(
-    settings: MarketSettings, *, relay: Relay, sessionmaker: async_sessionmaker[AsyncSession], stop: asyncio.Event
-) -> list[Coroutine[Any, Any, None]]:
+    settings: MarketSettings, *, relay: Relay[OutboxEvent], sessionmaker: async_sessionmaker[AsyncSession]
+) -> Jobs:
     """The market's background loops: the outbox relay, the statistics fold, the maintenance jobs."""
-    return [
-        relay.run_forever(interval=settings.relay_interval_seconds, stop=stop),
-        fold_forever(
-            sessionmaker, interval=settings.stats_fold_interval_seconds, batch=settings.stats_fold_batch, stop=stop
-        ),
-        maintenance_forever(sessionmaker, interval=settings.maintenance_interval_seconds, stop=stop),
-    ]
+
+    def jobs(stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
+        return [
+            relay.run_forever(interval=settings.relay_interval_seconds, stop=stop),
+            fold_forever(
+                sessionmaker, interval=settings.stats_fold_interval_seconds, batch=settings.stats_fold_batch, stop=stop
+            ),
+            maintenance_forever(sessionmaker, interval=settings.maintenance_interval_seconds, stop=stop),
+        ]
+
+    return jobs
 
 
 @contextlib.asynccontextmanager
@@ -151,18 +150,13 @@ async def market_lifespan(app: FastAPI) -> AsyncIterator[None]:
     transport = getattr(app.state, "outbound_transport", None)
     tokens = build_token_provider(settings, transport=transport)
     app.state.relay = build_relay(settings, sessionmaker=app.state.sessionmaker, client=app.state.http, tokens=tokens)
-    stop = asyncio.Event()
-    tasks: list[asyncio.Task[None]] = []
-    if settings.relay_runs_in_app:
-        for job in background_tasks(settings, relay=app.state.relay, sessionmaker=app.state.sessionmaker, stop=stop):
-            tasks.append(asyncio.create_task(job))
+    jobs = background_tasks(settings, relay=app.state.relay, sessionmaker=app.state.sessionmaker)
     try:
-        async with open_search_client(settings, transport=transport) as search_client:
+        async with (
+            running_in_background(jobs if settings.relay_runs_in_app else lambda _: []),
+            open_search_client(settings, transport=transport) as search_client,
+        ):
             app.state.search_client = search_client
             yield
     finally:
-        stop.set()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         await tokens.aclose()

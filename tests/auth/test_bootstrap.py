@@ -100,7 +100,11 @@ class TestBootstrap:
             ok = await client.post(
                 "/token", data={"grant_type": "client_credentials"}, auth=("market-relay", "dev-insecure-market-relay")
             )
-            assert ok.json()["scope"] == "search:ingest"
+            assert ok.json()["scope"] == "auth:directory search:ingest"
+            feed = await client.post(
+                "/token", data={"grant_type": "client_credentials"}, auth=("auth-relay", "dev-insecure-auth-relay")
+            )
+            assert feed.json()["scope"] == "market:directory"
         configured = [
             {"client_id": "market-relay", "client_secret": "a-real-secret-123", "scopes": ["search:ingest", "x:y"]}
         ]
@@ -124,14 +128,40 @@ async def login_any(client: httpx.AsyncClient) -> httpx.Response:
 class TestProductionSettings:
     def test_refuses_dev_insecure_service_client_secrets(self) -> None:
         with pytest.raises(ValidationError, match="market-relay"):
-            AuthSettings(environment="production")
+            AuthSettings(environment="production", relay_client_secret="auth-relay-s3cr3t")  # type: ignore[arg-type]
+
+    def test_refuses_the_dev_insecure_relay_secret(self) -> None:
+        real_clients = [{"client_id": "market-relay", "client_secret": "s3cr3t-from-vault", "scopes": []}]
+        with pytest.raises(ValidationError, match="relay_client_secret"):
+            AuthSettings(environment="production", service_clients=real_clients)  # type: ignore[arg-type]
+        with pytest.raises(ValidationError, match="relay_client_secret"):
+            AuthSettings(environment="production", service_clients=real_clients, relay_client_secret="")  # type: ignore[arg-type]
+        # Development and tests keep the dev default.
+        assert AuthSettings(environment="development").relay_client_secret.get_secret_value().startswith("dev-")
 
     def test_accepts_real_secrets(self) -> None:
         settings = AuthSettings(
             environment="production",
             service_clients=[{"client_id": "market-relay", "client_secret": "s3cr3t-from-vault", "scopes": []}],  # type: ignore[list-item]
+            relay_client_secret="auth-relay-s3cr3t",  # type: ignore[arg-type]
         )
         assert settings.service_clients[0].client_id == "market-relay"
+        assert settings.relay_client_secret.get_secret_value() == "auth-relay-s3cr3t"
+
+    def test_relay_settings(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        assert AuthSettings(environment="test").relay_runs_in_app is False
+        assert AuthSettings(environment="development").relay_runs_in_app is True
+        assert AuthSettings(environment="development", relay_enabled=False).relay_runs_in_app is False
+        defaults = AuthSettings()
+        assert (defaults.market_url, defaults.relay_client_id, defaults.relay_scope) == (
+            "http://127.0.0.1:8000/market",
+            "auth-relay",
+            "market:directory",
+        )
+        monkeypatch.setenv("AUTH_MARKET_URL", "http://market:8000")
+        monkeypatch.setenv("AUTH_RELAY_ENABLED", "false")
+        from_env = AuthSettings()
+        assert (from_env.market_url, from_env.relay_runs_in_app) == ("http://market:8000", False)
 
     def test_reads_service_clients_from_the_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(

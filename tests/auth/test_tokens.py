@@ -263,7 +263,7 @@ class TestClientCredentialsGrant:
         assert response.status_code == 200, response.text
         body = response.json()
         assert "refresh_token" not in body
-        assert body["scope"] == "search:ingest"
+        assert body["scope"] == "auth:directory search:ingest"  # without a scope parameter: all it was granted
         claims = (await stack.service_app("search").state.token_verifier.verify(body["access_token"])).claims
         assert claims["client_id"] == claims["sub"] == "market-relay"
         assert "org" not in claims

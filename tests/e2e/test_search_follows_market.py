@@ -20,9 +20,10 @@ from asgi_lifespan import LifespanManager
 
 from services.embedded import INTERNAL_BASE_URL
 from services.embedded import create_app as create_embedded_app
-from services.market.outbox.relay import Relay
+from services.market.outbox.models import OutboxEvent
 from services.market.worker import build_token_provider
 from services.search.cli import run_reindex
+from shared.outbox.relay import Relay, ingestion_document
 from tests.conftest import Databases, Stack, stack_settings
 from tests.market.helpers import achievement_body, create_listing, demand_body, transition
 
@@ -40,10 +41,12 @@ class SearchOutage(httpx.AsyncBaseTransport):
         return await self.inner.handle_async_request(request)
 
 
-def make_relay(stack: Stack, transport: SearchOutage) -> tuple[Relay, httpx.AsyncClient]:
+def make_relay(stack: Stack, transport: SearchOutage) -> tuple[Relay[OutboxEvent], httpx.AsyncClient]:
     market = stack.service_app("market")
     client = httpx.AsyncClient(transport=transport)
     relay = Relay(
+        model=OutboxEvent,
+        document_of=ingestion_document,
         sessionmaker=market.state.sessionmaker,
         client=client,
         target_url=f"{INTERNAL_BASE_URL}/search/documents",

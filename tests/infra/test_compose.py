@@ -14,7 +14,7 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
-from infra.entrypoint import SERVICE_APPS
+from infra.entrypoint import RELAYS, SERVICE_APPS
 from services.auth.settings import AuthSettings
 from services.market.settings import MarketSettings
 from services.search.settings import SearchSettings
@@ -25,6 +25,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "market": MarketSettings,
     "search": SearchSettings,
     "relay": MarketSettings,
+    "auth-relay": AuthSettings,
 }
 ENTRYPOINT_VARIABLES = {"SERVICE", "PORT"}
 
@@ -57,10 +58,10 @@ def test_every_service_container_runs_a_known_service() -> None:
     services = app_services(load_compose())
     assert {"auth", "market", "search"} <= {spec["environment"]["SERVICE"] for spec in services.values()}
     for spec in services.values():
-        assert spec["environment"]["SERVICE"] in [*SERVICE_APPS, "relay"]
+        assert spec["environment"]["SERVICE"] in [*SERVICE_APPS, *RELAYS]
 
 
-@pytest.mark.parametrize("name", ["auth", "market", "search"])
+@pytest.mark.parametrize("name", ["auth", "market", "search", "relay", "auth-relay"])
 def test_environment_variables_exist_in_settings(name: str) -> None:
     compose = load_compose()
     containers = [s for s in app_services(compose).values() if s["environment"]["SERVICE"] == name]
@@ -71,12 +72,33 @@ def test_environment_variables_exist_in_settings(name: str) -> None:
         assert not unknown, f"{name}: variables no setting reads: {sorted(unknown)}"
 
 
-def test_relay_variables_exist_in_market_settings() -> None:
-    compose = load_compose()
-    known = variables_read_by(MarketSettings) | ENTRYPOINT_VARIABLES
-    for spec in app_services(compose).values():
-        if spec["environment"]["SERVICE"] == "relay":
-            assert not set(spec["environment"]) - known
+def test_each_relay_reads_the_settings_of_its_service() -> None:
+    assert {name: SETTINGS[name] for name in RELAYS} == {name: SETTINGS[service] for name, service in RELAYS.items()}
+
+
+def test_relays_run_outside_the_api_containers() -> None:
+    """Production runs each relay in its own container: the API containers do not start one in their lifespan."""
+    services = app_services(load_compose())
+    assert services["auth"]["environment"]["AUTH_RELAY_ENABLED"] == "false"
+    assert services["market"]["environment"]["MARKET_RELAY_ENABLED"] == "false"
+    assert {spec["environment"]["SERVICE"] for spec in services.values()} >= set(RELAYS)
+    assert services["auth-relay"]["environment"]["AUTH_MARKET_URL"] == "http://market:8000"
+
+
+def test_service_clients_grant_the_scopes_of_the_directory_feed() -> None:
+    """auth-relay posts to market's directory; market-relay also reads auth's whole directory (the rebuild)."""
+    import json
+
+    for name in ("auth", "auth-relay"):
+        clients = json.loads(_substitute(app_services(load_compose())[name]["environment"]["AUTH_SERVICE_CLIENTS"]))
+        scopes = {c["client_id"]: sorted(c["scopes"]) for c in clients}
+        assert scopes == {
+            "market-relay": ["auth:directory", "search:ingest"],
+            "search-indexer": ["market:read"],
+            "auth-relay": ["market:directory"],
+        }
+        defaults = {c.client_id: sorted(c.scopes) for c in AuthSettings(environment="test").service_clients}
+        assert scopes == defaults
 
 
 def test_dependencies_are_services_of_the_file() -> None:
@@ -123,7 +145,7 @@ def _substitute(value: object) -> str:
     return re.sub(r"\$\{([^}]+)\}", one, str(value))
 
 
-@pytest.mark.parametrize("name", ["auth", "market", "search", "relay"])
+@pytest.mark.parametrize("name", ["auth", "market", "search", "relay", "auth-relay"])
 def test_each_container_settings_start_in_production(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """With the compose file's variables (secrets filled in), the settings accept production mode."""
     for key in list(os.environ):

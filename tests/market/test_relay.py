@@ -28,8 +28,8 @@ from services.market.listings import service as listings_service
 from services.market.listings.kinds import ACHIEVEMENT
 from services.market.listings.schemas import AchievementCreate
 from services.market.outbox.models import OutboxEvent
-from services.market.outbox.relay import Relay
 from services.market.settings import MarketSettings
+from shared.outbox.relay import Relay, ingestion_document
 from shared.security import Principal
 from tests.conftest import Databases, Stack
 from tests.market.helpers import achievement_body, create_listing, demand_body, transition
@@ -96,8 +96,10 @@ async def receiver() -> AsyncIterator[tuple[Receiver, httpx.AsyncClient]]:
         yield made, client
 
 
-def make_relay(stack: Stack, client: httpx.AsyncClient, tokens: Any = None, **kwargs: Any) -> Relay:
+def make_relay(stack: Stack, client: httpx.AsyncClient, tokens: Any = None, **kwargs: Any) -> Relay[OutboxEvent]:
     return Relay(
+        model=OutboxEvent,
+        document_of=ingestion_document,
         sessionmaker=stack.service_app("market").state.sessionmaker,
         client=client,
         target_url="http://receiver/search/documents",

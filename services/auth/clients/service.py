@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 # Scopes that let a client act across the whole platform; only platform admins grant them.
-PLATFORM_SCOPES = frozenset({"search:ingest", "market:read"})
+PLATFORM_SCOPES = frozenset({"search:ingest", "market:read", "market:directory", "auth:directory"})
 
 
 def _check_scopes_grantable(scopes: Sequence[str], *, by_platform_admin: bool) -> None:

@@ -16,7 +16,11 @@ __all__ = ["Organization"]
 
 
 class Organization(AuthTable, table=True):
-    """An organization; ``path`` is "/<root id>/…/<id>/" so a subtree is one prefix match."""
+    """An organization; ``path`` is "/<root id>/…/<id>/" so a subtree is one prefix match.
+
+    ``version`` starts at 1 and grows by one on every change: it is the ETag, and the order of the organization's
+    events in ``auth_outbox`` (the directory feed market reads).
+    """
 
     __tablename__ = "auth_organizations"
 
@@ -29,6 +33,8 @@ class Organization(AuthTable, table=True):
     path: str
     status: str = "pending"
     rejection_reason: str | None = None
+    suspension_reason: str | None = None
+    version: int = 1
     decided_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime())
     decided_by: uuid.UUID | None = None
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())

@@ -1,4 +1,4 @@
-"""Signup, organizations of the 1+4+N tree, verification."""
+"""Signup, organizations of the 1+4+N tree, verification, suspension, updates."""
 
 from __future__ import annotations
 
@@ -6,27 +6,47 @@ import uuid
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from services.auth.deps import AuthPrincipal, HasherDep
 from services.auth.organizations import service as organizations_service
 from services.auth.organizations.models import Organization
 from services.auth.organizations.schemas import (
     OrganizationPublic,
+    OrganizationUpdate,
     RejectRequest,
     SignupRequest,
     SignupResponse,
     SignupUserPublic,
+    SuspendRequest,
 )
+from services.auth.organizations.service import DIRECTORY_MAX_LIMIT
 from services.auth.paging import after_id
 from services.auth.vocabulary import OrgKind, OrgStatus
+from shared.concurrency import OptionalIfMatchHeader, etag_for
 from shared.db import SessionDep
 from shared.errors import problem_responses
-from shared.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, encode_cursor
+from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Limit, Page, encode_cursor
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["organizations"])
+
+
+# The list's page size: up to MAX_LIMIT for every caller, up to DIRECTORY_MAX_LIMIT for a directory reader.
+DirectoryLimit = Annotated[
+    int,
+    Query(
+        ge=1,
+        le=DIRECTORY_MAX_LIMIT,
+        description=f"Page size, 1 to {MAX_LIMIT} ({DIRECTORY_MAX_LIMIT} for a service client with auth:directory).",
+    ),
+]
+
+
+def _with_etag(response: Response, organization: Organization) -> OrganizationPublic:
+    response.headers["ETag"] = etag_for(organization.version)
+    return OrganizationPublic.model_validate(organization)
 
 
 def _page(rows: Sequence[Organization], limit: int) -> Page[OrganizationPublic]:
@@ -57,9 +77,11 @@ async def signup(body: SignupRequest, session: SessionDep, hasher: HasherDep) ->
 @router.get(
     "/organizations",
     summary="List organizations",
-    description="Verified organizations are visible to every caller; pending and rejected ones only to platform "
-    "admins and to their own subtree (an org sees itself and the organizations below it). Filters combine; "
-    "ordered by id (creation order); cursor pagination.",
+    description="Verified organizations are visible to every caller; pending, rejected and suspended ones only to "
+    "platform admins and to their own subtree (an org sees itself and the organizations below it). A service client "
+    "whose token carries the `auth:directory` scope (market's directory rebuild) sees every organization, whatever "
+    "its status, and may ask for up to 500 per page. Filters combine; ordered by id (creation order); cursor "
+    "pagination.",
     response_model=Page[OrganizationPublic],
     responses=problem_responses(401, 422),
 )
@@ -68,8 +90,8 @@ async def list_organizations(
     session: SessionDep,
     kind: Annotated[OrgKind | None, Query(description="Only organizations of this kind.")] = None,
     parent_id: Annotated[uuid.UUID | None, Query(description="Only direct children of this organization.")] = None,
-    status: Annotated[OrgStatus | None, Query(description="pending, verified or rejected.")] = None,
-    limit: Limit = DEFAULT_LIMIT,
+    status: Annotated[OrgStatus | None, Query(description="pending, verified, rejected or suspended.")] = None,
+    limit: DirectoryLimit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[OrganizationPublic]:
     rows = await organizations_service.list_visible(
@@ -87,17 +109,44 @@ async def list_organizations(
 @router.get(
     "/organizations/{organization_id}",
     summary="One organization",
-    description="404 when it does not exist or the caller may not see it (see the list).",
+    description="404 when it does not exist or the caller may not see it (see the list). The ETag header "
+    '(`"v<version>"`) is what PATCH takes in If-Match.',
     response_model=OrganizationPublic,
     responses=problem_responses(401, 404, 422),
 )
 async def get_organization(
-    organization_id: uuid.UUID, principal: AuthPrincipal, session: SessionDep
+    organization_id: uuid.UUID, principal: AuthPrincipal, session: SessionDep, response: Response
 ) -> OrganizationPublic:
     organization = await organizations_service.get_visible(
         session=session, principal=principal, organization_id=organization_id
     )
-    return OrganizationPublic.model_validate(organization)
+    return _with_etag(response, organization)
+
+
+@router.patch(
+    "/organizations/{organization_id}",
+    summary="Change an organization's name, region code or credit code",
+    description="`name` and `region_code` (a GB/T 2260 code) by an org_admin of the organization while it is pending "
+    "or verified, or by a platform admin; `credit_code` (GB 32100, 409 when another organization has it) by a "
+    "platform admin only (403 naming the field otherwise). Fields left out stay; null and unknown fields (kind, "
+    "parent_id, …) are 422. If-Match is optional: when sent it must be the current ETag (412 otherwise). A change "
+    "bumps `version` (the new ETag) and is published to market's directory (event organization.updated); a body "
+    "that changes nothing answers 200 with the organization as it is.",
+    response_model=OrganizationPublic,
+    responses=problem_responses(401, 403, 404, 409, 412, 422),
+)
+async def update_organization(
+    organization_id: uuid.UUID,
+    body: OrganizationUpdate,
+    principal: AuthPrincipal,
+    session: SessionDep,
+    response: Response,
+    if_match: OptionalIfMatchHeader = None,
+) -> OrganizationPublic:
+    organization = await organizations_service.update(
+        session=session, principal=principal, organization_id=organization_id, changes=body, if_match=if_match
+    )
+    return _with_etag(response, organization)
 
 
 @router.get(
@@ -129,11 +178,13 @@ async def descendants(
     response_model=OrganizationPublic,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
-async def verify(organization_id: uuid.UUID, principal: AuthPrincipal, session: SessionDep) -> OrganizationPublic:
+async def verify(
+    organization_id: uuid.UUID, principal: AuthPrincipal, session: SessionDep, response: Response
+) -> OrganizationPublic:
     organization = await organizations_service.verify(
         session=session, principal=principal, organization_id=organization_id
     )
-    return OrganizationPublic.model_validate(organization)
+    return _with_etag(response, organization)
 
 
 @router.post(
@@ -144,9 +195,45 @@ async def verify(organization_id: uuid.UUID, principal: AuthPrincipal, session: 
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def reject(
-    organization_id: uuid.UUID, body: RejectRequest, principal: AuthPrincipal, session: SessionDep
+    organization_id: uuid.UUID, body: RejectRequest, principal: AuthPrincipal, session: SessionDep, response: Response
 ) -> OrganizationPublic:
     organization = await organizations_service.reject(
         session=session, principal=principal, organization_id=organization_id, reason=body.reason
     )
-    return OrganizationPublic.model_validate(organization)
+    return _with_etag(response, organization)
+
+
+@router.post(
+    "/organizations/{organization_id}/suspend",
+    summary="Suspend a verified organization, with a reason",
+    description="By a platform admin, or by a (verified) org_admin of the organization's tier parent — the same "
+    "deciders as verify. Only a verified organization can be suspended (409 otherwise). Its members' next tokens "
+    "carry org_verified=false, it leaves the public directory, and market learns it through the organization feed "
+    "(event organization.suspended).",
+    response_model=OrganizationPublic,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def suspend(
+    organization_id: uuid.UUID, body: SuspendRequest, principal: AuthPrincipal, session: SessionDep, response: Response
+) -> OrganizationPublic:
+    organization = await organizations_service.suspend(
+        session=session, principal=principal, organization_id=organization_id, reason=body.reason
+    )
+    return _with_etag(response, organization)
+
+
+@router.post(
+    "/organizations/{organization_id}/reinstate",
+    summary="Reinstate a suspended organization",
+    description="Same deciders as suspend. Only a suspended organization can be reinstated (409 otherwise); it is "
+    "verified again (event organization.reinstated).",
+    response_model=OrganizationPublic,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def reinstate(
+    organization_id: uuid.UUID, principal: AuthPrincipal, session: SessionDep, response: Response
+) -> OrganizationPublic:
+    organization = await organizations_service.reinstate(
+        session=session, principal=principal, organization_id=organization_id
+    )
+    return _with_etag(response, organization)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from stdnum.cn import uscc
 from stdnum.exceptions import ValidationError as StdnumValidationError
 
@@ -18,13 +19,17 @@ __all__ = [
     "EMAIL_PATTERN",
     "OrganizationCreate",
     "OrganizationPublic",
+    "OrganizationUpdate",
     "RejectRequest",
     "SignupRequest",
     "SignupResponse",
     "SignupUser",
     "SignupUserPublic",
+    "SuspendRequest",
     "normalize_credit_code",
     "normalize_email",
+    "normalize_region_code",
+    "required_text",
 ]
 
 # Deliberately loose: one @, no spaces, a dot in the domain. Deliverability is the mail server's business.
@@ -40,6 +45,22 @@ def normalize_credit_code(value: str) -> str:
         raise ValueError(f"not a valid unified social credit code (GB 32100): {exc}") from exc
 
 
+def normalize_region_code(value: str) -> str:
+    """Normalize and check a GB/T 2260 region code; ValueError if this service does not know it."""
+    code = normalize_code(value)
+    if not is_valid_region(code):
+        raise ValueError("not a GB/T 2260 region code known to this service")
+    return code
+
+
+def required_text(value: str) -> str:
+    """Normalize a name or reason (NFKC, spaces); ValueError when nothing is left."""
+    value = normalize_text(value)
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
 def normalize_email(value: str) -> str:
     """Trim and lower-case an email; ValueError when it does not look like one."""
     email = normalize_code(value).lower()
@@ -48,45 +69,51 @@ def normalize_email(value: str) -> str:
     return email
 
 
+# The registration facts, normalized and checked the same way at signup and in a PATCH.
+OrganizationName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(required_text)]
+CreditCode = Annotated[str, Field(max_length=40), AfterValidator(normalize_credit_code)]
+RegionCode = Annotated[str, Field(max_length=12), AfterValidator(normalize_region_code)]
+
+
 class OrganizationCreate(BaseModel):
     """The organization part of a signup."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200, description="Registered name, e.g. 四川大学.")
+    name: OrganizationName = Field(description="Registered name, e.g. 四川大学.")
     kind: OrgKind = Field(description="What the organization is; decides its tier parent and allowed roles.")
-    credit_code: str = Field(
-        max_length=40,
+    credit_code: CreditCode = Field(
         description="统一社会信用代码: 18 characters with the GB 32100 check character; full-width and lower case "
         "are normalized.",
     )
-    region_code: str = Field(max_length=12, description="GB/T 2260 six-digit region code, e.g. 510107.")
+    region_code: RegionCode = Field(description="GB/T 2260 six-digit region code, e.g. 510107.")
     parent_id: uuid.UUID | None = Field(
         default=None,
         description="Tier parent: the center for a sub_center; a sub_center or the center for a "
         "transfer_institution; absent for other kinds.",
     )
 
-    @field_validator("name")
+
+class OrganizationUpdate(BaseModel):
+    """PATCH /auth/organizations/{id}: the fields to change (absent ones stay). Kind and tier parent never change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: OrganizationName | None = Field(default=None, description="Registered name.")
+    region_code: RegionCode | None = Field(default=None, description="GB/T 2260 six-digit region code.")
+    credit_code: CreditCode | None = Field(
+        default=None,
+        description="统一社会信用代码 (GB 32100); only a platform admin may change it (409 when another organization "
+        "has it).",
+    )
+
+    @field_validator("name", "region_code", "credit_code")
     @classmethod
-    def _name(cls, value: str) -> str:
-        value = normalize_text(value)
-        if not value:
-            raise ValueError("must not be blank")
+    def _not_null(cls, value: str | None) -> str:
+        # Only runs for fields the body names: an explicit null would erase a registered fact.
+        if value is None:
+            raise ValueError("must not be null; leave the field out to keep it")
         return value
-
-    @field_validator("credit_code")
-    @classmethod
-    def _credit_code(cls, value: str) -> str:
-        return normalize_credit_code(value)
-
-    @field_validator("region_code")
-    @classmethod
-    def _region_code(cls, value: str) -> str:
-        code = normalize_code(value)
-        if not is_valid_region(code):
-            raise ValueError("not a GB/T 2260 region code known to this service")
-        return code
 
 
 class SignupUser(BaseModel):
@@ -106,10 +133,7 @@ class SignupUser(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        value = normalize_text(value)
-        if not value:
-            raise ValueError("must not be blank")
-        return value
+        return required_text(value)
 
 
 class SignupRequest(BaseModel):
@@ -131,10 +155,11 @@ class RejectRequest(BaseModel):
     @field_validator("reason")
     @classmethod
     def _reason(cls, value: str) -> str:
-        value = normalize_text(value)
-        if not value:
-            raise ValueError("must not be blank")
-        return value
+        return required_text(value)
+
+
+class SuspendRequest(RejectRequest):
+    """Why an organization is suspended (the same shape as a rejection)."""
 
 
 class OrganizationPublic(BaseModel):
@@ -151,7 +176,10 @@ class OrganizationPublic(BaseModel):
     path: str = Field(description='Materialized path "/<root id>/…/<id>/".')
     status: OrgStatus
     rejection_reason: str | None
+    suspension_reason: str | None = Field(description="Why it is suspended (null unless status is suspended).")
+    version: int = Field(description="1 at creation, +1 on every change; the ETag is built from it.")
     created_at: dt.datetime
+    updated_at: dt.datetime = Field(description="When it last changed.")
     decided_at: dt.datetime | None = Field(description="When it was verified or rejected.")
 
 

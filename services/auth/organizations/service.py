@@ -1,9 +1,18 @@
-"""Business rules of organizations: signup, the tier rules, verification, visibility, subtree queries."""
+"""Business rules of organizations: signup, the tier rules, verification, suspension, updates, visibility,
+subtree queries — and the organization feed.
+
+Every change of an organization goes through :func:`_record_change`, the one place that bumps ``version``, writes
+the audit row and appends one event to ``auth_outbox`` (entity_kind "organization", op "upsert", payload
+:func:`directory_fields`), all in the caller's transaction: the event exists iff the change committed. The auth
+relay (services.auth.outbox) delivers the events to market's directory.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,25 +20,100 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.auth.audit import service as audit
 from services.auth.organizations.models import Organization
 from services.auth.organizations.repository import OrganizationFilter, OrganizationRepository
-from services.auth.organizations.schemas import SignupRequest
+from services.auth.organizations.schemas import OrganizationUpdate, SignupRequest
+from services.auth.outbox.models import AuthOutboxEvent
 from services.auth.passwords import PasswordHasher
-from services.auth.permissions import is_org_admin_of, is_platform_admin, may_see
+from services.auth.permissions import is_org_admin_of, is_platform_admin, may_see, reads_whole_directory
 from services.auth.users import service as users_service
 from services.auth.users.models import Membership, User
-from services.auth.vocabulary import TIER_PARENT_KINDS, OrgKind, OrgStatus, Role
+from services.auth.vocabulary import TIER_PARENT_KINDS, OrgEvent, OrgKind, OrgStatus, Role
 from shared.clock import utcnow
+from shared.concurrency import check_if_match
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.ids import new_id
+from shared.outbox import service as outbox
+from shared.pagination import MAX_LIMIT
 from shared.security import Principal
 
 __all__ = [
+    "DIRECTORY_MAX_LIMIT",
+    "FEED_ENTITY_KIND",
     "create_center",
+    "directory_fields",
     "get_visible",
     "list_visible",
+    "reinstate",
     "reject",
     "signup",
+    "suspend",
+    "update",
     "verify",
 ]
+
+# entity_kind of the organization events in auth_outbox.
+FEED_ENTITY_KIND = "organization"
+# Directory readers (market's rebuild) may page in larger steps than other callers (MAX_LIMIT).
+DIRECTORY_MAX_LIMIT = 500
+
+
+def directory_fields(organization: Organization) -> dict[str, Any]:
+    """What market's directory learns of an organization: its public registration facts, never members or
+    contacts. JSON strings and ints only."""
+    return {
+        "id": str(organization.id),
+        "name": organization.name,
+        "kind": str(organization.kind),
+        "credit_code": organization.credit_code,
+        "region_code": organization.region_code,
+        "parent_id": str(organization.parent_id) if organization.parent_id else None,
+        "path": organization.path,
+        "status": str(organization.status),
+        "version": organization.version,
+        "updated_at": organization.updated_at.isoformat(),
+    }
+
+
+async def _record_change(
+    session: AsyncSession,
+    organization: Organization,
+    *,
+    event: OrgEvent,
+    actor: str,
+    action: str,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    now: dt.datetime | None = None,
+) -> None:
+    """Record a change already applied to ``organization``: version + 1 (a new one keeps 1), the audit row, the
+    flush, and one auth_outbox event — the one place an organization change is published.
+
+    The row is flushed before the event is added, so a uniqueness failure (credit code) raises here and leaves
+    no event behind (the request's transaction rolls back either way).
+    """
+    if event != OrgEvent.CREATED:
+        organization.version += 1
+        organization.updated_at = now or utcnow()
+    session.add(organization)
+    await audit.record(
+        session,
+        actor=actor,
+        action=action,
+        organization_id=organization.id,
+        subject=str(organization.id),
+        from_state=from_state,
+        to_state=to_state,
+    )
+    await session.flush()
+    await outbox.enqueue(
+        session,
+        AuthOutboxEvent,
+        entity_kind=FEED_ENTITY_KIND,
+        entity_id=organization.id,
+        version=organization.version,
+        event_type=event,
+        op="upsert",
+        fields=directory_fields(organization),
+    )
 
 
 async def _check_tier(
@@ -77,7 +161,7 @@ async def signup(
     parent = await _check_tier(repo, kind=data.kind, parent_id=data.parent_id)
     users_service.check_password(request.user.password, email=request.user.email, field="user.password")
     if await repo.by_credit_code(data.credit_code) is not None:
-        raise _duplicate_credit_code()
+        raise _duplicate_credit_code("organization.credit_code")
     await users_service.ensure_email_free(session=session, email=request.user.email, field="user.email")
     org_id = new_id()
     organization = Organization(
@@ -93,7 +177,7 @@ async def signup(
     try:
         await repo.add(organization)
     except IntegrityError as exc:  # a concurrent signup with the same code won the race
-        raise _duplicate_credit_code() from exc
+        raise _duplicate_credit_code("organization.credit_code") from exc
     user, membership = await users_service.create_member(
         session=session,
         organization=organization,
@@ -104,22 +188,22 @@ async def signup(
         broker_certificate_no=None,
         hasher=hasher,
     )
-    await audit.record(
+    await _record_change(
         session,
+        organization,
+        event=OrgEvent.CREATED,
         actor=f"user:{user.id}",
         action="organization.signup",
-        organization_id=organization.id,
-        subject=str(organization.id),
         to_state=OrgStatus.PENDING,
     )
     return organization, user, membership
 
 
-def _duplicate_credit_code() -> Conflict:
+def _duplicate_credit_code(field: str) -> Conflict:
     return Conflict(
         "An organization with this unified social credit code is already registered.",
         slug="credit-code-taken",
-        errors=[{"field": "organization.credit_code", "message": "already registered", "type": "duplicate"}],
+        errors=[{"field": field, "message": "already registered", "type": "duplicate"}],
     )
 
 
@@ -143,12 +227,12 @@ async def create_center(*, session: AsyncSession, name: str, region_code: str | 
         decided_at=now,
     )
     await repo.add(center)
-    await audit.record(
+    await _record_change(
         session,
+        center,
+        event=OrgEvent.CREATED,
         actor="system:bootstrap",
         action="organization.create_center",
-        organization_id=center.id,
-        subject=str(center.id),
         to_state=OrgStatus.VERIFIED,
     )
     return center
@@ -163,7 +247,8 @@ async def get_visible(*, session: AsyncSession, principal: Principal, organizati
 
 
 def _visibility(principal: Principal) -> OrganizationFilter:
-    return OrganizationFilter(everything=is_platform_admin(principal), own_path=principal.org_path)
+    everything = is_platform_admin(principal) or reads_whole_directory(principal)
+    return OrganizationFilter(everything=everything, own_path=principal.org_path)
 
 
 async def list_visible(
@@ -176,7 +261,14 @@ async def list_visible(
     parent_id: uuid.UUID | None,
     status: OrgStatus | None,
 ) -> Sequence[Organization]:
-    """Up to limit + 1 organizations the caller may see, filtered, in id order."""
+    """Up to limit + 1 organizations the caller may see, filtered, in id order.
+
+    Up to DIRECTORY_MAX_LIMIT per page for a directory reader, MAX_LIMIT for everybody else (422 on ``limit``).
+    """
+    if limit > MAX_LIMIT and not reads_whole_directory(principal):
+        raise ValidationFailed.field(
+            "limit", f"at most {MAX_LIMIT} (only a directory reader may ask for more)", type="less_than_equal"
+        )
     return await OrganizationRepository(session).page(
         visibility=_visibility(principal),
         limit=limit,
@@ -206,11 +298,20 @@ async def list_descendants(
     )
 
 
+# The status each decision starts from, and the slug of the 409 when the organization is elsewhere.
+_FROM_STATUS_CONFLICT = {
+    OrgStatus.PENDING: "already-decided",
+    OrgStatus.VERIFIED: "not-verified",
+    OrgStatus.SUSPENDED: "not-suspended",
+}
+
+
 async def _decide(
-    *, session: AsyncSession, principal: Principal, organization_id: uuid.UUID
-) -> tuple[OrganizationRepository, Organization]:
-    repo = OrganizationRepository(session)
-    organization = await repo.get_for_update(organization_id)
+    *, session: AsyncSession, principal: Principal, organization_id: uuid.UUID, from_status: OrgStatus
+) -> Organization:
+    """The organization, row-locked, if the caller may decide on it (platform admin, or verified org_admin of the
+    tier parent) and it is in ``from_status``: 404 / 403 / 409 otherwise."""
+    organization = await OrganizationRepository(session).get_for_update(organization_id)
     if organization is None or not may_see(principal, status=organization.status, path=organization.path):
         raise NotFound("No such organization.")
     allowed = is_platform_admin(principal) or (
@@ -220,53 +321,141 @@ async def _decide(
     )
     if not allowed:
         raise Forbidden("Only a platform admin or an org_admin of the tier parent may decide on this organization.")
-    if organization.status != OrgStatus.PENDING:
-        raise Conflict(f"The organization is already {organization.status}.", slug="already-decided")
-    return repo, organization
+    if organization.status != from_status:
+        raise Conflict(
+            f"The organization is {organization.status}; this needs a {from_status} organization.",
+            slug=_FROM_STATUS_CONFLICT[from_status],
+        )
+    return organization
+
+
+# Each decision: the status it starts from, the status it leads to, the audit action.
+_DECISIONS: dict[OrgEvent, tuple[OrgStatus, OrgStatus, str]] = {
+    OrgEvent.VERIFIED: (OrgStatus.PENDING, OrgStatus.VERIFIED, "organization.verify"),
+    OrgEvent.REJECTED: (OrgStatus.PENDING, OrgStatus.REJECTED, "organization.reject"),
+    OrgEvent.SUSPENDED: (OrgStatus.VERIFIED, OrgStatus.SUSPENDED, "organization.suspend"),
+    OrgEvent.REINSTATED: (OrgStatus.SUSPENDED, OrgStatus.VERIFIED, "organization.reinstate"),
+}
+
+
+async def _apply_decision(
+    *, session: AsyncSession, principal: Principal, organization_id: uuid.UUID, event: OrgEvent, reason: str | None
+) -> Organization:
+    from_status, to_status, action = _DECISIONS[event]
+    organization = await _decide(
+        session=session, principal=principal, organization_id=organization_id, from_status=from_status
+    )
+    now = utcnow()
+    organization.status = to_status
+    if from_status == OrgStatus.PENDING:  # the verification decision is recorded once, with who took it
+        organization.decided_at = now
+        organization.decided_by = uuid.UUID(principal.subject)
+    if to_status == OrgStatus.REJECTED:
+        organization.rejection_reason = reason
+    organization.suspension_reason = reason if to_status == OrgStatus.SUSPENDED else None
+    await _record_change(
+        session,
+        organization,
+        event=event,
+        actor=f"user:{principal.subject}",
+        action=action,
+        from_state=from_status,
+        to_state=f"{to_status}: {reason}"[:1000] if reason else to_status,
+        now=now,
+    )
+    return organization
 
 
 async def verify(*, session: AsyncSession, principal: Principal, organization_id: uuid.UUID) -> Organization:
     """Mark a pending organization verified."""
-    _, organization = await _decide(session=session, principal=principal, organization_id=organization_id)
-    now = utcnow()
-    organization.status = OrgStatus.VERIFIED
-    organization.decided_at = now
-    organization.decided_by = uuid.UUID(principal.subject)
-    organization.updated_at = now
-    session.add(organization)
-    await audit.record(
-        session,
-        actor=f"user:{principal.subject}",
-        action="organization.verify",
-        organization_id=organization.id,
-        subject=str(organization.id),
-        from_state=OrgStatus.PENDING,
-        to_state=OrgStatus.VERIFIED,
+    return await _apply_decision(
+        session=session, principal=principal, organization_id=organization_id, event=OrgEvent.VERIFIED, reason=None
     )
-    await session.flush()
-    return organization
 
 
 async def reject(
     *, session: AsyncSession, principal: Principal, organization_id: uuid.UUID, reason: str
 ) -> Organization:
     """Mark a pending organization rejected, with the reason."""
-    _, organization = await _decide(session=session, principal=principal, organization_id=organization_id)
-    now = utcnow()
-    organization.status = OrgStatus.REJECTED
-    organization.rejection_reason = reason
-    organization.decided_at = now
-    organization.decided_by = uuid.UUID(principal.subject)
-    organization.updated_at = now
-    session.add(organization)
-    await audit.record(
-        session,
-        actor=f"user:{principal.subject}",
-        action="organization.reject",
-        organization_id=organization.id,
-        subject=str(organization.id),
-        from_state=OrgStatus.PENDING,
-        to_state=f"{OrgStatus.REJECTED}: {reason}"[:1000],
+    return await _apply_decision(
+        session=session, principal=principal, organization_id=organization_id, event=OrgEvent.REJECTED, reason=reason
     )
-    await session.flush()
+
+
+async def suspend(
+    *, session: AsyncSession, principal: Principal, organization_id: uuid.UUID, reason: str
+) -> Organization:
+    """Suspend a verified organization, with the reason: its members' next tokens say org_verified=false."""
+    return await _apply_decision(
+        session=session, principal=principal, organization_id=organization_id, event=OrgEvent.SUSPENDED, reason=reason
+    )
+
+
+async def reinstate(*, session: AsyncSession, principal: Principal, organization_id: uuid.UUID) -> Organization:
+    """Make a suspended organization verified again."""
+    return await _apply_decision(
+        session=session, principal=principal, organization_id=organization_id, event=OrgEvent.REINSTATED, reason=None
+    )
+
+
+# An org_admin edits its own organization while it is pending or verified; not once rejected or suspended.
+_SELF_EDITABLE = frozenset({OrgStatus.PENDING, OrgStatus.VERIFIED})
+
+
+async def update(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    organization_id: uuid.UUID,
+    changes: OrganizationUpdate,
+    if_match: str | None,
+) -> Organization:
+    """Change name / region code (its org_admin or a platform admin) and credit code (a platform admin only).
+
+    404 when the caller may not see it, 403 when it may not change it (or that field), 412 when If-Match is given
+    and stale, 409 when the credit code belongs to another organization. Nothing that actually changes: no new
+    version, no event.
+    """
+    repo = OrganizationRepository(session)
+    organization = await repo.get_for_update(organization_id)
+    if organization is None or not may_see(principal, status=organization.status, path=organization.path):
+        raise NotFound("No such organization.")
+    admin = is_platform_admin(principal)
+    own_admin = is_org_admin_of(principal, organization.id) and organization.status in _SELF_EDITABLE
+    if not (admin or own_admin):
+        raise Forbidden(
+            "Only a platform admin, or an org_admin of this organization while it is pending or verified, may "
+            "change it."
+        )
+    wanted = changes.model_dump(exclude_unset=True)
+    if "credit_code" in wanted and not admin:
+        raise Forbidden(
+            "Only a platform admin may change the credit code.",
+            errors=[{"field": "credit_code", "message": "only a platform admin may change it", "type": "forbidden"}],
+        )
+    check_if_match(if_match, version=organization.version)
+    changed = {name: value for name, value in wanted.items() if getattr(organization, name) != value}
+    if not changed:
+        return organization
+    if "credit_code" in changed and await repo.by_credit_code(changed["credit_code"]) is not None:
+        raise _duplicate_credit_code("credit_code")
+    before = {name: getattr(organization, name) for name in changed}
+    for name, value in changed.items():
+        setattr(organization, name, value)
+    try:
+        await _record_change(
+            session,
+            organization,
+            event=OrgEvent.UPDATED,
+            actor=f"user:{principal.subject}",
+            action="organization.update",
+            from_state=_describe(before),
+            to_state=_describe(changed),
+        )
+    except IntegrityError as exc:  # a concurrent change took the credit code first
+        raise _duplicate_credit_code("credit_code") from exc
     return organization
+
+
+def _describe(values: dict[str, Any]) -> str:
+    return "; ".join(f"{name}={value}" for name, value in sorted(values.items()))[:1000]

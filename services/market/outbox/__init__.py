@@ -1,4 +1,4 @@
-"""Transactional outbox of the market service and its relay to the search service.
+"""Transactional outbox of the market service, delivered to the search service by the shared relay.
 
 Interface::
 
@@ -7,17 +7,9 @@ Interface::
                                  event_type="achievement.published", op="upsert", fields={...public fields...})
         one row in the caller's transaction (flush only): the event exists iff the change committed.
 
-    Relay(sessionmaker=..., client=httpx.AsyncClient, target_url=".../search/documents", tokens=TokenSource, ...)
-        .run_once() -> RelayRound          claim a batch, POST it, mark delivered (or schedule a retry)
-        .drain(max_rounds) -> int          run rounds until nothing is due; returns events delivered
-        .run_forever(interval, stop)       the loop of the background task / the relay process
-    TokenSource                            protocol: ``async headers() -> dict``, ``invalidate()``;
-                                           shared.service_token.ServiceTokenProvider is the real one
-
-Delivery: POST {target_url} with ``{"documents": [{"op": "upsert"|"delete", "kind", "id", "version", "fields"}]}``
-and a bearer token (client ``market-relay``, scope ``search:ingest``). At least once: a batch is marked delivered
-only after a 2xx; a failure retries with exponential backoff (base · 2^(attempts-1), capped). Version order per
-entity: a relay only sends an entity's events that have no earlier undelivered event outside its own batch, so
-replicas never overtake each other. Claims use ``FOR UPDATE SKIP LOCKED`` on PostgreSQL plus a lease
-(``next_attempt_at``) so the HTTP call runs outside any transaction; SQLite serializes writers by itself.
+The table is ``market_outbox`` (models.OutboxEvent); the relay is shared.outbox.relay.Relay, built in
+services.market.worker. Delivery: POST {MARKET_SEARCH_URL}/documents with
+``{"documents": [{"op": "upsert"|"delete", "kind", "id", "version", "fields"}]}`` (shared.outbox.relay.
+ingestion_document: exactly these keys, search refuses others) and a bearer token (client ``market-relay``, scope
+``search:ingest``). At least once, in version order per entity, with lease and backoff: see shared.outbox.
 """

@@ -1,4 +1,4 @@
-"""The outbox relay: deliver outbox events to the search service at least once, in version order per entity."""
+"""The outbox relay: deliver outbox events at least once, in version order per entity, to one HTTP endpoint."""
 
 from __future__ import annotations
 
@@ -6,21 +6,38 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import signal
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.market.outbox.models import OutboxEvent
-from services.market.outbox.repository import OutboxRepository
 from shared.clock import utcnow
+from shared.outbox.models import OutboxEventFields
+from shared.outbox.repository import E, OutboxRepository
+from shared.outbox.settings import RelaySettings
+from shared.service_token import ServiceTokenProvider
 
-__all__ = ["Relay", "RelayRound", "TokenSource", "document_of"]
+__all__ = [
+    "Jobs",
+    "Relay",
+    "RelayRound",
+    "TokenSource",
+    "build_relay",
+    "build_token_provider",
+    "in_order_prefix",
+    "ingestion_document",
+    "run_until_signalled",
+    "running_in_background",
+]
 
-logger = logging.getLogger("techmarket.market.relay")
+logger = logging.getLogger("techmarket.outbox.relay")
+
+# A process's background loops: given the event that stops them, the coroutines to run (each returns once it is set).
+Jobs = Callable[[asyncio.Event], list[Coroutine[Any, Any, None]]]
 
 
 class TokenSource(Protocol):
@@ -41,8 +58,8 @@ class RelayRound:
     error: str | None = None
 
 
-def document_of(event: OutboxEvent) -> dict[str, Any]:
-    """The ingestion document of an event: ``{op, kind, id, version, fields}``."""
+def ingestion_document(event: OutboxEventFields) -> dict[str, Any]:
+    """The base document of an event: ``{op, kind, id, version, fields}`` (a delete carries no fields)."""
     return {
         "op": event.op,
         "kind": event.entity_kind,
@@ -52,7 +69,7 @@ def document_of(event: OutboxEvent) -> dict[str, Any]:
     }
 
 
-def in_order_prefix(claimed: list[OutboxEvent], undelivered: list[tuple[str, uuid.UUID, int]]) -> list[OutboxEvent]:
+def in_order_prefix(claimed: list[E], undelivered: list[tuple[str, uuid.UUID, int]]) -> list[E]:
     """The claimed events that may go now: per entity, those before its first undelivered event not claimed here.
 
     An earlier unclaimed event is held by another relay or waits for its retry; sending later versions of that
@@ -71,12 +88,15 @@ def in_order_prefix(claimed: list[OutboxEvent], undelivered: list[tuple[str, uui
     return allowed
 
 
-class Relay:
-    """Claims due outbox events, POSTs them to the ingestion endpoint, marks them delivered or schedules a retry."""
+class Relay(Generic[E]):
+    """Claims due events of ``model``'s outbox, POSTs ``document_of`` each to ``target_url``, marks them delivered
+    or schedules a retry."""
 
     def __init__(
         self,
         *,
+        model: type[E],
+        document_of: Callable[[E], dict[str, Any]],
         sessionmaker: async_sessionmaker[AsyncSession],
         client: httpx.AsyncClient,
         target_url: str,
@@ -87,6 +107,8 @@ class Relay:
         max_backoff_seconds: float = 300.0,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
+        self.model = model
+        self.document_of = document_of
         self.sessionmaker = sessionmaker
         self.client = client
         self.target_url = target_url
@@ -102,10 +124,10 @@ class Relay:
         seconds = min(self.max_backoff, self.base_backoff * (2 ** max(0, attempts - 1)))
         return dt.timedelta(seconds=seconds)
 
-    async def _claim(self) -> list[OutboxEvent]:
+    async def _claim(self) -> list[E]:
         now = self.clock()
         async with self.sessionmaker() as session, session.begin():
-            repository = OutboxRepository.from_session(session)
+            repository = OutboxRepository(session, self.model)
             claimed = await repository.claim_due(now=now, limit=self.batch_size)
             if not claimed:
                 return []
@@ -135,11 +157,11 @@ class Relay:
         batch = await self._claim()
         if not batch:
             return RelayRound(claimed=0, delivered=0, failed=0)
-        error = await self._post([document_of(e) for e in batch])
+        error = await self._post([self.document_of(e) for e in batch])
         now = self.clock()
         seqs = [e.seq for e in batch if e.seq is not None]
         async with self.sessionmaker() as session, session.begin():
-            repository = OutboxRepository.from_session(session)
+            repository = OutboxRepository(session, self.model)
             if error is None:
                 await repository.mark_delivered(seqs, at=now)
             else:
@@ -147,7 +169,10 @@ class Relay:
                     await repository.mark_failed(event, retry_at=now + self.backoff(event.attempts + 1), error=error)
         if error is None:
             return RelayRound(claimed=len(batch), delivered=len(batch), failed=0)
-        logger.warning("outbox delivery failed, will retry", extra={"events": len(batch), "error": error})
+        logger.warning(
+            "outbox delivery failed, will retry",
+            extra={"target": self.target_url, "events": len(batch), "error": error},
+        )
         return RelayRound(claimed=len(batch), delivered=0, failed=len(batch), error=error)
 
     async def drain(self, *, max_rounds: int = 1000) -> int:
@@ -173,3 +198,65 @@ class Relay:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
+
+
+def build_token_provider(
+    settings: RelaySettings, *, token_url: str | None = None, transport: httpx.AsyncBaseTransport | None = None
+) -> ServiceTokenProvider:
+    """The relay's client_credentials token provider, against ``token_url`` (default ``{auth_url}/token``)."""
+    return ServiceTokenProvider(
+        token_url=token_url or settings.auth_url.rstrip("/") + "/token",
+        client_id=settings.relay_client_id,
+        client_secret=settings.relay_client_secret.get_secret_value(),
+        scope=settings.relay_scope,
+        transport=transport,
+    )
+
+
+def build_relay(
+    settings: RelaySettings,
+    *,
+    model: type[E],
+    document_of: Callable[[E], dict[str, Any]],
+    target_url: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient,
+    tokens: TokenSource,
+) -> Relay[E]:
+    """A relay with the batch, lease and backoff of ``settings``."""
+    return Relay(
+        model=model,
+        document_of=document_of,
+        sessionmaker=sessionmaker,
+        client=client,
+        target_url=target_url,
+        tokens=tokens,
+        batch_size=settings.relay_batch_size,
+        lease_seconds=settings.relay_lease_seconds,
+        base_backoff_seconds=settings.relay_base_backoff_seconds,
+        max_backoff_seconds=settings.relay_max_backoff_seconds,
+    )
+
+
+async def run_until_signalled(jobs: Jobs) -> None:
+    """Run a relay process's loops until SIGTERM/SIGINT: ``jobs(stop)`` makes them, each ending once ``stop`` is set."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await asyncio.gather(*jobs(stop))
+
+
+@contextlib.asynccontextmanager
+async def running_in_background(jobs: Jobs) -> AsyncIterator[None]:
+    """Run ``jobs(stop)`` as tasks for the duration of the block (an app's lifespan); stop and await them on exit."""
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(job) for job in jobs(stop)]
+    try:
+        yield
+    finally:
+        stop.set()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
