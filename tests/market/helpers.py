@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import httpx
@@ -11,8 +10,6 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.market.app import SPEC as MARKET_SPEC
-from services.market.directory import service as directory
-from services.market.directory.schemas import OrganizationCard
 from shared.migrations import alembic_config
 from tests.conftest import Stack
 
@@ -22,7 +19,6 @@ __all__ = [
     "create_listing",
     "demand_body",
     "migrate_market",
-    "seed_directory_from_actors",
     "transition",
 ]
 
@@ -111,29 +107,3 @@ async def migrate_market(engine: AsyncEngine, action: str, revision: str) -> Non
 
     async with engine.begin() as connection:
         await connection.run_sync(run)
-
-
-async def seed_directory_from_actors(stack: Stack, *actors: Any, status: str = "verified") -> None:
-    """Put the organizations of ``actors`` into the market's directory as auth would publish them (version 1).
-
-    A stand-in for auth's organization relay, which fills the directory in the running system; re-seeding an
-    organization already there changes nothing (the directory keeps only newer versions).
-    """
-    cards: dict[Any, OrganizationCard] = {}
-    for actor in actors:
-        if actor.org_id is None or actor.org_id in cards:
-            continue
-        segments = str(actor.org_path).strip("/").split("/")
-        cards[actor.org_id] = OrganizationCard(
-            id=actor.org_id,
-            name=actor.org_name,
-            kind=actor.org_kind,
-            credit_code=actor.credit_code,
-            region_code=actor.region_code,
-            parent_id=uuid.UUID(segments[-2]) if len(segments) > 1 else None,
-            path=actor.org_path,
-            status=status,
-            version=1,
-        )
-    async with stack.service_app("market").state.sessionmaker() as session, session.begin():
-        await directory.apply(session, list(cards.values()))

@@ -6,8 +6,8 @@ service client is created through POST /auth/clients and gets its token with cli
 ``Actors`` and ``Actor``.
 
 Market learns organizations from auth's feed (its organization directory): every organization an actor belongs to
-is published to market as soon as it is made (``Actors.sync_directory``); a test that changes an organization in
-auth afterwards calls ``sync_directory`` itself.
+reaches market as soon as it is made (``Actors.sync_directory`` drains auth's relay); a test that changes an
+organization in auth afterwards calls ``sync_directory`` itself.
 """
 
 from __future__ import annotations
@@ -28,10 +28,6 @@ __all__ = ["Actor", "Actors", "fake_credit_code"]
 # Kinds that must hang below a tier parent; without an explicit parent, actors put them below the center.
 _NEEDS_TIER_PARENT = frozenset({"sub_center", "transfer_institution"})
 _counter = itertools.count(1)
-# TEMPORARY, until auth publishes versioned organizations (issue 12, auth side): the version sync_directory gives
-# an organization whose API answer has none — one counter for the whole run, so every sync is newer than the last.
-_directory_versions = itertools.count(1)
-DIRECTORY_SCOPE = "market:directory"
 
 
 @dataclass
@@ -69,7 +65,6 @@ class Actors:
         self.client = stack.client
         self._admin: Actor | None = None
         self._clients: dict[str, list[str]] = {}
-        self._feeder: Actor | None = None
 
     async def _login(self, email: str, password: str) -> str:
         response = await self.client.post(
@@ -241,72 +236,21 @@ class Actors:
         token = str(_expect(response, 200, "client_credentials grant")["access_token"])
         return Actor(token=token, subject=client_id, org_id=None, org_kind=None, org_path=None, roles=[], scopes=wanted)
 
-    async def sync_directory(self, *org_ids: uuid.UUID) -> dict[str, int]:
-        """Publish organizations from auth to market's directory, as auth's feed does; all of them without ids.
+    async def sync_directory(self, *org_ids: uuid.UUID) -> int:
+        """Let auth's organization feed reach market, as it does in the running system within the relay's delay.
 
         Call it after creating, verifying or changing an organization in auth (org_member does, for the ones it
-        makes). In this branch it reads the organizations from auth's API as the platform admin and POSTs them to
-        /market/directory/organizations with a service token holding market:directory — the relay's contract.
-        Returns market's answer ({"applied", "stale"}).
+        makes). Tests run with the relays off (ENVIRONMENT=test), so this drains auth's relay by hand: every pending
+        organization event travels the real path — auth's outbox, a client_credentials token of auth-relay, and
+        POST /market/directory/organizations. ``org_ids`` name what the caller waits for; the drain delivers all.
+        Returns how many events were delivered.
         """
-        admin = await self.platform_admin()
-        if org_ids:
-            organizations = [
-                _expect(
-                    await self.client.get(f"/auth/organizations/{org_id}", headers=admin.headers),
-                    200,
-                    "read an organization",
-                )
-                for org_id in org_ids
-            ]
-        else:
-            organizations = await self._all_organizations(admin)
-        documents = [_directory_document(organization) for organization in organizations]
-        if self._feeder is None:
-            self._feeder = await self.service_client(scopes=[DIRECTORY_SCOPE], client_id="test-directory-feed")
-        answer: dict[str, int] = _expect(
-            await self.client.post(
-                "/market/directory/organizations", json={"documents": documents}, headers=self._feeder.headers
-            ),
-            200,
-            "directory batch",
-        )
-        return answer
-
-    async def _all_organizations(self, admin: Actor) -> list[dict[str, Any]]:
-        organizations: list[dict[str, Any]] = []
-        cursor: str | None = None
-        while True:
-            params = {"limit": "100", **({"cursor": cursor} if cursor else {})}
-            page = _expect(
-                await self.client.get("/auth/organizations", params=params, headers=admin.headers), 200, "organizations"
-            )
-            organizations.extend(page["items"])
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return organizations
+        del org_ids  # the relay delivers every pending event, in order per organization
+        relay = self.stack.service_app("auth").state.relay
+        return int(await relay.drain())
 
     async def aclose(self) -> None:
         """Nothing to release: every call went through the stack's own client."""
-
-
-def _directory_document(organization: dict[str, Any]) -> dict[str, Any]:
-    """The feed's document of an organization as auth's API shows it (design.md's shape)."""
-    # TEMPORARY: auth's version when its API gives one, else the next number of a run-wide counter.
-    version = organization.get("version") or next(_directory_versions)
-    fields = {
-        name: organization.get(name)
-        for name in ("id", "name", "kind", "credit_code", "region_code", "parent_id", "path", "status", "updated_at")
-    }
-    fields["version"] = version
-    return {
-        "op": "upsert",
-        "kind": "organization",
-        "id": organization["id"],
-        "version": version,
-        "event_type": f"organization.{organization['status']}",
-        "fields": fields,
-    }
 
 
 def _certificate_no() -> str:

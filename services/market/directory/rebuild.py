@@ -21,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.market.directory import feed
 from services.market.directory.schemas import OrganizationCard, OrganizationFields
-from services.market.outbox.relay import TokenSource
 from services.market.settings import MarketSettings
 from shared.db import create_engine, create_sessionmaker
+from shared.outbox.relay import TokenSource
 from shared.pagination import MAX_LIMIT
 from shared.service_token import ServiceTokenProvider
 

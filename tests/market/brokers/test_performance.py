@@ -9,7 +9,7 @@ import pytest
 
 from shared.clock import today_in_china
 from tests.conftest import Stack
-from tests.market.helpers import assert_problem, seed_directory_from_actors
+from tests.market.helpers import assert_problem
 from tests.market.proposals.world import World, make_world
 from tests.support.actors import Actor, Actors
 
@@ -25,9 +25,6 @@ async def world(stack: Stack, actors: Actors) -> World:
 
 async def _registrar(world: World) -> Actor:
     registrar = await world.actors.org_member(kind="registration_office", roles=("registrar",), region_code="510000")
-    await seed_directory_from_actors(world.stack, registrar)
-    # Harmless where the office already came from the directory; makes it known where it is discovered lazily.
-    assert (await world.client.get("/market/contracts", headers=registrar.headers)).status_code == 200
     return registrar
 
 
@@ -120,7 +117,6 @@ async def test_the_sub_center_sees_itself_and_a_table_of_its_institutions(world:
     quiet = await actors.org_member(
         kind="transfer_institution", roles=("broker",), parent=world.sub_center, name="安静机构"
     )
-    await seed_directory_from_actors(world.stack, quiet)
     institution = await _performance(world, world.broker, world.broker.org_id)
     sub_center = await _performance(world, world.sub_center, world.sub_center.org_id)
     assert sub_center["totals"] == institution["totals"]
@@ -154,7 +150,6 @@ async def test_the_sub_center_sees_itself_and_a_table_of_its_institutions(world:
 async def test_who_may_see_a_performance(world: World, actors: Actors) -> None:
     center_statistician = await actors.org_member(kind="center", roles=("statistician",))
     other_institution = await actors.org_member(kind="transfer_institution", roles=("broker",), name="别的机构")
-    await seed_directory_from_actors(world.stack, center_statistician, other_institution)
     allowed = [world.broker, world.broker_member, world.sub_center, world.admin, center_statistician]
     for actor in allowed:
         await _performance(world, actor, world.broker.org_id)

@@ -9,7 +9,7 @@ from typing import Any
 from services.market.directory import service as directory
 from services.market.directory.schemas import OrganizationCard
 from services.market.outbox.models import OutboxEvent
-from services.market.outbox.repository import OutboxRepository
+from shared.outbox.repository import OutboxRepository
 from tests.conftest import Stack
 from tests.support.actors import Actor, Actors, fake_credit_code
 
@@ -62,7 +62,9 @@ async def stored(stack: Stack, org_id: uuid.UUID | str) -> OrganizationCard | No
 async def outbox_of(stack: Stack, kind: str, entity_id: str) -> list[OutboxEvent]:
     """Every outbox event of one listing, oldest first."""
     async with stack.service_app("market").state.sessionmaker() as session:
-        return await OutboxRepository(session).list_for_entity(entity_kind=kind, entity_id=uuid.UUID(entity_id))
+        return await OutboxRepository(session, OutboxEvent).list_for_entity(
+            entity_kind=kind, entity_id=uuid.UUID(entity_id)
+        )
 
 
 async def unsynced_member(

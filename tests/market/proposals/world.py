@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from services.market.audit.models import AuditEvent
 from services.market.proposals.models import Proposal
 from tests.conftest import Stack
-from tests.market.helpers import create_listing, demand_body, seed_directory_from_actors, transition
+from tests.market.helpers import create_listing, demand_body, transition
 from tests.support.actors import Actor, Actors
 
 __all__ = ["World", "count_proposals", "make_world", "set_expires_at"]
@@ -128,7 +128,6 @@ async def make_world(stack: Stack, actors: Actors) -> World:
     broker_member = await actors.colleague(broker, roles=("member",))
     outsider = await actors.org_member(kind="enterprise", roles=("member",), name="无关企业")
     admin = await actors.platform_admin()
-    await seed_directory_from_actors(stack, seller, buyer, sub_center, broker, outsider, admin)
     achievement = await create_listing(stack, seller)
     assert (await transition(stack, seller, "achievements", achievement["id"], "publish")).status_code == 200
     demand = await create_listing(stack, buyer, "demands", demand_body())
