@@ -11,7 +11,11 @@ ADMIN_EMAIL=${ADMIN_EMAIL:-admin@example.cn}
 ADMIN_PASSWORD=${ADMIN_PASSWORD:-change-me-now-42}
 RUN=${RUN:-$(date +%s)}   # makes emails unique; credit codes are fixed, so run it once per fresh DATA_DIR
 
+# Every call stops the walkthrough at its first HTTP error, printing the problem+json body.
+curl() { command curl --fail-with-body "$@"; }
 json() { curl -sS -H 'Content-Type: application/json' "$@"; }
+# Auth's relay publishes organization changes to market's directory within a moment: wait until market knows one.
+known() { for _ in $(seq 40); do curl -sS "$B/market/directory/organizations/$1" >/dev/null 2>&1 && return 0; sleep 0.25; done; return 1; }
 token() { curl -sS $B/auth/token -d grant_type=password --data-urlencode "username=$1" --data-urlencode "password=$2" | jq -r .access_token; }
 signup() {  # name kind credit_code region email → organization id
   json $B/auth/signup -d "{\"organization\": {\"name\": \"$1\", \"kind\": \"$2\", \"credit_code\": \"$3\", \"region_code\": \"$4\"},
@@ -68,9 +72,9 @@ curl -sS -G $B/search/achievements --data-urlencode q=无人机 -d technical_fie
 curl -sS -G $B/search/demands --data-urlencode q=处理 | jq -c '{total, titles: [.hits[].title]}'   # 处理 inside 待处理
 
 step "4b. matching: a need written as a sentence finds achievements, by search and by suggestions with reasons"
-curl -sS --fail-with-body -G $B/search/achievements --data-urlencode 'q=寻求图像识别方面的技术合作，用于工业产品表面缺陷检测' \
+curl -sS -G $B/search/achievements --data-urlencode 'q=寻求图像识别方面的技术合作，用于工业产品表面缺陷检测' \
   | jq -c '{query_words, hits: [.hits[] | {title, matched_terms}]}'
-curl -sS --fail-with-body "$B/market/demands/$D/suggestions?limit=3" -H "Authorization: Bearer $BUYER" \
+curl -sS "$B/market/demands/$D/suggestions?limit=3" -H "Authorization: Bearer $BUYER" \
   | jq -c '.items[] | {title: .listing.title, score, reasons: [.reasons[] | {kind, label: .label}]}'
 
 step "5. contracts: a registration office and its registrar, a statistician at the center"
@@ -84,11 +88,7 @@ json $B/auth/organizations/$CENTER/members -H "Authorization: Bearer $ADMIN" \
   -d "{\"email\": \"stats+$RUN@center.example.cn\", \"name\": \"统计员\", \"password\": \"correct horse battery\", \"roles\": [\"statistician\"]}" >/dev/null
 REGISTRAR=$(token "reg+$RUN@office.example.cn" 'correct horse battery')
 STATS=$(token "stats+$RUN@center.example.cn" 'correct horse battery')
-# Auth's relay publishes the verified office to market's directory within a moment: its office row then exists.
-for _ in $(seq 20); do
-  curl -sSf "$B/market/directory/organizations/$OFFICE" >/dev/null 2>&1 && break
-  sleep 0.5
-done
+known $OFFICE   # the verified office is in market's directory: its office row exists, contracts route to it
 curl -sS "$B/market/directory/organizations/$OFFICE" | jq -c '{name, kind, region_code, verified}'
 
 step "6. the seller submits a contract with a Chongqing buyer"
@@ -113,3 +113,38 @@ step "8. the statistician follows the figures; the public sees the headline"
 curl -sS $B/market/stats/cumulative -H "Authorization: Bearer $STATS" | jq -c 'del(.monthly)'
 curl -sS "$B/market/stats/contracts?group_by=year,flow" -H "Authorization: Bearer $STATS" | jq -c '.rows'
 curl -sS $B/market/stats/public | jq -c 'del(.monthly)'
+
+step "9. brokerage: a transfer institution's broker proposes the patent for the demand; both owners accept"
+TI=$(json $B/auth/signup -d "{\"organization\": {\"name\": \"四川某技术转移中心\", \"kind\": \"transfer_institution\",
+  \"credit_code\": \"52510104MA6BJ7K30T\", \"region_code\": \"510104\", \"parent_id\": \"$CENTER\"},
+  \"user\": {\"email\": \"head+$RUN@tt.example.cn\", \"password\": \"correct horse battery\", \"name\": \"机构负责人\"}}" | jq -r .organization.id)
+curl -sS -X POST $B/auth/organizations/$TI/verify -H "Authorization: Bearer $ADMIN" >/dev/null
+TIHEAD=$(token "head+$RUN@tt.example.cn" 'correct horse battery')
+json $B/auth/organizations/$TI/members -H "Authorization: Bearer $TIHEAD" -d "{\"email\": \"broker+$RUN@tt.example.cn\",
+  \"name\": \"张经纪\", \"password\": \"correct horse battery\", \"roles\": [\"broker\"], \"broker_certificate_no\": \"JJR-2026-0001\"}" >/dev/null
+BROKER=$(token "broker+$RUN@tt.example.cn" 'correct horse battery')
+known $TI
+P=$(json $B/market/proposals -H "Authorization: Bearer $BROKER" -H "Idempotency-Key: walk-$RUN-p1" -d "{
+  \"demand_id\": \"$D\", \"achievement_id\": \"$A2\", \"cooperation_mode\": \"license\",
+  \"note\": \"该专利的视觉检测方法可直接用于极片缺陷在线检测\", \"price\": {\"kind\": \"range\", \"min_fen\": 50000000, \"max_fen\": 80000000}}")
+echo "$P" | jq -c '{status, seller: .seller_org_id, buyer: .buyer_org_id, contacts}'
+PID=$(echo "$P" | jq -r .id)
+json -X POST $B/market/proposals/$PID/accept -H "Authorization: Bearer $SELLER" -H 'If-Match: "v1"' | jq -c '{status, contacts}'
+json -X POST $B/market/proposals/$PID/accept -H "Authorization: Bearer $BUYER" -H 'If-Match: "v2"' | jq -c '{status, contacts}'
+curl -sS $B/market/proposals/$PID -H "Authorization: Bearer $BROKER" | jq -c '{status, contacts}'   # the broker sees both
+
+step "10. the deal becomes a contract: the broker completes the prefilled draft, the registrar registers it"
+DRAFT=$(curl -sS $B/market/proposals/$PID/contract-draft -H "Authorization: Bearer $BROKER")
+echo "$DRAFT" | jq -c '{missing, kind: .contract.kind, subkind: .contract.subkind, seller: .contract.seller.name, buyer: .contract.buyer.name}'
+BODY=$(echo "$DRAFT" | jq -c --arg no "BRK-$RUN" --arg day "$(TZ=Asia/Shanghai date +%F)" '.contract
+  + {contract_no: $no, signed_on: $day, contract_amount_fen: 66000000, technology_amount_fen: 60000000}
+  | .buyer.ownership = "private"')
+C2=$(json $B/market/contracts -H "Authorization: Bearer $BROKER" -d "$BODY")
+echo "$C2" | jq -c '{status, proposal_id, broker_org_id, office_id, errors}'
+json -X POST $B/market/contracts/$(echo "$C2" | jq -r .id)/register -H "Authorization: Bearer $REGISTRAR" -d '{}' \
+  | jq -c '{status, registration_no, follow_ups: [.follow_ups[] | {listing, action}]}'
+
+step "11. the broker's performance and the statistics' broker_org breakdown show the same amounts"
+curl -sS "$B/market/brokers/$TI/performance" -H "Authorization: Bearer $BROKER" | jq -c '.totals'
+curl -sS "$B/market/stats/contracts?group_by=broker_org&broker_org=$TI" -H "Authorization: Bearer $STATS" \
+  | jq -c '[.rows[] | {count, contract_amount_fen, technology_amount_fen}]'
