@@ -271,7 +271,17 @@ async def _deal_listing(session: AsyncSession, kind: ListingKind, listing_id: uu
         raise ValidationFailed.field(
             field, f"must be {' or '.join(sorted(allowed))}, not {row.status}", type="listing_unavailable"
         )
+    if await _owner_suspended(session, row):
+        raise ValidationFailed.field(
+            field, f"the {kind.name}'s owner organization is suspended", type="owner_suspended"
+        )
     return row
+
+
+async def _owner_suspended(session: AsyncSession, row: Listing) -> bool:
+    """Whether auth suspended (or rejected) the listing's owner: its listings left search and take no deals."""
+    card = await directory.get(session, row.owner_org_id)
+    return card is not None and card.status in ("suspended", "rejected")
 
 
 def _authorize_broker(principal: Principal) -> uuid.UUID:
@@ -414,6 +424,8 @@ async def _interest_target(session: AsyncSession, achievement_id: uuid.UUID) -> 
             slug="listing-unavailable",
             extra={"current_status": row.status},
         )
+    if await _owner_suspended(session, row):
+        raise Conflict("The achievement's owner organization is suspended.", slug="owner-suspended")
     return row
 
 

@@ -165,6 +165,26 @@ class TestBadInput:
         assert_problem(await world.client.post("/market/proposals", json=world.proposal_body()), 401)
         assert await count_proposals(stack) == (0, 0)
 
+    async def test_a_suspended_owner_takes_no_deals_until_reinstated(self, world: World, actors: Actors) -> None:
+        admin = await actors.platform_admin()
+        url = f"/auth/organizations/{world.seller.org_id}"
+        suspended = await world.client.post(f"{url}/suspend", json={"reason": "资质复核"}, headers=admin.headers)
+        assert suspended.status_code == 200, suspended.text
+        await actors.sync_directory()
+        refused = await world.client.post("/market/proposals", json=world.proposal_body(), headers=world.broker.headers)
+        assert "owner_suspended" in [e["type"] for e in assert_problem(refused, 422)["errors"]]
+        interest = await world.client.post(
+            f"/market/achievements/{world.achievement['id']}/interest",
+            json={"note": "想了解授权条件", "contact": {"name": "李工", "phone": "13800000000"}},
+            headers=world.buyer.headers,
+        )
+        assert assert_problem(interest, 409)["type"] == "urn:techmarket:problem:owner-suspended"
+        assert await count_proposals(world.stack) == (0, 0)
+        reinstated = await world.client.post(f"{url}/reinstate", headers=admin.headers)
+        assert reinstated.status_code == 200, reinstated.text
+        await actors.sync_directory()
+        await world.propose()
+
     async def test_a_listing_past_its_last_day_cannot_be_proposed(self, world: World) -> None:
         async with world.stack.service_app("market").state.sessionmaker() as session, session.begin():
             await session.execute(
