@@ -1,8 +1,6 @@
 """`techmarket market directory-rebuild`: the directory rebuilt from auth's API, in-process against the embedded
-stack (auth reached through the stack's ASGI transport, the relay client's real client_credentials token).
-
-Until auth lists every organization to `auth:directory` (issue 12, auth side), a service caller sees the verified
-organizations only: the assertions are about verified ones.
+stack (auth reached through the stack's ASGI transport, the relay client's real client_credentials token with
+`auth:directory`, under which auth lists every organization whatever its status).
 """
 
 from __future__ import annotations
@@ -20,14 +18,10 @@ from tests.support.actors import Actors
 
 
 async def test_rebuild_applies_what_auth_lists_through_the_feed_path(stack: Stack, actors: Actors) -> None:
-    admin = await actors.platform_admin()
-    # The relay client asks auth:directory; grant it where auth's defaults do not yet.
-    granted = await stack.client.patch(
-        "/auth/clients/market-relay", json={"scopes": ["auth:directory", "search:ingest"]}, headers=admin.headers
-    )
-    assert granted.status_code == 200, granted.text
-    # Organizations market has never heard of: a registration office and a university with a public listing.
+    # Organizations market has never heard of: a registration office, a university with a public listing, and an
+    # enterprise still pending in auth.
     office = await unsynced_member(stack, actors, kind="registration_office", region_code="510600")
+    pending = await unsynced_member(stack, actors, kind="enterprise", region_code="510603", verified=False)
     uni = await unsynced_member(stack, actors, kind="university", region_code="510603")
     created = await create_listing(stack, uni, "achievements")
     listing = (await transition(stack, uni, "achievements", created["id"], "publish")).json()
@@ -39,8 +33,8 @@ async def test_rebuild_applies_what_auth_lists_through_the_feed_path(stack: Stac
     report = await run_directory_rebuild(settings, transport=market.state.outbound_transport)
 
     assert report.invalid == 0
-    assert report.listed >= 3  # the center, the office, the university (and any other verified organization)
-    assert report.applied == report.listed - report.stale >= 2
+    assert report.listed >= 4  # the center, the office, the university, the pending enterprise (and any other)
+    assert report.applied == report.listed - report.stale >= 3
     assert (report.offices, report.listings) == (1, 1)
     for actor in (office, uni):
         card = await stored(stack, actor.org_id)  # type: ignore[arg-type]
@@ -48,6 +42,10 @@ async def test_rebuild_applies_what_auth_lists_through_the_feed_path(stack: Stac
         assert (card.name, card.kind, card.status) == (actor.org_name, actor.org_kind, "verified")
         public = (await stack.client.get(f"/market/directory/organizations/{actor.org_id}")).json()
         assert public["name"] == actor.org_name
+    card = await stored(stack, pending.org_id)  # type: ignore[arg-type]
+    assert card is not None
+    assert (card.kind, card.status) == ("enterprise", "pending")
+    assert (await stack.client.get(f"/market/directory/organizations/{pending.org_id}")).status_code == 404
     # The office routes submissions; the listing names its owner.
     s = await seller(actors, region_code="510604")
     assert (await submit(stack, s))["office_id"] == str(office.org_id)
