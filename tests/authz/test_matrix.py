@@ -74,6 +74,10 @@ class Row:
     fresh: Callable[[World], Awaitable[dict[str, str]]] | None = None  # per-cell objects
     phase: int = 1  # 1: contract submitted; 2: after office A registered it; 3: last (key rotation)
     known: dict[str, int] = field(default_factory=dict)  # caller → status the server answers today (a finding)
+    # A list: (world key, "METHOD path" of the item's row) — the object must not be in a 200 answer to a caller
+    # the item's row does not answer 2xx (a list shows no more than the item endpoint; it may show less, e.g.
+    # GET /market/proposals lists the caller's own organization's proposals only).
+    contains: tuple[str, str] | None = None
 
     @property
     def statuses(self) -> dict[str, int]:
@@ -130,7 +134,8 @@ ROWS: tuple[Row, ...] = (
     Row("GET", "/auth/keys", "401 403 403 403 403 403 403 403 403 200"),
     Row("POST", "/auth/keys/rotate", "401 403 403 403 403 403 403 403 403 201", phase=3),
     Row("POST", "/auth/signup", "422 422 422 422 422 422 422 422 422 422", "public; 422 = empty body", json={}),
-    Row("GET", "/auth/organizations", "401 200 200 200 200 200 200 200 200 200"),
+    Row("GET", "/auth/organizations", "401 200 200 200 200 200 200 200 200 200", query={"limit": "100"},
+        contains=("organization_id", "GET /auth/organizations/{organization_id}")),
     Row("GET", "/auth/organizations/{organization_id}", "401 200 200 200 200 200 200 200 200 200"),
     Row("PATCH", "/auth/organizations/{organization_id}", "401 403 403 200 403 403 403 403 403 200",
         json={"name": "四川大学"}),
@@ -155,7 +160,8 @@ ROWS: tuple[Row, ...] = (
     Row("GET", "/auth/me", "401 200 200 200 200 200 200 200 200 200"),
     Row("POST", "/auth/clients", "401 403 403 201 403 403 403 403 403 201",
         "org admins create clients of their own organization", json=_new_client),
-    Row("GET", "/auth/clients", "401 403 403 200 403 403 403 403 403 200", "org admins see their organization's"),
+    Row("GET", "/auth/clients", "401 403 403 200 403 403 403 403 403 200", "org admins see their organization's",
+        query={"limit": "100"}, contains=("client_id", "PATCH /auth/clients/{client_id}")),
     Row("PATCH", "/auth/clients/{client_id}", "401 404 404 404 404 404 404 404 404 200",
         "a platform client: hidden from org admins", json={"name": "authz client"}),
     Row("DELETE", "/auth/clients/{client_id}", "401 404 404 404 404 404 404 404 404 204",
@@ -175,7 +181,8 @@ ROWS: tuple[Row, ...] = (
     Row("GET", "/market/reference/{name}", "200 200 200 200 200 200 200 200 200 200"),
     Row("POST", "/market/achievements", "401 201 201 201 403 403 403 403 403 403",
         "universities and research institutes list achievements", json=_unique_achievement),
-    Row("GET", "/market/achievements", "200 200 200 200 200 200 200 200 200 200"),
+    Row("GET", "/market/achievements", "200 200 200 200 200 200 200 200 200 200", query={"limit": "100"},
+        contains=("achievement", "GET /market/achievements/{listing_id}")),
     Row("GET", "/market/achievements/{listing_id}", "200 200 200 200 200 200 200 200 200 200",
         params={"listing_id": "achievement"}),
     Row("PATCH", "/market/achievements/{listing_id}", "401 403 412 412 403 403 403 403 403 403", _ST,
@@ -191,7 +198,8 @@ ROWS: tuple[Row, ...] = (
         "an empty file: an empty report", content=("application/x-ndjson", b"")),
     Row("POST", "/market/demands", "401 201 201 201 403 403 403 403 403 403",
         "enterprises, research institutes and universities post demands", json=_unique_demand),
-    Row("GET", "/market/demands", "200 200 200 200 200 200 200 200 200 200"),
+    Row("GET", "/market/demands", "200 200 200 200 200 200 200 200 200 200", query={"limit": "100"},
+        contains=("demand", "GET /market/demands/{listing_id}")),
     Row("GET", "/market/demands/{listing_id}", "200 200 200 200 200 200 200 200 200 200",
         params={"listing_id": "demand"}),
     Row("PATCH", "/market/demands/{listing_id}", "401 403 412 412 403 403 403 403 403 403", _ST,
@@ -214,7 +222,8 @@ ROWS: tuple[Row, ...] = (
     Row("POST", "/market/proposals", "401 403 403 403 201 403 403 403 403 403", "brokers propose",
         json=lambda w: {"demand_id": w.params["deal_demand"], "achievement_id": w.params["achievement"],
                         "cooperation_mode": "transfer", "note": "矩阵测试"}),
-    Row("GET", "/market/proposals", "401 200 200 200 200 200 200 200 200 200"),
+    Row("GET", "/market/proposals", "401 200 200 200 200 200 200 200 200 200", query={"limit": "100"},
+        contains=("proposal_id", "GET /market/proposals/{proposal_id}")),
     Row("GET", "/market/proposals/{proposal_id}", "401 404 200 200 200 404 404 404 404 200"),
     *(
         Row("POST", f"/market/proposals/{{proposal_id}}/{action}", expect, _ST, headers=STALE, json=body)
@@ -235,7 +244,8 @@ ROWS: tuple[Row, ...] = (
         known=dict.fromkeys(
             ("other_member", "broker", "registrar_other", "registrar", "stat_in", "stat_out", "platform_admin"), 201
         )),
-    Row("GET", "/market/contracts", "401 200 200 200 200 200 200 200 200 200"),
+    Row("GET", "/market/contracts", "401 200 200 200 200 200 200 200 200 200", query={"limit": "100"},
+        contains=("contract_id", "GET /market/contracts/{contract_id}")),
     Row("POST", "/market/contracts/import", "401 403 403 403 403 422 422 403 403 422",
         "422 = an empty CSV, " + _PAST, content=("text/csv", b"")),
     Row("GET", "/market/contracts/{contract_id}", "401 404 200 200 200 404 200 200 404 200"),
@@ -253,7 +263,8 @@ ROWS: tuple[Row, ...] = (
         "409 = already registered (phase 2), " + _PAST, json={}, phase=2),
     Row("POST", "/market/contracts/{contract_id}/reject", "401 404 403 403 403 404 409 403 404 403",
         "409 = already registered (phase 2), " + _PAST, json={"reason": "矩阵测试"}, phase=2),
-    Row("GET", "/market/offices", "401 200 200 200 200 200 200 200 200 200"),
+    Row("GET", "/market/offices", "401 200 200 200 200 200 200 200 200 200", query={"limit": "100"},
+        contains=("office_id", "GET /market/offices/{office_id}")),
     Row("POST", "/market/offices", "401 403 403 403 403 403 403 403 403 422", "422 = empty body, " + _PAST, json={}),
     Row("GET", "/market/offices/{office_id}", "401 200 200 200 200 200 200 200 200 200"),
     Row("PATCH", "/market/offices/{office_id}", "401 403 403 403 403 403 403 403 403 200", "no change",
@@ -293,6 +304,8 @@ def test_every_endpoint_has_exactly_one_row(tmp_path: Path) -> None:
     for row in ROWS:
         assert row.statuses  # ten statuses each
         assert set(row.known) <= set(ACTORS)
+        if row.contains is not None:
+            assert row.contains[1] in {f"{r.method} {r.path}" for r in ROWS}, row.contains
 
 
 async def _call(world: World, row: Row, actor: str) -> tuple[int, str]:
@@ -311,7 +324,7 @@ async def _call(world: World, row: Row, actor: str) -> tuple[int, str]:
         kwargs["content"] = row.content[1]
         headers["Content-Type"] = row.content[0]
     response = await world.stack.client.request(row.method, row.path.format(**params), **kwargs)
-    return response.status_code, response.text[:160]
+    return response.status_code, response.text
 
 
 async def test_authorization_matrix(stack: Stack, actors: Actors) -> None:
@@ -320,6 +333,7 @@ async def test_authorization_matrix(stack: Stack, actors: Actors) -> None:
     world = await build_world(stack, actors)
     built = time.monotonic() - started
     failures: list[str] = []
+    by_key = {f"{row.method} {row.path}": row for row in ROWS}
     for phase in (1, 2, 3):
         if phase == 2:
             await world.register_contract()
@@ -327,13 +341,24 @@ async def test_authorization_matrix(stack: Stack, actors: Actors) -> None:
             for actor, expected in row.statuses.items():
                 got, text = await _call(world, row, actor)
                 wanted = row.known.get(actor, expected)
+                if row.contains is not None and got == 200:
+                    key, item_row = row.contains
+                    shown = world.params[key] in text
+                    should = 200 <= by_key[item_row].statuses[actor] < 300
+                    if shown and not should:
+                        failures.append(
+                            f"{row.method} {row.path} as {actor}: lists {key}, "
+                            f"but {item_row} answers it {by_key[item_row].statuses[actor]}"
+                        )
                 if got != wanted:
                     note = (
                         f" (known finding: today {row.known[actor]}, product needs {expected}; fixed? drop `known`)"
                         if actor in row.known
                         else ""
                     )
-                    failures.append(f"{row.method} {row.path} as {actor}: expected {wanted}, got {got}{note} {text}")
+                    failures.append(
+                        f"{row.method} {row.path} as {actor}: expected {wanted}, got {got}{note} {text[:160]}"
+                    )
     cells = sum(len(ACTORS) for _ in ROWS)
     elapsed = time.monotonic() - started
     print(f"authorization matrix: {cells} cells, world {built:.1f}s, total {elapsed:.1f}s ({stack.backend})")
