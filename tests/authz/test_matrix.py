@@ -22,6 +22,7 @@ fails — and asks for the marker to be removed — as soon as the fix lands.
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -78,6 +79,11 @@ class Row:
     # the item's row does not answer 2xx (a list shows no more than the item endpoint; it may show less, e.g.
     # GET /market/proposals lists the caller's own organization's proposals only).
     contains: tuple[str, str] | None = None
+    # (world key, field, "METHOD path"): in a 200 answer the object's field is null or absent unless that row
+    # answers the caller 2xx (private fields of a public object: API3, object property level).
+    private: tuple[str, str, str] | None = None
+    # Contract statistics: the number of registered contracts a 200 answer counts, per caller (its scope).
+    counts: dict[str, int] | None = None
 
     @property
     def statuses(self) -> dict[str, int]:
@@ -117,6 +123,8 @@ def _contract_as_owner(world: World) -> dict[str, Any]:
     return payload(owner, contract_no=f"MX-{secrets.token_hex(4)}", submitted_as="seller")
 
 
+# Who counts the world's registered contract in its statistics (the 1+4+N subtree of the broker, the office).
+STATS_SCOPE = {"registrar_other": 0, "registrar": 1, "stat_in": 1, "stat_out": 0, "platform_admin": 1}
 _PAST = "past authorization"
 _ST = "412 = stale If-Match, " + _PAST
 
@@ -182,9 +190,10 @@ ROWS: tuple[Row, ...] = (
     Row("POST", "/market/achievements", "401 201 201 201 403 403 403 403 403 403",
         "universities and research institutes list achievements", json=_unique_achievement),
     Row("GET", "/market/achievements", "200 200 200 200 200 200 200 200 200 200", query={"limit": "100"},
-        contains=("achievement", "GET /market/achievements/{listing_id}")),
+        contains=("achievement", "GET /market/achievements/{listing_id}"),
+        private=("achievement", "contact", "GET /market/achievements/{listing_id}/history")),
     Row("GET", "/market/achievements/{listing_id}", "200 200 200 200 200 200 200 200 200 200",
-        params={"listing_id": "achievement"}),
+        params={"listing_id": "achievement"}, private=("achievement", "contact", "GET /market/achievements/{listing_id}/history")),
     Row("PATCH", "/market/achievements/{listing_id}", "401 403 412 412 403 403 403 403 403 403", _ST,
         json={"title": "一种无人机机载多功能盒"}, headers=STALE, params={"listing_id": "achievement"}),
     *(
@@ -199,9 +208,10 @@ ROWS: tuple[Row, ...] = (
     Row("POST", "/market/demands", "401 201 201 201 403 403 403 403 403 403",
         "enterprises, research institutes and universities post demands", json=_unique_demand),
     Row("GET", "/market/demands", "200 200 200 200 200 200 200 200 200 200", query={"limit": "100"},
-        contains=("demand", "GET /market/demands/{listing_id}")),
+        contains=("demand", "GET /market/demands/{listing_id}"),
+        private=("demand", "contact", "GET /market/demands/{listing_id}/history")),
     Row("GET", "/market/demands/{listing_id}", "200 200 200 200 200 200 200 200 200 200",
-        params={"listing_id": "demand"}),
+        params={"listing_id": "demand"}, private=("demand", "contact", "GET /market/demands/{listing_id}/history")),
     Row("PATCH", "/market/demands/{listing_id}", "401 403 412 412 403 403 403 403 403 403", _ST,
         json={"title": "高温合金叶片检测"}, headers=STALE, params={"listing_id": "demand"}),
     *(
@@ -272,8 +282,12 @@ ROWS: tuple[Row, ...] = (
     Row("POST", "/market/directory/organizations", "401 403 403 403 403 403 403 403 403 403",
         "needs the auth:directory scope (auth's relay)", json={}),
     Row("GET", "/market/directory/organizations/{organization_id}", "200 200 200 200 200 200 200 200 200 200"),
-    Row("GET", "/market/stats/contracts", "401 403 403 403 403 200 200 200 200 200"),
-    Row("GET", "/market/stats/cumulative", "401 403 403 403 403 200 200 200 200 200"),
+    *(
+        Row("GET", f"/market/stats/{name}", "401 403 403 403 403 200 200 200 200 200",
+            "after office A registered the contract: counted in office A's, sub-center A's and the platform's scope",
+            phase=2, counts=STATS_SCOPE)
+        for name in ("contracts", "cumulative")
+    ),
     Row("GET", "/market/stats/public", "200 200 200 200 200 200 200 200 200 200"),
 )
 # fmt: on
@@ -306,6 +320,8 @@ def test_every_endpoint_has_exactly_one_row(tmp_path: Path) -> None:
         assert set(row.known) <= set(ACTORS)
         if row.contains is not None:
             assert row.contains[1] in {f"{r.method} {r.path}" for r in ROWS}, row.contains
+        if row.private is not None:
+            assert row.private[2] in {f"{r.method} {r.path}" for r in ROWS}, row.private
 
 
 async def _call(world: World, row: Row, actor: str) -> tuple[int, str]:
@@ -327,6 +343,22 @@ async def _call(world: World, row: Row, actor: str) -> tuple[int, str]:
     return response.status_code, response.text
 
 
+def _private_leaks(world: World, row: Row, actor: str, text: str, by_key: dict[str, Row]) -> list[str]:
+    assert row.private is not None
+    key, name, reference = row.private
+    body = json.loads(text)
+    objects = body["items"] if isinstance(body, dict) and "items" in body else [body]
+    mine = [o for o in objects if isinstance(o, dict) and o.get("id") == world.params[key]]
+    allowed = 200 <= by_key[reference].statuses[actor] < 300
+    assert mine, f"{row.method} {row.path}: {key} not in the answer to {actor}"
+    return [
+        f"{row.method} {row.path} as {actor}: shows {key}'s private {name}, but {reference} answers it "
+        f"{by_key[reference].statuses[actor]}"
+        for o in mine
+        if o.get(name) is not None and not allowed
+    ]
+
+
 async def test_authorization_matrix(stack: Stack, actors: Actors) -> None:
     """Every cell answers its expected status; a known finding must still answer its known status."""
     started = time.monotonic()
@@ -341,6 +373,16 @@ async def test_authorization_matrix(stack: Stack, actors: Actors) -> None:
             for actor, expected in row.statuses.items():
                 got, text = await _call(world, row, actor)
                 wanted = row.known.get(actor, expected)
+                if row.counts is not None and got == 200:
+                    body = json.loads(text)
+                    counted = body["total"]["count"] if "total" in body else body["count"]
+                    if counted != row.counts[actor]:
+                        failures.append(
+                            f"{row.method} {row.path} as {actor}: counts {counted} contracts, its scope has "
+                            f"{row.counts[actor]}"
+                        )
+                if row.private is not None and got == 200:
+                    failures += _private_leaks(world, row, actor, text, by_key)
                 if row.contains is not None and got == 200:
                     key, item_row = row.contains
                     shown = world.params[key] in text
