@@ -69,7 +69,7 @@ class Row:
     json: Body = None
     form: dict[str, str] | None = None
     content: tuple[str, bytes] | None = None  # (content type, body)
-    query: dict[str, str] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)  # values may name path parameters: "{office_id}"
     headers: dict[str, str] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)  # path parameter → world key, when not the same name
     fresh: Callable[[World], Awaitable[dict[str, str]]] | None = None  # per-cell objects
@@ -282,12 +282,11 @@ ROWS: tuple[Row, ...] = (
     Row("POST", "/market/directory/organizations", "401 403 403 403 403 403 403 403 403 403",
         "needs the auth:directory scope (auth's relay)", json={}),
     Row("GET", "/market/directory/organizations/{organization_id}", "200 200 200 200 200 200 200 200 200 200"),
-    *(
-        Row("GET", f"/market/stats/{name}", "401 403 403 403 403 200 200 200 200 200",
-            "after office A registered the contract: counted in office A's, sub-center A's and the platform's scope",
-            phase=2, counts=STATS_SCOPE)
-        for name in ("contracts", "cumulative")
-    ),
+    # After office A registered the contract: counted in office A's, sub-center A's and the platform's scope only,
+    # even when a caller asks for the broker's subtree and office A by name.
+    Row("GET", "/market/stats/contracts", "401 403 403 403 403 200 200 200 200 200", phase=2, counts=STATS_SCOPE,
+        query={"broker_org": "{org_id}", "office": "{office_id}"}),
+    Row("GET", "/market/stats/cumulative", "401 403 403 403 403 200 200 200 200 200", phase=2, counts=STATS_SCOPE),
     Row("GET", "/market/stats/public", "200 200 200 200 200 200 200 200 200 200"),
 )
 # fmt: on
@@ -331,7 +330,8 @@ async def _call(world: World, row: Row, actor: str) -> tuple[int, str]:
         params.update(await row.fresh(world))
     caller = world.callers[actor]
     headers = {**(caller.headers if caller is not None else {}), **row.headers}
-    kwargs: dict[str, Any] = {"params": row.query, "headers": headers}
+    query = {name: value.format(**params) for name, value in row.query.items()}
+    kwargs: dict[str, Any] = {"params": query, "headers": headers}
     if row.json is not None:
         kwargs["json"] = row.json(world) if callable(row.json) else row.json
     elif row.form is not None:
