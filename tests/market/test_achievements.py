@@ -280,6 +280,16 @@ class TestListAchievements:
         other_page = (await stack.client.get(URL, params={"status": "draft"}, headers=other.headers)).json()
         assert other_page["items"] == []
 
+    async def test_the_list_shows_drafts_only_to_whom_get_shows_them(self, stack: Stack, actors: Any) -> None:
+        # A statistician of the owner university (no member role) gets 404 on the draft: the list must not show
+        # it either (the list once matched the caller's organization whatever its roles).
+        uni = await actors.org_member(kind="university")
+        draft = await create_listing(stack, uni, patents=[], title="草稿")
+        statistician = await actors.colleague(uni, roles=("statistician",))
+        assert_problem(await stack.client.get(f"{URL}/{draft['id']}", headers=statistician.headers), 404)
+        page = (await stack.client.get(URL, params={"status": "draft"}, headers=statistician.headers)).json()
+        assert page["items"] == []
+
     async def test_filters(self, stack: Stack, actors: Any) -> None:
         chengdu = await actors.org_member(kind="university", region_code="510104")
         chongqing = await actors.org_member(kind="university", region_code="500103")

@@ -537,7 +537,8 @@ async def list_listings(
     rows = await ListingRepository(session, kind.model).page(
         filters=filters,
         public_states=kind.public_states,
-        viewer_org_id=principal.org_id if principal is not None else None,
+        # Private rows of the caller's organization only for the roles that see them one by one (_sees_private).
+        viewer_org_id=principal.org_id if principal is not None and principal.has_role(*MEMBER_ROLES) else None,
         sees_everything=principal is not None and principal.has_role("platform_admin"),
         before_id=before,
         limit=limit + 1,
