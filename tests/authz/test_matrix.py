@@ -37,6 +37,7 @@ from starlette.routing import Mount
 from services.embedded import create_app as create_embedded_app
 from tests.authz.world import ACTORS, World, build_world
 from tests.conftest import Stack
+from tests.market.contracts.factories import payload
 from tests.market.helpers import achievement_body, demand_body
 from tests.support.actors import Actors
 
@@ -118,8 +119,6 @@ def _contract_as_owner(world: World) -> dict[str, Any]:
     """A contract naming the owner university as seller (submitted_as=seller): only its members may submit it."""
     owner = world.callers["owner_member"]
     assert owner is not None
-    from tests.market.contracts.factories import payload
-
     return payload(owner, contract_no=f"MX-{secrets.token_hex(4)}", submitted_as="seller")
 
 
