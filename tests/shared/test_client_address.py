@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
-from starlette.types import Message, Receive, Scope, Send
+from pathlib import Path
+from typing import Any
 
+import pytest
+import uvicorn
+from starlette.types import Message, Receive, Scope, Send
+from typer.testing import CliRunner
+
+from infra import entrypoint
+from services.cli import app as cli_app
 from shared.clientaddress import ClientAddressMiddleware, client_address, parse_trusted_proxies
 from shared.settings import ServiceSettings
 
@@ -60,3 +67,19 @@ async def test_the_middleware_rewrites_the_scope_once() -> None:
     # A mounted app behind a second copy of the middleware (the embedded gateway) sees the same client.
     await ClientAddressMiddleware(app, trusted_proxies=parse_trusted_proxies("0.0.0.0/0"))(scope, receive, send)
     assert seen == [("198.51.100.1", 0), ("198.51.100.1", 0)]
+
+
+def test_no_server_entry_point_lets_uvicorn_believe_forwarded_headers(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # uvicorn's default proxy_headers=True believes X-Forwarded-For from loopback; "*" would believe everyone.
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append(kwargs))
+    monkeypatch.setenv("SERVICE", "auth")
+    entrypoint.main()
+    result = CliRunner().invoke(cli_app, ["serve", "--port", "8999", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 2
+    for kwargs in calls:
+        assert kwargs["proxy_headers"] is False
+        assert "forwarded_allow_ips" not in kwargs
