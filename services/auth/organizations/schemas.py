@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from stdnum.cn import uscc
@@ -186,6 +186,6 @@ class SignupAccepted(BaseModel):
     """The answer to every accepted signup, whether the email was new or already had an account: the outcome is
     sent to the address (docs/auth.md, "Signup")."""
 
-    status: str = Field(default="accepted", description='Always "accepted".')
+    status: Literal["accepted"] = Field(default="accepted", description="Always accepted.")
     email: str = Field(description="The address the outcome was sent to, lower-cased.")
     detail: str = Field(description="What happens next.")
