@@ -17,9 +17,13 @@ json() { curl -sS -H 'Content-Type: application/json' "$@"; }
 # Auth's relay publishes organization changes to market's directory within a moment: wait until market knows one.
 known() { for _ in $(seq 40); do curl -sS "$B/market/directory/organizations/$1" >/dev/null 2>&1 && return 0; sleep 0.25; done; return 1; }
 token() { curl -sS $B/auth/token -d grant_type=password --data-urlencode "username=$1" --data-urlencode "password=$2" | jq -r .access_token; }
+# Signup answers the same 202 for a new and a taken email (the outcome goes to the address: `techmarket auth messages
+# EMAIL`); the new user learns the organization's id by signing in.
+orgof() { curl -sS $B/auth/me -H "Authorization: Bearer $(token "$1" "$2")" | jq -r .organization_id; }
 signup() {  # name kind credit_code region email → organization id
   json $B/auth/signup -d "{\"organization\": {\"name\": \"$1\", \"kind\": \"$2\", \"credit_code\": \"$3\", \"region_code\": \"$4\"},
-    \"user\": {\"email\": \"$5\", \"password\": \"correct horse battery\", \"name\": \"$1\"}}" | jq -r .organization.id
+    \"user\": {\"email\": \"$5\", \"password\": \"correct horse battery\", \"name\": \"$1\"}}" >/dev/null
+  orgof "$5" 'correct horse battery'
 }
 step() { printf '\n== %s\n' "$*"; }
 
@@ -115,9 +119,10 @@ curl -sS "$B/market/stats/contracts?group_by=year,flow" -H "Authorization: Beare
 curl -sS $B/market/stats/public | jq -c 'del(.monthly)'
 
 step "9. brokerage: a transfer institution's broker proposes the patent for the demand; both owners accept"
-TI=$(json $B/auth/signup -d "{\"organization\": {\"name\": \"四川某技术转移中心\", \"kind\": \"transfer_institution\",
+json $B/auth/signup -d "{\"organization\": {\"name\": \"四川某技术转移中心\", \"kind\": \"transfer_institution\",
   \"credit_code\": \"52510104MA6BJ7K30T\", \"region_code\": \"510104\", \"parent_id\": \"$CENTER\"},
-  \"user\": {\"email\": \"head+$RUN@tt.example.cn\", \"password\": \"correct horse battery\", \"name\": \"机构负责人\"}}" | jq -r .organization.id)
+  \"user\": {\"email\": \"head+$RUN@tt.example.cn\", \"password\": \"correct horse battery\", \"name\": \"机构负责人\"}}" >/dev/null
+TI=$(orgof "head+$RUN@tt.example.cn" 'correct horse battery')
 curl -sS -X POST $B/auth/organizations/$TI/verify -H "Authorization: Bearer $ADMIN" >/dev/null
 TIHEAD=$(token "head+$RUN@tt.example.cn" 'correct horse battery')
 json $B/auth/organizations/$TI/members -H "Authorization: Bearer $TIHEAD" -d "{\"email\": \"broker+$RUN@tt.example.cn\",

@@ -36,8 +36,9 @@ def main() -> None:
         factory=True,
         host="0.0.0.0",  # noqa: S104  (inside a container, behind the load balancer)
         port=int(os.environ.get("PORT", "8000")),
-        proxy_headers=True,
-        forwarded_allow_ips="*",
+        # Never "*": anyone could then name their own IP. The app reads X-Forwarded-For itself, only from the
+        # gateways listed in TRUSTED_PROXIES (shared.clientaddress).
+        proxy_headers=False,
         log_config=None,
         access_log=False,
     )

@@ -29,7 +29,16 @@ def serve(
         f"techmarket serving on http://{host}:{port}/  —  API docs: http://{host}:{port}/auth/docs, "
         f"http://{host}:{port}/market/docs, http://{host}:{port}/search/docs"
     )
-    uvicorn.run(create_app(data_dir=data_dir), host=host, port=port, log_config=None, access_log=False)
+    # proxy_headers off: uvicorn would believe X-Forwarded-For from loopback; ClientAddressMiddleware reads it, and
+    # only from TRUSTED_PROXIES.
+    uvicorn.run(
+        create_app(data_dir=data_dir),
+        host=host,
+        port=port,
+        proxy_headers=False,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @app.command()

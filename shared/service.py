@@ -18,6 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from shared.clientaddress import ClientAddressMiddleware
 from shared.db import create_engine, create_sessionmaker, is_sqlite
 from shared.errors import install_error_handlers, problem_response
 from shared.logs import configure_logging
@@ -112,6 +113,9 @@ def build_service_app(
         return settings.import_max_body_bytes if path.rstrip("/").endswith("/import") else settings.max_body_bytes
 
     app.add_middleware(BodyLimitMiddleware, limit_for_path=limit_for_path)
+    # request.client is the real client from here on (login limits count per client IP): X-Forwarded-For only from
+    # TRUSTED_PROXIES; the servers run with uvicorn's proxy_headers off.
+    app.add_middleware(ClientAddressMiddleware, trusted_proxies=settings.trusted_proxy_networks)
     app.add_middleware(RequestContextMiddleware)
 
     health = APIRouter(tags=["health"])

@@ -10,8 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource
+
+from shared.clientaddress import ProxyNetwork, parse_trusted_proxies
 
 __all__ = ["DEV_SECRET_PREFIX", "ServiceSettings"]
 
@@ -45,6 +47,22 @@ class ServiceSettings(BaseSettings):
         default="http://127.0.0.1:8000/auth",
         description="Base URL of the auth service (JWKS, token endpoint).",
     )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated IPs or CIDRs of the reverse proxies whose X-Forwarded-For is believed "
+        "(TRUSTED_PROXIES). Empty: none, the client address is the TCP peer.",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_proxies(cls, value: str) -> str:
+        parse_trusted_proxies(value)  # ValueError names the bad entry
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ProxyNetwork, ...]:
+        """TRUSTED_PROXIES parsed."""
+        return parse_trusted_proxies(self.trusted_proxies)
 
     @classmethod
     def settings_customise_sources(

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -139,10 +141,15 @@ def stack_settings(databases: Databases, tmp_path: Path) -> tuple[AuthSettings, 
     )
 
 
-@pytest.fixture
-async def stack(databases: Databases, tmp_path: Path) -> AsyncIterator[Stack]:
-    """The whole marketplace in-process on the test's databases, lifespan run."""
+@asynccontextmanager
+async def running_stack(
+    databases: Databases, tmp_path: Path, *, auth_overrides: dict[str, Any] | None = None
+) -> AsyncIterator[Stack]:
+    """The whole marketplace in-process on the test's databases, lifespan run; ``auth_overrides`` change auth's
+    settings (e.g. trusted_proxies)."""
     auth_settings, market_settings, search_settings = stack_settings(databases, tmp_path)
+    if auth_overrides:
+        auth_settings = auth_settings.model_copy(update=auth_overrides)
     app = create_embedded_app(
         auth_settings=auth_settings, market_settings=market_settings, search_settings=search_settings
     )
@@ -157,6 +164,13 @@ async def stack(databases: Databases, tmp_path: Path) -> AsyncIterator[Stack]:
                 market_settings=market_settings,
                 search_settings=search_settings,
             )
+
+
+@pytest.fixture
+async def stack(databases: Databases, tmp_path: Path) -> AsyncIterator[Stack]:
+    """The whole marketplace in-process on the test's databases, lifespan run."""
+    async with running_stack(databases, tmp_path) as running:
+        yield running
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -1,5 +1,5 @@
-"""`techmarket auth …`: create a platform admin, rotate the signing key, list keys, run the organization feed's
-relay (on AUTH_* settings).
+"""`techmarket auth …`: create a platform admin, rotate the signing key, list keys, print the messages sent to an
+address, run the organization feed's relay (on AUTH_* settings).
 
 ``run_relay_forever()`` is what the container entry point runs for SERVICE=auth-relay (infra/entrypoint.py).
 """
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.auth.app import SPEC
 from services.auth.bootstrap import BootstrapError, create_platform_admin
 from services.auth.keys import service as keys_service
+from services.auth.messages import service as messages_service
 from services.auth.outbox.relay import build_relay
 from services.auth.passwords import PasswordHasher
 from services.auth.settings import AuthSettings
@@ -124,6 +125,25 @@ def list_keys() -> None:
         typer.echo(
             f"{status.kid}\t{status.state}\tactivates {status.activates_at.isoformat()}\tpublished until {until}"
         )
+
+
+@app.command("messages")
+def messages(email: Annotated[str, typer.Argument(help="The address whose messages to print.")]) -> None:
+    """Print the messages sent to an address, oldest first (the delivery channel of embedded and development
+    deployments: e.g. the outcome of a signup)."""
+    settings = AuthSettings()
+
+    async def work(session: AsyncSession) -> list[tuple[str, str, str, str, str]]:
+        return [
+            (m.created_at.isoformat(), m.kind, m.to, m.subject, m.body)
+            for m in await messages_service.messages_to(session, email)
+        ]
+
+    sent = _run(settings, work)
+    if not sent:
+        typer.echo(f"no messages to {email.strip().lower()}")
+    for created_at, kind, to, subject, body in sent:
+        typer.echo(f"--- {created_at}  {kind}\nTo: {to}\nSubject: {subject}\n\n{body}\n")
 
 
 async def _relay_main(*, once: bool) -> int:

@@ -3,6 +3,7 @@
 from services.auth.audit import models as audit_models
 from services.auth.clients import models as clients_models
 from services.auth.keys import models as keys_models
+from services.auth.messages import models as messages_models
 from services.auth.organizations import models as organizations_models
 from services.auth.outbox import models as outbox_models
 from services.auth.tokens import models as tokens_models
@@ -12,6 +13,7 @@ __all__ = [
     "audit_models",
     "clients_models",
     "keys_models",
+    "messages_models",
     "organizations_models",
     "outbox_models",
     "tokens_models",

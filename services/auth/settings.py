@@ -85,7 +85,13 @@ class AuthSettings(RelaySettings):
     )
     password_hash_parallelism: int = Field(default=1, ge=1, le=16, description="argon2id lanes.")
     login_max_failures: int = Field(
-        default=5, ge=1, description="Failed logins per account and per client IP within the window before 429."
+        default=5, ge=1, description="Failed logins per account within the window before 429."
+    )
+    login_max_failures_per_ip: int = Field(
+        default=100,
+        ge=1,
+        description="Failed logins per client IP within the window before 429 (AUTH_LOGIN_MAX_FAILURES_PER_IP): "
+        "higher than the account limit, since a campus or company may log in from behind one NAT address.",
     )
     login_window_seconds: int = Field(default=900, ge=1, description="The failed-login window (15 minutes).")
     key_publish_ahead_seconds: int = Field(

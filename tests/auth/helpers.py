@@ -15,6 +15,7 @@ __all__ = [
     "login",
     "signup",
     "signup_body",
+    "whoami",
 ]
 
 _ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -47,14 +48,34 @@ def signup_body(**organization: Any) -> dict[str, Any]:
 
 
 async def signup(client: httpx.AsyncClient, **organization: Any) -> dict[str, Any]:
-    """Sign up an organization; returns the response body plus the credentials used."""
+    """Sign up an organization; returns what the owner of the address learns (signing in: GET /auth/me) in the
+    shape {"organization": OrganizationPublic, "user": {id, email, name, roles}}, plus the credentials used.
+
+    The signup answer itself carries no ids: it is the same 202 for a new and a taken email."""
     body = signup_body(**organization)
     response = await client.post("/auth/signup", json=body)
-    assert response.status_code == 201, response.text
-    out: dict[str, Any] = response.json()
-    out["email"] = body["user"]["email"]
-    out["password"] = body["user"]["password"]
-    return out
+    assert response.status_code == 202, response.text
+    email, password = body["user"]["email"], body["user"]["password"]
+    return {**await whoami(client, email, password), "email": email, "password": password}
+
+
+async def whoami(client: httpx.AsyncClient, email: str, password: str) -> dict[str, Any]:
+    """Sign in and read GET /auth/me: {"organization": …, "user": {id, email, name, roles}} of the first membership."""
+    token = await login(client, email, password)
+    assert token.status_code == 200, token.text
+    me = await client.get("/auth/me", headers={"Authorization": f"Bearer {token.json()['access_token']}"})
+    assert me.status_code == 200, me.text
+    data = me.json()
+    membership = data["memberships"][0]
+    return {
+        "organization": membership["organization"],
+        "user": {
+            "id": data["user"]["id"],
+            "email": data["user"]["email"],
+            "name": data["user"]["name"],
+            "roles": membership["roles"],
+        },
+    }
 
 
 async def login(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:

@@ -24,6 +24,7 @@ from fastapi import FastAPI, Request
 from typer.testing import CliRunner
 
 from services.auth.app import create_app as create_auth_app
+from services.auth.organizations.repository import OrganizationRepository
 from services.auth.outbox.models import AuthOutboxEvent
 from services.auth.outbox.relay import build_relay
 from services.auth.settings import AuthSettings
@@ -209,9 +210,13 @@ class TestInTheApp:
             LifespanManager(app, startup_timeout=60) as manager,
             httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://auth") as client,
         ):
-            response = await client.post("/signup", json=signup_body(name="西南石油大学"))
-            assert response.status_code == 201, response.text
-            org_id = response.json()["organization"]["id"]
+            body = signup_body(name="西南石油大学")
+            response = await client.post("/signup", json=body)
+            assert response.status_code == 202, response.text
+            async with app.state.sessionmaker() as session:
+                organization = await OrganizationRepository(session).by_credit_code(body["organization"]["credit_code"])
+            assert organization is not None
+            org_id = str(organization.id)
             for _ in range(200):
                 if target.of(org_id):
                     break

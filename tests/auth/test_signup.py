@@ -1,21 +1,33 @@
-"""POST /auth/signup: a pending organization and its first user, the tier rules, code validation, duplicates."""
+"""POST /auth/signup: a pending organization and its first user, the tier rules, code validation, duplicates, the
+same answer for a new and a taken email (the outcome goes to the address: auth_messages)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
+from services.auth.messages.models import OutboundMessage
+from services.auth.messages.service import messages_to
 from services.auth.organizations.models import Organization
+from services.auth.organizations.router import SIGNUP_ACCEPTED_DETAIL as ACCEPTED_DETAIL
 from services.auth.users.models import User
-from tests.auth.helpers import assert_problem, credit_code, login, signup, signup_body
+from services.cli import app as cli_app
+from tests.auth.helpers import assert_problem, credit_code, login, signup, signup_body, whoami
 from tests.conftest import Stack
 from tests.support.actors import Actors
 
 _FULLWIDTH = str.maketrans(
     "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", "０１２３４５６７８９ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ"
 )
+
+
+async def _messages(stack: Stack, email: str) -> list[OutboundMessage]:
+    async with stack.service_app("auth").state.sessionmaker() as session:
+        return list(await messages_to(session, email))
 
 
 async def _counts(stack: Stack) -> tuple[int, int]:
@@ -29,8 +41,9 @@ class TestSignup:
     async def test_creates_a_pending_organization_and_its_org_admin(self, stack: Stack) -> None:
         body = signup_body()
         response = await stack.client.post("/auth/signup", json=body)
-        assert response.status_code == 201, response.text
-        created = response.json()
+        assert response.status_code == 202, response.text
+        assert response.json() == {"status": "accepted", "email": body["user"]["email"], "detail": ACCEPTED_DETAIL}
+        created = await whoami(stack.client, body["user"]["email"], body["user"]["password"])
         org = created["organization"]
         assert org["status"] == "pending"
         assert org["kind"] == "university"
@@ -39,14 +52,12 @@ class TestSignup:
         assert org["parent_id"] is None
         assert created["user"]["roles"] == ["org_admin"]
         assert created["user"]["email"] == body["user"]["email"]
-        assert "password" not in created["user"]
-        token = await login(stack.client, body["user"]["email"], body["user"]["password"])
-        assert token.status_code == 200
-        me = (
-            await stack.client.get("/auth/me", headers={"Authorization": f"Bearer {token.json()['access_token']}"})
-        ).json()
-        assert me["roles"] == ["org_admin"]
-        assert me["memberships"][0]["organization"]["status"] == "pending"
+        # The owner of the address is told, with the ids the answer does not carry.
+        (message,) = await _messages(stack, body["user"]["email"])
+        assert message.kind == "signup.created"
+        assert message.subject == "Your techmarket account was created"
+        assert org["id"] in message.body
+        assert created["user"]["id"] in message.body
 
     async def test_credit_code_is_normalized_from_full_width_and_lower_case(self, stack: Stack) -> None:
         code = credit_code()
@@ -85,13 +96,52 @@ class TestSignup:
         assert body["type"] == "urn:techmarket:problem:credit-code-taken"
         assert await _counts(stack) == before
 
-    async def test_duplicate_email_is_409_and_stores_nothing(self, stack: Stack) -> None:
+    async def test_a_taken_email_gets_the_same_answer_and_its_owner_is_told(self, stack: Stack) -> None:
         first = await signup(stack.client)
         before = await _counts(stack)
+        fresh, taken = signup_body(), signup_body()
+        taken["user"]["email"] = f"  {first['email'].upper()} "
+        taken["user"]["password"] = "another horse battery"
+        new_answer = await stack.client.post("/auth/signup", json=fresh)
+        taken_answer = await stack.client.post("/auth/signup", json=taken)
+        # Nothing in the answer tells whether the address has an account: same status, headers and body but for
+        # the echoed address.
+        assert (new_answer.status_code, taken_answer.status_code) == (202, 202)
+        assert new_answer.headers.keys() - {"x-request-id"} == taken_answer.headers.keys() - {"x-request-id"}
+        assert {**new_answer.json(), "email": first["email"]} == taken_answer.json()
+        assert await _counts(stack) == (before[0] + 1, before[1] + 1)  # only the new address made an account
+        # The owner learns of the attempt; the account is unchanged.
+        created, attempt = await _messages(stack, first["email"])
+        assert (created.kind, attempt.kind) == ("signup.created", "signup.email_taken")
+        assert attempt.subject == "Someone tried to sign up with your address"
+        assert "sign in" in attempt.body
+        assert "reset" in attempt.body
+        assert (await login(stack.client, first["email"], first["password"])).status_code == 200
+        assert (await login(stack.client, first["email"], "another horse battery")).status_code == 400
+
+    async def test_a_refused_signup_sends_nothing(self, stack: Stack) -> None:
         body = signup_body()
-        body["user"]["email"] = first["email"].upper()
-        assert_problem(await stack.client.post("/auth/signup", json=body), 409, field="user.email")
-        assert await _counts(stack) == before
+        body["user"]["password"] = "short1234"
+        assert_problem(await stack.client.post("/auth/signup", json=body), 422, field="user.password")
+        assert await _messages(stack, body["user"]["email"]) == []
+
+    async def test_the_cli_prints_the_messages_of_an_address(
+        self, stack: Stack, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        first = await signup(stack.client)
+        again = signup_body()
+        again["user"]["email"] = first["email"]
+        assert (await stack.client.post("/auth/signup", json=again)).status_code == 202
+        monkeypatch.setenv("AUTH_DATABASE_URL", stack.auth_settings.resolved_database_url)
+        runner = CliRunner()
+        printed = await asyncio.to_thread(runner.invoke, cli_app, ["auth", "messages", first["email"].upper()])
+        assert printed.exit_code == 0, printed.output
+        assert printed.output.count(f"To: {first['email']}") == 2
+        assert printed.output.index("signup.created") < printed.output.index("signup.email_taken")
+        assert first["organization"]["id"] in printed.output
+        nobody = await asyncio.to_thread(runner.invoke, cli_app, ["auth", "messages", "nobody@nowhere.example"])
+        assert nobody.exit_code == 0
+        assert "no messages to nobody@nowhere.example" in nobody.output
 
     @pytest.mark.parametrize(
         ("password", "why"),

@@ -6,15 +6,17 @@ import base64
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import select
 
 from services.auth.passwords import PasswordHasher
+from services.auth.tokens.models import LoginFailure
 from services.auth.users.models import User
 from tests.auth.helpers import assert_oauth_error, assert_problem, login, signup
-from tests.conftest import TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD, Stack
+from tests.conftest import TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD, Databases, Stack, running_stack
 from tests.support.actors import Actors
 
 
@@ -160,17 +162,57 @@ class TestLockout:
         other = await signup(stack.client)
         assert (await login(stack.client, other["email"], other["password"])).status_code == 200
 
-    async def test_five_failures_from_one_ip_lock_that_ip(self, stack: Stack) -> None:
-        created = await signup(stack.client)
+    async def test_a_locked_account_does_not_lock_its_ip(self, stack: Stack) -> None:
+        # One campus behind one NAT address: someone mistypes six times; colleagues still log in from there.
+        victim, colleague = await signup(stack.client), await signup(stack.client)
         async with _client_from(stack, "10.4.0.1") as client:
-            for i in range(5):
+            for _ in range(5):
+                assert_oauth_error(await login(client, victim["email"], "wrong password!"), 400, "invalid_grant")
+            assert_oauth_error(await login(client, victim["email"], "wrong password!"), 429, "invalid_grant")
+            assert_oauth_error(await login(client, victim["email"], victim["password"]), 429, "invalid_grant")
+            assert (await login(client, colleague["email"], colleague["password"])).status_code == 200
+
+    async def test_the_ip_limit_is_separate_and_higher(self, stack: Stack) -> None:
+        limit = stack.auth_settings.login_max_failures_per_ip
+        assert limit == 100  # the default (AUTH_LOGIN_MAX_FAILURES_PER_IP)
+        created = await signup(stack.client)
+        async with _client_from(stack, "10.4.1.1") as client:
+            # One failure per account: only the IP's counter can reach its limit.
+            for i in range(limit):
                 assert_oauth_error(
                     await login(client, f"guess{i}@nowhere.example", "wrong password!"), 400, "invalid_grant"
                 )
             locked = await login(client, created["email"], created["password"])
             assert_oauth_error(locked, 429, "invalid_grant")
-            assert int(locked.headers["retry-after"]) >= 1
-        async with _client_from(stack, "10.4.0.2") as client:
+            window = stack.auth_settings.login_window_seconds
+            assert 1 <= int(locked.headers["retry-after"]) <= window + 1
+        async with _client_from(stack, "10.4.1.2") as client:
+            assert (await login(client, created["email"], created["password"])).status_code == 200
+
+    async def test_a_forged_x_forwarded_for_changes_nothing(self, stack: Stack) -> None:
+        # No proxy is trusted by default: the header cannot spread failures over invented IPs, nor pin them on
+        # someone else's address.
+        assert stack.auth_settings.trusted_proxies == ""
+        limit = stack.auth_settings.login_max_failures_per_ip
+        created = await signup(stack.client)
+        async with _client_from(stack, "10.4.2.1") as attacker:
+            for i in range(limit):
+                forged = {"X-Forwarded-For": f"10.4.3.{i}"}
+                response = await attacker.post(
+                    "/auth/token",
+                    data={"grant_type": "password", "username": f"guess{i}@nowhere.example", "password": "wrong!"},
+                    headers=forged,
+                )
+                assert_oauth_error(response, 400, "invalid_grant")
+            spread = await attacker.post(
+                "/auth/token",
+                data={"grant_type": "password", "username": created["email"], "password": created["password"]},
+                headers={"X-Forwarded-For": "10.4.3.250"},
+            )
+            assert_oauth_error(spread, 429, "invalid_grant")
+        assert await _failure_ips(stack) == {"10.4.2.1"}
+        # The addresses the attacker named are not locked out.
+        async with _client_from(stack, "10.4.3.7") as client:
             assert (await login(client, created["email"], created["password"])).status_code == 200
 
     async def test_unknown_accounts_lock_like_real_ones(self, stack: Stack) -> None:
@@ -188,6 +230,41 @@ class TestLockout:
                     await login(client, created["email"], "wrong password!")
             async with _client_from(stack, f"10.6.{round_}.9") as client:
                 assert (await login(client, created["email"], created["password"])).status_code == 200
+
+
+class TestTrustedProxies:
+    @pytest.fixture
+    async def proxied(self, databases: Databases, tmp_path: Path) -> AsyncIterator[Stack]:
+        async with running_stack(databases, tmp_path, auth_overrides={"trusted_proxies": "10.9.0.0/16"}) as running:
+            yield running
+
+    async def test_a_trusted_proxy_names_the_client(self, proxied: Stack) -> None:
+        async with _client_from(proxied, "10.9.0.1") as gateway:
+            for forwarded in ("198.51.100.7", "203.0.113.66, 198.51.100.8", "198.51.100.9, 10.9.3.3"):
+                response = await gateway.post(
+                    "/auth/token",
+                    data={"grant_type": "password", "username": "ghost@nowhere.example", "password": "wrong!"},
+                    headers={"X-Forwarded-For": forwarded},
+                )
+                assert_oauth_error(response, 400, "invalid_grant")
+        # The rightmost hop no trusted proxy added: what the client wrote to the left of it is ignored.
+        assert await _failure_ips(proxied) == {"198.51.100.7", "198.51.100.8", "198.51.100.9"}
+
+    async def test_an_untrusted_peer_is_still_not_believed(self, proxied: Stack) -> None:
+        async with _client_from(proxied, "192.0.2.44") as client:
+            response = await client.post(
+                "/auth/token",
+                data={"grant_type": "password", "username": "ghost@nowhere.example", "password": "wrong!"},
+                headers={"X-Forwarded-For": "198.51.100.7"},
+            )
+            assert_oauth_error(response, 400, "invalid_grant")
+        assert await _failure_ips(proxied) == {"192.0.2.44"}
+
+
+async def _failure_ips(stack: Stack) -> set[str]:
+    """The client IPs the failed logins were counted against."""
+    async with stack.service_app("auth").state.sessionmaker() as session:
+        return set((await session.execute(select(LoginFailure.ip))).scalars())
 
 
 class TestRefreshTokenGrant:

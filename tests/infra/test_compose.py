@@ -133,6 +133,10 @@ def test_dockerfile_copies_what_the_entrypoint_needs() -> None:
         assert f"COPY {folder} ./{folder}" in dockerfile
 
 
+# Variables that are no secrets but must have their own shape: what a production operator would set.
+_STAND_INS = {"TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.10"}
+
+
 def _substitute(value: object) -> str:
     """Resolve ${VAR}, ${VAR:-default} and ${VAR:?message} as compose would, with a stand-in secret per VAR."""
     import re
@@ -140,6 +144,8 @@ def _substitute(value: object) -> str:
     def one(match: re.Match[str]) -> str:
         name, _, default = match.group(1).partition(":-")
         name = name.split(":?")[0]
+        if name in _STAND_INS:
+            return _STAND_INS[name]
         return default if default and name not in ("POSTGRES_PASSWORD",) else f"prod-secret-of-{name.lower()}"
 
     return re.sub(r"\$\{([^}]+)\}", one, str(value))
@@ -177,3 +183,11 @@ def test_search_starts_only_once_meilisearch_is_healthy() -> None:
     assert search
     for spec in search:
         assert spec["depends_on"]["meilisearch"] == {"condition": "service_healthy"}
+
+
+def test_every_api_container_can_trust_the_gateway() -> None:
+    """Each container that serves HTTP takes TRUSTED_PROXIES (its gateway); the relays serve none."""
+    for service in app_services(load_compose()).values():
+        environment = service["environment"]
+        if environment["SERVICE"] in SERVICE_APPS:
+            assert environment.get("TRUSTED_PROXIES") == "${TRUSTED_PROXIES:-}", environment["SERVICE"]

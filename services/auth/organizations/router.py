@@ -15,9 +15,8 @@ from services.auth.organizations.schemas import (
     OrganizationPublic,
     OrganizationUpdate,
     RejectRequest,
+    SignupAccepted,
     SignupRequest,
-    SignupResponse,
-    SignupUserPublic,
     SuspendRequest,
 )
 from services.auth.organizations.service import DIRECTORY_MAX_LIMIT
@@ -55,23 +54,30 @@ def _page(rows: Sequence[Organization], limit: int) -> Page[OrganizationPublic]:
     return Page[OrganizationPublic](items=items, next_cursor=next_cursor)
 
 
+SIGNUP_ACCEPTED_DETAIL = (
+    "Your signup was received. We sent a message to this address with the outcome: either your account was created "
+    "(the organization is then pending verification and you can sign in), or the address already has an account."
+)
+
+
 @router.post(
     "/signup",
     summary="Sign up an organization and its first user",
     description="Creates a pending organization and its first user (role org_admin) in one transaction. The tier "
     "rules of the 1+4+N tree apply to `organization.parent_id`; the credit code is checked against GB 32100 and "
     "must not be registered yet (409); the region code must be a GB/T 2260 code. A platform admin (or an "
-    "org_admin of the tier parent) then verifies or rejects it.",
-    status_code=201,
-    response_model=SignupResponse,
+    "org_admin of the tier parent) then verifies or rejects it.\n\n"
+    "The answer is the same 202 whether the email is new or already has an account, so signup does not tell "
+    "anyone which addresses are registered: the outcome is sent to the address (`techmarket auth messages EMAIL` "
+    "shows it in embedded and development deployments). Sign in to learn the new user's and organization's ids "
+    "(`GET /auth/me`).",
+    status_code=202,
+    response_model=SignupAccepted,
     responses=problem_responses(400, 409, 422),
 )
-async def signup(body: SignupRequest, session: SessionDep, hasher: HasherDep) -> SignupResponse:
-    organization, user, membership = await organizations_service.signup(session=session, request=body, hasher=hasher)
-    return SignupResponse(
-        organization=OrganizationPublic.model_validate(organization),
-        user=SignupUserPublic(id=user.id, email=user.email, name=user.name, roles=membership.role_list),
-    )
+async def signup(body: SignupRequest, session: SessionDep, hasher: HasherDep) -> SignupAccepted:
+    await organizations_service.signup(session=session, request=body, hasher=hasher)
+    return SignupAccepted(email=body.user.email, detail=SIGNUP_ACCEPTED_DETAIL)
 
 
 @router.get(

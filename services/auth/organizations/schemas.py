@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from stdnum.cn import uscc
@@ -21,10 +21,9 @@ __all__ = [
     "OrganizationPublic",
     "OrganizationUpdate",
     "RejectRequest",
+    "SignupAccepted",
     "SignupRequest",
-    "SignupResponse",
     "SignupUser",
-    "SignupUserPublic",
     "SuspendRequest",
     "normalize_credit_code",
     "normalize_email",
@@ -183,17 +182,10 @@ class OrganizationPublic(BaseModel):
     decided_at: dt.datetime | None = Field(description="When it was verified or rejected.")
 
 
-class SignupUserPublic(BaseModel):
-    """The user created by a signup."""
+class SignupAccepted(BaseModel):
+    """The answer to every accepted signup, whether the email was new or already had an account: the outcome is
+    sent to the address (docs/auth.md, "Signup")."""
 
-    id: uuid.UUID
-    email: str
-    name: str
-    roles: list[str]
-
-
-class SignupResponse(BaseModel):
-    """The pending organization and its first user."""
-
-    organization: OrganizationPublic
-    user: SignupUserPublic
+    status: Literal["accepted"] = Field(default="accepted", description="Always accepted.")
+    email: str = Field(description="The address the outcome was sent to, lower-cased.")
+    detail: str = Field(description="What happens next.")

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth.audit import service as audit
+from services.auth.messages import service as messages
 from services.auth.organizations.models import Organization
 from services.auth.organizations.repository import OrganizationFilter, OrganizationRepository
 from services.auth.organizations.schemas import OrganizationUpdate, SignupRequest
@@ -25,7 +26,6 @@ from services.auth.outbox.models import AuthOutboxEvent
 from services.auth.passwords import PasswordHasher
 from services.auth.permissions import is_org_admin_of, is_platform_admin, may_see, reads_whole_directory
 from services.auth.users import service as users_service
-from services.auth.users.models import Membership, User
 from services.auth.vocabulary import TIER_PARENT_KINDS, OrgEvent, OrgKind, OrgStatus, Role
 from shared.clock import utcnow
 from shared.concurrency import check_if_match
@@ -146,10 +146,13 @@ async def _check_tier(
     return parent
 
 
-async def signup(
-    *, session: AsyncSession, request: SignupRequest, hasher: PasswordHasher
-) -> tuple[Organization, User, Membership]:
-    """Create a pending organization and its first user (org_admin) in the caller's transaction."""
+async def signup(*, session: AsyncSession, request: SignupRequest, hasher: PasswordHasher) -> None:
+    """Create a pending organization and its first user (org_admin) in the caller's transaction, and tell the
+    address so; when the email already has an account, create nothing and tell the address that instead.
+
+    The caller learns neither outcome (the router answers 202 either way): a signup must not tell a stranger
+    which addresses have accounts. Credit codes are public (the directory lists them), so a taken one is still 409.
+    """
     repo = OrganizationRepository(session)
     data = request.organization
     if data.kind == OrgKind.CENTER:
@@ -162,7 +165,11 @@ async def signup(
     users_service.check_password(request.user.password, email=request.user.email, field="user.password")
     if await repo.by_credit_code(data.credit_code) is not None:
         raise _duplicate_credit_code("organization.credit_code")
-    await users_service.ensure_email_free(session=session, email=request.user.email, field="user.email")
+    if await users_service.email_taken(session=session, email=request.user.email):
+        # Hash the password anyway: the new-account path hashes it, and the answer's timing must not differ.
+        await hasher.hash(request.user.password)
+        await messages.signup_email_taken(session, to=request.user.email)
+        return
     org_id = new_id()
     organization = Organization(
         id=org_id,
@@ -178,7 +185,7 @@ async def signup(
         await repo.add(organization)
     except IntegrityError as exc:  # a concurrent signup with the same code won the race
         raise _duplicate_credit_code("organization.credit_code") from exc
-    user, membership = await users_service.create_member(
+    user, _ = await users_service.create_member(
         session=session,
         organization=organization,
         email=request.user.email,
@@ -196,7 +203,7 @@ async def signup(
         action="organization.signup",
         to_state=OrgStatus.PENDING,
     )
-    return organization, user, membership
+    await messages.signup_created(session, user=user, organization=organization)
 
 
 def _duplicate_credit_code(field: str) -> Conflict:

@@ -114,14 +114,15 @@ async def _issue_user_tokens(
 
 
 async def _throttle(*, repo: TokenRepository, account: str, ip: str, settings: AuthSettings) -> None:
-    """429 when the account or the client IP has had too many failed logins within the window."""
+    """429 when the account, or (with a separate, higher limit) the client IP, has had too many failed logins
+    within the window."""
     now = utcnow()
     window = dt.timedelta(seconds=settings.login_window_seconds)
-    limit = settings.login_max_failures
-    for times in (
-        await repo.recent_failures(account=account, ip=None, since=now - window, limit=limit),
-        await repo.recent_failures(account=None, ip=ip, since=now - window, limit=limit),
+    for key, limit in (
+        ({"account": account, "ip": None}, settings.login_max_failures),
+        ({"account": None, "ip": ip}, settings.login_max_failures_per_ip),
     ):
+        times = await repo.recent_failures(**key, since=now - window, limit=limit)
         if len(times) >= limit:
             retry_after = max(1, int(((times[limit - 1] + window) - now).total_seconds()) + 1)
             raise OAuthError(

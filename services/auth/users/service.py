@@ -56,9 +56,14 @@ def check_roles(*, kind: str, roles: Sequence[str], broker_certificate_no: str |
         raise ValidationFailed.field("roles", "only a platform admin may grant platform_admin", type="role_rule")
 
 
+async def email_taken(*, session: AsyncSession, email: str) -> bool:
+    """Whether a user has this (lower-cased) email."""
+    return await UserRepository(session).by_email(email) is not None
+
+
 async def ensure_email_free(*, session: AsyncSession, email: str, field: str) -> None:
     """409 naming ``field`` when the email is taken."""
-    if await UserRepository(session).by_email(email) is not None:
+    if await email_taken(session=session, email=email):
         raise _email_taken(field)
 
 

@@ -10,6 +10,7 @@ from services.market.directory import service as directory
 from services.market.directory.schemas import OrganizationCard
 from services.market.outbox.models import OutboxEvent
 from shared.outbox.repository import OutboxRepository
+from tests.auth.helpers import whoami
 from tests.conftest import Stack
 from tests.support.actors import Actor, Actors, fake_credit_code
 
@@ -83,8 +84,10 @@ async def unsynced_member(
             "user": {"email": email, "password": password, "name": name},
         },
     )
-    assert signup.status_code == 201, signup.text
-    org = signup.json()["organization"]
+    assert signup.status_code == 202, signup.text
+    # The signup answer names no ids: the new user learns them by signing in.
+    learned = await whoami(stack.client, email, password)
+    org = learned["organization"]
     if verified:
         verify = await stack.client.post(f"/auth/organizations/{org['id']}/verify", headers=admin.headers)
         assert verify.status_code == 200, verify.text
@@ -94,7 +97,7 @@ async def unsynced_member(
     assert token.status_code == 200, token.text
     return Actor(
         token=token.json()["access_token"],
-        subject=signup.json()["user"]["id"],
+        subject=learned["user"]["id"],
         org_id=uuid.UUID(org["id"]),
         org_kind=kind,
         org_path=org["path"],
