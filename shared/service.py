@@ -7,8 +7,8 @@ whatever the service adds; it closes them in reverse order at shutdown. Nothing 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,39 +23,13 @@ from shared.errors import install_error_handlers, problem_response
 from shared.logs import configure_logging
 from shared.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from shared.migrations import upgrade_to_head
+from shared.openapi import finalize_openapi, install_docs, operation_id
 from shared.security import JWKSVerifier
 from shared.settings import ServiceSettings
 
 __all__ = ["ServiceSpec", "build_service_app"]
 
 ExtraLifespan = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]
-
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "title": "Problem",
-    "description": "RFC 9457 problem details. `errors` lists field errors on 422 (field is a dotted path).",
-    "type": "object",
-    "required": ["type", "title", "status"],
-    "properties": {
-        "type": {"type": "string", "example": "urn:techmarket:problem:validation-failed"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "instance": {"type": "string"},
-        "request_id": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "field": {"type": "string", "example": "organization.credit_code"},
-                    "in": {"type": "string", "example": "body"},
-                    "message": {"type": "string"},
-                    "type": {"type": "string"},
-                },
-            },
-        },
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -69,6 +43,8 @@ class ServiceSpec:
     routers: Sequence[APIRouter]
     extra_lifespan: ExtraLifespan | None = None
     version: str = "0.1.0"
+    # Request-body examples of the OpenAPI document, by operation id → example name → JSON body.
+    request_examples: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def build_service_app(
@@ -105,7 +81,15 @@ def build_service_app(
             await http_client.aclose()
             await engine.dispose()
 
-    app = FastAPI(title=spec.title, description=spec.description, version=spec.version, lifespan=lifespan)
+    app = FastAPI(
+        title=spec.title,
+        description=spec.description,
+        version=spec.version,
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        docs_url=None,  # served from the project's own assets below (no CDN)
+        redoc_url=None,
+    )
     install_error_handlers(app)
 
     def limit_for_path(path: str) -> int:
@@ -139,11 +123,13 @@ def build_service_app(
     for router in spec.routers:
         app.include_router(router)
 
+    install_docs(app)
+
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
-            app.openapi_schema = schema
+            app.openapi_schema = finalize_openapi(schema, app, request_examples=spec.request_examples)
+        # FastAPI's /openapi.json handler adds the mount point (root_path, e.g. /market) as `servers`.
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
