@@ -271,8 +271,6 @@ def _problem_errors(operation: dict[str, Any]) -> bool:
     responses: dict[str, Any] = operation.setdefault("responses", {})
     if _has_json_body(operation) and "400" not in responses:
         responses["400"] = {"description": _MALFORMED}
-    if ("parameters" in operation or "requestBody" in operation) and "422" not in responses:
-        responses["422"] = {"description": _DESCRIBED[422]}
     oauth = False
     for code, response in list(responses.items()):
         if code[:1] not in {"4", "5"}:

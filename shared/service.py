@@ -10,12 +10,13 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from shared.db import create_engine, create_sessionmaker, is_sqlite
@@ -30,6 +31,20 @@ from shared.settings import ServiceSettings
 __all__ = ["ServiceSpec", "build_service_app"]
 
 ExtraLifespan = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]
+
+
+class Health(BaseModel):
+    """The liveness answer."""
+
+    status: Literal["ok"] = Field(description="Always ok: the process answers.")
+    service: str = Field(description="Which service answered: auth, market or search.")
+
+
+class Readiness(BaseModel):
+    """The readiness answer (503 problem+json `not-ready` when the database does not answer)."""
+
+    status: Literal["ready"] = Field(description="Always ready: the service's database answered.")
+    service: str = Field(description="Which service answered: auth, market or search.")
 
 
 @dataclass(frozen=True)
@@ -101,10 +116,14 @@ def build_service_app(
     health = APIRouter(tags=["health"])
 
     @health.get("/healthz", summary="Liveness: the process is up")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok", "service": spec.name}
+    async def healthz() -> Health:
+        return Health(status="ok", service=spec.name)
 
-    @health.get("/readyz", summary="Readiness: the service's database answers", responses={503: {}})
+    @health.get(
+        "/readyz",
+        summary="Readiness: the service's database answers",
+        responses={200: {"model": Readiness, "description": "Ready"}, 503: {"description": "Not ready"}},
+    )
     async def readyz(request: Request) -> JSONResponse:
         try:
             async with request.app.state.engine.connect() as connection:
@@ -116,8 +135,9 @@ def build_service_app(
                 slug="not-ready",
                 title="Service not ready",
                 detail=f"database unavailable: {type(exc).__name__}",
+                headers={"Retry-After": "5"},  # every 503 says when to look again (documented in OpenAPI)
             )
-        return JSONResponse({"status": "ready", "service": spec.name})
+        return JSONResponse(Readiness(status="ready", service=spec.name).model_dump())
 
     app.include_router(health)
     for router in spec.routers:
