@@ -46,6 +46,7 @@ __all__ = [
     "finalize_openapi",
     "install_docs",
     "operation_id",
+    "response_headers",
 ]
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -115,10 +116,12 @@ OAUTH_ERROR_SCHEMA: dict[str, Any] = {
                 "unauthorized_client",
                 "unsupported_grant_type",
                 "invalid_scope",
-                "slow_down",
             ],
         },
-        "error_description": {"type": "string", "description": "What went wrong, for a person to read."},
+        "error_description": {
+            "type": ["string", "null"],
+            "description": "What went wrong, for a person to read.",
+        },
     },
 }
 
@@ -203,6 +206,18 @@ def install_docs(app: FastAPI) -> None:
     app.add_route("/docs", swagger_ui, include_in_schema=False)
     app.add_route(redirect, oauth2_redirect, include_in_schema=False)
     app.add_route("/redoc", redoc, include_in_schema=False)
+
+
+def response_headers(status: int, *names: str) -> dict[str, Any]:
+    """``openapi_extra`` declaring response headers the rules of ``finalize_openapi`` cannot derive.
+
+    E.g. ``openapi_extra=response_headers(409, "Retry-After")`` on an operation whose 409 says when to retry;
+    ``names`` are keys of ``components/headers`` (ETag, Location, Retry-After, Idempotent-Replayed).
+    """
+    unknown = set(names) - set(_HEADERS)
+    if unknown:
+        raise ValueError(f"undeclared response headers: {sorted(unknown)}")
+    return {"responses": {str(status): {"headers": {name: _header_ref(name) for name in names}}}}
 
 
 def operation_id(route: APIRoute) -> str:

@@ -12,13 +12,20 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
 
 from services.embedded import create_app as create_embedded_app
+from shared.concurrency import IfMatchHeader
+from shared.errors import problem_responses
+from shared.openapi import finalize_openapi, operation_id, response_headers
 from shared.reference.technical_fields import technical_fields
+from shared.security import CurrentPrincipal, OptionalPrincipal, Principal, require_roles, require_scopes
 from tests.conftest import Stack
 
 SERVICES = ("auth", "market", "search")
@@ -261,7 +268,7 @@ class TestModels:
         assert "content" not in operation(documents["auth"], "post", "/revoke")["responses"]["200"]
 
     @pytest.mark.parametrize(
-        ("service", "path", "operation_id"),
+        ("service", "path", "expected_id"),
         [
             ("auth", "/signup", "signup"),
             ("market", "/achievements", "create_achievement"),
@@ -271,12 +278,12 @@ class TestModels:
         ],
     )
     def test_readme_bodies_are_valid_examples(
-        self, documents: dict[str, Document], service: str, path: str, operation_id: str
+        self, documents: dict[str, Document], service: str, path: str, expected_id: str
     ) -> None:
         validators = pytest.importorskip("openapi_schema_validator", reason="openapi-schema-validator not installed")
         doc = documents[service]
         op = operation(doc, "post", path)
-        assert op["operationId"] == operation_id
+        assert op["operationId"] == expected_id
         media = op["requestBody"]["content"]["application/json"]
         assert media["examples"]
         for example in media["examples"].values():
@@ -289,9 +296,9 @@ class TestOperationIds:
     def test_unique_and_readable(self, documents: dict[str, Document], service: str) -> None:
         ids = [op["operationId"] for _, _, op in operations(documents[service])]
         assert len(ids) == len(set(ids))
-        for operation_id in ids:
-            assert re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", operation_id), operation_id
-            assert not operation_id.endswith(("_get", "_post", "_patch", "_delete")), operation_id
+        for name in ids:
+            assert re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", name), name
+            assert not name.endswith(("_get", "_post", "_patch", "_delete")), name
 
     def test_known_names(self, documents: dict[str, Document]) -> None:
         market = documents["market"]
@@ -361,3 +368,78 @@ def test_assets_ship_swagger_ui_5() -> None:
 
     bundle = Path(DOCS_ASSETS, "swagger-ui-bundle.js").read_text(encoding="utf-8", errors="replace")
     assert "isOAS31" in bundle
+
+
+class Thing(BaseModel):
+    technical_field: str | None = None
+
+
+kernel_router = APIRouter()
+
+
+@kernel_router.get("/open")
+async def open_thing() -> Thing:
+    return Thing()
+
+
+@kernel_router.get("/maybe")
+async def maybe_thing(principal: OptionalPrincipal) -> Thing:
+    return Thing()
+
+
+@kernel_router.post("/mine", responses=problem_responses(409), openapi_extra=response_headers(409, "Retry-After"))
+async def make_thing(principal: CurrentPrincipal, thing: Thing) -> Thing:
+    return thing
+
+
+@kernel_router.patch("/mine", responses=problem_responses(412, 428))
+async def change_thing(
+    principal: Annotated[Principal, Depends(require_roles("org_admin"))], if_match: IfMatchHeader = None
+) -> Thing:
+    return Thing()
+
+
+@kernel_router.post("/feed")
+async def feed_thing(principal: Annotated[Principal, Depends(require_scopes("x:feed"))]) -> None:
+    return None
+
+
+class TestKernel:
+    """shared/openapi.py on a small app of its own: the rules do not depend on the services' routers."""
+
+    @staticmethod
+    def document() -> Document:
+        app = FastAPI(generate_unique_id_function=operation_id)
+        app.include_router(kernel_router)
+        schema = get_openapi(title="t", version="1", routes=app.routes)
+        return finalize_openapi(schema, app)
+
+    def test_security_follows_the_dependencies(self) -> None:
+        doc = self.document()
+        assert doc["paths"]["/open"]["get"]["security"] == []
+        assert doc["paths"]["/maybe"]["get"]["security"] == [{}, {"OAuth2": []}]
+        assert doc["paths"]["/mine"]["post"]["security"] == [{"OAuth2": []}]
+        assert doc["paths"]["/mine"]["patch"]["security"] == [{"OAuth2": []}]
+        assert doc["paths"]["/feed"]["post"]["security"] == [{"OAuth2": ["x:feed"]}]
+        assert doc["components"]["securitySchemes"]["OAuth2"]["flows"]["clientCredentials"]["scopes"].keys() == {
+            "x:feed"
+        }
+
+    def test_errors_headers_and_ids(self) -> None:
+        doc = self.document()
+        make = doc["paths"]["/mine"]["post"]
+        assert make["operationId"] == "make_thing"
+        assert make["responses"]["409"]["content"] == PROBLEM
+        assert make["responses"]["409"]["headers"]["Retry-After"] == {"$ref": "#/components/headers/Retry-After"}
+        assert make["responses"]["422"]["content"] == PROBLEM
+        assert "400" in make["responses"]
+        change = doc["paths"]["/mine"]["patch"]
+        assert next(p for p in change["parameters"] if p["name"] == "If-Match")["required"] is True
+        assert "ETag" in change["responses"]["200"]["headers"]
+        thing = doc["components"]["schemas"]["Thing"]["properties"]["technical_field"]
+        assert thing["anyOf"] == [{"$ref": "#/components/schemas/TechnicalField"}, {"type": "null"}]
+        assert thing["description"]
+
+    def test_unknown_header_names_are_refused(self) -> None:
+        with pytest.raises(ValueError, match="X-Nope"):
+            response_headers(200, "X-Nope")
