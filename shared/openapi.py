@@ -246,6 +246,10 @@ def finalize_openapi(
         route = routes.get((path, method))
         if route is not None:
             operation["security"] = _security(route.dependant, scopes_seen)
+            if operation["security"] and "401" not in operation["responses"]:
+                # A token that is sent is verified, even where it is optional: a bad one answers 401.
+                operation["responses"]["401"] = _problem(401)
+                operation["responses"] = dict(sorted(operation["responses"].items()))
         _declare_headers(operation, versioned)
         examples = (request_examples or {}).get(operation.get("operationId", ""))
         if examples:
@@ -286,6 +290,8 @@ def _problem_errors(operation: dict[str, Any]) -> bool:
     responses: dict[str, Any] = operation.setdefault("responses", {})
     if _has_json_body(operation) and "400" not in responses:
         responses["400"] = {"description": _MALFORMED}
+    if "requestBody" in operation and "413" not in responses:
+        responses["413"] = {"description": _DESCRIBED[413]}  # shared.middleware.BodyLimitMiddleware, any body
     oauth = False
     for code, response in list(responses.items()):
         if code[:1] not in {"4", "5"}:
@@ -303,6 +309,13 @@ def _problem_errors(operation: dict[str, Any]) -> bool:
         response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": PROBLEM_REF}}}
     operation["responses"] = dict(sorted(responses.items()))
     return oauth
+
+
+def _problem(status: int) -> dict[str, Any]:
+    return {
+        "description": _DESCRIBED.get(status, "Error"),
+        "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": PROBLEM_REF}}},
+    }
 
 
 def _has_json_body(operation: dict[str, Any]) -> bool:

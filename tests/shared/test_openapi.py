@@ -118,6 +118,14 @@ class TestErrors:
                 assert "400" in op["responses"], (method, path)
         assert bodies > 0
 
+    @pytest.mark.parametrize("service", SERVICES)
+    def test_body_limit_and_bad_tokens_are_documented(self, documents: dict[str, Document], service: str) -> None:
+        for path, method, op in operations(documents[service]):
+            if "requestBody" in op:
+                assert "413" in op["responses"], (method, path)
+            if op["security"]:
+                assert "401" in op["responses"], (method, path)
+
     def test_token_endpoint_keeps_rfc6749_errors(self, documents: dict[str, Document]) -> None:
         schema = documents["auth"]["components"]["schemas"]["OAuthError"]
         assert "invalid_grant" in schema["properties"]["error"]["enum"]
