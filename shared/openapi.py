@@ -35,6 +35,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
+from shared.errors import PROBLEM_CONTENT_TYPE, STATUS_DESCRIPTIONS
 from shared.openapi_vocabulary import FIELD_DESCRIPTIONS
 from shared.reference.technical_fields import technical_fields
 from shared.security import principal_requirement
@@ -49,7 +50,6 @@ __all__ = [
     "response_headers",
 ]
 
-PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_REF = "#/components/schemas/Problem"
 SECURITY_SCHEME = "OAuth2"
 # Absolute path: resolved against the server's origin, it is the auth service's token endpoint behind the gateway
@@ -146,24 +146,6 @@ _HEADERS: dict[str, dict[str, Any]] = {
 }
 
 _MALFORMED = "Malformed request: the body is not valid JSON (or not of the declared media type)"
-_DESCRIBED = {
-    400: "Malformed request",
-    401: "Missing or invalid access token",
-    403: "Not allowed",
-    404: "Not found, or not visible to the caller",
-    405: "Method not allowed; see Allow",
-    406: "Not acceptable",
-    409: "Conflict with the current state",
-    412: "If-Match does not match the current ETag",
-    413: "Body too large",
-    415: "Unsupported media type",
-    422: "Validation failed; `errors` names each field",
-    428: "If-Match header required",
-    429: "Too many requests; see Retry-After",
-    500: "Internal error",
-    502: "A backing engine refused the operation",
-    503: "A backing service is unavailable; see Retry-After",
-}
 _FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
 
 
@@ -291,7 +273,7 @@ def _problem_errors(operation: dict[str, Any]) -> bool:
     if _has_json_body(operation) and "400" not in responses:
         responses["400"] = {"description": _MALFORMED}
     if "requestBody" in operation and "413" not in responses:
-        responses["413"] = {"description": _DESCRIBED[413]}  # shared.middleware.BodyLimitMiddleware, any body
+        responses["413"] = {"description": STATUS_DESCRIPTIONS[413]}  # shared.middleware.BodyLimitMiddleware, any body
     oauth = False
     for code, response in list(responses.items()):
         if code[:1] not in {"4", "5"}:
@@ -305,7 +287,7 @@ def _problem_errors(operation: dict[str, Any]) -> bool:
             oauth = True
             continue  # RFC 6749 §5.2 body, declared by the route itself
         if response.get("description") in {None, "", "Validation Error"}:
-            response["description"] = _DESCRIBED.get(int(code), "Error")
+            response["description"] = STATUS_DESCRIPTIONS.get(int(code), "Error")
         response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": PROBLEM_REF}}}
     operation["responses"] = dict(sorted(responses.items()))
     return oauth
@@ -313,7 +295,7 @@ def _problem_errors(operation: dict[str, Any]) -> bool:
 
 def _problem(status: int) -> dict[str, Any]:
     return {
-        "description": _DESCRIBED.get(status, "Error"),
+        "description": STATUS_DESCRIPTIONS.get(status, "Error"),
         "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": PROBLEM_REF}}},
     }
 
