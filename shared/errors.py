@@ -33,6 +33,7 @@ from shared.requestid import current_request_id
 
 __all__ = [
     "PROBLEM_CONTENT_TYPE",
+    "STATUS_DESCRIPTIONS",
     "BadRequest",
     "Conflict",
     "FieldError",
@@ -269,26 +270,32 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _handle_unexpected)
 
 
+# One-line descriptions of error statuses in the OpenAPI documents (also used by shared/openapi.py).
+STATUS_DESCRIPTIONS: dict[int, str] = {
+    400: "Malformed request",
+    401: "Missing or invalid access token",
+    403: "Not allowed",
+    404: "Not found, or not visible to the caller",
+    405: "Method not allowed; see Allow",
+    406: "Not acceptable",
+    409: "Conflict with the current state",
+    412: "If-Match does not match the current ETag",
+    413: "Body too large",
+    415: "Unsupported media type",
+    422: "Validation failed; `errors` names each field",
+    428: "If-Match header required",
+    429: "Too many requests; see Retry-After",
+    500: "Internal error",
+    502: "A backing engine refused the operation",
+    503: "A backing service is unavailable; see Retry-After",
+}
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entries documenting problem+json errors of an endpoint."""
-    described = {
-        400: "Malformed request",
-        401: "Missing or invalid access token",
-        403: "Not allowed",
-        404: "Not found, or not visible to the caller",
-        409: "Conflict with the current state",
-        412: "If-Match does not match the current ETag",
-        413: "Body too large",
-        415: "Unsupported media type",
-        422: "Validation failed; `errors` names each field",
-        428: "If-Match header required",
-        429: "Too many requests; see Retry-After",
-        502: "A backing engine refused the operation",
-        503: "A backing service is unavailable; see Retry-After",
-    }
     return {
         s: {
-            "description": described.get(s, "Error"),
+            "description": STATUS_DESCRIPTIONS.get(s, "Error"),
             "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
         for s in statuses

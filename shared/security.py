@@ -45,6 +45,7 @@ __all__ = [
     "OptionalPrincipal",
     "Principal",
     "TokenInvalid",
+    "principal_requirement",
     "require_roles",
     "require_scopes",
 ]
@@ -267,4 +268,25 @@ def require_scopes(*scopes: str) -> Callable[[Principal], Awaitable[Principal]]:
             raise Forbidden(f"This action needs the scopes: {', '.join(sorted(missing))}.")
         return principal
 
+    _SCOPES_OF[dependency] = frozenset(scopes)
     return dependency
+
+
+# The scopes each require_scopes dependency demands, so that the OpenAPI document can state them.
+_SCOPES_OF: dict[Callable[..., Any], frozenset[str]] = {}
+
+
+def principal_requirement(call: Callable[..., Any]) -> tuple[str, frozenset[str]] | None:
+    """What a dependency asks of the caller's token: ("required" | "optional", scopes), or None if nothing.
+
+    The OpenAPI post-processor (shared/openapi.py) walks each route's dependencies with it, so a route's
+    documented security is the one its dependencies enforce.
+    """
+    if call is _optional_principal:
+        return "optional", frozenset()
+    if call is _current_principal:
+        return "required", frozenset()
+    scopes = _SCOPES_OF.get(call)
+    if scopes is not None:
+        return "required", scopes
+    return None

@@ -7,15 +7,16 @@ whatever the service adds; it closes them in reverse order at shutdown. Nothing 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from shared.clientaddress import ClientAddressMiddleware
@@ -24,6 +25,7 @@ from shared.errors import install_error_handlers, problem_response
 from shared.logs import configure_logging
 from shared.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from shared.migrations import upgrade_to_head
+from shared.openapi import finalize_openapi, install_docs, operation_id
 from shared.security import JWKSVerifier
 from shared.settings import ServiceSettings
 
@@ -31,32 +33,19 @@ __all__ = ["ServiceSpec", "build_service_app"]
 
 ExtraLifespan = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]
 
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "title": "Problem",
-    "description": "RFC 9457 problem details. `errors` lists field errors on 422 (field is a dotted path).",
-    "type": "object",
-    "required": ["type", "title", "status"],
-    "properties": {
-        "type": {"type": "string", "example": "urn:techmarket:problem:validation-failed"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "instance": {"type": "string"},
-        "request_id": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "field": {"type": "string", "example": "organization.credit_code"},
-                    "in": {"type": "string", "example": "body"},
-                    "message": {"type": "string"},
-                    "type": {"type": "string"},
-                },
-            },
-        },
-    },
-}
+
+class Health(BaseModel):
+    """The liveness answer."""
+
+    status: Literal["ok"] = Field(description="Always ok: the process answers.")
+    service: str = Field(description="Which service answered: auth, market or search.")
+
+
+class Readiness(BaseModel):
+    """The readiness answer (503 problem+json `not-ready` when the database does not answer)."""
+
+    status: Literal["ready"] = Field(description="Always ready: the service's database answered.")
+    service: str = Field(description="Which service answered: auth, market or search.")
 
 
 @dataclass(frozen=True)
@@ -70,6 +59,8 @@ class ServiceSpec:
     routers: Sequence[APIRouter]
     extra_lifespan: ExtraLifespan | None = None
     version: str = "0.1.0"
+    # Request-body examples of the OpenAPI document, by operation id → example name → JSON body.
+    request_examples: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def build_service_app(
@@ -106,7 +97,15 @@ def build_service_app(
             await http_client.aclose()
             await engine.dispose()
 
-    app = FastAPI(title=spec.title, description=spec.description, version=spec.version, lifespan=lifespan)
+    app = FastAPI(
+        title=spec.title,
+        description=spec.description,
+        version=spec.version,
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        docs_url=None,  # served from the project's own assets below (no CDN)
+        redoc_url=None,
+    )
     install_error_handlers(app)
 
     def limit_for_path(path: str) -> int:
@@ -121,10 +120,14 @@ def build_service_app(
     health = APIRouter(tags=["health"])
 
     @health.get("/healthz", summary="Liveness: the process is up")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok", "service": spec.name}
+    async def healthz() -> Health:
+        return Health(status="ok", service=spec.name)
 
-    @health.get("/readyz", summary="Readiness: the service's database answers", responses={503: {}})
+    @health.get(
+        "/readyz",
+        summary="Readiness: the service's database answers",
+        responses={200: {"model": Readiness, "description": "Ready"}, 503: {"description": "Not ready"}},
+    )
     async def readyz(request: Request) -> JSONResponse:
         try:
             async with request.app.state.engine.connect() as connection:
@@ -136,18 +139,21 @@ def build_service_app(
                 slug="not-ready",
                 title="Service not ready",
                 detail=f"database unavailable: {type(exc).__name__}",
+                headers={"Retry-After": "5"},  # every 503 says when to look again (documented in OpenAPI)
             )
-        return JSONResponse({"status": "ready", "service": spec.name})
+        return JSONResponse(Readiness(status="ready", service=spec.name).model_dump())
 
     app.include_router(health)
     for router in spec.routers:
         app.include_router(router)
 
+    install_docs(app)
+
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
-            app.openapi_schema = schema
+            app.openapi_schema = finalize_openapi(schema, app, request_examples=spec.request_examples)
+        # FastAPI's /openapi.json handler adds the mount point (root_path, e.g. /market) as `servers`.
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -48,6 +48,7 @@ class TestEmbeddedApp:
         response = await stack.client.get("/search/readyz")
         assert response.status_code == 503
         assert response.json()["type"] == "urn:techmarket:problem:not-ready"
+        assert response.headers["retry-after"] == "5"  # as the OpenAPI document declares for every 503
         await broken.state.engine.dispose()
 
 

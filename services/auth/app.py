@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from services.auth.bootstrap import run_startup
 from services.auth.clients.router import router as clients_router
 from services.auth.keys.router import router as keys_router
+from services.auth.openapi_examples import REQUEST_EXAMPLES
 from services.auth.organizations.router import router as organizations_router
 from services.auth.outbox.relay import auth_relay_lifespan
 from services.auth.passwords import PasswordHasher
@@ -63,6 +64,7 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     routers=[tokens_router, keys_router, organizations_router, users_router, clients_router],
     extra_lifespan=_auth_lifespan,
+    request_examples=REQUEST_EXAMPLES,
 )
 
 

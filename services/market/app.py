@@ -13,6 +13,7 @@ from services.market.directory.router import router as directory_router
 from services.market.listings.router import achievements_router, demands_router
 from services.market.matching.router import router as matching_router
 from services.market.offices.router import router as offices_router
+from services.market.openapi_examples import REQUEST_EXAMPLES
 from services.market.proposals.router import interest_router
 from services.market.proposals.router import router as proposals_router
 from services.market.reference.router import router as reference_router
@@ -46,6 +47,7 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     routers=ROUTERS,
     extra_lifespan=market_lifespan,
+    request_examples=REQUEST_EXAMPLES,
 )
 
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from services.auth.audit import service as audit
 from services.auth.deps import AuthPrincipal, SettingsDep
 from services.auth.keys import service as keys_service
-from services.auth.keys.schemas import KeyPublic, RotateRequest
+from services.auth.keys.schemas import JWKSet, KeyPublic, RotateRequest
 from services.auth.permissions import is_platform_admin
 from shared.db import SessionDep
 from shared.errors import Forbidden, problem_responses
@@ -26,8 +26,9 @@ router = APIRouter(tags=["keys"])
     summary="Public signing keys (JWKS)",
     description="The ES256 public keys that verify access tokens, each with its `kid`: the signing key, a key "
     "about to sign, and retired keys until the last token they signed has expired.",
+    responses={200: {"model": JWKSet, "description": "The key set (cacheable for 60 seconds)."}},
 )
-async def jwks(session: SessionDep, settings: SettingsDep) -> JSONResponse:
+async def get_jwks(session: SessionDep, settings: SettingsDep) -> JSONResponse:
     body: dict[str, Any] = await keys_service.jwks(session=session, token_ttl_seconds=settings.access_token_ttl_seconds)
     # Short cache: verifiers refetch on an unknown kid anyway, and a rotation should spread within a minute.
     return JSONResponse(body, headers={"Cache-Control": "public, max-age=60"})
@@ -55,7 +56,7 @@ async def list_keys(principal: AuthPrincipal, session: SessionDep, settings: Set
     response_model=KeyPublic,
     responses=problem_responses(401, 403, 422),
 )
-async def rotate(
+async def rotate_keys(
     principal: AuthPrincipal, session: SessionDep, settings: SettingsDep, body: RotateRequest | None = None
 ) -> KeyPublic:
     if not is_platform_admin(principal):

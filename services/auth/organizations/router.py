@@ -163,7 +163,7 @@ async def update_organization(
     response_model=Page[OrganizationPublic],
     responses=problem_responses(401, 404, 422),
 )
-async def descendants(
+async def list_descendants(
     organization_id: uuid.UUID,
     principal: AuthPrincipal,
     session: SessionDep,
@@ -184,7 +184,7 @@ async def descendants(
     response_model=OrganizationPublic,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
-async def verify(
+async def verify_organization(
     organization_id: uuid.UUID, principal: AuthPrincipal, session: SessionDep, response: Response
 ) -> OrganizationPublic:
     organization = await organizations_service.verify(
@@ -200,7 +200,7 @@ async def verify(
     response_model=OrganizationPublic,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
-async def reject(
+async def reject_organization(
     organization_id: uuid.UUID, body: RejectRequest, principal: AuthPrincipal, session: SessionDep, response: Response
 ) -> OrganizationPublic:
     organization = await organizations_service.reject(
@@ -219,7 +219,7 @@ async def reject(
     response_model=OrganizationPublic,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
-async def suspend(
+async def suspend_organization(
     organization_id: uuid.UUID, body: SuspendRequest, principal: AuthPrincipal, session: SessionDep, response: Response
 ) -> OrganizationPublic:
     organization = await organizations_service.suspend(
@@ -236,7 +236,7 @@ async def suspend(
     response_model=OrganizationPublic,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
-async def reinstate(
+async def reinstate_organization(
     organization_id: uuid.UUID, principal: AuthPrincipal, session: SessionDep, response: Response
 ) -> OrganizationPublic:
     organization = await organizations_service.reinstate(

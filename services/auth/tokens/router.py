@@ -123,7 +123,7 @@ def _error(exc: OAuthError) -> JSONResponse:
     },
     openapi_extra={"requestBody": {"required": True, "content": {_FORM: {"schema": _TOKEN_FORM_SCHEMA}}}},
 )
-async def token(request: Request, session: SessionDep, settings: SettingsDep, hasher: HasherDep) -> Response:
+async def issue_token(request: Request, session: SessionDep, settings: SettingsDep, hasher: HasherDep) -> Response:
     # Errors are returned, not raised: the session then commits what an error must persist (a failed login,
     # a revoked refresh-token family); the grants write nothing else before they fail.
     try:
@@ -172,9 +172,11 @@ async def token(request: Request, session: SessionDep, settings: SettingsDep, ha
         "Errors are problem+json."
     ),
     status_code=200,
-    responses=problem_responses(401, 422),
+    response_class=Response,
+    # RFC 7009 §2.2: success is 200 with an empty body, whether or not the token was known.
+    responses={200: {"description": "Revoked, or unknown (empty body)."}, **problem_responses(401, 422)},
 )
-async def revoke(
+async def revoke_token(
     request: Request,
     session: SessionDep,
     hasher: HasherDep,

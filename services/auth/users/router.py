@@ -122,7 +122,7 @@ async def remove_member(
     response_model=MeResponse,
     responses=problem_responses(401, 403, 404),
 )
-async def me(principal: AuthPrincipal, session: SessionDep) -> MeResponse:
+async def get_me(principal: AuthPrincipal, session: SessionDep) -> MeResponse:
     user, memberships = await users_service.me(session=session, principal=principal)
     return MeResponse(
         user=UserPublic(id=user.id, email=user.email, name=user.name, created_at=user.created_at),

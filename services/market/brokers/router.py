@@ -46,7 +46,7 @@ _WHO = (
     response_model_by_alias=True,
     responses=problem_responses(401, 403, 404, 422),
 )
-async def get_performance(
+async def get_broker_performance(
     session: ReadSessionDep,
     principal: CurrentPrincipal,
     org_id: uuid.UUID,
@@ -70,7 +70,7 @@ async def get_performance(
     response_model_by_alias=True,
     responses=problem_responses(401, 403, 404, 422),
 )
-async def get_institutions(
+async def list_broker_institutions(
     session: ReadSessionDep,
     principal: CurrentPrincipal,
     org_id: uuid.UUID,

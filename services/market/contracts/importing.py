@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.market.contracts import service as contracts_service
 from services.market.contracts.models import contracts_table, deltas_table
 from services.market.contracts.repository import ContractRepository
-from services.market.contracts.schemas import MAX_AMOUNT_FEN, ImportReport, ImportRowReport
+from services.market.contracts.schemas import MAX_AMOUNT_FEN, ContractImportReport, ImportRowReport
 from services.market.offices import service as offices_service
 from services.market.stats import service as stats_service
 from services.market.stats.cube import flow_of
@@ -614,7 +614,7 @@ async def import_request(
     request: Request,
     office_id: uuid.UUID | None,
     report: str,
-) -> ImportReport:
+) -> ContractImportReport:
     """The HTTP import: authorize, stream the body to a temporary file, import it."""
     restrict: uuid.UUID | None = None
     if principal.has_role("platform_admin"):
@@ -643,7 +643,7 @@ async def import_request(
             media_type=media_type,
             keep=report,
         )
-    return ImportReport(
+    return ContractImportReport(
         import_id=result.import_id,
         total_rows=result.total_rows,
         imported=result.imported,

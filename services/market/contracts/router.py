@@ -14,9 +14,9 @@ from services.market.contracts.schemas import (
     AmendIn,
     ContractCreate,
     ContractEventPublic,
+    ContractImportReport,
     ContractPublic,
     ContractUpdate,
-    ImportReport,
     RegisterIn,
     RejectIn,
     RevokeIn,
@@ -128,6 +128,17 @@ async def list_contracts(
         "Columns: see docs/contracts.md."
     ),
     responses=problem_responses(400, 401, 403, 413, 415, 422),
+    # The handler reads the raw body as a stream (no form parsing), so the body is declared here.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "The file itself, one contract per row after the header row (columns: docs/contracts.md).",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                importing.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
 )
 async def import_contracts(
     request: Request,
@@ -139,7 +150,7 @@ async def import_contracts(
     report: Annotated[
         Literal["all", "problems"], Query(description="all rows, or only duplicates and failures.")
     ] = "all",
-) -> ImportReport:
+) -> ContractImportReport:
     return await importing.import_request(
         session=session, principal=principal, request=request, office_id=office_id, report=report
     )

@@ -13,10 +13,10 @@ __all__ = [
     "AttachmentIn",
     "ContractCreate",
     "ContractEventPublic",
+    "ContractImportReport",
     "ContractPublic",
     "ContractUpdate",
     "FollowUp",
-    "ImportReport",
     "ImportRowReport",
     "PartyIn",
     "PartyPublic",
@@ -254,7 +254,7 @@ class ImportRowReport(BaseModel):
     errors: list[dict[str, str]] = Field(default_factory=list, description="[{field, message}] for failed rows.")
 
 
-class ImportReport(BaseModel):
+class ContractImportReport(BaseModel):
     """Result of a bulk import."""
 
     import_id: uuid.UUID

@@ -40,7 +40,9 @@ FeedCaller = Annotated[Principal, Depends(require_scopes(DIRECTORY_SCOPE))]
     response_model=DirectoryReport,
     responses=problem_responses(401, 403, 413, 422),
 )
-async def apply_organizations(batch: DirectoryBatch, session: SessionDep, _caller: FeedCaller) -> DirectoryReport:
+async def apply_directory_organizations(
+    batch: DirectoryBatch, session: SessionDep, _caller: FeedCaller
+) -> DirectoryReport:
     report = await feed.apply_cards(session, feed.cards_of(batch))
     return DirectoryReport(applied=report.applied, stale=report.stale)
 
@@ -56,7 +58,7 @@ async def apply_organizations(batch: DirectoryBatch, session: SessionDep, _calle
     response_model=PublicOrganization,
     responses=problem_responses(404, 422),
 )
-async def get_organization(organization_id: uuid.UUID, session: ReadSessionDep) -> PublicOrganization:
+async def get_directory_organization(organization_id: uuid.UUID, session: ReadSessionDep) -> PublicOrganization:
     card = await directory.get(session, organization_id)
     if card is None or not card.verified:
         raise NotFound("No verified organization with this id.")

@@ -23,7 +23,7 @@ from services.market.listings import service as listings_service
 from services.market.listings.kinds import ACHIEVEMENT, DEMAND, ListingKind, Transition
 from services.market.listings.models import Listing
 from services.market.listings.repository import ListingFilters
-from services.market.listings.schemas import AchievementCreate, ImportReport
+from services.market.listings.schemas import AchievementCreate, AchievementImportReport
 from services.market.worker import register_maintenance
 from shared.db import SessionDep
 from shared.errors import ValidationFailed, problem_responses
@@ -231,7 +231,7 @@ demands_router = build_router(DEMAND)
 
 @achievements_router.post(
     "/import",
-    response_model=ImportReport,
+    response_model=AchievementImportReport,
     name="import_achievements",
     summary="Bulk-import achievements (CSV or JSON lines)",
     description=(
@@ -254,7 +254,9 @@ demands_router = build_router(DEMAND)
         }
     },
 )
-async def import_achievements(request: Request, session: SessionDep, principal: CurrentPrincipal) -> ImportReport:
+async def import_achievements(
+    request: Request, session: SessionDep, principal: CurrentPrincipal
+) -> AchievementImportReport:
     rows = importer.parse_rows(request.headers.get("content-type"), request.stream())
     return await listings_service.import_achievements(session, principal=principal, rows=rows)
 

@@ -23,6 +23,7 @@ from shared.text import normalize_code, normalize_text
 
 __all__ = [
     "AchievementCreate",
+    "AchievementImportReport",
     "AchievementPublic",
     "AchievementStatus",
     "AchievementUpdate",
@@ -32,7 +33,6 @@ __all__ = [
     "DemandPublic",
     "DemandStatus",
     "DemandUpdate",
-    "ImportReport",
     "ImportRow",
     "IpType",
     "Money",
@@ -555,7 +555,7 @@ class ImportRow(BaseModel):
     errors: list[dict[str, Any]] = Field(default_factory=list, description="Field errors of a rejected row.")
 
 
-class ImportReport(BaseModel):
+class AchievementImportReport(BaseModel):
     """Per-row report of a bulk import."""
 
     total_rows: int

@@ -34,7 +34,7 @@ from services.market.listings.keys import key_fields, natural_key
 from services.market.listings.kinds import ACHIEVEMENT, DEMAND, ListingKind
 from services.market.listings.models import Achievement, Listing
 from services.market.listings.repository import ListingFilters, ListingRepository
-from services.market.listings.schemas import AchievementCreate, ImportReport, ImportRow
+from services.market.listings.schemas import AchievementCreate, AchievementImportReport, ImportRow
 from services.market.outbox import service as outbox_service
 from services.market.outbox.models import OutboxEvent
 from shared.clock import today_in_china, utcnow
@@ -582,7 +582,7 @@ def _pydantic_errors(exc: ValidationError) -> list[dict[str, Any]]:
 
 async def import_achievements(
     session: AsyncSession, *, principal: Principal, rows: AsyncIterator[ImportInput]
-) -> ImportReport:
+) -> AchievementImportReport:
     """Create draft achievements row by row; bad rows are reported and skipped, known natural keys are not re-created."""
     kind = ACHIEVEMENT
     owner_org_id = _authorize_creator(kind, principal)
@@ -607,7 +607,7 @@ async def import_achievements(
                 await _flush_import_batch(session)
                 pending = 0
     await _flush_import_batch(session)
-    return ImportReport(
+    return AchievementImportReport(
         total_rows=len(report),
         created=counts["created"],
         existing=counts["existing"],

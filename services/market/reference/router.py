@@ -21,7 +21,7 @@ CACHE_CONTROL = "public, max-age=3600"
     summary="List the reference tables",
     description="Names, descriptions and sizes of every reference table (technical fields, regions, IP types, …).",
 )
-async def list_tables(response: Response) -> ReferenceTables:
+async def list_reference_tables(response: Response) -> ReferenceTables:
     response.headers["Cache-Control"] = CACHE_CONTROL
     items = []
     for name in reference_service.table_names():
@@ -41,7 +41,7 @@ async def list_tables(response: Response) -> ReferenceTables:
     description="Every row of the table with its code and Chinese label (and English label where there is one).",
     responses=problem_responses(404),
 )
-async def get_table(
+async def get_reference_table(
     response: Response,
     name: str = Path(description="Table name, e.g. technical_fields, regions, ip_types, transfer_modes."),
 ) -> ReferenceTableOut:

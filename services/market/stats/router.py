@@ -81,7 +81,7 @@ def _check_range(date_from: dt.date | None, date_to: dt.date | None, *, to_name:
     response_model=BreakdownPublic,
     responses=_EXPORT_RESPONSES,
 )
-async def contract_breakdown(
+async def contract_stats(
     request: Request,
     session: ReadSessionDep,
     principal: CurrentPrincipal,
@@ -185,7 +185,7 @@ def _target_of(settings: MarketSettings, achieved: int) -> Target:
     response_model=CumulativePublic,
     responses=_EXPORT_RESPONSES,
 )
-async def cumulative(
+async def cumulative_stats(
     request: Request,
     session: SnapshotSessionDep,
     principal: CurrentPrincipal,
