@@ -59,6 +59,10 @@ def running_server(data_dir: Path, *, startup_timeout: float = 60.0) -> Iterator
         "AUTH_PASSWORD_HASH_TIME_COST": "1",
         "AUTH_PASSWORD_HASH_PARALLELISM": "1",
         "SEARCH_EMBEDDER": "none",
+        # environment=test turns the relays off by default (in-process tests drain them by hand); a served
+        # app runs them as `make run` does: auth's organizations reach market, market's listings reach search.
+        "AUTH_RELAY_ENABLED": "true",
+        "MARKET_RELAY_ENABLED": "true",
     }
     # Database URLs of the caller's environment would point the server at someone else's databases.
     for name in list(env):
