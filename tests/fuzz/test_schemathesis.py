@@ -6,8 +6,9 @@ with a university admin's token and once with the platform admin's. Expect 0 ser
 violations, 0 undocumented status codes, and so on for each check (docs/errors.md, issue 13).
 
 Bounded and reproducible: a few examples per operation and a fixed seed, so the same requests go out on every run
-(about a minute on two cores); the Hypothesis example database under .hypothesis/ (git-ignored) keeps the failing
-examples found by earlier runs and replays them first. A failure prints schemathesis's report: each finding with a
+(about 75 s on two idle cores); the Hypothesis example database under .hypothesis/ and schemathesis's own cache of
+failing cases under .schemathesis/ (both git-ignored; CI starts clean) keep what earlier runs found and replay it
+first. A failure prints schemathesis's report: each finding with a
 curl line that reproduces it against `make run`.
 """
 
