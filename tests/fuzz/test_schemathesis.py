@@ -8,8 +8,7 @@ violations, 0 undocumented status codes, and so on for each check (docs/errors.m
 Bounded and reproducible: a few examples per operation and a fixed seed, so the same requests go out on every run
 (about 75 s on two idle cores); the Hypothesis example database under .hypothesis/ and schemathesis's own cache of
 failing cases under .schemathesis/ (both git-ignored; CI starts clean) keep what earlier runs found and replay it
-first. A failure prints schemathesis's report: each finding with a
-curl line that reproduces it against `make run`.
+first. A failure prints schemathesis's report: each finding with a curl line that reproduces it against `make run`.
 """
 
 from __future__ import annotations
@@ -77,8 +76,8 @@ def run_schemathesis(base_url: str, service: str, token: str, database: Path) ->
     )
 
 
-@pytest.mark.parametrize("who", WHO)
 @pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("who", WHO)  # innermost: every university admin run comes before the platform admin's
 def test_openapi_document_tells_the_truth(
     server: tuple[RunningServer, dict[str, str]], service: str, who: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
