@@ -2,20 +2,38 @@
 # The README's walkthrough as one runnable script: every user of the product, with curl against `make run`.
 #
 #   AUTH_BOOTSTRAP_ADMIN_EMAIL=admin@example.cn AUTH_BOOTSTRAP_ADMIN_PASSWORD='change-me-now-42' make run
-#   bash docs/walkthrough.sh            # in another terminal, once per fresh DATA_DIR; needs curl and jq
+#   bash docs/walkthrough.sh            # in another terminal; needs curl and jq
 #
-# Credit codes below are made up but carry valid GB 32100 check characters.
+# Variables (all optional):
+#   BASE_URL        the server, default http://127.0.0.1:8000
+#   ADMIN_EMAIL     the bootstrap platform admin (AUTH_BOOTSTRAP_ADMIN_EMAIL), default admin@example.cn
+#   ADMIN_PASSWORD  its password (AUTH_BOOTSTRAP_ADMIN_PASSWORD), default change-me-now-42
+#   RUN             suffix of the e-mail addresses and contract numbers, default the current time
+#
+# It stops at the first HTTP error, printing the problem+json body (curl --fail-with-body, set -e). The
+# organizations' credit codes are fixed (made up, with valid GB 32100 check characters), so the walkthrough runs once
+# per DATA_DIR: run again on the same data, it says "already ran on this data" and exits 0 without changing anything
+# (start `make run` with a fresh DATA_DIR to see it again).
 set -euo pipefail
-B=${BASE:-http://127.0.0.1:8000}
+B=${BASE_URL:-http://127.0.0.1:8000}
 ADMIN_EMAIL=${ADMIN_EMAIL:-admin@example.cn}
 ADMIN_PASSWORD=${ADMIN_PASSWORD:-change-me-now-42}
-RUN=${RUN:-$(date +%s)}   # makes emails unique; credit codes are fixed, so run it once per fresh DATA_DIR
+RUN=${RUN:-$(date +%s)}
 
-# Every call stops the walkthrough at its first HTTP error, printing the problem+json body.
-curl() { command curl --fail-with-body "$@"; }
+# Every call stops the walkthrough at its first HTTP error, printing the problem+json body on stderr (not into
+# the jq that reads the answer).
+curl() {
+  local body status=0
+  body=$(command curl --fail-with-body "$@") || status=$?
+  if [ "$status" -ne 0 ]; then printf '%s\n' "$body" >&2; return "$status"; fi
+  printf '%s\n' "$body"
+}
 json() { curl -sS -H 'Content-Type: application/json' "$@"; }
 # Auth's relay publishes organization changes to market's directory within a moment: wait until market knows one.
-known() { for _ in $(seq 40); do curl -sS "$B/market/directory/organizations/$1" >/dev/null 2>&1 && return 0; sleep 0.25; done; return 1; }
+known() {
+  for _ in $(seq 40); do curl -sS "$B/market/directory/organizations/$1" >/dev/null 2>&1 && return 0; sleep 0.25; done
+  echo "market does not know organization $1 after 10 s: is auth's relay running?" >&2; return 1
+}
 token() { curl -sS $B/auth/token -d grant_type=password --data-urlencode "username=$1" --data-urlencode "password=$2" | jq -r .access_token; }
 # Signup answers the same 202 for a new and a taken email (the outcome goes to the address: `techmarket auth messages
 # EMAIL`); the new user learns the organization's id by signing in.
@@ -27,8 +45,17 @@ signup() {  # name kind credit_code region email → organization id
 }
 step() { printf '\n== %s\n' "$*"; }
 
-step "1. auth: a university signs up, the platform admin verifies it, its user logs in and asks who it is"
 ADMIN=$(token "$ADMIN_EMAIL" "$ADMIN_PASSWORD")
+# Run twice on the same data? The university of step 1 is then already signed up: say so and change nothing.
+DONE=$(curl -sS "$B/auth/organizations?kind=university&limit=100" -H "Authorization: Bearer $ADMIN" \
+  | jq -r '.items[] | select(.credit_code == "12510000450716000B") | "\(.name) (\(.credit_code), \(.status))"')
+if [ -n "$DONE" ]; then
+  echo "already ran on this data: $DONE is signed up at $B; nothing changed."
+  echo "To run the walkthrough again, start the server on a fresh DATA_DIR (make run DATA_DIR=/some/new/dir)."
+  exit 0
+fi
+
+step "1. auth: a university signs up, the platform admin verifies it, its user logs in and asks who it is"
 UNI=$(signup 四川大学 university 12510000450716000B 510107 "tto+$RUN@scu.example.cn")
 curl -sS -X POST $B/auth/organizations/$UNI/verify -H "Authorization: Bearer $ADMIN" | jq -c '{name, status}'
 SELLER=$(token "tto+$RUN@scu.example.cn" 'correct horse battery')

@@ -18,6 +18,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
+from shared.errors import ServiceUnavailable
+
 __all__ = [
     "ReadSessionDep",
     "SessionDep",
@@ -82,7 +84,11 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's session: commit on success, roll back on error. Use with ``Depends(..., scope="function")``."""
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    sessionmaker: async_sessionmaker[AsyncSession] | None = getattr(request.app.state, "sessionmaker", None)
+    if sessionmaker is None:
+        # Embedded, a request can reach a mounted service before its lifespan has opened the database (auth's
+        # relay delivering to market at start-up): a 503 the caller retries, not a 500.
+        raise ServiceUnavailable("the service is starting: retry in a moment", headers={"Retry-After": "1"})
     async with sessionmaker() as session:
         try:
             yield session
@@ -101,7 +107,11 @@ _READ_ONLY = "techmarket_read_only"
 
 @contextlib.asynccontextmanager
 async def _read_session(request: Request, *, snapshot: bool) -> AsyncIterator[AsyncSession]:
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    sessionmaker: async_sessionmaker[AsyncSession] | None = getattr(request.app.state, "sessionmaker", None)
+    if sessionmaker is None:
+        # Embedded, a request can reach a mounted service before its lifespan has opened the database (auth's
+        # relay delivering to market at start-up): a 503 the caller retries, not a 500.
+        raise ServiceUnavailable("the service is starting: retry in a moment", headers={"Retry-After": "1"})
     async with sessionmaker() as session:
         if is_sqlite(sessionmaker.kw["bind"]):
             options: dict[str, Any] = {_READ_ONLY: True}

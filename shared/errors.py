@@ -43,6 +43,7 @@ __all__ = [
     "PreconditionFailed",
     "PreconditionRequired",
     "ProblemError",
+    "ServiceUnavailable",
     "TooManyRequests",
     "Unauthorized",
     "UnsupportedMediaType",
@@ -135,6 +136,10 @@ class ValidationFailed(ProblemError):
 
 class PreconditionRequired(ProblemError):
     status, slug, title = 428, "precondition-required", "Precondition required"
+
+
+class ServiceUnavailable(ProblemError):
+    status, slug, title = 503, "not-ready", "Service not ready"
 
 
 class TooManyRequests(ProblemError):

@@ -69,3 +69,23 @@ class TestUnhandledErrors:
         assert "secret internals" not in response.text
         logged = [r for r in caplog.records if r.name == "techmarket.errors" and r.levelname == "ERROR"]
         assert len(logged) == 1
+
+
+class TestStartUp:
+    async def test_a_service_whose_database_is_not_open_yet_answers_503_not_500(
+        self, stack: Stack, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        # Embedded, auth's relay can reach market before market's lifespan has opened its database: that is a 503
+        # the relay retries (with Retry-After), not an unhandled error logged with a traceback.
+        market = stack.service_app("market")
+        sessionmaker = market.state.sessionmaker
+        del market.state.sessionmaker
+        try:
+            response = await stack.client.get("/market/achievements")
+        finally:
+            market.state.sessionmaker = sessionmaker
+        assert response.status_code == 503
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["retry-after"] == "1"
+        assert response.json()["type"] == "urn:techmarket:problem:not-ready"
+        assert not [r for r in caplog.records if r.name == "techmarket.errors" and r.levelname == "ERROR"]

@@ -366,6 +366,11 @@ class TestSimilar:
             ({"text": "电池", "region": "990000"}, "region"),
             ({"text": "电池", "trl_min": 8, "trl_max": 2}, "trl_min"),
             ({"text": "电池", "colour": "red"}, "colour"),
+            # Found by schemathesis (docs/errors.md): a boolean is no integer, a numeric string no number.
+            ({"text": "电池", "offset": False}, "offset"),
+            ({"text": "电池", "limit": True}, "limit"),
+            ({"text": "电池", "trl_min": "3"}, "trl_min"),
+            ({"text": "电池", "semantic_ratio": "0.5"}, "semantic_ratio"),
         ],
     )
     async def test_bad_input_names_the_field(self, stack: Stack, payload: dict[str, Any], field: str) -> None:
