@@ -209,6 +209,7 @@ class TestImportWrites:
             "entity_type": "university",
             "ownership": None,
             "org_id": None,
+            "verification": "unverified",
         }
         assert contract["buyer"]["ownership"] == "foreign_invested"
         assert contract["flow"] == "other_province"
