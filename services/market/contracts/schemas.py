@@ -106,8 +106,10 @@ class ContractCreate(_ContractFields):
     buyer: PartyIn
     submitted_as: Literal["seller", "broker"] = Field(
         default="seller",
-        description="seller: the caller's organization is the seller. broker: the caller brokered the deal "
-        "(needs the broker role; the caller's organization is recorded as the broker).",
+        description="seller: the caller's organization is the seller, so seller.credit_code must be its own "
+        "(else 403 not-own-contract). broker: the caller brokered the deal (the broker role in a verified transfer "
+        "institution, sub-center or the center; its organization is recorded as the broker); each party must be a "
+        "verified organization of the directory or declared unverified (else 403 party-not-verified).",
     )
     office_id: uuid.UUID | None = Field(
         default=None,
