@@ -210,12 +210,14 @@ def generate(world: World, n: int, start: int = 0) -> Iterator[tuple[dict[str, A
             "seller_entity_type": entity,
             "seller_ownership": "private" if entity == "enterprise" else None,
             "seller_org_id": None,
+            "seller_verification": "unverified",
             "buyer_name": f"买方{i}",
             "buyer_credit_code": None if len(buyer) == 2 else _credit(100_000 + i),
             "buyer_region_code": buyer,
             "buyer_entity_type": "enterprise",
             "buyer_ownership": "private",
             "buyer_org_id": None,
+            "buyer_verification": "unverified",
             "flow": flow_of(seller, buyer),
             "broker_org_id": broker[0] if broker else None,
             "broker_org_path": broker[1] if broker else None,
@@ -489,6 +491,9 @@ def import_csv(world: World, n: int) -> bytes:
         "buyer_region_code",
         "buyer_entity_type",
         "buyer_ownership",
+        # The generated parties are nobody the directory knows: declared unverified, as the import requires.
+        "seller_unverified",
+        "buyer_unverified",
     ]
     out = io.StringIO()
     writer = csv.writer(out)
@@ -516,6 +521,8 @@ def import_csv(world: World, n: int) -> bytes:
                 c["buyer_region_code"],
                 c["buyer_entity_type"],
                 c["buyer_ownership"] or "",
+                "true",
+                "true",
             ]
         )
     return out.getvalue().encode()

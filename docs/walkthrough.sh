@@ -122,7 +122,7 @@ STATS=$(token "stats+$RUN@center.example.cn" 'correct horse battery')
 known $OFFICE   # the verified office is in market's directory: its office row exists, contracts route to it
 curl -sS "$B/market/directory/organizations/$OFFICE" | jq -c '{name, kind, region_code, verified}'
 
-step "6. the seller submits a contract with a Chongqing buyer"
+step "6. the seller submits a contract with a Chongqing buyer (in its own name: the seller's credit code is its own)"
 C=$(json $B/market/contracts -H "Authorization: Bearer $SELLER" -H "Idempotency-Key: walk-$RUN-c1" -d "{
   \"seller\": {\"name\": \"四川大学\", \"credit_code\": \"12510000450716000B\", \"region_code\": \"510107\", \"entity_type\": \"university\"},
   \"buyer\": {\"name\": \"重庆某某科技有限公司\", \"credit_code\": \"91500103MA5U7XY00F\", \"region_code\": \"500103\",
@@ -130,7 +130,7 @@ C=$(json $B/market/contracts -H "Authorization: Bearer $SELLER" -H "Idempotency-
   \"kind\": \"transfer\", \"subkind\": \"patent_right_transfer\", \"technical_field\": \"aerospace\",
   \"title\": \"一种无人机机载多功能盒专利权转让\", \"contract_no\": \"SCU-$RUN\", \"signed_on\": \"2026-11-01\",
   \"contract_amount_fen\": 123456789, \"technology_amount_fen\": 100000000}")
-echo "$C" | jq -c "{status, flow, office_id, registration_no, errors}"
+echo "$C" | jq -c "{status, flow, office_id, verification: [.seller.verification, .buyer.verification], errors}"
 CID=$(echo "$C" | jq -r .id)
 
 step "7. the registrar registers it (lowering the technology amount), then an amendment"

@@ -30,6 +30,7 @@ from services.market.contracts import service as contracts_service
 from services.market.contracts.models import contracts_table, deltas_table
 from services.market.contracts.repository import ContractRepository
 from services.market.contracts.schemas import MAX_AMOUNT_FEN, ContractImportReport, ImportRowReport
+from services.market.directory import service as directory
 from services.market.offices import service as offices_service
 from services.market.stats import service as stats_service
 from services.market.stats.cube import flow_of
@@ -67,6 +68,10 @@ COLUMNS = (
     "buyer_region_code",
     "buyer_entity_type",
     "buyer_ownership",
+    # Optional: true declares a party that is no verified organization of the directory (the registrar checks it);
+    # without it such a row fails, as a broker's submission would (docs/contracts.md).
+    "seller_unverified",
+    "buyer_unverified",
 )
 REQUIRED = frozenset(
     {
@@ -211,6 +216,7 @@ class _Candidate:
     values: dict[str, Any]
     registration_no: str | None
     office: Mapping[str, Any]
+    claims: list[contracts_service._Claim] = field(default_factory=list)
 
 
 @dataclass
@@ -262,6 +268,16 @@ def _money(raw: dict[str, str], name: str, errors: contracts_service._Errors) ->
     if not 0 <= value <= MAX_AMOUNT_FEN:
         errors.add(name, f"must be between 0 and {MAX_AMOUNT_FEN}", "out_of_range")
     return value
+
+
+def _flag(raw: dict[str, str], name: str, errors: contracts_service._Errors) -> bool:
+    text = raw.get(name, "").strip().lower()
+    if text in ("", "false", "0", "no"):
+        return False
+    if text in ("true", "1", "yes"):
+        return True
+    errors.add(name, "true or false (empty: false)", "boolean_invalid")
+    return False
 
 
 @lru_cache(maxsize=1024)
@@ -330,6 +346,7 @@ def _validate(
     if registered_on > today:
         errors.add("registered_on", "cannot be in the future", "date_in_future")
     parties = {}
+    declared = {prefix: _flag(raw, f"{prefix}_unverified", errors) for prefix in ("seller", "buyer")}
     for prefix in ("seller", "buyer"):
         party = contracts_service.PartyData(
             name=raw[f"{prefix}_name"],
@@ -367,7 +384,31 @@ def _validate(
         "dedupe_key": contracts_service.dedupe_key(seller, buyer, fields["contract_no"], fields["signed_on"]),
         "registered_on": registered_on,
     }
-    return _Candidate(number, values, number_text, office)
+    claims = [contracts_service._Claim(prefix, parties[prefix], declared[prefix]) for prefix in ("seller", "buyer")]
+    return _Candidate(number, values, number_text, office, claims)
+
+
+async def _verify_candidates(session: AsyncSession, candidates: list[_Candidate]) -> dict[int, ImportRowReport]:
+    """The rule of a broker's submission, per row: each party a verified organization of the directory or declared
+    unverified (the importing registrar is no party). One directory query per batch; the failed rows, by number."""
+    codes = [cl.party["credit_code"] for c in candidates for cl in c.claims if cl.party["credit_code"]]
+    verified = await directory.verified_by_credit_code(session, codes)
+    failed: dict[int, ImportRowReport] = {}
+    for c in candidates:
+        errors = contracts_service._Errors()
+        refused = contracts_service._verify_parties(
+            c.claims, submitted_as="import", own=None, verified=verified, errors=errors
+        )
+        if refused or errors.items:
+            problems = [*errors.items, *refused]
+            failed[c.row] = ImportRowReport(
+                row=c.row, status="failed", errors=[{k: str(v) for k, v in e.items()} for e in problems]
+            )
+            continue
+        for claim in c.claims:
+            c.values[f"{claim.prefix}_org_id"] = claim.party["org_id"]
+            c.values[f"{claim.prefix}_verification"] = claim.party["verification"]
+    return failed
 
 
 # -- writing ----------------------------------------------------------------------------------------------------------
@@ -531,10 +572,12 @@ async def _store_batch(
         else:
             outcomes.append(checked)
     candidates = [o for o in outcomes if isinstance(o, _Candidate)]
+    refused = await _verify_candidates(session, candidates)
+    candidates = [c for c in candidates if c.row not in refused]
     existing = await repo.ids_by_dedupe_keys([c.values["dedupe_key"] for c in candidates])
     taken = await repo.existing_registration_nos([c.registration_no for c in candidates if c.registration_no])
     accepted: list[_Candidate] = []
-    reports: dict[int, ImportRowReport] = {}
+    reports: dict[int, ImportRowReport] = dict(refused)
     for c in candidates:
         key = c.values["dedupe_key"]
         earlier = existing.get(key) or seen_keys.get(key)

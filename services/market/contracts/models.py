@@ -73,12 +73,24 @@ class Contract(MarketTable, table=True):
     seller_entity_type: str = Field(max_length=40)
     seller_ownership: str | None = Field(default=None, max_length=40)
     seller_org_id: uuid.UUID | None = None
+    seller_verification: str = Field(
+        default="unverified",
+        max_length=12,
+        sa_column_kwargs={"server_default": "unverified"},
+        description="How the seller was verified: self, directory, unverified or registrar (see docs/contracts.md).",
+    )
     buyer_name: str = Field(max_length=200)
     buyer_credit_code: str | None = Field(default=None, max_length=18)
     buyer_region_code: str = Field(max_length=6)
     buyer_entity_type: str = Field(max_length=40)
     buyer_ownership: str | None = Field(default=None, max_length=40)
     buyer_org_id: uuid.UUID | None = None
+    buyer_verification: str = Field(
+        default="unverified",
+        max_length=12,
+        sa_column_kwargs={"server_default": "unverified"},
+        description="How the buyer was verified: self, directory, unverified or registrar.",
+    )
     flow: str = Field(max_length=20, description="local, to_chongqing, to_sichuan, other_province or abroad.")
     broker_org_id: uuid.UUID | None = None
     broker_org_path: str | None = Field(default=None, max_length=400)

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 __all__ = [
     "AmendIn",
@@ -23,6 +23,7 @@ __all__ = [
     "RegisterIn",
     "RejectIn",
     "RevokeIn",
+    "Verification",
 ]
 
 MAX_AMOUNT_FEN = 10**16  # 1万亿元: far above any single contract, far below BigInteger overflow in sums
@@ -59,7 +60,15 @@ class PartyIn(_Request):
     )
     org_id: uuid.UUID | None = Field(
         default=None,
-        description="The party's platform organization, when it is a member (lets its members see the contract).",
+        description="The party's platform organization, when it is a member (lets its members see the contract). "
+        "Filled from the directory when the credit code belongs to a verified organization; if given, it must be "
+        "that organization.",
+    )
+    unverified: StrictBool = Field(
+        default=False,
+        description="Submitted as broker: true declares that the party is not a verified organization of the "
+        "directory (no credit code, or one the directory does not know as verified); the registrar checks it. "
+        "Without it such a party is refused (403 party-not-verified).",
     )
 
 
@@ -97,8 +106,10 @@ class ContractCreate(_ContractFields):
     buyer: PartyIn
     submitted_as: Literal["seller", "broker"] = Field(
         default="seller",
-        description="seller: the caller's organization is the seller. broker: the caller brokered the deal "
-        "(needs the broker role; the caller's organization is recorded as the broker).",
+        description="seller: the caller's organization is the seller, so seller.credit_code must be its own "
+        "(else 403 not-own-contract). broker: the caller brokered the deal (the broker role in a verified transfer "
+        "institution, sub-center or the center; its organization is recorded as the broker); each party must be a "
+        "verified organization of the directory or declared unverified (else 403 party-not-verified).",
     )
     office_id: uuid.UUID | None = Field(
         default=None,
@@ -166,6 +177,9 @@ class RevokeIn(_Request):
     reason: Reason
 
 
+Verification = Literal["self", "directory", "unverified", "registrar"]
+
+
 class PartyPublic(BaseModel):
     """A party as registered."""
 
@@ -175,6 +189,11 @@ class PartyPublic(BaseModel):
     entity_type: str
     ownership: str | None
     org_id: uuid.UUID | None
+    verification: Verification = Field(
+        description="How the party was verified at submission: self (the submitting organization itself), "
+        "directory (its credit code belongs to a verified organization of the directory), unverified (declared "
+        "unverified, or not checked: the registrar must check it), registrar (confirmed by the registrar)."
+    )
 
 
 class FollowUp(BaseModel):

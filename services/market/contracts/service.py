@@ -41,7 +41,10 @@ from services.market.contracts.schemas import (
     RegisterIn,
     RejectIn,
     RevokeIn,
+    Verification,
 )
+from services.market.directory import service as directory
+from services.market.directory.schemas import OrganizationCard
 from services.market.listings import service as listings_service
 from services.market.listings.kinds import ACHIEVEMENT, DEMAND, ListingKind
 from services.market.offices import service as offices_service
@@ -343,6 +346,7 @@ def to_public(row: Row, current: tuple[int, int, int] | None, *, now: dt.datetim
             entity_type=row[f"{prefix}_entity_type"],
             ownership=row[f"{prefix}_ownership"],
             org_id=row[f"{prefix}_org_id"],
+            verification=row[f"{prefix}_verification"],
         )
 
     registered = row["status"] in (*REGISTERED, "revoked")
@@ -467,19 +471,135 @@ async def contract_events(*, session: AsyncSession, principal: Principal, contra
 # -- submission ------------------------------------------------------------------------------------------------------
 
 
-def _submitter(principal: Principal, data: ContractCreate, errors: _Errors) -> dict[str, Any]:
+def _submitter(principal: Principal, data: ContractCreate) -> dict[str, Any]:
     if principal.org_id is None:
         raise Forbidden("Contracts are submitted by members of an organization.")
     if not principal.org_verified:
         raise Forbidden("Your organization must be verified before it submits contracts.")
     if data.submitted_as == "broker":
-        if not principal.has_role("broker"):
-            raise Forbidden("Submitting as the broker of a deal needs the broker role.")
-        path = principal.org_path if principal.org_path and is_org_path(principal.org_path) else f"/{principal.org_id}/"
-        return {"broker_org_id": principal.org_id, "broker_org_path": path}
-    if data.seller.org_id is not None and data.seller.org_id != principal.org_id:
-        errors.add("seller.org_id", "a seller submits for its own organization", "not_allowed")
+        # The same rule as proposals: the broker role at a verified transfer institution, sub-center or center.
+        broker_org_id = proposals_service.authorize_broker(principal)
+        path = principal.org_path if principal.org_path and is_org_path(principal.org_path) else f"/{broker_org_id}/"
+        return {"broker_org_id": broker_org_id, "broker_org_path": path}
     return {"broker_org_id": None, "broker_org_path": None}
+
+
+@dataclass(slots=True)
+class _Claim:
+    """A party to verify: its normalized fields (updated in place) and whether the submitter declared it
+    unverified."""
+
+    prefix: str
+    party: dict[str, Any]
+    declared_unverified: bool
+
+
+async def _own_card(session: AsyncSession, org_id: uuid.UUID) -> OrganizationCard:
+    card = await directory.get(session, org_id)
+    if card is None:
+        raise Conflict(
+            "Your organization is not in the market's directory yet; retry shortly.", slug="party-not-in-directory"
+        )
+    return card
+
+
+def _verify_parties(
+    claims: Sequence[_Claim],
+    *,
+    submitted_as: str,
+    own: OrganizationCard | None,
+    verified: Mapping[str, OrganizationCard],
+    errors: _Errors,
+) -> list[FieldError]:
+    """Decide how each party is verified (sets its ``verification`` and ``org_id``); the refusals, by field.
+
+    Submitted as seller, the seller is the submitting organization itself: its credit code must be the one the
+    directory has for it. Otherwise a party is the submitter's own organization (self), a verified organization of
+    the directory (directory), or declared unverified for the registrar to check; a seller's buyer that is none of
+    the first two is recorded unverified without being refused (the seller answers for its own contract).
+    ``verified`` maps credit codes to verified directory organizations. A party's org_id, if given, must be the
+    organization its credit code names (422): nobody puts a contract in front of an organization it does not name.
+    ``own`` is None for an import (the registrar is no party; each party is checked as a broker's would be).
+    """
+    own_code = own.credit_code if own is not None else None
+    refused: list[FieldError] = []
+    for claim in claims:
+        party, code = claim.party, claim.party["credit_code"]
+        org_id: uuid.UUID | None
+        verification: Verification
+        if submitted_as == "seller" and claim.prefix == "seller":
+            assert own is not None
+            if code is None or code != own_code:
+                refused.append(
+                    {
+                        "field": "seller.credit_code",
+                        "message": f"submitted as seller, the seller is your own organization {own.name} "
+                        f"({own.credit_code or 'no credit code on record'}); a broker submits as broker",
+                        "type": "not_own_contract",
+                    }
+                )
+                continue
+            verification, org_id = "self", own.id
+        elif own is not None and code is not None and code == own_code:
+            verification, org_id = "self", own.id
+        elif code is not None and code in verified:
+            verification, org_id = "directory", verified[code].id
+        elif claim.declared_unverified or submitted_as == "seller":
+            verification, org_id = "unverified", None
+        else:
+            refused.append(
+                {
+                    "field": f"{claim.prefix}.credit_code",
+                    "message": "not the credit code of a verified organization in the directory; declare the party "
+                    "unverified (unverified: true; in an import the column "
+                    f"{claim.prefix}_unverified) for the registrar to check it",
+                    "type": "party_not_verified",
+                }
+            )
+            continue
+        if party["org_id"] is not None and party["org_id"] != org_id:
+            errors.add(
+                f"{claim.prefix}.org_id",
+                "must be the organization of the party's credit code" if org_id else "only for a verified party",
+                "party_mismatch",
+            )
+        party["org_id"] = org_id
+        party["verification"] = verification
+    return refused
+
+
+def _refuse(refused: list[FieldError]) -> None:
+    if not refused:
+        return
+    own = any(e["type"] == "not_own_contract" for e in refused)
+    raise Forbidden(
+        "; ".join(f"{e['field']}: {e['message']}" for e in refused),
+        slug="not-own-contract" if own else "party-not-verified",
+        errors=refused,
+    )
+
+
+async def _verify_submission(
+    session: AsyncSession, claims: Sequence[_Claim], *, submitted_as: str, own_org_id: uuid.UUID, errors: _Errors
+) -> None:
+    """_verify_parties with the directory read (the submitter's card, the parties' verified organizations)."""
+    own = await _own_card(session, own_org_id)
+    codes = [c.party["credit_code"] for c in claims if c.party["credit_code"]]
+    verified = await directory.verified_by_credit_code(session, codes)
+    refused = _verify_parties(claims, submitted_as=submitted_as, own=own, verified=verified, errors=errors)
+    errors.raise_if_any()
+    _refuse(refused)
+
+
+def _deal_verification(deal: proposals_service.Deal, party: dict[str, Any], own_org_id: uuid.UUID) -> None:
+    """A party of an agreed deal is one of its two organizations (_match_deal checked the credit code)."""
+    card = deal.seller if party["org_id"] == deal.seller_org_id else deal.buyer
+    if party["org_id"] == own_org_id:
+        party["verification"] = "self"
+    elif card is not None and card.verified:
+        party["verification"] = "directory"
+    else:
+        party["verification"] = "unverified"
 
 
 async def _route(session: AsyncSession, office_id: uuid.UUID | None, seller_region: str) -> Row:
@@ -542,7 +662,8 @@ def _match_deal(
 async def submit_contract(*, session: AsyncSession, principal: Principal, data: ContractCreate) -> ContractPublic:
     """Submit a contract for registration; 409 pointing at an existing duplicate."""
     errors = _Errors()
-    submitter = _submitter(principal, data, errors)
+    submitter = _submitter(principal, data)
+    assert principal.org_id is not None  # _submitter refuses callers without an organization
     deal = None
     if data.proposal_id is not None:
         deal = await proposals_service.deal_for_contract(
@@ -555,9 +676,18 @@ async def submit_contract(*, session: AsyncSession, principal: Principal, data: 
         _match_deal(deal, fields, seller, buyer, errors)
         # The deal's broker is credited whoever submits (a direct interest has none).
         submitter = {"broker_org_id": deal.broker_org_id, "broker_org_path": deal.broker_org_path}
-    errors.raise_if_any()
-    if data.submitted_as == "seller":
-        seller["org_id"] = principal.org_id
+        errors.raise_if_any()
+        for party in (seller, buyer):
+            _deal_verification(deal, party, principal.org_id)
+    else:
+        errors.raise_if_any()
+        claims = [
+            _Claim("seller", seller, data.seller.unverified),
+            _Claim("buyer", buyer, data.buyer.unverified),
+        ]
+        await _verify_submission(
+            session, claims, submitted_as=data.submitted_as, own_org_id=principal.org_id, errors=errors
+        )
     office = await _route(session, data.office_id, seller["region_code"])
     key = dedupe_key(seller, buyer, fields["contract_no"], fields["signed_on"])
     await _duplicate_conflict(session, key)
@@ -645,20 +775,35 @@ async def update_contract(
             entity_type=row[f"{prefix}_entity_type"],
             ownership=row[f"{prefix}_ownership"],
             org_id=row[f"{prefix}_org_id"],
+            unverified=row[f"{prefix}_verification"] == "unverified",
         )
 
     seller_in = data.seller if data.seller is not None else stored_party("seller")
     buyer_in = data.buyer if data.buyer is not None else stored_party("buyer")
-    if data.seller is not None and row["broker_org_id"] is None:
-        seller_in = seller_in.model_copy(update={"org_id": row["seller_org_id"]})
     seller = _party(seller_in, "seller", fields["rules_version"], errors, seller=True)
     buyer = _party(buyer_in, "buyer", fields["rules_version"], errors, seller=False)
+    seller["verification"], buyer["verification"] = row["seller_verification"], row["buyer_verification"]
     if row["proposal_id"] is not None:
         # A correction cannot move the contract away from the deal it concludes.
         deal = await proposals_service.deal_of(session, row["proposal_id"])
         if deal is not None:
             _match_deal(deal, fields, seller, buyer, errors)
-    errors.raise_if_any()
+        errors.raise_if_any()
+    else:
+        # A corrected party is verified again under the rule it was submitted by (as seller when the submitting
+        # organization is the seller, else as broker): a correction cannot name another organization's contract.
+        errors.raise_if_any()
+        changed = [(p, data.seller if p == "seller" else data.buyer) for p in ("seller", "buyer")]
+        claims = [
+            _Claim(prefix, seller if prefix == "seller" else buyer, given.unverified)
+            for prefix, given in changed
+            if given is not None
+        ]
+        if claims and row["submitter_org_id"] is not None:
+            submitted_as = "seller" if row["seller_org_id"] == row["submitter_org_id"] else "broker"
+            await _verify_submission(
+                session, claims, submitted_as=submitted_as, own_org_id=row["submitter_org_id"], errors=errors
+            )
     values: dict[str, Any] = {
         **fields,
         **_party_columns("seller", seller),

@@ -18,7 +18,10 @@ class DirectoryOrganization(MarketTable, table=True):
     """One organization as auth last published it; ``version`` is auth's, so a stale document is recognized."""
 
     __tablename__ = "market_organizations"
-    __table_args__ = (sa.Index("ix_market_organizations_path", "path"),)
+    __table_args__ = (
+        sa.Index("ix_market_organizations_path", "path"),
+        sa.Index("ix_market_organizations_credit_code", "credit_code"),
+    )
 
     id: uuid.UUID = Field(primary_key=True, description="The organization's id in the auth service.")
     name: str = Field(max_length=200)

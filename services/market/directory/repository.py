@@ -55,6 +55,19 @@ class DirectoryRepository:
         rows = (await self.session.execute(sa.select(organizations_table).where(_o.id.in_(wanted)))).mappings()
         return {row["id"]: _card(row) for row in rows}
 
+    async def verified_by_credit_code(self, codes: Iterable[str]) -> dict[str, OrganizationCard]:
+        """The verified organizations holding ``codes`` (normalized credit codes), by code."""
+        wanted = list(set(codes))
+        if not wanted:
+            return {}
+        stmt = sa.select(organizations_table).where(_o.credit_code.in_(wanted), _o.status == "verified")
+        rows = (await self.session.execute(stmt.order_by(_o.path))).mappings()
+        found: dict[str, OrganizationCard] = {}
+        for row in rows:
+            # Auth keeps credit codes unique; should two cards ever share one, the first in tree order wins.
+            found.setdefault(row["credit_code"], _card(row))
+        return found
+
     async def upsert_if_newer(self, card: OrganizationCard) -> bool:
         """Store ``card`` unless a version at least as new is stored; whether it was stored.
 

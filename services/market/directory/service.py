@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.market.directory.repository import DirectoryRepository
 from services.market.directory.schemas import Applied, OrganizationCard
 
-__all__ = ["apply", "get", "get_many", "under"]
+__all__ = ["apply", "get", "get_many", "under", "verified_by_credit_code"]
 
 
 async def get(session: AsyncSession, org_id: uuid.UUID) -> OrganizationCard | None:
@@ -21,6 +21,11 @@ async def get(session: AsyncSession, org_id: uuid.UUID) -> OrganizationCard | No
 async def get_many(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, OrganizationCard]:
     """The known organizations among ``ids``, by id."""
     return await DirectoryRepository(session).get_many(ids)
+
+
+async def verified_by_credit_code(session: AsyncSession, codes: Iterable[str]) -> dict[str, OrganizationCard]:
+    """The verified organizations holding the (normalized) credit codes ``codes``, by code."""
+    return await DirectoryRepository(session).verified_by_credit_code(codes)
 
 
 async def apply(session: AsyncSession, cards: Sequence[OrganizationCard]) -> list[Applied]:

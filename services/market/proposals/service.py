@@ -57,6 +57,7 @@ __all__ = [
     "ENTITY_KIND",
     "Deal",
     "accept",
+    "authorize_broker",
     "contract_draft",
     "create_proposal",
     "deal_for_contract",
@@ -284,17 +285,22 @@ async def _owner_suspended(session: AsyncSession, row: Listing) -> bool:
     return card is not None and card.status in ("suspended", "rejected")
 
 
-def _authorize_broker(principal: Principal) -> uuid.UUID:
+def authorize_broker(principal: Principal) -> uuid.UUID:
+    """The caller's organization, if the caller acts as a broker: the broker role at a verified transfer institution,
+    sub-center or the center (403 otherwise). Proposals and contracts submitted as broker both ask this."""
     if principal.org_id is None or not principal.has_role("broker"):
-        raise Forbidden("Proposals are made by technology brokers (the broker role).", slug="broker-role-required")
+        raise Forbidden(
+            "Proposals and contracts submitted as broker need a technology broker (the broker role).",
+            slug="broker-role-required",
+        )
     if principal.org_kind not in BROKER_ORG_KINDS:
         raise Forbidden(
-            "Brokers propose for a transfer institution, a sub-center or the center.",
+            "Brokers act for a transfer institution, a sub-center or the center.",
             slug="organization-kind-not-allowed",
         )
     if not principal.org_verified:
         raise Forbidden(
-            "Your organization must be verified before it proposes deals.", slug="organization-not-verified"
+            "Your organization must be verified before it acts as a broker.", slug="organization-not-verified"
         )
     return principal.org_id
 
@@ -360,7 +366,7 @@ async def create_proposal(
     session: AsyncSession, *, principal: Principal, payload: ProposalCreate, ttl: dt.timedelta
 ) -> Proposal:
     """A broker proposes a match between a published demand and a published achievement of two organizations."""
-    broker_org_id = _authorize_broker(principal)
+    broker_org_id = authorize_broker(principal)
     if payload.demand_id == payload.achievement_id:
         raise ValidationFailed.field("demand_id", "a listing cannot be matched with itself", type="same_listing")
     achievement = await _deal_listing(session, ACHIEVEMENT, payload.achievement_id, "achievement_id")

@@ -36,7 +36,8 @@ async def seller(actors: Actors, *, region_code: str = "510104", kind: str = "un
 
 
 def payload(by: Actor, **overrides: Any) -> dict[str, Any]:
-    """A valid submission body for ``by``'s organization as seller; overrides replace top-level keys."""
+    """A valid submission body for ``by``'s organization as seller (its own credit code, as the rule requires);
+    overrides replace top-level keys."""
     body: dict[str, Any] = {
         "seller": {
             "name": by.org_name or "四川大学",
@@ -60,6 +61,9 @@ def payload(by: Actor, **overrides: Any) -> dict[str, Any]:
         "contract_amount_fen": 1_234_567_89,
         "technology_amount_fen": 1_000_000_00,
     }
+    if overrides.get("submitted_as") == "broker":
+        # A broker names parties by the directory; the default buyer is nobody's, so it is declared unverified.
+        body["buyer"]["unverified"] = True
     body.update(overrides)
     return body
 

@@ -80,9 +80,15 @@ class TestSubmit:
     async def test_broker_submits_for_a_deal_it_brokered(self, stack: Stack, actors: Actors, office: Actor) -> None:
         sub_center = await actors.org_member(kind="sub_center")
         broker = await actors.org_member(kind="transfer_institution", roles=("broker", "member"), parent=sub_center)
-        body = await submit(stack, broker, submitted_as="broker")
-        assert body["broker_org_id"] == str(broker.org_id)
-        assert body["seller"]["org_id"] is None
+        university = await seller(actors)
+        body = payload(university, submitted_as="broker")
+        body["buyer"] = {**body["buyer"], "unverified": True}
+        response = await stack.client.post("/market/contracts", json=body, headers=broker.headers)
+        assert response.status_code == 201, response.text
+        created = response.json()
+        assert created["broker_org_id"] == str(broker.org_id)
+        # The seller's credit code names a verified organization: the directory fills its org id.
+        assert created["seller"]["org_id"] == str(university.org_id)
 
     async def test_duplicate_is_409_pointing_at_the_existing_contract(
         self, stack: Stack, actors: Actors, office: Actor
@@ -233,7 +239,7 @@ class TestVisibility:
         broker = await actors.org_member(kind="transfer_institution", roles=("broker",), parent=sub_center)
         buyer_org = await actors.org_member(kind="enterprise")
         body = payload(broker, submitted_as="broker")
-        body["buyer"] = {**body["buyer"], "org_id": str(buyer_org.org_id)}
+        body["buyer"] = {**body["buyer"], "credit_code": buyer_org.credit_code, "org_id": str(buyer_org.org_id)}
         created = await stack.client.post("/market/contracts", json=body, headers=broker.headers)
         assert created.status_code == 201, created.text
         url = f"/market/contracts/{created.json()['id']}"

@@ -44,6 +44,9 @@ def import_row(**overrides: Any) -> dict[str, str]:
         "buyer_region_code": "350900",
         "buyer_entity_type": "enterprise",
         "buyer_ownership": "private",
+        # Historical parties are rarely platform members: declared unverified, the registrar checks them.
+        "seller_unverified": "true",
+        "buyer_unverified": "true",
     }
     row.update(overrides)
     return row
@@ -206,6 +209,7 @@ class TestImportWrites:
             "entity_type": "university",
             "ownership": None,
             "org_id": None,
+            "verification": "unverified",
         }
         assert contract["buyer"]["ownership"] == "foreign_invested"
         assert contract["flow"] == "other_province"
