@@ -21,19 +21,32 @@ class ServiceClientConfig(BaseModel):
     client_id: str = Field(min_length=3, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$")
     client_secret: SecretStr = Field(description="Its secret; stored hashed (argon2id).")
     scopes: list[str] = Field(default_factory=list, description="Scopes its client_credentials tokens may carry.")
+    purpose: str = Field(
+        default="a service of the platform depends on it",
+        max_length=200,
+        description="What depends on it; quoted when the API refuses to disable it or change its scopes.",
+    )
 
 
 def _default_service_clients() -> list[ServiceClientConfig]:
     # market-relay: market's outbox relay to search, and market's directory rebuild from GET /auth/organizations;
     # search-indexer: search's reindex from market; auth-relay: auth's own relay, feeding market's directory.
     wanted = {
-        "market-relay": ["search:ingest", "auth:directory"],
-        "search-indexer": ["market:read"],
-        "auth-relay": ["market:directory"],
+        "market-relay": (
+            ["search:ingest", "auth:directory"],
+            "search follows market through it, and market rebuilds its organization directory with it",
+        ),
+        "search-indexer": (["market:read"], "search reindexes from market with it"),
+        "auth-relay": (["market:directory"], "market's organization directory follows auth through it"),
     }
     return [
-        ServiceClientConfig(client_id=client_id, client_secret=SecretStr(DEV_SECRET_PREFIX + client_id), scopes=scopes)
-        for client_id, scopes in wanted.items()
+        ServiceClientConfig(
+            client_id=client_id,
+            client_secret=SecretStr(DEV_SECRET_PREFIX + client_id),
+            scopes=scopes,
+            purpose=purpose,
+        )
+        for client_id, (scopes, purpose) in wanted.items()
     ]
 
 
