@@ -52,6 +52,7 @@ def _default_service_clients() -> list[ServiceClientConfig]:
 
 OWASP_MIN_MEMORY_KIB = 19_456
 OWASP_MIN_TIME_COST = 2
+MIN_ACCESS_TOKEN_TTL_SECONDS = 60
 
 
 class AuthSettings(RelaySettings):
@@ -74,7 +75,11 @@ class AuthSettings(RelaySettings):
     relay_scope: str = Field(default="market:directory", description="Scope the relay's token asks for.")
 
     access_token_ttl_seconds: int = Field(
-        default=900, ge=60, le=86_400, description="Lifetime of access tokens (AUTH_ACCESS_TOKEN_TTL_SECONDS)."
+        default=900,
+        ge=1,
+        le=86_400,
+        description="Lifetime of access tokens (AUTH_ACCESS_TOKEN_TTL_SECONDS); at least 60 outside environment=test. "
+        "Also the shortest interval between two key rotations through the API.",
     )
     refresh_token_ttl_seconds: int = Field(
         default=30 * 86_400, ge=300, description="Lifetime of a refresh token family (AUTH_REFRESH_TOKEN_TTL_SECONDS)."
@@ -123,6 +128,15 @@ class AuthSettings(RelaySettings):
             raise ValueError(
                 f"argon2id needs at least m={OWASP_MIN_MEMORY_KIB} KiB and t={OWASP_MIN_TIME_COST} "
                 "(OWASP's minimum) outside environment=test"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_short_token_lifetimes(self) -> AuthSettings:
+        # Seconds-long lifetimes let the test suite see tokens and key rotations age without faking the clock.
+        if self.environment != "test" and self.access_token_ttl_seconds < MIN_ACCESS_TOKEN_TTL_SECONDS:
+            raise ValueError(
+                f"access_token_ttl_seconds must be at least {MIN_ACCESS_TOKEN_TTL_SECONDS} outside environment=test"
             )
         return self
 
