@@ -143,7 +143,19 @@ class TestRotation:
         assert_problem(await stack.client.get("/auth/keys", headers=member.headers), 403)
         assert_problem(await stack.client.post("/auth/keys/rotate"), 401)
 
-    @pytest.mark.parametrize("body", [{"publish_ahead_seconds": -1}, {"publish_ahead_seconds": "soon"}, {"x": 1}])
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"publish_ahead_seconds": -1},
+            {"publish_ahead_seconds": "soon"},
+            {"x": 1},
+            # No coercion: a boolean, a float or a numeric string is no number of seconds.
+            {"publish_ahead_seconds": False},
+            {"publish_ahead_seconds": True},
+            {"publish_ahead_seconds": 30.0},
+            {"publish_ahead_seconds": "30"},
+        ],
+    )
     async def test_bad_body_is_422(self, stack: Stack, actors: Actors, body: object) -> None:
         admin = await actors.platform_admin()
         before = await _kids(stack)

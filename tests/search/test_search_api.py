@@ -366,6 +366,8 @@ class TestSimilar:
             ({"text": "电池", "region": "990000"}, "region"),
             ({"text": "电池", "trl_min": 8, "trl_max": 2}, "trl_min"),
             ({"text": "电池", "colour": "red"}, "colour"),
+            ({"text": "电池", "limit": True}, "limit"),
+            ({"text": "电池", "trl_min": "3"}, "trl_min"),
         ],
     )
     async def test_bad_input_names_the_field(self, stack: Stack, payload: dict[str, Any], field: str) -> None:
