@@ -18,7 +18,7 @@ from services.auth.keys.models import SigningKey
 from services.auth.settings import AuthSettings
 from services.embedded import create_app as create_embedded_app
 from shared.security import JWKSVerifier
-from tests.auth.helpers import assert_problem
+from tests.auth.helpers import assert_problem, audit_log
 from tests.conftest import Databases, Stack, stack_settings
 from tests.support.actors import Actors
 
@@ -174,6 +174,8 @@ class TestRotationRate:
                 "/auth/keys/rotate", json={"publish_ahead_seconds": 0}, headers=admin.headers
             )
             assert first.status_code == 201, first.text
+            rotated = ("user:" + admin.subject, "signing_key.rotate", first.json()["kid"], "active")
+            assert (await audit_log(stack))[-1] == rotated
             kids = await _kids(stack)
             again = await stack.client.post(
                 "/auth/keys/rotate", json={"publish_ahead_seconds": 0}, headers=admin.headers
@@ -183,11 +185,13 @@ class TestRotationRate:
             retry_after = int(again.headers["retry-after"])
             assert 1 <= retry_after <= SHORT_TTL_SECONDS
             assert await _kids(stack) == kids  # nothing added
+            assert (await audit_log(stack))[-1] == rotated  # and nothing logged
             await asyncio.sleep(retry_after + 0.2)
             later = await stack.client.post(
                 "/auth/keys/rotate", json={"publish_ahead_seconds": 0}, headers=admin.headers
             )
             assert later.status_code == 201, later.text
+            assert (await audit_log(stack))[-1][1:3] == ("signing_key.rotate", later.json()["kid"])
         finally:
             await actors.aclose()
 

@@ -70,6 +70,10 @@ async def rotate(
         min_interval_seconds=settings.access_token_ttl_seconds,
     )
     await audit.record(
-        session, actor=f"user:{principal.subject}", action="signing_key.rotate", subject=status.kid, to_state="next"
+        session,
+        actor=f"user:{principal.subject}",
+        action="signing_key.rotate",
+        subject=status.kid,
+        to_state=status.state,
     )
     return KeyPublic(**asdict(status))
