@@ -2,16 +2,38 @@
 
 A contract registered at 00:30 on 1 January Beijing time belongs to the new year although it is still
 31 December in UTC, so "today" is always taken in China Standard Time.
+
+``IsoDate`` is the type of every date a client sends (query or body): an ISO 8601 calendar date ``YYYY-MM-DD``
+and nothing else. Pydantic alone would also take ``0``, ``"0"`` or ``false`` as 1970-01-01 (seconds since the
+epoch) and ``"20240101"`` as a date, so ``to=0`` silently meant the first day of 1970.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-__all__ = ["CHINA_TZ", "china_date", "today_in_china", "utcnow"]
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
+
+__all__ = ["CHINA_TZ", "IsoDate", "china_date", "today_in_china", "utcnow"]
 
 CHINA_TZ = ZoneInfo("Asia/Shanghai")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_date(value: Any) -> Any:
+    # A date object passes (services call the models too); a datetime is not a legal date.
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        return value  # pydantic still checks that the day exists
+    raise PydanticCustomError("date_format", "must be a date written YYYY-MM-DD")
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 
 
 def utcnow() -> dt.datetime:

@@ -21,24 +21,38 @@ class ServiceClientConfig(BaseModel):
     client_id: str = Field(min_length=3, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$")
     client_secret: SecretStr = Field(description="Its secret; stored hashed (argon2id).")
     scopes: list[str] = Field(default_factory=list, description="Scopes its client_credentials tokens may carry.")
+    purpose: str = Field(
+        default="a service of the platform depends on it",
+        max_length=200,
+        description="What depends on it; quoted when the API refuses to disable it or change its scopes.",
+    )
 
 
 def _default_service_clients() -> list[ServiceClientConfig]:
     # market-relay: market's outbox relay to search, and market's directory rebuild from GET /auth/organizations;
     # search-indexer: search's reindex from market; auth-relay: auth's own relay, feeding market's directory.
     wanted = {
-        "market-relay": ["search:ingest", "auth:directory"],
-        "search-indexer": ["market:read"],
-        "auth-relay": ["market:directory"],
+        "market-relay": (
+            ["search:ingest", "auth:directory"],
+            "search follows market through it, and market rebuilds its organization directory with it",
+        ),
+        "search-indexer": (["market:read"], "search reindexes from market with it"),
+        "auth-relay": (["market:directory"], "market's organization directory follows auth through it"),
     }
     return [
-        ServiceClientConfig(client_id=client_id, client_secret=SecretStr(DEV_SECRET_PREFIX + client_id), scopes=scopes)
-        for client_id, scopes in wanted.items()
+        ServiceClientConfig(
+            client_id=client_id,
+            client_secret=SecretStr(DEV_SECRET_PREFIX + client_id),
+            scopes=scopes,
+            purpose=purpose,
+        )
+        for client_id, (scopes, purpose) in wanted.items()
     ]
 
 
 OWASP_MIN_MEMORY_KIB = 19_456
 OWASP_MIN_TIME_COST = 2
+MIN_ACCESS_TOKEN_TTL_SECONDS = 60
 
 
 class AuthSettings(RelaySettings):
@@ -61,7 +75,11 @@ class AuthSettings(RelaySettings):
     relay_scope: str = Field(default="market:directory", description="Scope the relay's token asks for.")
 
     access_token_ttl_seconds: int = Field(
-        default=900, ge=60, le=86_400, description="Lifetime of access tokens (AUTH_ACCESS_TOKEN_TTL_SECONDS)."
+        default=900,
+        ge=1,
+        le=86_400,
+        description="Lifetime of access tokens (AUTH_ACCESS_TOKEN_TTL_SECONDS); at least 60 outside environment=test. "
+        "Also the shortest interval between two key rotations through the API.",
     )
     refresh_token_ttl_seconds: int = Field(
         default=30 * 86_400, ge=300, description="Lifetime of a refresh token family (AUTH_REFRESH_TOKEN_TTL_SECONDS)."
@@ -116,6 +134,15 @@ class AuthSettings(RelaySettings):
             raise ValueError(
                 f"argon2id needs at least m={OWASP_MIN_MEMORY_KIB} KiB and t={OWASP_MIN_TIME_COST} "
                 "(OWASP's minimum) outside environment=test"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_short_token_lifetimes(self) -> AuthSettings:
+        # Seconds-long lifetimes let the test suite see tokens and key rotations age without faking the clock.
+        if self.environment != "test" and self.access_token_ttl_seconds < MIN_ACCESS_TOKEN_TTL_SECONDS:
+            raise ValueError(
+                f"access_token_ttl_seconds must be at least {MIN_ACCESS_TOKEN_TTL_SECONDS} outside environment=test"
             )
         return self
 

@@ -6,11 +6,16 @@ import secrets
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 from stdnum.cn import uscc
+
+from services.auth.audit.models import AuditEvent
+from tests.conftest import Stack
 
 __all__ = [
     "assert_oauth_error",
     "assert_problem",
+    "audit_log",
     "credit_code",
     "login",
     "signup",
@@ -103,3 +108,11 @@ def assert_oauth_error(response: httpx.Response, status: int, error: str) -> dic
     assert body["error"] == error
     assert set(body) == {"error", "error_description"}
     return body
+
+
+async def audit_log(stack: Stack) -> list[tuple[str, str, str | None, str | None]]:
+    """(actor, action, subject, to_state) of every audit event, oldest first."""
+    async with stack.service_app("auth").state.sessionmaker() as session:
+        rows = (await session.execute(select(AuditEvent))).scalars().all()
+    ordered = sorted(rows, key=lambda e: (e.at, e.id))
+    return [(e.actor, e.action, e.subject, e.to_state) for e in ordered]

@@ -112,3 +112,38 @@ class TestUpdateAndDisableClient:
             await stack.client.patch("/auth/clients/market-relay", json={"name": "mine"}, headers=org_admin.headers),
             404,
         )
+
+
+class TestBuiltInClients:
+    """The service clients the startup ensures (AUTH_SERVICE_CLIENTS) cannot be broken through the API."""
+
+    @pytest.mark.parametrize("client_id", ["market-relay", "search-indexer", "auth-relay"])
+    async def test_cannot_be_disabled_or_rescoped(self, stack: Stack, actors: Actors, client_id: str) -> None:
+        admin = await actors.platform_admin()
+        url = f"/auth/clients/{client_id}"
+        configured = next(c for c in stack.auth_settings.service_clients if c.client_id == client_id)
+        secret = configured.client_secret.get_secret_value()
+
+        refused = assert_problem(await stack.client.delete(url, headers=admin.headers), 403)
+        assert refused["type"].endswith(":built-in-client")
+        assert client_id in refused["detail"]
+        assert configured.purpose in refused["detail"]  # names what depends on it
+        rescoped = assert_problem(await stack.client.patch(url, json={"scopes": ["x:y"]}, headers=admin.headers), 403)
+        assert rescoped["type"].endswith(":built-in-client")
+        # Nothing changed: it still gets tokens with every configured scope.
+        listed = (await stack.client.get("/auth/clients?limit=100", headers=admin.headers)).json()["items"]
+        (row,) = [c for c in listed if c["client_id"] == client_id]
+        assert (row["scopes"], row["disabled_at"]) == (sorted(configured.scopes), None)
+        token = await _grant(stack, client_id, secret, " ".join(configured.scopes))
+        assert token.status_code == 200, token.text
+
+    async def test_a_rename_or_the_same_scopes_pass(self, stack: Stack, actors: Actors) -> None:
+        admin = await actors.platform_admin()
+        scopes = sorted(next(c for c in stack.auth_settings.service_clients if c.client_id == "market-relay").scopes)
+        renamed = await stack.client.patch(
+            "/auth/clients/market-relay",
+            json={"name": "market → search relay", "scopes": scopes},
+            headers=admin.headers,
+        )
+        assert renamed.status_code == 200, renamed.text
+        assert (renamed.json()["name"], renamed.json()["scopes"]) == ("market → search relay", scopes)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -13,9 +15,10 @@ from asgi_lifespan import LifespanManager
 
 from services.auth.keys import service as keys_service
 from services.auth.keys.models import SigningKey
+from services.auth.settings import AuthSettings
 from services.embedded import create_app as create_embedded_app
 from shared.security import JWKSVerifier
-from tests.auth.helpers import assert_problem
+from tests.auth.helpers import assert_problem, audit_log
 from tests.conftest import Databases, Stack, stack_settings
 from tests.support.actors import Actors
 
@@ -54,10 +57,36 @@ class TestJWKS:
         assert after == before
 
 
+# A real, if short, access-token lifetime (allowed with environment=test): rotations age without faking the clock.
+SHORT_TTL_SECONDS = 2
+
+
+@pytest.fixture
+async def short_lived(databases: Databases, tmp_path: Path) -> AsyncIterator[Stack]:
+    """The embedded stack with access tokens living SHORT_TTL_SECONDS (plus the verifiers' clock leeway)."""
+    auth, market, search = stack_settings(databases, tmp_path)
+    auth = AuthSettings.model_validate({**auth.model_dump(), "access_token_ttl_seconds": SHORT_TTL_SECONDS})
+    app = create_embedded_app(auth_settings=auth, market_settings=market, search_settings=search)
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield Stack(app, client, databases.backend, auth, market, search)
+
+
+async def _age_past_a_token_lifetime(stack: Stack) -> None:
+    """Wait until the newest key has signed for a whole token lifetime: the API rotates again after that."""
+    await asyncio.sleep(stack.auth_settings.access_token_ttl_seconds + 0.2)
+
+
 class TestRotation:
+    @pytest.fixture
+    def stack(self, short_lived: Stack) -> Stack:
+        return short_lived
+
     async def test_old_tokens_keep_working_and_new_ones_use_the_new_key(self, stack: Stack, actors: Actors) -> None:
         admin = await actors.platform_admin()
         member = await actors.org_member()
+        await _age_past_a_token_lifetime(stack)
         old_kid = _kid(member.token)
         now = [time.time()]
         # A verifier like market's and search's (same JWKS URL), with a clock we can move.
@@ -90,6 +119,7 @@ class TestRotation:
     async def test_publish_ahead_publishes_before_signing(self, stack: Stack, actors: Actors) -> None:
         admin = await actors.platform_admin()
         old_kid = _kid(admin.token)
+        await _age_past_a_token_lifetime(stack)
         response = await stack.client.post(
             "/auth/keys/rotate", json={"publish_ahead_seconds": 600}, headers=admin.headers
         )
@@ -100,6 +130,7 @@ class TestRotation:
 
     async def test_the_default_rotation_publishes_ahead(self, stack: Stack, actors: Actors) -> None:
         admin = await actors.platform_admin()
+        await _age_past_a_token_lifetime(stack)
         response = await stack.client.post("/auth/keys/rotate", headers=admin.headers)
         assert response.status_code == 201
         body = response.json()
@@ -112,12 +143,71 @@ class TestRotation:
         assert_problem(await stack.client.get("/auth/keys", headers=member.headers), 403)
         assert_problem(await stack.client.post("/auth/keys/rotate"), 401)
 
-    @pytest.mark.parametrize("body", [{"publish_ahead_seconds": -1}, {"publish_ahead_seconds": "soon"}, {"x": 1}])
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"publish_ahead_seconds": -1},
+            {"publish_ahead_seconds": "soon"},
+            {"x": 1},
+            # No coercion: a boolean, a float or a numeric string is no number of seconds.
+            {"publish_ahead_seconds": False},
+            {"publish_ahead_seconds": True},
+            {"publish_ahead_seconds": 30.0},
+            {"publish_ahead_seconds": "30"},
+        ],
+    )
     async def test_bad_body_is_422(self, stack: Stack, actors: Actors, body: object) -> None:
         admin = await actors.platform_admin()
         before = await _kids(stack)
         assert_problem(await stack.client.post("/auth/keys/rotate", json=body, headers=admin.headers), 422)
         assert await _kids(stack) == before
+
+
+class TestRotationRate:
+    async def test_refused_while_the_newest_key_is_younger_than_a_token_lifetime(self, short_lived: Stack) -> None:
+        stack = short_lived
+        actors = Actors(stack)
+        try:
+            admin = await actors.platform_admin()
+            await _age_past_a_token_lifetime(stack)
+            first = await stack.client.post(
+                "/auth/keys/rotate", json={"publish_ahead_seconds": 0}, headers=admin.headers
+            )
+            assert first.status_code == 201, first.text
+            rotated = ("user:" + admin.subject, "signing_key.rotate", first.json()["kid"], "active")
+            assert (await audit_log(stack))[-1] == rotated
+            kids = await _kids(stack)
+            again = await stack.client.post(
+                "/auth/keys/rotate", json={"publish_ahead_seconds": 0}, headers=admin.headers
+            )
+            body = assert_problem(again, 409)
+            assert body["type"].endswith(":rotation-too-soon")
+            retry_after = int(again.headers["retry-after"])
+            assert 1 <= retry_after <= SHORT_TTL_SECONDS
+            assert await _kids(stack) == kids  # nothing added
+            assert (await audit_log(stack))[-1] == rotated  # and nothing logged
+            await asyncio.sleep(retry_after + 0.2)
+            later = await stack.client.post(
+                "/auth/keys/rotate", json={"publish_ahead_seconds": 0}, headers=admin.headers
+            )
+            assert later.status_code == 201, later.text
+            assert (await audit_log(stack))[-1][1:3] == ("signing_key.rotate", later.json()["kid"])
+        finally:
+            await actors.aclose()
+
+    async def test_the_startup_key_counts_too(self, stack: Stack, actors: Actors) -> None:
+        admin = await actors.platform_admin()
+        refused = await stack.client.post("/auth/keys/rotate", headers=admin.headers)
+        assert assert_problem(refused, 409)["type"].endswith(":rotation-too-soon")
+        ttl = stack.auth_settings.access_token_ttl_seconds
+        assert ttl - 120 < int(refused.headers["retry-after"]) <= ttl
+
+    def test_a_seconds_long_lifetime_is_for_tests_only(self) -> None:
+        with pytest.raises(ValueError, match="at least 60"):
+            AuthSettings(environment="development", access_token_ttl_seconds=SHORT_TTL_SECONDS)
+        assert (
+            AuthSettings(environment="test", access_token_ttl_seconds=SHORT_TTL_SECONDS).access_token_ttl_seconds == 2
+        )
 
 
 class TestKeyLife:

@@ -7,8 +7,9 @@ from fastapi import APIRouter, Response
 from services.auth.clients import service as clients_service
 from services.auth.clients.models import Client
 from services.auth.clients.schemas import ClientCreate, ClientCreated, ClientPublic, ClientUpdate
-from services.auth.deps import AuthPrincipal, HasherDep
+from services.auth.deps import AuthPrincipal, HasherDep, SettingsDep
 from services.auth.paging import after_id
+from services.auth.settings import AuthSettings
 from shared.db import SessionDep
 from shared.errors import problem_responses
 from shared.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, encode_cursor
@@ -16,6 +17,11 @@ from shared.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, encode_cursor
 __all__ = ["router"]
 
 router = APIRouter(tags=["clients"])
+
+
+def _built_in(settings: AuthSettings) -> dict[str, str]:
+    """The configured service clients and what depends on each."""
+    return {c.client_id: c.purpose for c in settings.service_clients}
 
 
 def _public(client: Client) -> ClientPublic:
@@ -64,23 +70,32 @@ async def list_clients(
 @router.patch(
     "/clients/{client_id}",
     summary="Rename a client or change its scopes",
+    description="The built-in service clients (AUTH_SERVICE_CLIENTS: market-relay, search-indexer, auth-relay) "
+    "keep their scopes: changing them answers 403 `built-in-client`.",
     response_model=ClientPublic,
-    responses=problem_responses(401, 404, 422),
+    responses=problem_responses(401, 403, 404, 422),
 )
 async def update_client(
-    client_id: str, body: ClientUpdate, principal: AuthPrincipal, session: SessionDep
+    client_id: str, body: ClientUpdate, principal: AuthPrincipal, session: SessionDep, settings: SettingsDep
 ) -> ClientPublic:
-    client = await clients_service.update(session=session, principal=principal, client_id=client_id, data=body)
+    client = await clients_service.update(
+        session=session, principal=principal, client_id=client_id, data=body, built_in=_built_in(settings)
+    )
     return _public(client)
 
 
 @router.delete(
     "/clients/{client_id}",
     summary="Disable a client",
-    description="It gets no new tokens; tokens already issued expire within the access-token lifetime.",
+    description="It gets no new tokens; tokens already issued expire within the access-token lifetime. The "
+    "built-in service clients cannot be disabled: 403 `built-in-client`.",
     status_code=204,
-    responses=problem_responses(401, 404),
+    responses=problem_responses(401, 403, 404),
 )
-async def disable_client(client_id: str, principal: AuthPrincipal, session: SessionDep) -> Response:
-    await clients_service.disable(session=session, principal=principal, client_id=client_id)
+async def disable_client(
+    client_id: str, principal: AuthPrincipal, session: SessionDep, settings: SettingsDep
+) -> Response:
+    await clients_service.disable(
+        session=session, principal=principal, client_id=client_id, built_in=_built_in(settings)
+    )
     return Response(status_code=204)

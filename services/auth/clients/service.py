@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -128,10 +128,35 @@ async def list_visible(
     )
 
 
-async def update(*, session: AsyncSession, principal: Principal, client_id: str, data: ClientUpdate) -> Client:
-    """Rename a client or change its scopes (tokens already issued keep theirs until they expire)."""
+def _refuse_built_in(client_id: str, built_in: Mapping[str, str], doing: str) -> None:
+    """403 for a built-in service client: the startup would undo the change, and until then a service stops."""
+    purpose = built_in.get(client_id)
+    if purpose is not None:
+        raise Forbidden(
+            f"{client_id} is a built-in service client and cannot be {doing} through the API: {purpose}. "
+            "It follows AUTH_SERVICE_CLIENTS at every start; change that setting instead.",
+            slug="built-in-client",
+            title="Built-in service client",
+        )
+
+
+async def update(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    client_id: str,
+    data: ClientUpdate,
+    built_in: Mapping[str, str],
+) -> Client:
+    """Rename a client or change its scopes (tokens already issued keep theirs until they expire).
+
+    ``built_in`` maps the client ids of the configured service clients to what depends on them: their scopes
+    do not change through the API (a rename does no harm).
+    """
     client = await _managed(session=session, principal=principal, client_id=client_id)
     before = client.scopes
+    if data.scopes is not None and " ".join(data.scopes) != client.scopes:
+        _refuse_built_in(client_id, built_in, "given other scopes")
     if data.scopes is not None:
         _check_scopes_grantable(data.scopes, by_platform_admin=is_platform_admin(principal))
         client.scopes = " ".join(data.scopes)
@@ -152,9 +177,10 @@ async def update(*, session: AsyncSession, principal: Principal, client_id: str,
     return client
 
 
-async def disable(*, session: AsyncSession, principal: Principal, client_id: str) -> None:
-    """Disable a client: it gets no new tokens."""
+async def disable(*, session: AsyncSession, principal: Principal, client_id: str, built_in: Mapping[str, str]) -> None:
+    """Disable a client: it gets no new tokens. Built-in service clients (``built_in``) are refused."""
     client = await _managed(session=session, principal=principal, client_id=client_id)
+    _refuse_built_in(client_id, built_in, "disabled or deleted")
     if client.disabled_at is None:
         client.disabled_at = utcnow()
         session.add(client)

@@ -51,10 +51,12 @@ async def list_keys(principal: AuthPrincipal, session: SessionDep, settings: Set
     "/keys/rotate",
     summary="Rotate the signing key (platform admins)",
     description="Adds a new key that signs after `publish_ahead_seconds`; the previous key keeps verifying until "
-    "its tokens expired. Verifiers pick the new key up on the first token with its kid.",
+    "its tokens expired. Verifiers pick the new key up on the first token with its kid. Refused with 409 "
+    "`rotation-too-soon` (and Retry-After) while the newest key is younger than the access-token lifetime; the "
+    "operator's `techmarket auth rotate-key` is the emergency path and has no such limit.",
     status_code=201,
     response_model=KeyPublic,
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(401, 403, 409, 422),
 )
 async def rotate_keys(
     principal: AuthPrincipal, session: SessionDep, settings: SettingsDep, body: RotateRequest | None = None
@@ -66,8 +68,13 @@ async def rotate_keys(
         session=session,
         token_ttl_seconds=settings.access_token_ttl_seconds,
         publish_ahead_seconds=settings.key_publish_ahead_seconds if ahead is None else ahead,
+        min_interval_seconds=settings.access_token_ttl_seconds,
     )
     await audit.record(
-        session, actor=f"user:{principal.subject}", action="signing_key.rotate", subject=status.kid, to_state="next"
+        session,
+        actor=f"user:{principal.subject}",
+        action="signing_key.rotate",
+        subject=status.kid,
+        to_state=status.state,
     )
     return KeyPublic(**asdict(status))

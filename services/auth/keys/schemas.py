@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 __all__ = ["JWKSet", "KeyPublic", "PublicJWK", "RotateRequest"]
 
@@ -14,7 +14,7 @@ class RotateRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    publish_ahead_seconds: int | None = Field(
+    publish_ahead_seconds: StrictInt | None = Field(
         default=None,
         ge=0,
         le=86_400,

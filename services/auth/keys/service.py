@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.auth.keys.models import SigningKey
 from services.auth.keys.repository import SigningKeyRepository
 from shared.clock import utcnow
+from shared.errors import Conflict
 from shared.security import ACCESS_TOKEN_ALGORITHM, CLOCK_LEEWAY_SECONDS
 
 __all__ = ["KeyStatus", "ensure_signing_key", "jwks", "key_statuses", "rotate", "sign"]
@@ -86,10 +88,34 @@ async def ensure_signing_key(*, session: AsyncSession) -> None:
         await repo.add(_new_key(utcnow()))
 
 
-async def rotate(*, session: AsyncSession, token_ttl_seconds: int, publish_ahead_seconds: int = 0) -> KeyStatus:
-    """Add a new key that signs after ``publish_ahead_seconds``; prune keys no unexpired token can carry."""
+async def rotate(
+    *,
+    session: AsyncSession,
+    token_ttl_seconds: int,
+    publish_ahead_seconds: int = 0,
+    min_interval_seconds: int = 0,
+) -> KeyStatus:
+    """Add a new key that signs after ``publish_ahead_seconds``; prune keys no unexpired token can carry.
+
+    While the newest key is younger than ``min_interval_seconds`` (the API passes the access-token lifetime)
+    the rotation is refused with 409 ``rotation-too-soon`` and Retry-After: every rotation keeps the previous key
+    published for a token lifetime, so rotating faster only piles up keys in the JWKS that every verifier fetches.
+    """
     repo = SigningKeyRepository(session)
     now = utcnow()
+    if min_interval_seconds > 0:
+        existing = await repo.all_newest_first()
+        newest = max((k.created_at for k in existing), default=None)
+        if newest is not None:
+            wait = (newest + dt.timedelta(seconds=min_interval_seconds) - now).total_seconds()
+            if wait > 0:
+                raise Conflict(
+                    f"The newest signing key is younger than the access-token lifetime ({min_interval_seconds} s): "
+                    "rotate again once it has signed for a whole token lifetime.",
+                    slug="rotation-too-soon",
+                    title="Rotation too soon",
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                )
     key = await repo.add(_new_key(now + dt.timedelta(seconds=publish_ahead_seconds)))
     keys = list(await repo.all_newest_first())
     statuses = _statuses(keys, now=now, token_ttl_seconds=token_ttl_seconds)

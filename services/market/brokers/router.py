@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated
 
@@ -10,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from services.market.brokers import service
 from services.market.brokers.schemas import SORT_KEYS, InstitutionTable, Performance
+from shared.clock import IsoDate
 from shared.db import ReadSessionDep
 from shared.errors import ValidationFailed, problem_responses
 from shared.pagination import Cursor, Limit, decode_cursor, encode_cursor
@@ -20,9 +20,9 @@ __all__ = ["router"]
 router = APIRouter(prefix="/brokers", tags=["brokerage"])
 
 DateFrom = Annotated[
-    dt.date | None, Query(alias="from", description="First day, inclusive (Beijing); default 1 January this year.")
+    IsoDate | None, Query(alias="from", description="First day, inclusive (Beijing); default 1 January this year.")
 ]
-DateTo = Annotated[dt.date | None, Query(alias="to", description="Last day, inclusive (Beijing); default today.")]
+DateTo = Annotated[IsoDate | None, Query(alias="to", description="Last day, inclusive (Beijing); default today.")]
 Sort = Annotated[
     str,
     Query(description=f"A metric to sort by, `-` for descending: {', '.join(SORT_KEYS)}.", max_length=40),

@@ -6,7 +6,9 @@ import datetime as dt
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+from shared.clock import IsoDate
 
 __all__ = [
     "AmendIn",
@@ -27,7 +29,8 @@ __all__ = [
 ]
 
 MAX_AMOUNT_FEN = 10**16  # 1万亿元: far above any single contract, far below BigInteger overflow in sums
-Money = Annotated[int, Field(ge=0, le=MAX_AMOUNT_FEN)]
+# Strict: JSON true/false or "5" are no amounts (pydantic alone would take them as 1/0/5).
+Money = Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT_FEN)]
 Text = Annotated[str, Field(min_length=1, max_length=300)]
 Reason = Annotated[str, Field(min_length=1, max_length=2000)]
 
@@ -77,7 +80,7 @@ class AttachmentIn(_Request):
 
     name: str = Field(min_length=1, max_length=200)
     media_type: str = Field(min_length=3, max_length=100, description="e.g. application/pdf")
-    size_bytes: int = Field(ge=0, le=1_073_741_824)
+    size_bytes: StrictInt = Field(ge=0, le=1_073_741_824)
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
@@ -87,9 +90,9 @@ class _ContractFields(_Request):
     technical_field: str = Field(max_length=60, description="One of the 11 technical field codes.")
     title: Text
     contract_no: str = Field(min_length=1, max_length=100, description="The parties' own contract number.")
-    signed_on: dt.date = Field(description="Signing date (a legal date, Asia/Shanghai).")
-    valid_from: dt.date | None = None
-    valid_to: dt.date | None = None
+    signed_on: IsoDate = Field(description="Signing date (a legal date, Asia/Shanghai).")
+    valid_from: IsoDate | None = None
+    valid_to: IsoDate | None = None
     contract_amount_fen: Money = Field(description="合同成交额 in fen.")
     technology_amount_fen: Money = Field(description="技术交易额 claimed, in fen; at most the contract amount.")
     achievement_id: uuid.UUID | None = Field(
@@ -136,9 +139,9 @@ class ContractUpdate(_Request):
     technical_field: str | None = Field(default=None, max_length=60)
     title: Text | None = None
     contract_no: str | None = Field(default=None, min_length=1, max_length=100)
-    signed_on: dt.date | None = None
-    valid_from: dt.date | None = None
-    valid_to: dt.date | None = None
+    signed_on: IsoDate | None = None
+    valid_from: IsoDate | None = None
+    valid_to: IsoDate | None = None
     contract_amount_fen: Money | None = None
     technology_amount_fen: Money | None = None
     achievement_id: uuid.UUID | None = None
@@ -164,7 +167,7 @@ class RejectIn(_Request):
 class AmendIn(_Request):
     """A supplementary agreement (补充协议): the new amounts and the day they take effect."""
 
-    effective_on: dt.date = Field(description="Day the amendment takes effect: its statistics are dated then.")
+    effective_on: IsoDate = Field(description="Day the amendment takes effect: its statistics are dated then.")
     contract_amount_fen: Money = Field(description="New 合同成交额.")
     technology_amount_fen: Money = Field(description="New 技术交易额; at most the new contract amount.")
     reason: Reason | None = None
@@ -173,7 +176,7 @@ class AmendIn(_Request):
 class RevokeIn(_Request):
     """Revocation of a registration."""
 
-    effective_on: dt.date | None = Field(default=None, description="Day it takes effect; default today (Beijing).")
+    effective_on: IsoDate | None = Field(default=None, description="Day it takes effect; default today (Beijing).")
     reason: Reason
 
 

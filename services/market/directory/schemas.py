@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 __all__ = [
     "ORGANIZATION_STATUSES",
@@ -78,7 +78,7 @@ class OrganizationFields(BaseModel):
     parent_id: uuid.UUID | None = None
     path: str = Field(min_length=3, max_length=400, pattern=r"^/([0-9a-f-]{36}/)+$")
     status: OrganizationStatus
-    version: int = Field(ge=1)
+    version: StrictInt = Field(ge=1)
     updated_at: dt.datetime | None = None
 
     def card(self) -> OrganizationCard:
@@ -105,7 +105,7 @@ class DirectoryDocument(BaseModel):
     op: Literal["upsert"]
     kind: Literal["organization"]
     id: uuid.UUID
-    version: int = Field(ge=1)
+    version: StrictInt = Field(ge=1)
     event_type: str = Field(min_length=1, max_length=64)
     fields: OrganizationFields
 

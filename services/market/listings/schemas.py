@@ -14,9 +14,10 @@ import re
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, ValidationInfo, field_validator
 
 from services.market.listings.codes import normalize_application_no, normalize_ipc, normalize_publication_no
+from shared.clock import IsoDate
 from shared.reference.regions import is_valid_region
 from shared.reference.technical_fields import is_technical_field, technical_fields
 from shared.text import normalize_code, normalize_text
@@ -226,7 +227,8 @@ ExternalId = Annotated[
         "within the owner organization (409 otherwise), seen only by the owner organization and platform admins.",
     ),
 ]
-Trl = Annotated[int, Field(ge=1, le=9, description="Technology readiness level 1–9 (GB/T 22900-2022).")]
+# Strict ints: JSON true/false, 5.0 or "5" are refused (pydantic alone would coerce them).
+Trl = Annotated[StrictInt, Field(ge=1, le=9, description="Technology readiness level 1–9 (GB/T 22900-2022).")]
 FIELD_CODES = [f.code for f in technical_fields()]
 TechnicalFieldCode = Annotated[
     str,
@@ -288,10 +290,10 @@ class Money(_Strict):
     """A price or budget in fen (1 元 = 100 fen): fixed (min_fen), range (min_fen ≤ max_fen) or negotiable."""
 
     kind: PriceKind = Field(description="fixed, range or negotiable.")
-    min_fen: int | None = Field(
+    min_fen: StrictInt | None = Field(
         default=None, ge=0, le=MAX_FEN, validate_default=True, description="Fixed amount, or lower bound (fen)."
     )
-    max_fen: int | None = Field(
+    max_fen: StrictInt | None = Field(
         default=None, ge=0, le=MAX_FEN, validate_default=True, description="Upper bound of a range (fen)."
     )
 
@@ -414,7 +416,7 @@ class AchievementCreate(_AchievementFields):
     inventors: list[PersonName] = Field(default_factory=list, max_length=50)
     region_code: RegionCode | None = Field(default=None, description="Defaults to the owner organization's region.")
     contact: Contact | None = Field(default=None, description="Private contact, seen only by the owner.")
-    valid_until: dt.date | None = Field(
+    valid_until: IsoDate | None = Field(
         default=None, description="Last day (Beijing time) the listing is offered; it expires after that day."
     )
 
@@ -437,7 +439,7 @@ class AchievementUpdate(_AchievementFields):
     inventors: list[PersonName] | None = Field(default=None, max_length=50)
     region_code: RegionCode | None = None
     contact: Contact | None = None
-    valid_until: dt.date | None = None
+    valid_until: IsoDate | None = None
 
 
 class _DemandFields(_Strict):
@@ -467,7 +469,7 @@ class DemandCreate(_DemandFields):
     desired_trl: Trl | None = Field(default=None, description="Minimum technology readiness level wanted.")
     cooperation_modes: list[CooperationMode] = Field(default_factory=list)
     budget: Money = Field(default=NEGOTIABLE, description="Budget; negotiable when omitted.")
-    deadline: dt.date | None = Field(default=None, description="Last day (Beijing time); it expires after that day.")
+    deadline: IsoDate | None = Field(default=None, description="Last day (Beijing time); it expires after that day.")
     region_code: RegionCode | None = Field(default=None, description="Defaults to the owner organization's region.")
     contact: Contact | None = Field(default=None, description="Private contact, seen only by the owner.")
 
@@ -482,7 +484,7 @@ class DemandUpdate(_DemandFields):
     desired_trl: Trl | None = None
     cooperation_modes: list[CooperationMode] | None = None
     budget: Money | None = None
-    deadline: dt.date | None = None
+    deadline: IsoDate | None = None
     region_code: RegionCode | None = None
     contact: Contact | None = None
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, status
 
+from services.market.audit.schemas import AuditEventPublic
 from services.market.offices import service
 from services.market.offices.schemas import OfficeCreate, OfficePublic, OfficeUpdate
 from shared.db import SessionDep
@@ -43,10 +44,11 @@ async def list_offices(
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Register an office",
-    description="Platform admins add a registration office by hand: its auth organization id, region and name. "
-    "Offices normally come from the organization directory: a registration_office organization verified in auth "
-    "gets its office row as soon as auth publishes it (and loses it, inactive, when suspended or rejected). Use this "
-    "for an office the directory does not know yet; later directory changes of that organization apply to it too.",
+    description="Offices normally come from the organization directory: a registration_office organization "
+    "verified in auth gets its office row as soon as auth publishes it (and loses it, inactive, when suspended or "
+    "rejected). Platform admins add the row by hand only as a repair: `id` must be a verified registration_office "
+    "organization of market's directory (422 naming `id` otherwise), `region_code` its region there (the default; "
+    "422 naming `region_code` otherwise), `name` defaults to its name. Audited.",
     responses=problem_responses(401, 403, 409, 422),
 )
 async def create_office(session: SessionDep, principal: Admin, data: OfficeCreate) -> OfficePublic:
@@ -66,9 +68,27 @@ async def get_office(session: SessionDep, _: CurrentPrincipal, office_id: uuid.U
 @router.patch(
     "/{office_id}",
     summary="Change an office",
-    description="Platform admins rename an office, change its region or deactivate it (new submissions then "
-    "route elsewhere; its contracts stay with it).",
+    description="Platform admins rename or deactivate an office (new submissions then route elsewhere; its "
+    "contracts stay with it). Anything but a deactivation needs its organization verified in the directory (422 "
+    "naming `office_id`), and `region_code` can only be the organization's region there (422): an office is never "
+    "re-regioned by hand. Audited.",
     responses=problem_responses(401, 403, 404, 422),
 )
-async def update_office(session: SessionDep, _: Admin, office_id: uuid.UUID, data: OfficeUpdate) -> OfficePublic:
-    return _public(await service.update_office(session=session, office_id=office_id, data=data))
+async def update_office(
+    session: SessionDep, principal: Admin, office_id: uuid.UUID, data: OfficeUpdate
+) -> OfficePublic:
+    return _public(await service.update_office(session=session, principal=principal, office_id=office_id, data=data))
+
+
+@router.get(
+    "/{office_id}/history",
+    summary="Audit history of an office",
+    description="Hand registrations and edits by platform admins, with actor, from → to, time and request id "
+    "(changes that follow the directory are the organization's own history in auth). Platform admins.",
+    response_model=Page[AuditEventPublic],
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def office_history(
+    session: SessionDep, _: Admin, office_id: uuid.UUID, limit: Limit = 50, cursor: Cursor = None
+) -> Page[AuditEventPublic]:
+    return await service.office_history(session=session, office_id=office_id, limit=limit, cursor=cursor)

@@ -3,8 +3,10 @@
 The market keeps its own table of offices (id = the auth organization id). Offices follow the organization
 directory (services.market.directory): when auth publishes an organization of kind registration_office as
 verified, its row is created (or renamed, re-regioned, reactivated); suspended or rejected, it is deactivated.
-A platform admin may also register an office by hand (POST /market/offices) — for an office whose organization
-the directory does not know yet; later directory changes of that organization then apply to the row as well.
+A platform admin may also register an office by hand (POST /market/offices) — a repair for a verified
+registration_office organization of the directory that has no row; its region is the organization's region in the
+directory, and a hand edit (PATCH) never moves an office away from that region. Both are audited (entity_kind
+``office``; GET /market/offices/{id}/history).
 A registrar's token never creates an office. An office serves its region and everything below it; a
 submission goes to the office with the most specific region prefix of the seller's region.
 """
@@ -18,12 +20,16 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.market.audit import service as audit_service
+from services.market.audit.schemas import AuditEventPublic
+from services.market.directory import service as directory_service
 from services.market.directory.schemas import Applied, OrganizationCard
 from services.market.offices.repository import OfficeRepository
 from services.market.offices.schemas import OfficeCreate, OfficeUpdate
 from services.market.stats.cube import region_prefix
 from shared.clock import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared.pagination import Page
 from shared.reference.regions import is_valid_region
 from shared.security import Principal
 
@@ -36,6 +42,7 @@ __all__ = [
     "is_registrar",
     "list_offices",
     "office_for_region",
+    "office_history",
     "require_registrar_office",
     "update_office",
 ]
@@ -161,36 +168,105 @@ async def list_offices(*, session: AsyncSession, after_id: uuid.UUID | None, lim
     return await OfficeRepository.from_session(session).list_all(after_id=after_id, limit=limit)
 
 
+async def _office_organization(*, session: AsyncSession, office_id: uuid.UUID, field: str) -> OrganizationCard:
+    """The directory's verified registration_office organization of ``office_id``, else 422 naming ``field``."""
+    card = await directory_service.get(session, office_id)
+    if card is None:
+        raise ValidationFailed.field(
+            field,
+            "no organization with this id in market's organization directory (auth publishes it once verified)",
+            type="not_found",
+        )
+    if card.kind != OFFICE_KIND:
+        raise ValidationFailed.field(field, f"the organization is a {card.kind}, not a {OFFICE_KIND}", type="kind")
+    if not card.verified:
+        raise ValidationFailed.field(field, f"the organization is {card.status}, not verified", type="not_verified")
+    if card.region_code is None or not is_valid_region(card.region_code):
+        raise ValidationFailed.field(field, "the organization has no valid region in the directory", type="region")
+    return card
+
+
+def _same_region(code: str, card: OrganizationCard) -> None:
+    _check_region(code, "region_code")
+    if code != card.region_code:
+        raise ValidationFailed.field(
+            "region_code",
+            f"an office serves its organization's region in the directory ({card.region_code})",
+            type="region_mismatch",
+        )
+
+
 async def create_office(*, session: AsyncSession, principal: Principal, data: OfficeCreate) -> Row:
-    """Register an office (platform admin)."""
-    _check_region(data.region_code, "region_code")
+    """Register an office (platform admin): a verified registration_office of the directory, in its region."""
+    card = await _office_organization(session=session, office_id=data.id, field="id")
+    assert card.region_code is not None
+    if data.region_code is not None:
+        _same_region(data.region_code, card)
     repo = OfficeRepository.from_session(session)
     if await repo.get(data.id) is not None:
         raise Conflict("This office is already registered.", extra={"existing_id": str(data.id)})
     values = {
         "id": data.id,
-        "region_code": data.region_code,
-        "region_prefix": region_prefix(data.region_code),
-        "name": data.name,
+        "region_code": card.region_code,
+        "region_prefix": region_prefix(card.region_code),
+        "name": data.name or card.name,
         "active": True,
         "created_by": principal.subject,
         "created_at": utcnow(),
     }
     await repo.insert(values)
+    await audit_service.record(
+        session,
+        entity_kind="office",
+        entity_id=data.id,
+        action="created",
+        from_status=None,
+        to_status="active",
+        actor=principal,
+        details={"name": values["name"], "region_code": card.region_code},
+    )
     return values
 
 
-async def update_office(*, session: AsyncSession, office_id: uuid.UUID, data: OfficeUpdate) -> Row:
-    """Change an office's name, region or activity (platform admin)."""
+async def update_office(
+    *, session: AsyncSession, principal: Principal, office_id: uuid.UUID, data: OfficeUpdate
+) -> Row:
+    """Change an office's name, region or activity (platform admin), audited.
+
+    Deactivating needs nothing more; any other change needs the office's organization verified in the directory,
+    and a region can only be set back to the organization's own.
+    """
     repo = OfficeRepository.from_session(session)
     office = await get_office(session=session, office_id=office_id)
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
     for name in ("name", "active", "region_code"):
         if name in changes and changes[name] is None:
             raise ValidationFailed.field(name, "cannot be null", type="null")
+    if set(changes) - {"active"} or changes.get("active") is True:
+        card = await _office_organization(session=session, office_id=office_id, field="office_id")
+        if "region_code" in changes:
+            _same_region(changes["region_code"], card)
+    changes = {k: v for k, v in changes.items() if office[k] != v}
     if "region_code" in changes:
-        _check_region(changes["region_code"], "region_code")
         changes["region_prefix"] = region_prefix(changes["region_code"])
     if changes:
         await repo.update(office_id, changes)
+        await audit_service.record(
+            session,
+            entity_kind="office",
+            entity_id=office_id,
+            action="updated",
+            from_status="active" if office["active"] else "inactive",
+            to_status="active" if changes.get("active", office["active"]) else "inactive",
+            actor=principal,
+            details={"changes": {k: [office[k], v] for k, v in changes.items() if k != "region_prefix"}},
+        )
     return {**office, **changes}
+
+
+async def office_history(
+    *, session: AsyncSession, office_id: uuid.UUID, limit: int, cursor: str | None
+) -> Page[AuditEventPublic]:
+    """The audit trail of one office (hand registrations and edits), oldest first."""
+    await get_office(session=session, office_id=office_id)
+    return await audit_service.history(session, entity_kind="office", entity_id=office_id, limit=limit, cursor=cursor)

@@ -25,7 +25,7 @@ from services.market.stats.schemas import (
     YearTotal,
     amounts,
 )
-from shared.clock import today_in_china
+from shared.clock import IsoDate, today_in_china
 from shared.db import ReadSessionDep, SnapshotSessionDep
 from shared.errors import ValidationFailed, problem_responses
 from shared.money import fen_to_yi_yuan
@@ -85,8 +85,8 @@ async def contract_stats(
     request: Request,
     session: ReadSessionDep,
     principal: CurrentPrincipal,
-    date_from: Annotated[dt.date | None, Query(alias="from", description="First day, inclusive.")] = None,
-    date_to: Annotated[dt.date | None, Query(alias="to", description="Last day, inclusive.")] = None,
+    date_from: Annotated[IsoDate | None, Query(alias="from", description="First day, inclusive.")] = None,
+    date_to: Annotated[IsoDate | None, Query(alias="to", description="Last day, inclusive.")] = None,
     group_by: Annotated[str | None, Query(max_length=200, description="Comma-separated dimensions.")] = None,
     seller_region: Annotated[str | None, Query(description="Seller region: province, city or county code.")] = None,
     buyer_region: Annotated[str | None, Query(description="Buyer region code, or a country code.")] = None,
@@ -189,8 +189,8 @@ async def cumulative_stats(
     request: Request,
     session: SnapshotSessionDep,
     principal: CurrentPrincipal,
-    since: Annotated[dt.date | None, Query(description="First day, inclusive.")] = None,
-    until: Annotated[dt.date | None, Query(description="Last day, inclusive.")] = None,
+    since: Annotated[IsoDate | None, Query(description="First day, inclusive.")] = None,
+    until: Annotated[IsoDate | None, Query(description="Last day, inclusive.")] = None,
     fmt: Format = None,
 ) -> Response:
     chosen = export.negotiate(request, fmt)

@@ -10,7 +10,7 @@ import datetime as dt
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 __all__ = [
     "AchievementFields",
@@ -33,8 +33,8 @@ class AmountRange(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     kind: str = Field(max_length=32, description="fixed, range, negotiable, ... (as market defines it).")
-    min_fen: int | None = Field(default=None, ge=0)
-    max_fen: int | None = Field(default=None, ge=0)
+    min_fen: StrictInt | None = Field(default=None, ge=0)
+    max_fen: StrictInt | None = Field(default=None, ge=0)
 
 
 class _Common(BaseModel):
@@ -59,7 +59,7 @@ class AchievementFields(_Common):
     summary: str | None = Field(default=None, max_length=5_000)
     ipc_codes: list[str] = Field(default_factory=list, max_length=50)
     ip_type: str | None = _code()
-    trl: int | None = Field(default=None, ge=1, le=9)
+    trl: StrictInt | None = Field(default=None, ge=1, le=9)
     transfer_modes: list[str] = Field(default_factory=list, max_length=20)
     price: AmountRange | None = None
 
@@ -67,7 +67,7 @@ class AchievementFields(_Common):
 class DemandFields(_Common):
     """The indexable fields of a demand (技术需求); nothing else is kept."""
 
-    desired_trl: int | None = Field(default=None, ge=1, le=9)
+    desired_trl: StrictInt | None = Field(default=None, ge=1, le=9)
     cooperation_modes: list[str] = Field(default_factory=list, max_length=20)
     budget: AmountRange | None = None
     deadline: dt.date | None = None
@@ -81,7 +81,7 @@ class DocumentOperation(BaseModel):
     op: Literal["upsert", "delete"]
     kind: Literal["achievement", "demand"]
     id: uuid.UUID
-    version: int = Field(ge=0, description="The entity's version in market; an older one never overwrites.")
+    version: StrictInt = Field(ge=0, description="The entity's version in market; an older one never overwrites.")
     fields: dict[str, Any] | None = Field(
         default=None, description="Upserts: the entity's fields; only the whitelist is kept. Absent on delete."
     )

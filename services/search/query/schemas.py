@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 __all__ = ["AchievementHit", "AmountRangePublic", "DemandHit", "SearchResponse", "SimilarRequest"]
 
@@ -136,9 +136,7 @@ class SimilarRequest(BaseModel):
     exclude_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100, description="Leave out these ids.")
     technical_field: str | None = Field(default=None, description="One of the 11 technical field codes.")
     region: str | None = Field(default=None, description="GB/T 2260 code; a province or prefecture covers its regions.")
-    trl_min: int | None = Field(default=None, strict=True, ge=1, le=9, description="Lowest technology readiness level.")
-    trl_max: int | None = Field(
-        default=None, strict=True, ge=1, le=9, description="Highest technology readiness level."
-    )
-    limit: int = Field(default=50, strict=True, ge=1, le=100, description="Hits per page, 1 to 100.")
-    offset: int = Field(default=0, strict=True, ge=0, le=1000, description="Hits to skip, up to 1000.")
+    trl_min: StrictInt | None = Field(default=None, ge=1, le=9, description="Lowest technology readiness level.")
+    trl_max: StrictInt | None = Field(default=None, ge=1, le=9, description="Highest technology readiness level.")
+    limit: StrictInt = Field(default=50, ge=1, le=100, description="Hits per page, 1 to 100.")
+    offset: StrictInt = Field(default=0, ge=0, le=1000, description="Hits to skip, up to 1000.")

@@ -587,13 +587,20 @@ class TestAmendAndRevoke:
 class TestOffices:
     async def test_admin_registers_and_changes_offices(self, stack: Stack, actors: Actors) -> None:
         admin = await actors.platform_admin()
-        # Still pending in auth, so the directory gives it no office: the admin registers it by hand.
+        # Still pending in auth: no office, and the admin cannot register one by hand (tests/market/
+        # test_office_guardrails.py has the rules); verified and published, the directory gives it its row.
         reg = await actors.org_member(
-            kind="registration_office", roles=("registrar", "member"), region_code="510700", verified=False
+            kind="registration_office",
+            roles=("registrar", "member"),
+            region_code="510700",
+            verified=False,
+            name="绵阳市技术合同登记处",
         )
         body = {"id": str(reg.org_id), "region_code": "510700", "name": "绵阳市技术合同登记处"}
-        created = await stack.client.post("/market/offices", json=body, headers=admin.headers)
-        assert created.status_code == 201, created.text
+        assert_problem(await stack.client.post("/market/offices", json=body, headers=admin.headers), 422, "id")
+        verified = await stack.client.post(f"/auth/organizations/{reg.org_id}/verify", headers=admin.headers)
+        assert verified.status_code == 200, verified.text
+        await actors.sync_directory(reg.org_id)  # type: ignore[arg-type]
         assert_problem(await stack.client.post("/market/offices", json=body, headers=admin.headers), 409)
         assert_problem(await stack.client.post("/market/offices", json=body, headers=reg.headers), 403)
         assert_problem(
@@ -610,7 +617,7 @@ class TestOffices:
                 headers=admin.headers,
             ),
             422,
-            "region_code",
+            "id",
         )
         listed = (await stack.client.get("/market/offices", headers=reg.headers)).json()
         assert [o["name"] for o in listed["items"]] == ["绵阳市技术合同登记处"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from authlib.integrations.base_client.errors import OAuthError
+from pydantic import SecretStr
 
 from services.market.directory.rebuild import run_directory_rebuild
 from services.market.settings import MarketSettings
@@ -59,13 +60,20 @@ async def test_rebuild_applies_what_auth_lists_through_the_feed_path(stack: Stac
 
 
 async def test_rebuild_without_the_scope_fails_and_changes_nothing(stack: Stack, actors: Actors) -> None:
+    # market-relay is built in (its scopes do not change through the API): the rebuild runs as a client without
+    # auth:directory instead.
     admin = await actors.platform_admin()
-    narrowed = await stack.client.patch(
-        "/auth/clients/market-relay", json={"scopes": ["search:ingest"]}, headers=admin.headers
+    narrow = await stack.client.post(
+        "/auth/clients",
+        json={"client_id": "narrow-relay", "name": "relay without auth:directory", "scopes": ["search:ingest"]},
+        headers=admin.headers,
     )
-    assert narrowed.status_code == 200, narrowed.text
+    assert narrow.status_code == 201, narrow.text
     office = await unsynced_member(stack, actors, kind="registration_office", region_code="510800")
     market = stack.service_app("market")
+    settings: MarketSettings = market.state.settings.model_copy(
+        update={"relay_client_id": "narrow-relay", "relay_client_secret": SecretStr(narrow.json()["client_secret"])}
+    )
     with pytest.raises(OAuthError, match="invalid_scope"):
-        await run_directory_rebuild(market.state.settings, transport=market.state.outbound_transport)
+        await run_directory_rebuild(settings, transport=market.state.outbound_transport)
     assert await stored(stack, office.org_id) is None  # type: ignore[arg-type]
