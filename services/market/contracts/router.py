@@ -24,7 +24,7 @@ from services.market.contracts.schemas import (
 from services.market.idempotency import IdempotencyDep, StoredResponse
 from shared.db import SessionDep
 from shared.errors import problem_responses
-from shared.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from shared.pagination import Cursor, Limit, Page, cursor_id, encode_cursor
 from shared.security import CurrentPrincipal
 
 __all__ = ["router"]
@@ -94,16 +94,7 @@ async def list_contracts(
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> Page[ContractPublic]:
-    after = None
-    if cursor:
-        try:
-            after = uuid.UUID(str(decode_cursor(cursor, arity=1)[0]))
-        except ValueError:
-            from shared.errors import ValidationFailed
-
-            raise ValidationFailed.field(
-                "cursor", "not a cursor returned by this list", type="cursor_invalid"
-            ) from None
+    after = cursor_id(cursor)
     items = await service.list_contracts(
         session=session,
         principal=principal,
