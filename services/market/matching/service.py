@@ -68,7 +68,7 @@ def _offset_of(cursor: str | None, listing_id: uuid.UUID) -> int:
     owner, offset = decode_cursor(cursor, types=(uuid.UUID, int))
     if owner != listing_id or not 0 < offset < MAX_DEPTH:
         raise invalid_cursor("not a cursor of these suggestions")
-    return offset
+    return int(offset)
 
 
 async def _subject(session: AsyncSession, *, kind: ListingKind, principal: Principal, listing_id: uuid.UUID) -> Listing:

@@ -7,6 +7,8 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.text import ShortText
+
 __all__ = ["OfficeCreate", "OfficePublic", "OfficeUpdate"]
 
 
@@ -18,8 +20,8 @@ class OfficeCreate(BaseModel):
     id: uuid.UUID = Field(
         description="The office's organization id in the auth service (org_kind registration_office)."
     )
-    region_code: str = Field(description="GB/T 2260 code of the region served: a province, city or county.")
-    name: str = Field(min_length=1, max_length=200)
+    region_code: ShortText = Field(description="GB/T 2260 code of the region served: a province, city or county.")
+    name: ShortText = Field(min_length=1, max_length=200)
 
 
 class OfficeUpdate(BaseModel):
@@ -27,8 +29,8 @@ class OfficeUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    region_code: str | None = None
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    region_code: ShortText | None = None
+    name: ShortText | None = Field(default=None, min_length=1, max_length=200)
     active: bool | None = None
 
 
