@@ -244,11 +244,15 @@ async def revoke_contract(
 @router.get(
     "/{contract_id}/events",
     summary="History of a contract",
-    description="Every status change with actor, organization, request id and details, oldest first.",
+    description="Every status change with actor, organization, request id and details, oldest first, a page at a "
+    "time (`{items, next_cursor}`).",
     responses=problem_responses(401, 404, 422),
 )
 async def contract_events(
-    session: SessionDep, principal: CurrentPrincipal, contract_id: uuid.UUID
-) -> list[ContractEventPublic]:
-    rows = await service.contract_events(session=session, principal=principal, contract_id=contract_id)
-    return [ContractEventPublic.model_validate(dict(r)) for r in rows]
+    session: SessionDep, principal: CurrentPrincipal, contract_id: uuid.UUID, limit: Limit = 50, cursor: Cursor = None
+) -> Page[ContractEventPublic]:
+    rows = await service.contract_events(
+        session=session, principal=principal, contract_id=contract_id, after_id=cursor_id(cursor), limit=limit + 1
+    )
+    items = [ContractEventPublic.model_validate(dict(r)) for r in rows[:limit]]
+    return Page(items=items, next_cursor=encode_cursor(str(items[-1].id)) if len(rows) > limit else None)

@@ -391,7 +391,7 @@ class TestRegister:
             None,
             None,  # nothing counted
         )
-        events = (await stack.client.get(f"/market/contracts/{contract['id']}/events", headers=s.headers)).json()
+        events = (await stack.client.get(f"/market/contracts/{contract['id']}/events", headers=s.headers)).json()["items"]
         assert [e["action"] for e in events] == ["submit"]
 
     async def test_bad_register_bodies(self, stack: Stack, actors: Actors, office: Actor) -> None:
@@ -464,7 +464,7 @@ class TestRejectAndResubmit:
             ),
             409,
         )
-        events = (await stack.client.get(f"{url}/events", headers=s.headers)).json()
+        events = (await stack.client.get(f"{url}/events", headers=s.headers)).json()["items"]
         assert [(e["action"], e["from_status"], e["to_status"]) for e in events] == [
             ("submit", None, "submitted"),
             ("reject", "submitted", "rejected"),
