@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.market.listings.models import Achievement, Listing
@@ -114,7 +114,8 @@ class ListingRepository:
             conditions.append(self._c("updated_at") >= filters.updated_since)
         if before_id is not None:
             conditions.append(self._c("id") < before_id)
-        query = select(self.model).where(and_(*conditions)).order_by(self._c("id").desc()).limit(limit)
+        # where(*conditions): a platform admin without filters has none (and_() of nothing is deprecated).
+        query = select(self.model).where(*conditions).order_by(self._c("id").desc()).limit(limit)
         return list((await self.session.execute(query)).scalars())
 
     async def public_of_owner(
