@@ -25,8 +25,8 @@ class CsvRecord:
 
     @property
     def blank(self) -> bool:
-        """A blank line (nothing but whitespace)."""
-        return self.error is None and not any(cell.strip() for cell in self.cells)
+        """A blank line (nothing but whitespace; a line of empty cells such as ``,,`` is not blank)."""
+        return self.error is None and not self.cells
 
 
 def _parse(text: str) -> CsvRecord:

@@ -161,8 +161,8 @@ def read_rows(handle: IO[bytes], media_type: str) -> Iterator[RawRow]:
     text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
     records = iter_records(split_lf(iter(lambda: text.read(1 << 16), "")))
     try:
-        header = next(records, None)
-        if header is None or header.blank:
+        header = next((r for r in records if not r.blank), None)
+        if header is None:
             raise ValidationFailed.field("file", "the file is empty", type="empty_file")
         if header.error is not None:
             raise ValidationFailed.field("header", header.error, type="csv_invalid")
