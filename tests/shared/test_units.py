@@ -89,9 +89,7 @@ class TestCursor:
 
 
 class TestTextRule:
-    @pytest.mark.parametrize(
-        "char", ["\ud800", "\x00", "\x01", "\t", "\n", "\r", "\x1f", "\x7f", "\x80", "\x9f"]
-    )
+    @pytest.mark.parametrize("char", ["\ud800", "\x00", "\x01", "\t", "\n", "\r", "\x1f", "\x7f", "\x80", "\x9f"])
     def test_short_text_refuses_surrogates_and_controls(self, char: str) -> None:
         with pytest.raises(ValidationError) as caught:
             TypeAdapter(ShortText).validate_python(f"a{char}b")
