@@ -7,6 +7,7 @@ Exception hierarchy (raise these from services; handlers turn them into response
     ├── Unauthorized              401  missing or invalid credentials (adds WWW-Authenticate)
     ├── Forbidden                 403  authenticated but not allowed, on an object the caller may know
     ├── NotFound                  404  absent, or hidden from this caller (deny by default)
+    ├── MethodNotAllowed          405  with Allow listing every method the path answers
     ├── Conflict                  409  state or uniqueness conflict
     ├── PreconditionFailed        412  If-Match does not match the current ETag
     ├── PayloadTooLarge           413
@@ -20,6 +21,7 @@ The OAuth2 token endpoint is the one exception: it answers RFC 6749 section 5.2 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -38,11 +40,13 @@ __all__ = [
     "Conflict",
     "FieldError",
     "Forbidden",
+    "MethodNotAllowed",
     "NotFound",
     "PayloadTooLarge",
     "PreconditionFailed",
     "PreconditionRequired",
     "ProblemError",
+    "ProblemResponse",
     "ServiceUnavailable",
     "TooManyRequests",
     "Unauthorized",
@@ -109,6 +113,15 @@ class NotFound(ProblemError):
     status, slug, title = 404, "not-found", "Not found"
 
 
+class MethodNotAllowed(ProblemError):
+    status, slug, title = 405, "method-not-allowed", "Method not allowed"
+
+    def __init__(self, allowed: Sequence[str], **kwargs: Any) -> None:
+        methods = ", ".join(sorted(set(allowed)))
+        super().__init__(f"This path answers {methods}.", **kwargs)
+        self.headers["Allow"] = methods
+
+
 class Conflict(ProblemError):
     status, slug, title = 409, "conflict", "Conflict"
 
@@ -165,6 +178,22 @@ _STATUS_SLUGS: dict[int, tuple[str, str]] = {
 }
 
 
+class ProblemResponse(JSONResponse):
+    """A problem+json response that always renders.
+
+    A problem may echo what the client sent (a field path, a value); a lone surrogate there cannot be encoded as
+    UTF-8, so the body then falls back to ASCII-escaped JSON (still valid JSON, same content) instead of failing.
+    """
+
+    media_type = PROBLEM_CONTENT_TYPE
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except (UnicodeEncodeError, ValueError):
+            return json.dumps(content, ensure_ascii=True, separators=(",", ":"), default=str).encode("ascii")
+
+
 def problem_response(
     request: Request | None,
     *,
@@ -189,7 +218,7 @@ def problem_response(
         body["errors"] = list(errors)
     if extra:
         body.update(extra)
-    return JSONResponse(body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_CONTENT_TYPE)
+    return ProblemResponse(body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_CONTENT_TYPE)
 
 
 def _field_path(loc: Sequence[Any]) -> tuple[str, str]:
@@ -255,7 +284,31 @@ async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _lone_surrogate(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is text with a lone surrogate that could not be encoded."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, UnicodeEncodeError) and "surrogate" in str(current.reason):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if _lone_surrogate(exc):
+        # Last line of defence: a text field that is not a ShortText/LongText (shared.text) let a lone surrogate
+        # through to the database. The client's input is at fault, so 422, not 500; the log says which path to fix.
+        logger.warning("lone surrogate reached encoding on %s %s", request.method, request.url.path)
+        return problem_response(
+            request,
+            status=422,
+            slug="validation-failed",
+            title="Validation failed",
+            detail="The request contains text with a lone surrogate (U+D800–U+DFFF).",
+            errors=[{"field": "body", "in": "body", "message": "contains a lone surrogate", "type": "text_invalid"}],
+        )
     # Log the stack trace with the request id; the client gets neither internals nor the trace.
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(

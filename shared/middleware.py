@@ -1,18 +1,23 @@
-"""ASGI middleware shared by every service: request id, body size limit, access log."""
+"""ASGI middleware shared by every service: request id, body size limit, access log, 405 with a true Allow."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+from fastapi.routing import iter_route_contexts
+from starlette._utils import get_route_path
+from starlette.requests import Request
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.errors import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, PayloadTooLarge
+from shared.errors import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, MethodNotAllowed, PayloadTooLarge, problem_response
 from shared.requestid import REQUEST_ID_HEADER, accept_or_generate, current_request_id, request_id_var
 
-__all__ = ["BodyLimitMiddleware", "RequestContextMiddleware"]
+__all__ = ["BodyLimitMiddleware", "MethodGuardMiddleware", "RequestContextMiddleware"]
 
 access_logger = logging.getLogger("techmarket.access")
 error_logger = logging.getLogger("techmarket.errors")
@@ -168,3 +173,61 @@ async def _send_problem(scope: Scope, send: Send, *, status: int, slug: str, tit
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class MethodGuardMiddleware:
+    """Answer 405 problem+json with an ``Allow`` header that lists every method the path answers.
+
+    Two things the router gets wrong on its own: a static path shadowed by a parameter route with other methods
+    (``PATCH /market/achievements/import`` would reach ``PATCH /{listing_id}`` and fail there as a 422 on the
+    id), and a 405 whose ``Allow`` names only the methods of the first route that matched the path. So the route
+    table is read once (at the first request, when every router is included): a static path answers only its own
+    methods, any other path the union of the methods of every route whose pattern matches it.
+    """
+
+    def __init__(self, app: ASGIApp, *, routes: Callable[[], Sequence[BaseRoute]]) -> None:
+        self.app = app
+        self._routes = routes
+        self._static: dict[str, set[str]] | None = None
+        self._patterns: list[tuple[re.Pattern[str], set[str]]] = []
+
+    def _build(self) -> dict[str, set[str]]:
+        static: dict[str, set[str]] = {}
+        for context in iter_route_contexts(self._routes()):
+            path, methods = context.path, context.methods
+            if not path or not methods:
+                continue
+            if "{" in path:
+                self._patterns.append((context.path_regex, set(methods)))
+            else:
+                static.setdefault(path, set()).update(methods)
+        return static
+
+    def allowed(self, path: str) -> set[str]:
+        """Every method some route answers on ``path`` (empty when no route has the path)."""
+        if self._static is None:
+            self._static = self._build()
+        if path in self._static:
+            return self._static[path]
+        allowed: set[str] = set()
+        for pattern, methods in self._patterns:
+            if pattern.match(path):
+                allowed |= methods
+        return allowed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            allowed = self.allowed(get_route_path(scope))
+            if allowed and scope["method"] not in allowed:
+                error = MethodNotAllowed(sorted(allowed))
+                response = problem_response(
+                    Request(scope),
+                    status=error.status,
+                    slug=error.slug,
+                    title=error.title,
+                    detail=error.detail,
+                    headers=error.headers,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -1,13 +1,18 @@
 """Cursor pagination: ``?limit=&cursor=`` in, ``{items, next_cursor}`` out.
 
 A cursor is an opaque url-safe token encoding the sort key of the last item returned (keyset pagination),
-so pages stay stable while rows are inserted and deep pages cost the same as the first.
+so pages stay stable while rows are inserted and deep pages cost the same as the first. This module is the one
+cursor codec of every list: :func:`decode_cursor` checks a cursor's arity and the type of each value, so a
+forged or foreign cursor is a 422 ``cursor_invalid`` on ``cursor``, never a server error.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import uuid
+from collections.abc import Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
@@ -15,7 +20,17 @@ from pydantic import BaseModel
 
 from shared.errors import ValidationFailed
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Cursor", "Limit", "Page", "decode_cursor", "encode_cursor"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "Cursor",
+    "Limit",
+    "Page",
+    "cursor_id",
+    "decode_cursor",
+    "encode_cursor",
+    "invalid_cursor",
+]
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -42,13 +57,48 @@ def encode_cursor(*values: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, *, arity: int) -> list[Any]:
-    """Decode a cursor made by :func:`encode_cursor`; a tampered or foreign cursor is a 422 on ``cursor``."""
+def invalid_cursor(message: str = "not a cursor returned by this list") -> ValidationFailed:
+    """The 422 of a cursor this list did not make (raise it for checks beyond :func:`decode_cursor`'s)."""
+    return ValidationFailed.field("cursor", message, type="cursor_invalid")
+
+
+def _typed(value: Any, kind: type) -> Any:
+    """``value`` as ``kind`` (uuid.UUID from its string, int but not bool, str); ValueError when it is not one."""
+    if kind is uuid.UUID:
+        if not isinstance(value, str):
+            raise ValueError("not a uuid")
+        return uuid.UUID(value)
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("not an integer")
+        return value
+    if kind is str:
+        if not isinstance(value, str):
+            raise ValueError("not a string")
+        return value
+    raise TypeError(f"cursor values of type {kind.__name__} are not supported")
+
+
+def decode_cursor(cursor: str, *, types: Sequence[type] = (uuid.UUID,)) -> tuple[Any, ...]:
+    """Decode a cursor made by :func:`encode_cursor` into one value per entry of ``types`` (uuid.UUID, int, str).
+
+    Anything else — not base64, not JSON, not a list, another length, a value of another type — is a 422
+    ``cursor_invalid`` on ``cursor``.
+    """
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationFailed.field("cursor", "not a cursor returned by this list", type="cursor_invalid") from exc
-    if not isinstance(values, list) or len(values) != arity:
-        raise ValidationFailed.field("cursor", "not a cursor returned by this list", type="cursor_invalid")
-    return values
+        values = json.loads(base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True))
+        if not isinstance(values, list) or len(values) != len(types):
+            raise ValueError("wrong arity")
+        return tuple(_typed(value, kind) for value, kind in zip(values, types, strict=True))
+    except (ValueError, UnicodeError, binascii.Error, RecursionError) as exc:
+        raise invalid_cursor() from exc
+
+
+def cursor_id(cursor: str | None) -> uuid.UUID | None:
+    """The id a keyset cursor over ids points after (None for the first page); 422 when it is not one of ours."""
+    if cursor is None:
+        return None
+    (value,) = decode_cursor(cursor)
+    assert isinstance(value, uuid.UUID)
+    return value

@@ -23,7 +23,7 @@ from shared.clientaddress import ClientAddressMiddleware
 from shared.db import create_engine, create_sessionmaker, is_sqlite
 from shared.errors import install_error_handlers, problem_response
 from shared.logs import configure_logging
-from shared.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from shared.middleware import BodyLimitMiddleware, MethodGuardMiddleware, RequestContextMiddleware
 from shared.migrations import upgrade_to_head
 from shared.openapi import finalize_openapi, install_docs, operation_id
 from shared.security import JWKSVerifier
@@ -111,6 +111,8 @@ def build_service_app(
     def limit_for_path(path: str) -> int:
         return settings.import_max_body_bytes if path.rstrip("/").endswith("/import") else settings.max_body_bytes
 
+    # Innermost: sees the route table; answers 405 with every allowed method before routing can misroute it.
+    app.add_middleware(MethodGuardMiddleware, routes=lambda: app.router.routes)
     app.add_middleware(BodyLimitMiddleware, limit_for_path=limit_for_path)
     # request.client is the real client from here on (login limits count per client IP): X-Forwarded-For only from
     # TRUSTED_PROXIES; the servers run with uvicorn's proxy_headers off.

@@ -18,9 +18,9 @@ BAD_REFERENCES = [
     ("X" * 101, "too_long"),
     ("", "too_short"),
     ("   ", "too_short"),
-    ("SCU\x00TT", "value_error"),
-    ("SCU\nTT", "value_error"),
-    ("SCU\tTT", "value_error"),
+    ("SCU\x00TT", "text_invalid"),
+    ("SCU\nTT", "text_invalid"),
+    ("SCU\tTT", "text_invalid"),  # the kernel text rule (docs/errors.md)
     ("SCU\u200bTT", "value_error"),  # zero-width space: invisible
     (17, "string_type"),
 ]

@@ -156,6 +156,47 @@ class TestImportAchievements:
             assert field in error_fields(body)
         assert await count(stack, Achievement) == 0
 
+    async def test_bare_cr_in_an_unquoted_cell_is_that_rows_error(self, stack: Stack, actors: Any) -> None:
+        # Issue 13: a bare CR inside an unquoted cell answered 500 (_csv.Error: new-line character seen...).
+        uni = await actors.org_member(kind="university")
+        content = (
+            "title,technical_field,ip_type\n"
+            "没有专利的技术秘密,new_materials,technical_secret\n"
+            "坏\r的一行,new_materials,technical_secret\n"
+            '"引号里的\r可以",new_materials,technical_secret\n'
+        ).encode()
+        response = await stack.client.post(URL, content=content, headers={**uni.headers, **CSV_HEADERS})
+        assert response.status_code == 200, response.text
+        rows = response.json()["rows"]
+        assert [(r["row"], r["status"]) for r in rows] == [(1, "created"), (2, "error"), (3, "error")]
+        assert [e["type"] for e in rows[1]["errors"]] == ["csv_invalid"]
+        # Quoted, the CR is read as part of the title, which the text rule then refuses (a one-line field).
+        assert [(e["field"], e["type"]) for e in rows[2]["errors"]] == [("title", "text_invalid")]
+        assert await count(stack, Achievement) == 1
+
+    async def test_bare_cr_in_the_header_is_422_naming_the_header(self, stack: Stack, actors: Any) -> None:
+        uni = await actors.org_member(kind="university")
+        content = b"title,techni\rcal_field,ip_type\n\xe5\x9d\x8f,aerospace,design\n"
+        response = await stack.client.post(URL, content=content, headers={**uni.headers, **CSV_HEADERS})
+        body = assert_problem(response, 422)
+        assert error_fields(body) == ["header"]
+        assert await count(stack, Achievement) == 0
+
+    async def test_jsonl_rows_follow_the_text_rule(self, stack: Stack, actors: Any) -> None:
+        # Issue 13: a lone surrogate in a JSON line answered 500; a NUL was stored as is.
+        uni = await actors.org_member(kind="university")
+        good = json.dumps(achievement_body(patents=[], title="好的"), ensure_ascii=False)
+        surrogate = json.dumps(achievement_body(patents=[], title="x")).replace('"title": "x"', '"title": "\\ud800"')
+        nul = json.dumps(achievement_body(patents=[], description="a\u0000b"))
+        body = "\n".join([good, surrogate, nul]).encode()
+        response = await stack.client.post(URL, content=body, headers={**uni.headers, **JSONL_HEADERS})
+        assert response.status_code == 200, response.text
+        rows = response.json()["rows"]
+        assert [r["status"] for r in rows] == ["created", "error", "error"]
+        assert [(e["field"], e["type"]) for e in rows[1]["errors"]] == [("title", "text_invalid")]
+        assert [(e["field"], e["type"]) for e in rows[2]["errors"]] == [("description", "text_invalid")]
+        assert await count(stack, Achievement) == 1
+
     async def test_only_universities_and_institutes_import(self, stack: Stack, actors: Any) -> None:
         company = await actors.org_member(kind="enterprise")
         assert_problem(

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import uuid
 from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from services.search.settings import SearchSettings
 from shared.clock import china_date
+from shared.csvfile import iter_records, split_lf
 from shared.errors import ValidationFailed
 from shared.ids import new_id
 from shared.money import fen_to_wan_yuan, fen_to_yi_yuan, fen_to_yuan
-from shared.pagination import decode_cursor, encode_cursor
+from shared.pagination import cursor_id, decode_cursor, encode_cursor
 from shared.settings import DEV_SECRET_PREFIX
-from shared.text import normalize_code, normalize_text
+from shared.text import LongText, ShortText, check_text, normalize_code, normalize_text
 
 
 class TestMoney:
@@ -51,17 +54,80 @@ class TestChinaDate:
 
 
 class TestCursor:
-    def test_round_trip(self) -> None:
-        cursor = encode_cursor("2026-01-01T00:00:00Z", "abc")
-        assert decode_cursor(cursor, arity=2) == ["2026-01-01T00:00:00Z", "abc"]
+    def test_round_trip_with_types(self) -> None:
+        some_id = new_id()
+        assert decode_cursor(encode_cursor(str(some_id))) == (some_id,)
+        assert decode_cursor(encode_cursor(40, "-contract_amount_fen"), types=(int, str)) == (
+            40,
+            "-contract_amount_fen",
+        )
+        assert cursor_id(None) is None
+        assert cursor_id(encode_cursor(str(some_id))) == some_id
 
-    @pytest.mark.parametrize("bad", ["!!!", "bm90IGpzb24", encode_cursor(1, 2, 3)])
-    def test_tampered_cursor_is_a_field_error(self, bad: str) -> None:
+    @pytest.mark.parametrize(
+        ("bad", "types"),
+        [
+            ("!!!", (uuid.UUID,)),
+            ("bm90IGpzb24", (uuid.UUID,)),
+            ("w6k", (uuid.UUID,)),  # base64 of bytes that are not UTF-8
+            (encode_cursor(1, 2, 3), (int, int)),  # arity
+            (encode_cursor("x"), (uuid.UUID,)),  # right arity, not an id (the issue's forged cursor)
+            (encode_cursor(1), (uuid.UUID,)),
+            (encode_cursor(True, "x"), (int, str)),  # a bool is not an int
+            (encode_cursor("1", "x"), (int, str)),
+            (encode_cursor(1, None), (int, str)),
+            (base64.urlsafe_b64encode(b'{"a": 1}').decode(), (uuid.UUID,)),
+            (base64.urlsafe_b64encode(b"[" * 300 + b"]" * 300).decode(), (uuid.UUID,)),
+        ],
+    )
+    def test_forged_cursor_is_a_field_error(self, bad: str, types: tuple[type, ...]) -> None:
         with pytest.raises(ValidationFailed) as caught:
-            decode_cursor(bad, arity=2)
+            decode_cursor(bad, types=types)
         assert caught.value.errors == [
             {"field": "cursor", "message": "not a cursor returned by this list", "type": "cursor_invalid"}
         ]
+
+
+class TestTextRule:
+    @pytest.mark.parametrize("char", ["\ud800", "\x00", "\x01", "\t", "\n", "\r", "\x1f", "\x7f", "\x80", "\x9f"])
+    def test_short_text_refuses_surrogates_and_controls(self, char: str) -> None:
+        with pytest.raises(ValidationError) as caught:
+            TypeAdapter(ShortText).validate_python(f"a{char}b")
+        assert caught.value.errors()[0]["type"] == "text_invalid"
+
+    @pytest.mark.parametrize("char", ["\ud800", "\x00", "\x0b", "\r", "\x7f", "\x85"])
+    def test_long_text_refuses_the_same_but_tab_and_newline(self, char: str) -> None:
+        with pytest.raises(ValidationError) as caught:
+            TypeAdapter(LongText).validate_python(f"a{char}b")
+        assert caught.value.errors()[0]["type"] == "text_invalid"
+
+    def test_accepted_text_is_nfc_and_trimmed(self) -> None:
+        assert TypeAdapter(ShortText).validate_python("  Cafe\u0301 ") == "Café"
+        assert TypeAdapter(LongText).validate_python(" 一\t二\r\n三\n") == "一\t二\n三"
+        assert TypeAdapter(ShortText).validate_python("\u00a0全角\u3000空格 ok") == "全角\u3000空格 ok"
+
+    def test_check_text_names_the_character(self) -> None:
+        assert check_text("ok") is None
+        problem = check_text("ab\x00")
+        assert problem is not None
+        assert "U+0000" in problem
+        assert "position 2" in problem
+
+
+class TestCsvRecords:
+    def test_a_broken_record_is_its_own_error_and_reading_goes_on(self) -> None:
+        text = 'a,b\r\n1,"x\ny"\n2,bad\rcell\n\n3,"quoted\rcr"\n4,"open\n'
+        records = list(iter_records(split_lf([text[:7], text[7:]])))
+        assert [(r.cells, r.error is not None, r.blank) for r in records] == [
+            (["a", "b"], False, False),
+            (["1", "x\ny"], False, False),
+            ([], True, False),
+            ([], False, True),
+            (["3", "quoted\rcr"], False, False),
+            ([], True, False),
+        ]
+        assert "CR" in (records[2].error or "")
+        assert "unbalanced" in (records[5].error or "")
 
 
 def test_ids_are_time_ordered_uuid7() -> None:

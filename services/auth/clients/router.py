@@ -8,11 +8,10 @@ from services.auth.clients import service as clients_service
 from services.auth.clients.models import Client
 from services.auth.clients.schemas import ClientCreate, ClientCreated, ClientPublic, ClientUpdate
 from services.auth.deps import AuthPrincipal, HasherDep, SettingsDep
-from services.auth.paging import after_id
 from services.auth.settings import AuthSettings
 from shared.db import SessionDep
 from shared.errors import problem_responses
-from shared.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, encode_cursor
+from shared.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, cursor_id, encode_cursor
 
 __all__ = ["router"]
 
@@ -62,7 +61,9 @@ async def create_client(
 async def list_clients(
     principal: AuthPrincipal, session: SessionDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> Page[ClientPublic]:
-    rows = await clients_service.list_visible(session=session, principal=principal, limit=limit, after=after_id(cursor))
+    rows = await clients_service.list_visible(
+        session=session, principal=principal, limit=limit, after=cursor_id(cursor)
+    )
     next_cursor = encode_cursor(str(rows[limit - 1].id)) if len(rows) > limit else None
     return Page[ClientPublic](items=[_public(c) for c in rows[:limit]], next_cursor=next_cursor)
 

@@ -8,7 +8,7 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.text import normalize_text
+from shared.text import ShortText, normalize_text
 
 __all__ = ["CLIENT_ID_PATTERN", "SCOPE_PATTERN", "ClientCreate", "ClientCreated", "ClientPublic", "ClientUpdate"]
 
@@ -32,7 +32,7 @@ class ClientCreate(BaseModel):
     client_id: str | None = Field(
         default=None, pattern=CLIENT_ID_PATTERN, description="Wanted client id; generated when absent."
     )
-    name: str = Field(min_length=1, max_length=200, description="What the client is, e.g. 四川大学 TTO system.")
+    name: ShortText = Field(min_length=1, max_length=200, description="What the client is, e.g. 四川大学 TTO system.")
     scopes: list[str] = Field(default_factory=list, max_length=32, description="Scopes its tokens may carry.")
     organization_id: uuid.UUID | None = Field(
         default=None,
@@ -59,7 +59,7 @@ class ClientUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: ShortText | None = Field(default=None, min_length=1, max_length=200)
     scopes: list[str] | None = Field(default=None, max_length=32, description="The complete new scope list.")
 
     @field_validator("scopes")

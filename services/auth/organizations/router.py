@@ -20,12 +20,11 @@ from services.auth.organizations.schemas import (
     SuspendRequest,
 )
 from services.auth.organizations.service import DIRECTORY_MAX_LIMIT
-from services.auth.paging import after_id
 from services.auth.vocabulary import OrgKind, OrgStatus
 from shared.concurrency import OptionalIfMatchHeader, etag_for
 from shared.db import SessionDep
 from shared.errors import problem_responses
-from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Limit, Page, encode_cursor
+from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Limit, Page, cursor_id, encode_cursor
 
 __all__ = ["router"]
 
@@ -104,7 +103,7 @@ async def list_organizations(
         session=session,
         principal=principal,
         limit=limit,
-        after=after_id(cursor),
+        after=cursor_id(cursor),
         kind=kind,
         parent_id=parent_id,
         status=status,
@@ -171,7 +170,7 @@ async def list_descendants(
     cursor: Cursor = None,
 ) -> Page[OrganizationPublic]:
     rows = await organizations_service.list_descendants(
-        session=session, principal=principal, organization_id=organization_id, limit=limit, after=after_id(cursor)
+        session=session, principal=principal, organization_id=organization_id, limit=limit, after=cursor_id(cursor)
     )
     return _page(rows, limit)
 

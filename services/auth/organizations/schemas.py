@@ -13,7 +13,7 @@ from stdnum.exceptions import ValidationError as StdnumValidationError
 
 from services.auth.vocabulary import OrgKind, OrgStatus
 from shared.reference.regions import is_valid_region
-from shared.text import normalize_code, normalize_text
+from shared.text import LongText, ShortText, clean_short_text, normalize_code, normalize_text
 
 __all__ = [
     "EMAIL_PATTERN",
@@ -62,14 +62,14 @@ def required_text(value: str) -> str:
 
 def normalize_email(value: str) -> str:
     """Trim and lower-case an email; ValueError when it does not look like one."""
-    email = normalize_code(value).lower()
+    email = normalize_code(clean_short_text(value)).lower()
     if len(email) > 254 or not EMAIL_PATTERN.match(email):
         raise ValueError("not an email address")
     return email
 
 
 # The registration facts, normalized and checked the same way at signup and in a PATCH.
-OrganizationName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(required_text)]
+OrganizationName = Annotated[ShortText, Field(min_length=1, max_length=200), AfterValidator(required_text)]
 CreditCode = Annotated[str, Field(max_length=40), AfterValidator(normalize_credit_code)]
 RegionCode = Annotated[str, Field(max_length=12), AfterValidator(normalize_region_code)]
 
@@ -122,7 +122,7 @@ class SignupUser(BaseModel):
 
     email: str = Field(max_length=254, description="Login name; stored lower-cased.")
     password: str = Field(max_length=256, description="At least 10 characters, not one of the most common passwords.")
-    name: str = Field(min_length=1, max_length=200, description="Display name.")
+    name: ShortText = Field(min_length=1, max_length=200, description="Display name.")
 
     @field_validator("email")
     @classmethod
@@ -149,7 +149,7 @@ class RejectRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=1000, description="Shown to the organization's users.")
+    reason: LongText = Field(min_length=1, max_length=1000, description="Shown to the organization's users.")
 
     @field_validator("reason")
     @classmethod

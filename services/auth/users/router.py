@@ -8,7 +8,6 @@ from fastapi import APIRouter, Response
 
 from services.auth.deps import AuthPrincipal, HasherDep
 from services.auth.organizations.schemas import OrganizationPublic
-from services.auth.paging import after_id
 from services.auth.users import service as users_service
 from services.auth.users.models import Membership, User
 from services.auth.users.schemas import (
@@ -21,7 +20,7 @@ from services.auth.users.schemas import (
 )
 from shared.db import SessionDep
 from shared.errors import problem_responses
-from shared.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, encode_cursor
+from shared.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, cursor_id, encode_cursor
 
 __all__ = ["router"]
 
@@ -75,7 +74,7 @@ async def list_members(
     cursor: Cursor = None,
 ) -> Page[MemberPublic]:
     rows = await users_service.list_members(
-        session=session, principal=principal, organization_id=organization_id, limit=limit, after=after_id(cursor)
+        session=session, principal=principal, organization_id=organization_id, limit=limit, after=cursor_id(cursor)
     )
     items = [_public(m, u) for m, u in rows[:limit]]
     next_cursor = encode_cursor(str(rows[limit - 1][0].id)) if len(rows) > limit else None

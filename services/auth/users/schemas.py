@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.auth.organizations.schemas import OrganizationPublic, normalize_email
 from services.auth.vocabulary import Role
-from shared.text import normalize_code, normalize_text
+from shared.text import ShortText, normalize_code, normalize_text
 
 __all__ = ["MeResponse", "MemberCreate", "MemberPublic", "MemberUpdate", "MembershipPublic", "UserPublic"]
 
@@ -38,7 +38,7 @@ class MemberCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: str = Field(max_length=254, description="Login name; stored lower-cased.")
-    name: str = Field(min_length=1, max_length=200, description="Display name.")
+    name: ShortText = Field(min_length=1, max_length=200, description="Display name.")
     password: str = Field(max_length=256, description="At least 10 characters, not a common password.")
     roles: list[Role] = Field(description="Roles in this organization (see the tier rules in docs/auth.md).")
     broker_certificate_no: str | None = Field(

@@ -11,8 +11,7 @@ from services.market.audit.models import AuditEvent
 from services.market.audit.repository import AuditRepository
 from services.market.audit.schemas import AuditEventPublic
 from shared.clock import utcnow
-from shared.errors import ValidationFailed
-from shared.pagination import Page, decode_cursor, encode_cursor
+from shared.pagination import Page, cursor_id, encode_cursor
 from shared.requestid import current_request_id
 from shared.security import Principal
 
@@ -57,13 +56,7 @@ async def history(
     session: AsyncSession, *, entity_kind: str, entity_id: uuid.UUID, limit: int = 50, cursor: str | None = None
 ) -> Page[AuditEventPublic]:
     """One page of an entity's history, oldest first."""
-    after: uuid.UUID | None = None
-    if cursor is not None:
-        (raw,) = decode_cursor(cursor, arity=1)
-        try:
-            after = uuid.UUID(str(raw))
-        except ValueError as exc:
-            raise ValidationFailed.field("cursor", "not a cursor returned by this list", type="cursor_invalid") from exc
+    after = cursor_id(cursor)
     rows = await AuditRepository.from_session(session).list_for(
         entity_kind=entity_kind, entity_id=entity_id, after=after, limit=limit + 1
     )

@@ -11,8 +11,8 @@ from services.market.brokers import service
 from services.market.brokers.schemas import SORT_KEYS, InstitutionTable, Performance
 from shared.clock import IsoDate
 from shared.db import ReadSessionDep
-from shared.errors import ValidationFailed, problem_responses
-from shared.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from shared.errors import problem_responses
+from shared.pagination import Cursor, Limit, decode_cursor, encode_cursor, invalid_cursor
 from shared.security import CurrentPrincipal
 
 __all__ = ["router"]
@@ -83,10 +83,9 @@ async def list_broker_institutions(
     span = service.period(date_from, date_to)
     offset = 0
     if cursor is not None:
-        raw = decode_cursor(cursor, arity=2)[0:2]
-        if not isinstance(raw[0], int) or raw[0] < 0 or raw[1] != sort:
-            raise ValidationFailed.field("cursor", "not a cursor returned by this list", type="cursor_invalid")
-        offset = raw[0]
+        offset, cursor_sort = decode_cursor(cursor, types=(int, str))
+        if offset < 0 or cursor_sort != sort:
+            raise invalid_cursor()
     broker = await service.broker_of(session, principal=principal, org_id=org_id)
     rows = await service.institutions(session, broker=broker, span=span, sort=sort)
     page = rows[offset : offset + limit]

@@ -10,7 +10,6 @@ counts); each imported contract and delta carries its import_id (no per-contract
 from __future__ import annotations
 
 import codecs
-import csv
 import datetime as dt
 import io
 import operator
@@ -35,9 +34,11 @@ from services.market.offices import service as offices_service
 from services.market.stats import service as stats_service
 from services.market.stats.cube import flow_of
 from shared.clock import today_in_china, utcnow
+from shared.csvfile import iter_records, split_lf
 from shared.errors import BadRequest, Conflict, Forbidden, UnsupportedMediaType, ValidationFailed
 from shared.ids import new_id
 from shared.security import Principal
+from shared.text import TEXT_INVALID, check_text
 
 __all__ = ["COLUMNS", "REQUIRED", "XLSX_MEDIA_TYPE", "ImportResult", "import_request", "import_rows", "read_rows"]
 
@@ -125,7 +126,8 @@ _ROW_DELTA = (  # in the order _store_batch builds them
     "technology_amount_delta_fen",
 )
 
-RawRow = tuple[int, dict[str, str]]
+# A row's cells by column, or (a CSV record that could not be read) its errors.
+RawRow = tuple[int, dict[str, str] | list[dict[str, str]]]
 
 
 # -- reading files ------------------------------------------------------------------------------------------------
@@ -162,21 +164,26 @@ def read_rows(handle: IO[bytes], media_type: str) -> Iterator[RawRow]:
         yield from _xlsx_rows(handle)
         return
     text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
-    reader = csv.reader(text)
+    records = iter_records(split_lf(iter(lambda: text.read(1 << 16), "")))
     try:
-        header = next(reader, None)
+        header = next((r for r in records if not r.blank), None)
         if header is None:
             raise ValidationFailed.field("file", "the file is empty", type="empty_file")
-        names = _check_header(header)
+        if header.error is not None:
+            raise ValidationFailed.field("header", header.error, type="csv_invalid")
+        names = _check_header(header.cells)
         blank = [""] * len(names)  # pads short rows
-        for number, values in enumerate(reader, start=2):
-            cells = [*map(str.strip, values), *blank]
+        for number, record in enumerate(records, start=2):
+            if record.error is not None:
+                yield number, [{"field": "row", "message": record.error, "type": "csv_invalid"}]
+                continue
+            cells = [*map(str.strip, record.cells), *blank]
             if not any(cells):
                 continue
             row = dict(zip(names, cells, strict=False))
             row.pop("", None)  # a blank header cell names no column
             yield number, row
-    except (UnicodeDecodeError, csv.Error) as exc:
+    except UnicodeDecodeError as exc:
         raise BadRequest(f"The CSV file cannot be read: {exc}") from exc
     finally:
         text.detach()
@@ -305,6 +312,11 @@ def _validate(
     for name, limit in _MAX_LENGTH.items():
         if len(raw.get(name, "")) > limit:
             errors.add(name, f"at most {limit} characters", "too_long")
+    for name, value in raw.items():
+        # The kernel's text rule, as in every request schema (no pydantic per row here, for volume).
+        problem = check_text(value)
+        if problem is not None:
+            errors.add(name, problem, TEXT_INVALID)
     if errors.items:
         return errors.items
     office_id: uuid.UUID | None = default_office
@@ -559,6 +571,9 @@ async def _store_batch(
     repo = ContractRepository.from_session(session)
     outcomes: list[ImportRowReport | _Candidate] = []
     for number, raw in batch:
+        if isinstance(raw, list):
+            outcomes.append(ImportRowReport(row=number, status="failed", errors=raw))
+            continue
         checked = _validate(
             number,
             raw,

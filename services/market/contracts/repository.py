@@ -360,10 +360,13 @@ class ContractRepository:
         if rows:
             await self.session.execute(sa.insert(events_table), [dict(r) for r in rows])
 
-    async def events(self, contract_id: uuid.UUID) -> list[Row]:
-        """History of one contract, oldest first."""
+    async def events(self, contract_id: uuid.UUID, *, after_id: uuid.UUID | None, limit: int) -> list[Row]:
+        """One page of a contract's history, oldest first (keyset on the UUIDv7 id)."""
         e = events_table.c
-        stmt = sa.select(events_table).where(e.contract_id == contract_id).order_by(e.id)
+        stmt = sa.select(events_table).where(e.contract_id == contract_id)
+        if after_id is not None:
+            stmt = stmt.where(e.id > after_id)
+        stmt = stmt.order_by(e.id).limit(limit)
         return list((await self.session.execute(stmt)).mappings().all())
 
     # -- numbering ----------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from services.market.contracts.schemas import (
 from services.market.idempotency import IdempotencyDep, StoredResponse
 from shared.db import SessionDep
 from shared.errors import problem_responses
-from shared.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from shared.pagination import Cursor, Limit, Page, cursor_id, encode_cursor
 from shared.security import CurrentPrincipal
 
 __all__ = ["router"]
@@ -94,16 +94,7 @@ async def list_contracts(
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> Page[ContractPublic]:
-    after = None
-    if cursor:
-        try:
-            after = uuid.UUID(str(decode_cursor(cursor, arity=1)[0]))
-        except ValueError:
-            from shared.errors import ValidationFailed
-
-            raise ValidationFailed.field(
-                "cursor", "not a cursor returned by this list", type="cursor_invalid"
-            ) from None
+    after = cursor_id(cursor)
     items = await service.list_contracts(
         session=session,
         principal=principal,
@@ -264,11 +255,15 @@ async def revoke_contract(
 @router.get(
     "/{contract_id}/events",
     summary="History of a contract",
-    description="Every status change with actor, organization, request id and details, oldest first.",
+    description="Every status change with actor, organization, request id and details, oldest first, a page at a "
+    "time (`{items, next_cursor}`).",
     responses=problem_responses(401, 404, 422),
 )
 async def contract_events(
-    session: SessionDep, principal: CurrentPrincipal, contract_id: uuid.UUID
-) -> list[ContractEventPublic]:
-    rows = await service.contract_events(session=session, principal=principal, contract_id=contract_id)
-    return [ContractEventPublic.model_validate(dict(r)) for r in rows]
+    session: SessionDep, principal: CurrentPrincipal, contract_id: uuid.UUID, limit: Limit = 50, cursor: Cursor = None
+) -> Page[ContractEventPublic]:
+    rows = await service.contract_events(
+        session=session, principal=principal, contract_id=contract_id, after_id=cursor_id(cursor), limit=limit + 1
+    )
+    items = [ContractEventPublic.model_validate(dict(r)) for r in rows[:limit]]
+    return Page(items=items, next_cursor=encode_cursor(str(items[-1].id)) if len(rows) > limit else None)

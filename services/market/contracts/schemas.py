@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from shared.clock import IsoDate
+from shared.text import LongText, ShortText
 
 __all__ = [
     "AmendIn",
@@ -31,8 +32,9 @@ __all__ = [
 MAX_AMOUNT_FEN = 10**16  # 1万亿元: far above any single contract, far below BigInteger overflow in sums
 # Strict: JSON true/false or "5" are no amounts (pydantic alone would take them as 1/0/5).
 Money = Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT_FEN)]
-Text = Annotated[str, Field(min_length=1, max_length=300)]
-Reason = Annotated[str, Field(min_length=1, max_length=2000)]
+# Every string of a request follows the kernel's text rule (shared.text): codes too, so none reaches the database.
+Text = Annotated[ShortText, Field(min_length=1, max_length=300)]
+Reason = Annotated[LongText, Field(min_length=1, max_length=2000)]
 
 
 class _Request(BaseModel):
@@ -42,22 +44,22 @@ class _Request(BaseModel):
 class PartyIn(_Request):
     """A contract party as written in the contract (stored as submitted, never linked to a profile)."""
 
-    name: str = Field(min_length=1, max_length=200, description="Name as in the contract.")
-    credit_code: str | None = Field(
+    name: ShortText = Field(min_length=1, max_length=200, description="Name as in the contract.")
+    credit_code: ShortText | None = Field(
         default=None,
         max_length=40,
         description="统一社会信用代码 (18 characters, GB 32100 checksum); required for Chinese organizations.",
     )
-    region_code: str = Field(
+    region_code: ShortText = Field(
         min_length=2,
         max_length=6,
         description="6-digit GB/T 2260 code, or an ISO 3166-1 alpha-2 country code for a party abroad.",
     )
-    entity_type: str = Field(
+    entity_type: ShortText = Field(
         description="university, research_institute, enterprise, individual, government or other "
         "(reference data: contract_entity_types)."
     )
-    ownership: str | None = Field(
+    ownership: ShortText | None = Field(
         default=None,
         description="Enterprises only: state_owned, private, foreign_invested or hk_macao_taiwan.",
     )
@@ -78,18 +80,18 @@ class PartyIn(_Request):
 class AttachmentIn(_Request):
     """Metadata of a document attached to the contract (the file itself is stored elsewhere)."""
 
-    name: str = Field(min_length=1, max_length=200)
-    media_type: str = Field(min_length=3, max_length=100, description="e.g. application/pdf")
+    name: ShortText = Field(min_length=1, max_length=200)
+    media_type: ShortText = Field(min_length=3, max_length=100, description="e.g. application/pdf")
     size_bytes: StrictInt = Field(ge=0, le=1_073_741_824)
-    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    sha256: ShortText | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 class _ContractFields(_Request):
-    kind: str = Field(max_length=60, description="Contract kind code (reference data: contract_kinds).")
-    subkind: str = Field(max_length=60, description="Subkind code belonging to the kind (contract_subkinds).")
-    technical_field: str = Field(max_length=60, description="One of the 11 technical field codes.")
+    kind: ShortText = Field(max_length=60, description="Contract kind code (reference data: contract_kinds).")
+    subkind: ShortText = Field(max_length=60, description="Subkind code belonging to the kind (contract_subkinds).")
+    technical_field: ShortText = Field(max_length=60, description="One of the 11 technical field codes.")
     title: Text
-    contract_no: str = Field(min_length=1, max_length=100, description="The parties' own contract number.")
+    contract_no: ShortText = Field(min_length=1, max_length=100, description="The parties' own contract number.")
     signed_on: IsoDate = Field(description="Signing date (a legal date, Asia/Shanghai).")
     valid_from: IsoDate | None = None
     valid_to: IsoDate | None = None
@@ -134,11 +136,11 @@ class ContractUpdate(_Request):
 
     seller: PartyIn | None = None
     buyer: PartyIn | None = None
-    kind: str | None = Field(default=None, max_length=60)
-    subkind: str | None = Field(default=None, max_length=60)
-    technical_field: str | None = Field(default=None, max_length=60)
+    kind: ShortText | None = Field(default=None, max_length=60)
+    subkind: ShortText | None = Field(default=None, max_length=60)
+    technical_field: ShortText | None = Field(default=None, max_length=60)
     title: Text | None = None
-    contract_no: str | None = Field(default=None, min_length=1, max_length=100)
+    contract_no: ShortText | None = Field(default=None, min_length=1, max_length=100)
     signed_on: IsoDate | None = None
     valid_from: IsoDate | None = None
     valid_to: IsoDate | None = None

@@ -462,10 +462,12 @@ async def list_contracts(
     return await public_many(session=session, rows=rows)
 
 
-async def contract_events(*, session: AsyncSession, principal: Principal, contract_id: uuid.UUID) -> list[Row]:
-    """History of a contract the caller may see."""
+async def contract_events(
+    *, session: AsyncSession, principal: Principal, contract_id: uuid.UUID, after_id: uuid.UUID | None, limit: int
+) -> list[Row]:
+    """Up to ``limit`` events of a contract the caller may see, oldest first, after ``after_id``."""
     await _visible(session, principal, contract_id)
-    return await ContractRepository.from_session(session).events(contract_id)
+    return await ContractRepository.from_session(session).events(contract_id, after_id=after_id, limit=limit)
 
 
 # -- submission ------------------------------------------------------------------------------------------------------

@@ -15,11 +15,11 @@ sits in memory whole.
 from __future__ import annotations
 
 import codecs
-import csv
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from shared.csvfile import aiter_records
 from shared.errors import BadRequest, UnsupportedMediaType, ValidationFailed
 
 __all__ = ["CSV_COLUMNS", "CSV_TYPES", "JSONL_TYPES", "parse_rows"]
@@ -130,19 +130,14 @@ def _csv_record(cells: dict[str, str]) -> tuple[dict[str, Any] | None, list[dict
 
 async def _csv_rows(lines: AsyncIterator[str]) -> AsyncIterator[Row]:
     header: list[str] | None = None
-    buffer = ""
     number = 0
-    async for line in lines:
-        buffer += line
-        # A quoted cell may hold line breaks: wait until the quotes balance before parsing the record.
-        if buffer.count('"') % 2 == 1:
+    async for record in aiter_records(lines):
+        if record.blank:
             continue
-        record_text, buffer = buffer, ""
-        if not record_text.strip():
-            continue
-        cells = next(csv.reader([record_text]))
         if header is None:
-            header = [normalize_header(c) for c in cells]
+            if record.error is not None:
+                raise ValidationFailed.field("header", record.error, type="csv_invalid")
+            header = [normalize_header(c) for c in record.cells]
             unknown = [c for c in header if c not in CSV_COLUMNS]
             if unknown:
                 raise ValidationFailed(
@@ -156,6 +151,10 @@ async def _csv_rows(lines: AsyncIterator[str]) -> AsyncIterator[Row]:
                 raise ValidationFailed.field("header", "the title column is required", type="missing_column")
             continue
         number += 1
+        if record.error is not None:
+            yield number, None, [{"field": "row", "message": record.error, "type": "csv_invalid"}]
+            continue
+        cells = record.cells
         if len(cells) > len(header):
             yield (
                 number,
@@ -171,13 +170,6 @@ async def _csv_rows(lines: AsyncIterator[str]) -> AsyncIterator[Row]:
             continue
         data, errors = _csv_record(dict(zip(header, cells, strict=False)))
         yield number, data, errors
-    if buffer.strip():
-        number += 1
-        yield (
-            number,
-            None,
-            [{"field": "row", "message": "unbalanced quotes at the end of the file", "type": "csv_invalid"}],
-        )
     if header is None:
         raise ValidationFailed.field("header", "the file is empty: a header row is required", type="missing_column")
 

@@ -20,7 +20,7 @@ from services.market.listings.codes import normalize_application_no, normalize_i
 from shared.clock import IsoDate
 from shared.reference.regions import is_valid_region
 from shared.reference.technical_fields import is_technical_field, technical_fields
-from shared.text import normalize_code, normalize_text
+from shared.text import LongText, ShortText, clean_short_text, normalize_code
 
 __all__ = [
     "AchievementCreate",
@@ -189,10 +189,6 @@ TRL_LABELS = {
 }
 
 
-def _text(value: Any) -> Any:
-    return normalize_text(value) if isinstance(value, str) else value
-
-
 def _code(value: Any) -> Any:
     return normalize_code(value) if isinstance(value, str) else value
 
@@ -203,20 +199,19 @@ def _lower_code(value: Any) -> Any:
 
 def _reference(value: Any) -> Any:
     if isinstance(value, str):
-        value = normalize_text(value)
+        value = clean_short_text(value)
         # isprintable() is False for control, format (invisible) and separator characters other than the space.
         if not value.isprintable():
             raise ValueError("only visible characters and spaces: no control or invisible characters")
     return value
 
 
-Title = Annotated[
-    str, BeforeValidator(_text), Field(min_length=1, max_length=200, description="Title, 1–200 characters.")
-]
-Summary = Annotated[str, BeforeValidator(_text), Field(max_length=1000)]
-LongText = Annotated[str, BeforeValidator(_text), Field(max_length=20000)]
-Keyword = Annotated[str, BeforeValidator(_text), Field(min_length=1, max_length=50)]
-PersonName = Annotated[str, BeforeValidator(_text), Field(min_length=1, max_length=50)]
+# Free text follows the kernel's text rule (shared.text): one-line fields are ShortText, multi-line LongText.
+Title = Annotated[ShortText, Field(min_length=1, max_length=200, description="Title, 1–200 characters.")]
+Summary = Annotated[LongText, Field(max_length=1000)]
+Description = Annotated[LongText, Field(max_length=20000)]
+Keyword = Annotated[ShortText, Field(min_length=1, max_length=50)]
+PersonName = Annotated[ShortText, Field(min_length=1, max_length=50)]
 ExternalId = Annotated[
     str,
     BeforeValidator(_reference),
@@ -273,7 +268,7 @@ class Contact(_Strict):
     @classmethod
     def _email(cls, value: Any) -> Any:
         if isinstance(value, str):
-            value = normalize_text(value).lower()
+            value = clean_short_text(value).lower()
             if not _EMAIL.match(value):
                 raise ValueError("not an e-mail address")
         return value
@@ -402,7 +397,7 @@ class AchievementCreate(_AchievementFields):
     title: Title
     external_id: ExternalId | None = None
     summary: Summary | None = Field(default=None, description="One-paragraph summary (≤1000 characters).")
-    description: LongText | None = Field(default=None, description="Full description (≤20000 characters).")
+    description: Description | None = Field(default=None, description="Full description (≤20000 characters).")
     keywords: list[Keyword] = Field(default_factory=list, max_length=20, description="Up to 20 keywords.")
     technical_field: TechnicalFieldCode
     ipc_codes: list[str] = Field(
@@ -427,7 +422,7 @@ class AchievementUpdate(_AchievementFields):
     title: Title | None = None
     external_id: ExternalId | None = None
     summary: Summary | None = None
-    description: LongText | None = None
+    description: Description | None = None
     keywords: list[Keyword] | None = Field(default=None, max_length=20)
     technical_field: TechnicalFieldCode | None = None
     ipc_codes: list[str] | None = Field(default=None, max_length=20)
@@ -463,7 +458,7 @@ class DemandCreate(_DemandFields):
     """A new technical demand; it starts as a draft of the caller's organization."""
 
     title: Title
-    description: LongText | None = Field(default=None, description="What is needed (≤20000 characters).")
+    description: Description | None = Field(default=None, description="What is needed (≤20000 characters).")
     technical_field: TechnicalFieldCode
     keywords: list[Keyword] = Field(default_factory=list, max_length=20)
     desired_trl: Trl | None = Field(default=None, description="Minimum technology readiness level wanted.")
@@ -478,7 +473,7 @@ class DemandUpdate(_DemandFields):
     """A partial update: only the fields sent change; null clears an optional field."""
 
     title: Title | None = None
-    description: LongText | None = None
+    description: Description | None = None
     technical_field: TechnicalFieldCode | None = None
     keywords: list[Keyword] | None = Field(default=None, max_length=20)
     desired_trl: Trl | None = None

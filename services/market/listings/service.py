@@ -39,7 +39,7 @@ from services.market.outbox import service as outbox_service
 from services.market.outbox.models import OutboxEvent
 from shared.clock import today_in_china, utcnow
 from shared.errors import Conflict, Forbidden, NotFound, PayloadTooLarge, ProblemError, ValidationFailed
-from shared.pagination import Page, decode_cursor, encode_cursor
+from shared.pagination import Page, cursor_id, encode_cursor
 from shared.security import Principal
 
 __all__ = [
@@ -526,13 +526,7 @@ async def list_listings(
     cursor: str | None,
 ) -> Page[Any]:
     """A page of listings the caller may see, newest first."""
-    before: uuid.UUID | None = None
-    if cursor is not None:
-        (raw,) = decode_cursor(cursor, arity=1)
-        try:
-            before = uuid.UUID(str(raw))
-        except ValueError as exc:
-            raise ValidationFailed.field("cursor", "not a cursor returned by this list", type="cursor_invalid") from exc
+    before = cursor_id(cursor)
     await expire_due(session, kind=kind)
     rows = await ListingRepository(session, kind.model).page(
         filters=filters,

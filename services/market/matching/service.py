@@ -33,8 +33,8 @@ from services.market.matching.schemas import (
 )
 from services.market.matching.scoring import Assessment, assess
 from shared.clock import today_in_china
-from shared.errors import Forbidden, NotFound, ValidationFailed
-from shared.pagination import decode_cursor, encode_cursor
+from shared.errors import Forbidden, NotFound
+from shared.pagination import decode_cursor, encode_cursor, invalid_cursor
 from shared.security import Principal
 
 __all__ = ["MAX_DEPTH", "SUGGESTIBLE_STATUS", "query_text", "suggestions"]
@@ -65,10 +65,10 @@ def query_text(row: Listing) -> str:
 def _offset_of(cursor: str | None, listing_id: uuid.UUID) -> int:
     if cursor is None:
         return 0
-    owner, offset = decode_cursor(cursor, arity=2)
-    if owner != str(listing_id) or not isinstance(offset, int) or not 0 < offset < MAX_DEPTH:
-        raise ValidationFailed.field("cursor", "not a cursor of these suggestions", type="cursor_invalid")
-    return offset
+    owner, offset = decode_cursor(cursor, types=(uuid.UUID, int))
+    if owner != listing_id or not 0 < offset < MAX_DEPTH:
+        raise invalid_cursor("not a cursor of these suggestions")
+    return int(offset)
 
 
 async def _subject(session: AsyncSession, *, kind: ListingKind, principal: Principal, listing_id: uuid.UUID) -> Listing:

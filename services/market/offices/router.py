@@ -12,7 +12,7 @@ from services.market.offices import service
 from services.market.offices.schemas import OfficeCreate, OfficePublic, OfficeUpdate
 from shared.db import SessionDep
 from shared.errors import problem_responses
-from shared.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from shared.pagination import Cursor, Limit, Page, cursor_id, encode_cursor
 from shared.security import CurrentPrincipal, Principal, require_roles
 
 __all__ = ["router"]
@@ -34,7 +34,7 @@ def _public(row: Any) -> OfficePublic:
 async def list_offices(
     session: SessionDep, _: CurrentPrincipal, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[OfficePublic]:
-    after = uuid.UUID(str(decode_cursor(cursor, arity=1)[0])) if cursor else None
+    after = cursor_id(cursor)
     rows = await service.list_offices(session=session, after_id=after, limit=limit + 1)
     items = [_public(r) for r in rows[:limit]]
     return Page(items=items, next_cursor=encode_cursor(str(items[-1].id)) if len(rows) > limit else None)

@@ -12,10 +12,10 @@ import enum
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.market.listings.schemas import Contact, CooperationMode, Money
-from shared.text import normalize_text
+from shared.text import LongText
 
 __all__ = [
     "PROPOSAL_STATUS_LABELS",
@@ -57,12 +57,8 @@ PROPOSAL_STATUS_LABELS = {
 ProposalRole = Literal["seller", "buyer", "broker"]
 
 
-def _text(value: Any) -> Any:
-    return normalize_text(value) if isinstance(value, str) else value
-
-
-Note = Annotated[str, BeforeValidator(_text), Field(min_length=1, max_length=2000)]
-Reason = Annotated[str, BeforeValidator(_text), Field(min_length=1, max_length=2000)]
+Note = Annotated[LongText, Field(min_length=1, max_length=2000)]
+Reason = Annotated[LongText, Field(min_length=1, max_length=2000)]
 
 
 class _Strict(BaseModel):

@@ -49,7 +49,7 @@ from services.market.proposals.schemas import (
 from services.market.stats.cube import is_org_path
 from shared.clock import today_in_china, utcnow
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from shared.pagination import Page, decode_cursor, encode_cursor
+from shared.pagination import Page, cursor_id, encode_cursor
 from shared.security import Principal
 
 __all__ = [
@@ -230,13 +230,7 @@ async def list_proposals(
     """Proposals where the caller's organization is ``role`` (default: any of the three), newest first."""
     if principal.org_id is None:
         raise Forbidden("Proposals are listed for an organization; this caller has none.")
-    before: uuid.UUID | None = None
-    if cursor is not None:
-        (raw,) = decode_cursor(cursor, arity=1)
-        try:
-            before = uuid.UUID(str(raw))
-        except ValueError as exc:
-            raise ValidationFailed.field("cursor", "not a cursor returned by this list", type="cursor_invalid") from exc
+    before = cursor_id(cursor)
     await expire_due(session)
     rows = await ProposalRepository(session).page(
         org_id=principal.org_id,

@@ -8,6 +8,8 @@ from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from shared.text import LongText, ShortText
+
 __all__ = ["AchievementHit", "AmountRangePublic", "DemandHit", "SearchResponse", "SimilarRequest"]
 
 
@@ -107,7 +109,7 @@ class SimilarRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(
+    text: LongText = Field(
         min_length=1,
         max_length=4000,
         description=(
@@ -134,8 +136,10 @@ class SimilarRequest(BaseModel):
     )
     exclude_owner_org: uuid.UUID | None = Field(default=None, description="Leave out this organization's listings.")
     exclude_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100, description="Leave out these ids.")
-    technical_field: str | None = Field(default=None, description="One of the 11 technical field codes.")
-    region: str | None = Field(default=None, description="GB/T 2260 code; a province or prefecture covers its regions.")
+    technical_field: ShortText | None = Field(default=None, description="One of the 11 technical field codes.")
+    region: ShortText | None = Field(
+        default=None, description="GB/T 2260 code; a province or prefecture covers its regions."
+    )
     trl_min: StrictInt | None = Field(default=None, ge=1, le=9, description="Lowest technology readiness level.")
     trl_max: StrictInt | None = Field(default=None, ge=1, le=9, description="Highest technology readiness level.")
     limit: StrictInt = Field(default=50, ge=1, le=100, description="Hits per page, 1 to 100.")

@@ -397,7 +397,9 @@ class TestRegister:
             None,
             None,  # nothing counted
         )
-        events = (await stack.client.get(f"/market/contracts/{contract['id']}/events", headers=s.headers)).json()
+        events = (await stack.client.get(f"/market/contracts/{contract['id']}/events", headers=s.headers)).json()[
+            "items"
+        ]
         assert [e["action"] for e in events] == ["submit"]
 
     async def test_bad_register_bodies(self, stack: Stack, actors: Actors, office: Actor) -> None:
@@ -470,7 +472,7 @@ class TestRejectAndResubmit:
             ),
             409,
         )
-        events = (await stack.client.get(f"{url}/events", headers=s.headers)).json()
+        events = (await stack.client.get(f"{url}/events", headers=s.headers)).json()["items"]
         assert [(e["action"], e["from_status"], e["to_status"]) for e in events] == [
             ("submit", None, "submitted"),
             ("reject", "submitted", "rejected"),
@@ -480,6 +482,18 @@ class TestRejectAndResubmit:
         ]
         assert events[1]["actor_org_id"] == str(office.org_id)
         assert events[1]["request_id"]
+        # Issue 13: the history pages like every other list (it ignored limit and cursor).
+        paged: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(5):
+            params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+            page = (await stack.client.get(f"{url}/events", params=params, headers=s.headers)).json()
+            assert len(page["items"]) <= 2
+            paged += page["items"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert [e["id"] for e in paged] == [e["id"] for e in events]
 
 
 async def registered_contract(stack: Stack, actors: Actors, office: Actor) -> tuple[Actor, dict[str, Any]]:

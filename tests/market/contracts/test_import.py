@@ -178,6 +178,28 @@ class TestImport:
         assert_problem(await post_import(stack, office, to_csv([import_row()]), query="?report=some"), 422, "report")
         assert await count_contracts(stack) == 0
 
+    async def test_a_bare_cr_is_a_row_error_or_a_header_error(
+        self, stack: Stack, actors: Actors, office: Actor
+    ) -> None:
+        # Issue 13: one CSV rule for both imports — an unreadable record is that row's error, not the file's.
+        good = to_csv([import_row(), import_row(), import_row(title="带\x00的标题")]).decode().split("\r\n")
+        header, first, second, with_nul = good[0], good[1], good[2], good[3]
+        broken = second.replace("一种锂电池隔膜", "一种锂电池\r隔膜", 1)
+        body = "\n".join([header, first, broken, with_nul, ""]).encode()
+        response = await post_import(stack, office, body)
+        assert response.status_code == 200, response.text
+        report = response.json()
+        assert (report["imported"], report["failed"]) == (1, 2)
+        by_row = {r["row"]: r for r in report["rows"]}
+        assert by_row[2]["status"] == "imported"
+        assert [(e["field"], e["type"]) for e in by_row[3]["errors"]] == [("row", "csv_invalid")]
+        assert [(e["field"], e["type"]) for e in by_row[4]["errors"]] == [("title", "text_invalid")]
+        assert await count_contracts(stack) == 1
+        bad_header = header.replace("contract_no", "contract\rno", 1)
+        problem = assert_problem(await post_import(stack, office, f"{bad_header}\n{first}\n".encode()), 422)
+        assert [e["field"] for e in problem["errors"]] == ["header"]
+        assert await count_contracts(stack) == 1
+
 
 class TestImportWrites:
     """The bulk write path: COPY on PostgreSQL, one driver-level executemany on SQLite."""
