@@ -202,7 +202,10 @@ class Walk:
     async def signup(self, name: str, kind: str, credit_code: str, region: str, email: str, **org: Any) -> str:
         organization = {"name": name, "kind": kind, "credit_code": credit_code, "region_code": region, **org}
         body = {"organization": organization, "user": {"email": email, "password": PASSWORD, "name": name}}
-        return str((await self.call("auth", "POST", "/signup", body=body, expect=201))["organization"]["id"])
+        # Signup answers the same 202 for a new and a taken address (no ids): the new user signs in and asks.
+        await self.call("auth", "POST", "/signup", body=body, expect=202)
+        me = await self.call("auth", "GET", "/me", token=await self.token(email, PASSWORD))
+        return str(me["memberships"][0]["organization"]["id"])
 
     async def eventually(self, what: str, probe: typing.Callable[[], typing.Awaitable[bool]]) -> None:
         """The relays deliver within a moment, as the script waits for them."""

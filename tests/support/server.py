@@ -143,7 +143,11 @@ def make_actor_tokens(base_url: str) -> dict[str, str]:
             },
         )
         signup.raise_for_status()
-        org_id = signup.json()["organization"]["id"]
+        # Signup gives no ids (the same 202 for a taken address): the new admin signs in and reads /auth/me.
+        university_admin = _login(client, email, password)
+        me = client.get("/auth/me", headers={"Authorization": f"Bearer {university_admin}"})
+        me.raise_for_status()
+        org_id = me.json()["memberships"][0]["organization"]["id"]
         client.post(
             f"/auth/organizations/{org_id}/verify", headers={"Authorization": f"Bearer {admin}"}
         ).raise_for_status()
