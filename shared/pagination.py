@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from shared.errors import ValidationFailed
+from shared.reference.codes import CURSOR_PATTERN
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -39,8 +40,13 @@ T = TypeVar("T")
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Page size, 1 to {MAX_LIMIT}.")]
 Cursor = Annotated[
-    str | None,
-    Query(max_length=512, description="The `next_cursor` of the previous page; omit for the first."),
+    # The pattern documents encode_cursor's alphabet; decode_cursor keeps the check (and its 422 message).
+    Annotated[str, Field(json_schema_extra={"pattern": CURSOR_PATTERN})] | None,
+    Query(
+        max_length=512,
+        description="The `next_cursor` of the previous page (opaque: url-safe base64 without padding); omit for "
+        "the first.",
+    ),
 ]
 
 

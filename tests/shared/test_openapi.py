@@ -299,6 +299,142 @@ class TestModels:
             validators.OAS31Validator(schema).validate(example["value"])
 
 
+def _string_branch(schema: dict[str, Any]) -> dict[str, Any]:
+    """The non-null branch of an optional schema (or the schema itself)."""
+    for variant in schema.get("anyOf", [schema]):
+        if variant.get("type") != "null":
+            return variant
+    raise AssertionError(schema)
+
+
+def _parameter(doc: Document, method: str, path: str, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(p for p in operation(doc, method, path)["parameters"] if p["name"] == name)
+    return found
+
+
+class TestRulesInTheSchema:
+    """Issue 13: enums, patterns and cross-field rules the server enforces are in the documents."""
+
+    @pytest.mark.parametrize(
+        ("path", "statuses"),
+        [
+            ("/achievements", ["draft", "expired", "negotiating", "published", "transferred", "withdrawn"]),
+            ("/demands", ["closed", "draft", "expired", "fulfilled", "matched", "published", "withdrawn"]),
+        ],
+    )
+    def test_listing_status_is_an_enum(self, documents: dict[str, Document], path: str, statuses: list[str]) -> None:
+        schema = _parameter(documents["market"], "get", path, "status")["schema"]
+        assert _string_branch(schema)["enum"] == statuses
+
+    @pytest.mark.parametrize("path", ["/stats/contracts", "/stats/cumulative"])
+    def test_stats_format_is_an_enum(self, documents: dict[str, Document], path: str) -> None:
+        schema = _parameter(documents["market"], "get", path, "format")["schema"]
+        assert _string_branch(schema)["enum"] == ["json", "csv", "xlsx"]
+
+    @pytest.mark.parametrize("path", ["/achievements", "/demands"])
+    def test_search_technical_field_is_the_component(self, documents: dict[str, Document], path: str) -> None:
+        schema = _parameter(documents["search"], "get", path, "technical_field")["schema"]
+        assert _string_branch(schema) == {"$ref": "#/components/schemas/TechnicalField"}
+        codes = documents["search"]["components"]["schemas"]["TechnicalField"]["enum"]
+        assert codes == [field.code for field in technical_fields()]
+        assert len(codes) == 11
+
+    def test_member_roles_are_a_nonempty_list_of_the_role_enum(self, documents: dict[str, Document]) -> None:
+        schemas = documents["auth"]["components"]["schemas"]
+        roles = {"org_admin", "member", "broker", "registrar", "statistician", "platform_admin"}
+        create = schemas["MemberCreate"]["properties"]["roles"]
+        assert create["minItems"] == 1
+        assert create["items"] == {"$ref": "#/components/schemas/Role"}
+        assert set(schemas["Role"]["enum"]) == roles
+        assert _string_branch(schemas["MemberUpdate"]["properties"]["roles"])["minItems"] == 1
+        for answer in ("MemberPublic", "MeResponse", "MembershipPublic"):
+            assert set(schemas[answer]["properties"]["roles"]["items"]["enum"]) == roles, answer
+
+    def test_credit_and_region_code_patterns(self, documents: dict[str, Document]) -> None:
+        credit = r"^\d{8}[0-9A-HJ-NPQRTUWXY]{10}$"
+        auth = documents["auth"]["components"]["schemas"]
+        for model in ("OrganizationCreate", "OrganizationUpdate"):
+            props = auth[model]["properties"]
+            assert _string_branch(props["credit_code"])["pattern"] == credit, model
+            assert _string_branch(props["region_code"])["pattern"] == r"^\d{6}$", model
+            assert "Check character" in props["credit_code"]["description"], model
+        market = documents["market"]["components"]["schemas"]
+        party = market["PartyIn"]["properties"]
+        assert _string_branch(party["credit_code"])["pattern"] == credit
+        assert party["region_code"]["pattern"] == r"^(\d{6}|[A-Z]{2})$"
+        for model in ("OfficeCreate", "OfficeUpdate"):
+            assert _string_branch(market[model]["properties"]["region_code"])["pattern"] == r"^\d{6}$", model
+
+    def test_credit_code_pattern_admits_what_the_server_admits(self) -> None:
+        from stdnum.cn import uscc
+
+        from shared.reference.codes import CREDIT_CODE_PATTERN
+
+        for code in ("12510000450716000B", "91500103MA5U7XY00F", "91510100MA61RKXG0Y"):
+            if uscc.is_valid(code):
+                assert re.fullmatch(CREDIT_CODE_PATTERN, code), code
+        # The servers take digits only in the first 8 places: so does the pattern.
+        assert not re.fullmatch(CREDIT_CODE_PATTERN, "N2510000450716000B")
+        assert not re.fullmatch(CREDIT_CODE_PATTERN, "12510000450716000I")
+
+    def test_patent_and_ipc_patterns(self, documents: dict[str, Document]) -> None:
+        schemas = documents["market"]["components"]["schemas"]
+        patent = schemas["PatentRef"]["properties"]
+        assert re.fullmatch(patent["application_no"]["pattern"], "202110123456.7")
+        assert re.fullmatch(_string_branch(patent["publication_no"])["pattern"], "CN218751475U")
+        ipc = schemas["AchievementCreate"]["properties"]["ipc_codes"]["items"]["pattern"]
+        assert re.fullmatch(ipc, "G06F 16/33")
+        assert not re.fullmatch(ipc, "Z99Z")
+
+    @pytest.mark.parametrize(
+        "path", ["/achievements", "/demands", "/contracts", "/proposals", "/achievements/{achievement_id}/interest"]
+    )
+    def test_idempotency_key_pattern(self, documents: dict[str, Document], path: str) -> None:
+        schema = _parameter(documents["market"], "post", path, "Idempotency-Key")["schema"]
+        assert _string_branch(schema)["pattern"] == r"^[\x21-\x7e]{1,255}$"
+
+    @pytest.mark.parametrize("service", SERVICES)
+    def test_every_cursor_has_the_codec_alphabet(self, documents: dict[str, Document], service: str) -> None:
+        from shared.pagination import encode_cursor
+
+        cursors = [
+            _string_branch(p["schema"])
+            for _, _, op in operations(documents[service])
+            for p in op.get("parameters", [])
+            if p["name"] == "cursor"
+        ]
+        if service != "search":
+            assert cursors
+        for schema in cursors:
+            assert schema["maxLength"] == 512
+            assert schema["pattern"] == "^[A-Za-z0-9_-]+$"
+            assert re.fullmatch(schema["pattern"], encode_cursor("2026-01-01T00:00:00+00:00", "ÿ" * 40))
+
+    @pytest.mark.parametrize(
+        ("service", "method", "path", "name", "words"),
+        [
+            ("market", "get", "/stats/cumulative", "until", "not before `since`"),
+            ("market", "get", "/stats/contracts", "to", "not before `from`"),
+            ("market", "get", "/brokers/{org_id}/institutions", "from", "at most ten years"),
+            ("market", "get", "/brokers/{org_id}/performance", "from", "at most ten years"),
+            ("search", "get", "/achievements", "trl_min", "at most trl_max"),
+        ],
+    )
+    def test_cross_field_rules_of_parameters_are_described(
+        self, documents: dict[str, Document], service: str, method: str, path: str, name: str, words: str
+    ) -> None:
+        assert words in _parameter(documents[service], method, path, name)["description"]
+
+    def test_cross_field_rules_of_bodies_are_described(self, documents: dict[str, Document]) -> None:
+        schemas = documents["market"]["components"]["schemas"]
+        assert "at least one of them" in schemas["Contact"]["description"]
+        assert "negotiable (min_fen and max_fen empty)" in schemas["Money"]["description"]
+        assert (
+            "at most the contract amount"
+            in schemas["ContractCreate"]["properties"]["technology_amount_fen"]["description"]
+        )
+
+
 class TestOperationIds:
     @pytest.mark.parametrize("service", SERVICES)
     def test_unique_and_readable(self, documents: dict[str, Document], service: str) -> None:

@@ -12,6 +12,7 @@ from stdnum.cn import uscc
 from stdnum.exceptions import ValidationError as StdnumValidationError
 
 from services.auth.vocabulary import OrgKind, OrgStatus
+from shared.reference.codes import CREDIT_CODE_DESCRIPTION, CREDIT_CODE_PATTERN, REGION_CODE_PATTERN, documented_pattern
 from shared.reference.regions import is_valid_region
 from shared.text import LongText, ShortText, clean_short_text, normalize_code, normalize_text
 
@@ -70,8 +71,17 @@ def normalize_email(value: str) -> str:
 
 # The registration facts, normalized and checked the same way at signup and in a PATCH.
 OrganizationName = Annotated[ShortText, Field(min_length=1, max_length=200), AfterValidator(required_text)]
-CreditCode = Annotated[str, Field(max_length=40), AfterValidator(normalize_credit_code)]
-RegionCode = Annotated[str, Field(max_length=12), AfterValidator(normalize_region_code)]
+# The patterns state the canonical form; the validators also take full-width and lower-case input and check more.
+CreditCode = Annotated[
+    str,
+    Field(max_length=40, json_schema_extra=documented_pattern(CREDIT_CODE_PATTERN)),
+    AfterValidator(normalize_credit_code),
+]
+RegionCode = Annotated[
+    str,
+    Field(max_length=12, json_schema_extra=documented_pattern(REGION_CODE_PATTERN)),
+    AfterValidator(normalize_region_code),
+]
 
 
 class OrganizationCreate(BaseModel):
@@ -82,10 +92,12 @@ class OrganizationCreate(BaseModel):
     name: OrganizationName = Field(description="Registered name, e.g. 四川大学.")
     kind: OrgKind = Field(description="What the organization is; decides its tier parent and allowed roles.")
     credit_code: CreditCode = Field(
-        description="统一社会信用代码: 18 characters with the GB 32100 check character; full-width and lower case "
-        "are normalized.",
+        description="统一社会信用代码 (GB 32100); full-width and lower case are normalized. " + CREDIT_CODE_DESCRIPTION,
     )
-    region_code: RegionCode = Field(description="GB/T 2260 six-digit region code, e.g. 510107.")
+    region_code: RegionCode = Field(
+        description="GB/T 2260 six-digit region code, e.g. 510107; one this service knows (every province, and "
+        "Sichuan and Chongqing down to counties)."
+    )
     parent_id: uuid.UUID | None = Field(
         default=None,
         description="Tier parent: the center for a sub_center; a sub_center or the center for a "
@@ -103,7 +115,7 @@ class OrganizationUpdate(BaseModel):
     credit_code: CreditCode | None = Field(
         default=None,
         description="统一社会信用代码 (GB 32100); only a platform admin may change it (409 when another organization "
-        "has it).",
+        "has it). " + CREDIT_CODE_DESCRIPTION,
     )
 
     @field_validator("name", "region_code", "credit_code")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -26,6 +27,14 @@ def _certificate(value: str | None) -> str | None:
     return code
 
 
+# _roles refuses an empty list (with its own message); minItems says so in the schema.
+NonEmptyRoles = Annotated[list[Role], Field(json_schema_extra={"minItems": 1})]
+# The roles of an answer: always of the Role vocabulary.
+RoleNames = Annotated[
+    list[str], Field(json_schema_extra={"items": {"type": "string", "enum": [r.value for r in Role]}})
+]
+
+
 def _roles(value: list[Role]) -> list[Role]:
     if not value:
         raise ValueError("at least one role")
@@ -40,7 +49,9 @@ class MemberCreate(BaseModel):
     email: str = Field(max_length=254, description="Login name; stored lower-cased.")
     name: ShortText = Field(min_length=1, max_length=200, description="Display name.")
     password: str = Field(max_length=256, description="At least 10 characters, not a common password.")
-    roles: list[Role] = Field(description="Roles in this organization (see the tier rules in docs/auth.md).")
+    roles: NonEmptyRoles = Field(
+        description="Roles in this organization, at least one (see the tier rules in docs/auth.md)."
+    )
     broker_certificate_no: str | None = Field(
         default=None, max_length=64, description="技术经纪人证书编号; required with the broker role."
     )
@@ -74,7 +85,7 @@ class MemberUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    roles: list[Role] | None = Field(default=None, description="The complete new role list.")
+    roles: NonEmptyRoles | None = Field(default=None, description="The complete new role list, at least one role.")
     broker_certificate_no: str | None = Field(default=None, max_length=64, description="技术经纪人证书编号.")
 
     @field_validator("broker_certificate_no")
@@ -95,7 +106,7 @@ class MemberPublic(BaseModel):
     organization_id: uuid.UUID
     email: str
     name: str
-    roles: list[str]
+    roles: RoleNames
     broker_certificate_no: str | None
     created_at: dt.datetime
 
@@ -113,7 +124,7 @@ class MembershipPublic(BaseModel):
     """One of the caller's memberships."""
 
     organization: OrganizationPublic
-    roles: list[str]
+    roles: RoleNames
     broker_certificate_no: str | None
 
 
@@ -123,5 +134,5 @@ class MeResponse(BaseModel):
     user: UserPublic
     memberships: list[MembershipPublic]
     organization_id: uuid.UUID | None = Field(description="The organization the token acts for.")
-    roles: list[str] = Field(description="The roles the token carries.")
+    roles: RoleNames = Field(description="The roles the token carries.")
     scope: str = Field(description="The token's scopes, space-separated.")

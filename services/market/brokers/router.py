@@ -20,7 +20,12 @@ __all__ = ["router"]
 router = APIRouter(prefix="/brokers", tags=["brokerage"])
 
 DateFrom = Annotated[
-    IsoDate | None, Query(alias="from", description="First day, inclusive (Beijing); default 1 January this year.")
+    IsoDate | None,
+    Query(
+        alias="from",
+        description="First day, inclusive (Beijing); default 1 January this year. Not after `to`; the period spans at "
+        "most ten years (else 422 naming `from`).",
+    ),
 ]
 DateTo = Annotated[IsoDate | None, Query(alias="to", description="Last day, inclusive (Beijing); default today.")]
 Sort = Annotated[

@@ -9,6 +9,12 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from shared.clock import IsoDate
+from shared.reference.codes import (
+    CREDIT_CODE_DESCRIPTION,
+    CREDIT_CODE_PATTERN,
+    PARTY_REGION_PATTERN,
+    documented_pattern,
+)
 from shared.text import LongText, ShortText
 
 __all__ = [
@@ -37,6 +43,10 @@ Text = Annotated[ShortText, Field(min_length=1, max_length=300)]
 Reason = Annotated[LongText, Field(min_length=1, max_length=2000)]
 
 
+# Checked by the service (GB 32100 check character); the pattern states the shape.
+PartyCreditCode = Annotated[ShortText, Field(json_schema_extra=documented_pattern(CREDIT_CODE_PATTERN))]
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -45,15 +55,18 @@ class PartyIn(_Request):
     """A contract party as written in the contract (stored as submitted, never linked to a profile)."""
 
     name: ShortText = Field(min_length=1, max_length=200, description="Name as in the contract.")
-    credit_code: ShortText | None = Field(
+    credit_code: PartyCreditCode | None = Field(
         default=None,
         max_length=40,
-        description="统一社会信用代码 (18 characters, GB 32100 checksum); required for Chinese organizations.",
+        description="统一社会信用代码 (GB 32100); required for Chinese organizations (region a GB/T 2260 code), "
+        "absent for a party abroad. " + CREDIT_CODE_DESCRIPTION,
     )
     region_code: ShortText = Field(
         min_length=2,
         max_length=6,
-        description="6-digit GB/T 2260 code, or an ISO 3166-1 alpha-2 country code for a party abroad.",
+        description="6-digit GB/T 2260 code, or an ISO 3166-1 alpha-2 country code (not CN) for a party abroad; the "
+        "seller is always in China.",
+        json_schema_extra=documented_pattern(PARTY_REGION_PATTERN),
     )
     entity_type: ShortText = Field(
         description="university, research_institute, enterprise, individual, government or other "

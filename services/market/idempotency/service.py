@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
+from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -165,10 +166,11 @@ async def _idempotency(
     request: Request,
     principal: CurrentPrincipal,
     key: Annotated[
-        str | None,
+        # The pattern documents _check_key's rule (which keeps its own 422 message).
+        Annotated[str, Field(json_schema_extra={"pattern": _KEY_SHAPE.pattern})] | None,
         Header(
             alias=IDEMPOTENCY_HEADER,
-            description="A unique key per logical request (a UUID); a retry with the same key and body returns "
+            description="A unique key per logical request (a UUID; 1 to 255 visible ASCII characters); a retry with the same key and body returns "
             "the first response. Kept at least 24 h, scoped to the caller.",
         ),
     ] = None,

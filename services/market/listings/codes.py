@@ -16,6 +16,9 @@ import re
 from shared.text import normalize_code
 
 __all__ = [
+    "APPLICATION_NO_PATTERN",
+    "IPC_PATTERN",
+    "PUBLICATION_NO_PATTERN",
     "application_check_char",
     "normalize_application_no",
     "normalize_ipc",
@@ -26,6 +29,10 @@ WEIGHTS = (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5)
 _APPLICATION = re.compile(r"^(?:CN)?((?:19|20)\d{2})([12389])(\d{7})\.?([0-9X])$")
 _PUBLICATION = re.compile(r"^CN\d{9}[ABCUYS]\d?$")
 _IPC = re.compile(r"^([A-H]\d{2}[A-Z])(?:\s*(\d{1,4})\s*/\s*(\d{2,6}))?$")
+# The shapes for the OpenAPI documents (after normalization: ASCII, upper case; the check character is checked too).
+APPLICATION_NO_PATTERN = _APPLICATION.pattern
+PUBLICATION_NO_PATTERN = _PUBLICATION.pattern
+IPC_PATTERN = _IPC.pattern
 
 
 def application_check_char(twelve_digits: str) -> str:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.market.audit.schemas import AuditEventPublic
@@ -105,7 +105,11 @@ def build_router(kind: ListingKind) -> APIRouter:
     async def list_(
         session: SessionDep,
         principal: OptionalPrincipal,
-        status: Annotated[str | None, Query(description=f"One of: {', '.join(statuses)}.")] = None,
+        status: Annotated[
+            # The enum documents the check below (which keeps its own 422 message).
+            Annotated[str, Field(json_schema_extra={"enum": statuses})] | None,
+            Query(description=f"One of: {', '.join(statuses)}."),
+        ] = None,
         technical_field: Annotated[str | None, Query(description="A technical field code.")] = None,
         region: Annotated[
             str | None, Query(description="Region code or prefix: 51 or 510000 = Sichuan, 5101 or 510100 = Chengdu.")

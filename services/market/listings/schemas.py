@@ -16,7 +16,14 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, ValidationInfo, field_validator
 
-from services.market.listings.codes import normalize_application_no, normalize_ipc, normalize_publication_no
+from services.market.listings.codes import (
+    APPLICATION_NO_PATTERN,
+    IPC_PATTERN,
+    PUBLICATION_NO_PATTERN,
+    normalize_application_no,
+    normalize_ipc,
+    normalize_publication_no,
+)
 from shared.clock import IsoDate
 from shared.reference.regions import is_valid_region
 from shared.reference.technical_fields import is_technical_field, technical_fields
@@ -249,7 +256,8 @@ def _unique(values: list[Any]) -> list[Any]:
 
 
 class Contact(_Strict):
-    """Who to contact about a listing. Private: only the owning organization and platform admins see it."""
+    """Who to contact about a listing: a phone number or an e-mail address, at least one of them (else 422 on
+    ``email``). Private: only the owning organization and platform admins see it."""
 
     name: PersonName = Field(description="Contact person.")
     phone: str | None = Field(default=None, max_length=30, description="Phone number, digits with optional + and -.")
@@ -282,7 +290,8 @@ class Contact(_Strict):
 
 
 class Money(_Strict):
-    """A price or budget in fen (1 元 = 100 fen): fixed (min_fen), range (min_fen ≤ max_fen) or negotiable."""
+    """A price or budget in fen (1 元 = 100 fen): fixed (min_fen; max_fen empty or equal), range (both, min_fen ≤
+    max_fen) or negotiable (min_fen and max_fen empty)."""
 
     kind: PriceKind = Field(description="fixed, range or negotiable.")
     min_fen: StrictInt | None = Field(
@@ -322,14 +331,21 @@ class Money(_Strict):
 NEGOTIABLE = Money(kind=PriceKind.NEGOTIABLE)
 
 
+# The patterns document the normalizers' checks (which keep their own 422 messages).
+IpcCode = Annotated[str, Field(json_schema_extra={"pattern": IPC_PATTERN})]
+PublicationNo = Annotated[str, Field(json_schema_extra={"pattern": PUBLICATION_NO_PATTERN})]
+
+
 class PatentRef(_Strict):
     """One patent of an achievement."""
 
     application_no: str = Field(
         description="CN application number with its check digit, e.g. 202110123456.7 (a CN prefix and full-width "
-        "digits are accepted and normalized)."
+        "digits are accepted and normalized). Check character: Σ dᵢ·wᵢ mod 11 over the 12 digits before the dot, "
+        "w = 2,3,4,5,6,7,8,9,2,3,4,5; 10 is written X.",
+        json_schema_extra={"pattern": APPLICATION_NO_PATTERN},
     )
-    publication_no: str | None = Field(default=None, description="Publication number, e.g. CN112345678A.")
+    publication_no: PublicationNo | None = Field(default=None, description="Publication number, e.g. CN112345678A.")
 
     @field_validator("application_no", mode="before")
     @classmethod
@@ -400,7 +416,7 @@ class AchievementCreate(_AchievementFields):
     description: Description | None = Field(default=None, description="Full description (≤20000 characters).")
     keywords: list[Keyword] = Field(default_factory=list, max_length=20, description="Up to 20 keywords.")
     technical_field: TechnicalFieldCode
-    ipc_codes: list[str] = Field(
+    ipc_codes: list[IpcCode] = Field(
         default_factory=list, max_length=20, description="IPC symbols, e.g. 'G06F 16/33' or 'B64U 20/80'."
     )
     patents: list[PatentRef] = Field(default_factory=list, max_length=50, description="Patents of the achievement.")
@@ -425,7 +441,7 @@ class AchievementUpdate(_AchievementFields):
     description: Description | None = None
     keywords: list[Keyword] | None = Field(default=None, max_length=20)
     technical_field: TechnicalFieldCode | None = None
-    ipc_codes: list[str] | None = Field(default=None, max_length=20)
+    ipc_codes: list[IpcCode] | None = Field(default=None, max_length=20)
     patents: list[PatentRef] | None = Field(default=None, max_length=50)
     ip_type: IpType | None = None
     trl: Trl | None = None

@@ -8,12 +8,15 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from shared.reference.codes import REGION_CODE_PATTERN, documented_pattern
 from shared.text import ShortText
 
 __all__ = ["OfficeCreate", "OfficeName", "OfficePublic", "OfficeUpdate"]
 
 # The kernel's text rule (no control characters, no lone surrogates), trimmed; blank is too short.
 OfficeName = Annotated[ShortText, Field(min_length=1, max_length=200)]
+# Checked against the directory (it must be the organization's region); the pattern states its shape.
+OfficeRegion = Annotated[ShortText, Field(json_schema_extra=documented_pattern(REGION_CODE_PATTERN))]
 
 
 class OfficeCreate(BaseModel):
@@ -25,7 +28,7 @@ class OfficeCreate(BaseModel):
         description="The office's organization id: a verified `registration_office` organization in market's "
         "organization directory."
     )
-    region_code: ShortText | None = Field(
+    region_code: OfficeRegion | None = Field(
         default=None,
         description="GB/T 2260 code of the region served; must be the organization's region in the directory "
         "(its default).",
@@ -38,7 +41,7 @@ class OfficeUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    region_code: ShortText | None = Field(
+    region_code: OfficeRegion | None = Field(
         default=None, description="Only the organization's region in the directory (a repair, never a re-regioning)."
     )
     name: OfficeName | None = None

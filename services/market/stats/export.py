@@ -12,11 +12,12 @@ from fastapi.responses import Response
 
 from shared.errors import ProblemError, ValidationFailed
 
-__all__ = ["CSV", "XLSX", "negotiate", "render"]
+__all__ = ["CSV", "FORMATS", "XLSX", "negotiate", "render"]
 
 CSV = "text/csv"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-_BY_FORMAT = {"csv": CSV, "xlsx": XLSX, "json": "application/json"}
+_BY_FORMAT = {"json": "application/json", "csv": CSV, "xlsx": XLSX}
+FORMATS = tuple(_BY_FORMAT)  # the values of the ``format`` parameter, as its schema's enum
 
 
 class NotAcceptable(ProblemError):

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.market.settings import MarketSettings
@@ -45,7 +45,11 @@ _EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     **problem_responses(401, 403, 406, 422),
 }
-Format = Annotated[str | None, Query(alias="format", description="json, csv or xlsx (overrides the Accept header).")]
+# The enum documents export.negotiate's check (which keeps its own 422 message).
+Format = Annotated[
+    Annotated[str, Field(json_schema_extra={"enum": list(export.FORMATS)})] | None,
+    Query(alias="format", description="json, csv or xlsx (overrides the Accept header)."),
+]
 
 
 def _settings(request: Request) -> MarketSettings:
@@ -86,7 +90,9 @@ async def contract_stats(
     session: ReadSessionDep,
     principal: CurrentPrincipal,
     date_from: Annotated[IsoDate | None, Query(alias="from", description="First day, inclusive.")] = None,
-    date_to: Annotated[IsoDate | None, Query(alias="to", description="Last day, inclusive.")] = None,
+    date_to: Annotated[
+        IsoDate | None, Query(alias="to", description="Last day, inclusive; not before `from` (else 422 naming `to`).")
+    ] = None,
     group_by: Annotated[str | None, Query(max_length=200, description="Comma-separated dimensions.")] = None,
     seller_region: Annotated[str | None, Query(description="Seller region: province, city or county code.")] = None,
     buyer_region: Annotated[str | None, Query(description="Buyer region code, or a country code.")] = None,
@@ -189,8 +195,13 @@ async def cumulative_stats(
     request: Request,
     session: SnapshotSessionDep,
     principal: CurrentPrincipal,
-    since: Annotated[IsoDate | None, Query(description="First day, inclusive.")] = None,
-    until: Annotated[IsoDate | None, Query(description="Last day, inclusive.")] = None,
+    since: Annotated[
+        IsoDate | None, Query(description="First day, inclusive; the period spans at most 100 years.")
+    ] = None,
+    until: Annotated[
+        IsoDate | None,
+        Query(description="Last day, inclusive; not before `since` or its default (else 422 naming `until`)."),
+    ] = None,
     fmt: Format = None,
 ) -> Response:
     chosen = export.negotiate(request, fmt)

@@ -69,9 +69,14 @@ Region = Annotated[
         description=("GB/T 2260 code; a province (510000) or prefecture (510100) code matches every region below it.")
     ),
 ]
-TrlMin = Annotated[int | None, Query(ge=1, le=9, description="Lowest technology readiness level.")]
+TrlMin = Annotated[
+    int | None, Query(ge=1, le=9, description="Lowest technology readiness level; at most trl_max (else 422).")
+]
 TrlMax = Annotated[int | None, Query(ge=1, le=9, description="Highest technology readiness level.")]
-AmountMin = Annotated[int | None, Query(ge=0, description="Lower bound in fen; ranges overlapping it match.")]
+AmountMin = Annotated[
+    int | None,
+    Query(ge=0, description="Lower bound in fen; ranges overlapping it match. At most the upper bound (else 422)."),
+]
 AmountMax = Annotated[int | None, Query(ge=0, description="Upper bound in fen; ranges overlapping it match.")]
 CodeParam = Annotated[str | None, Query(pattern=_CODE, description="A code as market defines it.")]
 OwnerOrg = Annotated[uuid.UUID | None, Query(description="Only this organization's documents.")]
