@@ -32,6 +32,8 @@ WHO = ("university_admin", "platform_admin")
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "10"))
 SEED = int(os.environ.get("FUZZ_SEED", "20261129"))
 HYPOTHESIS_DB = REPO_ROOT / ".hypothesis" / "schemathesis"
+# 428 counts as rejecting a missing If-Match (RFC 6585); see the file.
+CONFIG_FILE = Path(__file__).with_name("schemathesis.toml")
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +49,8 @@ def run_schemathesis(base_url: str, service: str, token: str, database: Path) ->
         sys.executable,
         "-m",
         "schemathesis.cli",
+        "--config-file",
+        str(CONFIG_FILE),
         "run",
         f"{base_url}/{service}/openapi.json",
         "--checks",

@@ -338,6 +338,9 @@ class TestListAchievements:
             ({"owner_org_id": "acme"}, "owner_org_id"),
             ({"updated_since": "2026-01-01T00:00:00"}, "updated_since"),
             ({"updated_since": "yesterday"}, "updated_since"),
+            # Found by schemathesis: a number is no instant (pydantic alone reads it as seconds since 1970).
+            ({"updated_since": "0.5"}, "updated_since"),
+            ({"updated_since": "1700000000"}, "updated_since"),
             ({"limit": 0}, "limit"),
             ({"limit": 101}, "limit"),
             ({"cursor": "!!!"}, "cursor"),

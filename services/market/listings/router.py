@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.market.audit.schemas import AuditEventPublic
@@ -25,6 +25,7 @@ from services.market.listings.models import Listing
 from services.market.listings.repository import ListingFilters
 from services.market.listings.schemas import AchievementCreate, AchievementImportReport
 from services.market.worker import register_maintenance
+from shared.clock import IsoInstant
 from shared.db import SessionDep
 from shared.errors import ValidationFailed, problem_responses
 from shared.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
@@ -116,7 +117,8 @@ def build_router(kind: ListingKind) -> APIRouter:
         ] = None,
         owner_org_id: Annotated[uuid.UUID | None, Query(description="Only listings of this organization.")] = None,
         updated_since: Annotated[
-            AwareDatetime | None, Query(description="Only listings changed at or after this instant (with offset).")
+            IsoInstant | None,
+            Query(description="Only listings changed at or after this instant (ISO 8601 with offset)."),
         ] = None,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
