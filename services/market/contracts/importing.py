@@ -33,6 +33,7 @@ from services.market.directory import service as directory
 from services.market.offices import service as offices_service
 from services.market.stats import service as stats_service
 from services.market.stats.cube import flow_of
+from shared import uploads
 from shared.clock import today_in_china, utcnow
 from shared.csvfile import iter_records, split_lf
 from shared.errors import BadRequest, Conflict, Forbidden, UnsupportedMediaType, ValidationFailed
@@ -44,6 +45,9 @@ __all__ = ["COLUMNS", "REQUIRED", "XLSX_MEDIA_TYPE", "ImportResult", "import_req
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_MEDIA_TYPES = ("text/csv", "application/csv", "text/plain")
+# A multipart part's own type counts when it names CSV or XLSX (text/plain is too vague there); else its extension.
+UPLOAD_MEDIA_TYPES = frozenset({XLSX_MEDIA_TYPE, "text/csv", "application/csv"})
+FILE_EXTENSIONS = {".csv": "text/csv", ".xlsx": XLSX_MEDIA_TYPE}
 BATCH = 2000
 COLUMNS = (
     "registration_no",
@@ -673,7 +677,8 @@ async def import_request(
     office_id: uuid.UUID | None,
     report: str,
 ) -> ContractImportReport:
-    """The HTTP import: authorize, stream the body to a temporary file, import it."""
+    """The HTTP import: authorize, then import the multipart part ``file`` or the raw body (spooled to a temporary
+    file as it streams in)."""
     restrict: uuid.UUID | None = None
     if principal.has_role("platform_admin"):
         default = office_id
@@ -682,25 +687,36 @@ async def import_request(
         restrict = default = office["id"]
         if office_id is not None and office_id != restrict:
             raise Forbidden("Registrars import their own office's contracts only.")
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type != XLSX_MEDIA_TYPE and media_type not in CSV_MEDIA_TYPES:
-        raise UnsupportedMediaType(f"Send the file as text/csv or {XLSX_MEDIA_TYPE}.")
-    with tempfile.SpooledTemporaryFile(max_size=8 * 1_048_576) as spool:
-        async for chunk in request.stream():
-            spool.write(chunk)
-        spool.seek(0)
+
+    async def run(handle: IO[bytes], media_type: str) -> ImportResult:
         if media_type != XLSX_MEDIA_TYPE:
-            _check_utf8_start(spool)
-        result = await import_rows(
+            _check_utf8_start(handle)
+        return await import_rows(
             session=session,
             actor_subject=principal.subject,
             actor_org_id=principal.org_id,
-            rows=read_rows(spool, media_type),
+            rows=read_rows(handle, media_type),
             default_office=default,
             restrict_office=restrict,
             media_type=media_type,
             keep=report,
         )
+
+    if uploads.is_multipart(request):
+        # The parser has already spooled the part to a temporary file: read it there, no second copy.
+        async with uploads.uploaded_file(request) as upload:
+            media_type = uploads.file_media_type(upload, UPLOAD_MEDIA_TYPES, FILE_EXTENSIONS)
+            upload.file.seek(0)
+            result = await run(upload.file, media_type)
+    else:
+        media_type = uploads.media_type(request.headers.get("content-type"))
+        if media_type != XLSX_MEDIA_TYPE and media_type not in CSV_MEDIA_TYPES:
+            raise UnsupportedMediaType(f"Send the file as text/csv or {XLSX_MEDIA_TYPE}.")
+        with tempfile.SpooledTemporaryFile(max_size=8 * 1_048_576) as spool:
+            async for chunk in request.stream():
+                spool.write(chunk)
+            spool.seek(0)
+            result = await run(spool, media_type)
     return ContractImportReport(
         import_id=result.import_id,
         total_rows=result.total_rows,

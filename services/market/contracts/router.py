@@ -22,6 +22,7 @@ from services.market.contracts.schemas import (
     RevokeIn,
 )
 from services.market.idempotency import IdempotencyDep, StoredResponse
+from shared import uploads
 from shared.db import SessionDep
 from shared.errors import problem_responses
 from shared.pagination import Cursor, Limit, Page, cursor_id, encode_cursor
@@ -113,22 +114,21 @@ async def list_contracts(
     summary="Import historical registrations (CSV or XLSX)",
     description=(
         "Registrars (for their office) and platform admins bring in contracts registered before the platform, "
-        "as already registered. The body is the file itself (Content-Type text/csv or "
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet), read as a stream. Good rows are "
+        "as already registered. Send the file as the multipart/form-data part `file` (its Content-Type, else its "
+        "extension .csv or .xlsx, says what it is); a raw body with Content-Type text/csv or "
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet is accepted too. Either is read as a "
+        "stream. Good rows are "
         "stored, bad rows are reported by row and field; importing the same file again creates no duplicates. "
         "Columns: see docs/contracts.md."
     ),
     responses=problem_responses(400, 401, 403, 413, 415, 422),
-    # The handler reads the raw body as a stream (no form parsing), so the body is declared here.
+    # The handler reads the body itself (multipart or raw, streamed), so the body is declared here; only the
+    # multipart form is documented because client generators handle one upload type per body well.
     openapi_extra={
-        "requestBody": {
-            "required": True,
-            "description": "The file itself, one contract per row after the header row (columns: docs/contracts.md).",
-            "content": {
-                "text/csv": {"schema": {"type": "string"}},
-                importing.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
-            },
-        }
+        "requestBody": uploads.multipart_body(
+            "The file itself, CSV or XLSX, one contract per row after the header row (columns: docs/contracts.md).",
+            ["text/csv", importing.XLSX_MEDIA_TYPE],
+        )
     },
 )
 async def import_contracts(

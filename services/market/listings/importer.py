@@ -22,12 +22,14 @@ from typing import Any
 from shared.csvfile import aiter_records
 from shared.errors import BadRequest, UnsupportedMediaType, ValidationFailed
 
-__all__ = ["CSV_COLUMNS", "CSV_TYPES", "JSONL_TYPES", "parse_rows"]
+__all__ = ["CSV_COLUMNS", "CSV_TYPES", "FILE_EXTENSIONS", "JSONL_TYPES", "parse_rows"]
 
 CSV_TYPES = frozenset({"text/csv", "application/csv"})
 JSONL_TYPES = frozenset(
     {"application/x-ndjson", "application/jsonl", "application/x-jsonlines", "application/json-lines"}
 )
+# A multipart upload whose part is labelled with none of the types above is read by its filename extension.
+FILE_EXTENSIONS = {".csv": "text/csv", ".ndjson": "application/x-ndjson", ".jsonl": "application/x-ndjson"}
 CSV_COLUMNS = (
     "title",
     "summary",

@@ -25,6 +25,7 @@ from services.market.listings.models import Listing
 from services.market.listings.repository import ListingFilters
 from services.market.listings.schemas import AchievementCreate, AchievementImportReport
 from services.market.worker import register_maintenance
+from shared import uploads
 from shared.clock import IsoInstant
 from shared.db import SessionDep
 from shared.errors import ValidationFailed, problem_responses
@@ -241,8 +242,10 @@ demands_router = build_router(DEMAND)
     name="import_achievements",
     summary="Bulk-import achievements (CSV or JSON lines)",
     description=(
-        "For a technology transfer office: up to 10,000 rows, streamed (text/csv with a header row, or "
-        "application/x-ndjson with one POST /market/achievements body per line). Every good row becomes a draft; "
+        "For a technology transfer office: up to 10,000 rows, streamed. Send the file as the multipart/form-data "
+        "part `file` (its Content-Type, else its extension .csv, .ndjson or .jsonl, says what it is); a raw body "
+        "with Content-Type text/csv or application/x-ndjson is accepted too. CSV has a header row; JSON lines hold "
+        "one POST /market/achievements body per line. Every good row becomes a draft; "
         "a bad row is reported with its field errors and stores nothing; a row whose natural key (owner + first "
         "patent application number, else owner + external_id, else owner + case-folded title and summary) is "
         "already listed is reported as `existing` and neither created again nor updated, so importing the same file "
@@ -250,19 +253,23 @@ demands_router = build_router(DEMAND)
         "error of that row (external_id is unique per organization, as on create)."
     ),
     responses=problem_responses(400, 401, 403, 413, 415, 422),
+    # The handler reads the body itself (multipart or raw, streamed), so the body is declared here; only the
+    # multipart form is documented because client generators handle one upload type per body well.
     openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "text/csv": {"schema": {"type": "string"}},
-                "application/x-ndjson": {"schema": {"type": "string"}},
-            },
-        }
+        "requestBody": uploads.multipart_body(
+            "The import file: CSV with a header row, or JSON lines (columns: docs/market.md).",
+            ["text/csv", "application/x-ndjson"],
+        )
     },
 )
 async def import_achievements(
     request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> AchievementImportReport:
+    if uploads.is_multipart(request):
+        async with uploads.uploaded_file(request) as upload:
+            kind = uploads.file_media_type(upload, importer.CSV_TYPES | importer.JSONL_TYPES, importer.FILE_EXTENSIONS)
+            rows = importer.parse_rows(kind, uploads.chunks(upload))
+            return await listings_service.import_achievements(session, principal=principal, rows=rows)
     rows = importer.parse_rows(request.headers.get("content-type"), request.stream())
     return await listings_service.import_achievements(session, principal=principal, rows=rows)
 

@@ -298,3 +298,68 @@ class TestImportWrites:
         monkeypatch.setattr(ContractRepository, "ids_by_dedupe_keys", nothing_yet)
         assert_problem(await post_import(stack, office, to_csv([import_row(), row])), 409)
         assert await count_contracts(stack) == 1
+
+
+def report_shape(report: dict[str, Any]) -> tuple[Any, ...]:
+    """A report without its ids and numbers: counts and each row's status and error fields."""
+    return (
+        report["total_rows"],
+        report["imported"],
+        report["duplicates"],
+        report["failed"],
+        [(r["row"], r["status"], [e["field"] for e in r["errors"]]) for r in report["rows"]],
+    )
+
+
+def mixed_rows() -> list[dict[str, str]]:
+    """Two good rows, a bad one and a duplicate within the file."""
+    rows = [import_row(), import_row(technology_amount_fen="600000000"), import_row()]
+    return [*rows, dict(rows[0])]
+
+
+async def post_upload(stack: Stack, by: Actor, part: tuple[Any, ...] | None, field: str = "file") -> Any:
+    files = {field: part} if part is not None else {"other": ("x.csv", b"", "text/csv")}
+    return await stack.client.post("/market/contracts/import", files=files, headers=by.headers)
+
+
+class TestMultipartUpload:
+    """Issue 13: browsers and generated clients send the file as the multipart part `file`."""
+
+    async def test_csv_part_gives_the_report_of_the_raw_body(self, stack: Stack, actors: Actors, office: Actor) -> None:
+        raw = await post_import(stack, office, to_csv(mixed_rows()))
+        uploaded = mixed_rows()
+        form = await post_upload(stack, office, ("history.csv", to_csv(uploaded), "text/csv"))
+        assert form.status_code == 200, form.text
+        assert report_shape(form.json()) == report_shape(raw.json())
+        assert form.json()["imported"] == 2
+        # The same file sent raw finds what the upload stored.
+        again = (await post_import(stack, office, to_csv(uploaded))).json()
+        assert (again["imported"], again["duplicates"], again["failed"]) == (0, 3, 1)
+        assert await count_contracts(stack) == 4
+
+    @pytest.mark.parametrize(
+        ("filename", "part_type"),
+        [("history.xlsx", XLSX_MEDIA_TYPE), ("history.xlsx", "application/octet-stream"), ("export", XLSX_MEDIA_TYPE)],
+    )
+    async def test_xlsx_part_by_type_or_extension(
+        self, stack: Stack, actors: Actors, office: Actor, filename: str, part_type: str
+    ) -> None:
+        response = await post_upload(stack, office, (filename, to_xlsx([import_row(), import_row()]), part_type))
+        assert response.status_code == 200, response.text
+        assert response.json()["imported"] == 2
+
+    @pytest.mark.parametrize(
+        ("filename", "part_type"),
+        [("history.xls", "application/vnd.ms-excel"), ("history.txt", "text/plain"), ("history", None)],
+    )
+    async def test_unknown_file_type_is_415_naming_file(
+        self, stack: Stack, actors: Actors, office: Actor, filename: str, part_type: str | None
+    ) -> None:
+        body = to_csv([import_row()])
+        part = (filename, body) if part_type is None else (filename, body, part_type)
+        assert_problem(await post_upload(stack, office, part), 415, "file")
+        assert await count_contracts(stack) == 0
+
+    async def test_missing_file_part_is_422_naming_file(self, stack: Stack, actors: Actors, office: Actor) -> None:
+        assert_problem(await post_upload(stack, office, None), 422, "file")
+        assert await count_contracts(stack) == 0
