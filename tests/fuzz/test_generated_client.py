@@ -18,6 +18,7 @@ import asyncio
 import datetime as dt
 import enum
 import importlib
+import io
 import re
 import subprocess
 import sys
@@ -38,6 +39,8 @@ from fastapi.testclient import TestClient
 
 from services.embedded import create_app as create_embedded_app
 from tests.conftest import TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD, Databases, Stack, stack_settings
+from tests.market.contracts.factories import ensure_office, registrar
+from tests.market.contracts.test_import import import_row, to_xlsx
 
 SERVICES = ("auth", "market", "search")
 # No formatter hook: ruff runs on our code, not on generated code.
@@ -125,6 +128,8 @@ def _coerce(annotation: Any, value: Any) -> Any:
     """A plain JSON-like value as the generated function's parameter type wants it (models, enums, UUIDs)."""
     if value is None:
         return None
+    if isinstance(annotation, type) and isinstance(value, annotation):
+        return value  # built by the caller already (e.g. a multipart body holding a File)
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         members = [a for a in typing.get_args(annotation) if a is not type(None)]
@@ -567,5 +572,51 @@ async def test_error_answers_parse_as_problems(stack: Stack, actors: Any, genera
             assert problem["errors"][0]["field"] == "listing_id"
         missing = await walk.call("market", "GET", "/reference/{name}", expect=404, name="no-such-table")
         assert missing["status"] == 404
+    finally:
+        await walk.aclose()
+
+
+async def test_generated_clients_upload_import_files(stack: Stack, actors: Any, generated: Generated) -> None:
+    """Issue 13: the import endpoints document a multipart body with one binary part `file`, so a generated client
+    uploads a file with its `File` type (the raw-body form stays for curl and the CLI)."""
+    walk = Walk(generated, httpx.ASGITransport(app=stack.app))
+    types_ = importlib.import_module("techmarket_market_client.types")
+    models = importlib.import_module("techmarket_market_client.models")
+    university = await actors.org_member(kind="university")
+    reg = await registrar(actors)
+    await ensure_office(stack, reg)
+    achievements = (
+        "title,technical_field,ip_type,application_nos\n一种无人机机载多功能盒,aerospace,utility_model,202223220665.2\n"
+    )
+    try:
+        upload = types_.File(
+            payload=io.BytesIO(achievements.encode()), file_name="achievements.csv", mime_type="text/csv"
+        )
+        report = await walk.call(
+            "market",
+            "POST",
+            "/achievements/import",
+            token=university.token,
+            body=models.ImportAchievementsBody(file=upload),
+        )
+        assert (report["total_rows"], report["created"]) == (1, 1)
+        contracts = types_.File(payload=io.BytesIO(to_xlsx([import_row()])), file_name="history.xlsx")
+        imported = await walk.call(
+            "market",
+            "POST",
+            "/contracts/import",
+            token=reg.token,
+            body=models.ImportContractsBody(file=contracts),
+        )
+        assert (imported["total_rows"], imported["imported"]) == (1, 1)
+        refused = await walk.call(
+            "market",
+            "POST",
+            "/contracts/import",
+            token=reg.token,
+            expect=415,
+            body=models.ImportContractsBody(file=types_.File(payload=io.BytesIO(b"x"), file_name="a.pdf")),
+        )
+        assert refused["errors"][0]["field"] == "file"
     finally:
         await walk.aclose()
