@@ -366,3 +366,12 @@ class TestMultipartUpload:
         not_a_file = await stack.client.post(URL, data={"file": GOOD_CSV}, files={"x": ("x", b"")}, headers=uni.headers)
         assert error_fields(assert_problem(not_a_file, 422)) == ["file"]
         assert await count(stack, Achievement) == 0
+
+    @pytest.mark.parametrize("content_type", ["multipart/form-data", "multipart/form-data; boundary=xyz"])
+    async def test_a_broken_multipart_body_is_400(self, stack: Stack, actors: Any, content_type: str) -> None:
+        uni = await actors.org_member(kind="university")
+        response = await stack.client.post(
+            URL, content=b"--abc\r\nnot a part", headers={**uni.headers, "content-type": content_type}
+        )
+        assert_problem(response, 400)
+        assert await count(stack, Achievement) == 0
