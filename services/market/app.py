@@ -12,6 +12,7 @@ from services.market.contracts.router import router as contracts_router
 from services.market.directory.router import router as directory_router
 from services.market.listings.router import achievements_router, demands_router
 from services.market.matching.router import router as matching_router
+from services.market.notifications.router import router as notifications_router
 from services.market.offices.router import router as offices_router
 from services.market.openapi_examples import REQUEST_EXAMPLES
 from services.market.proposals.router import interest_router
@@ -36,6 +37,7 @@ ROUTERS: list[APIRouter] = [
     offices_router,
     directory_router,
     stats_router,
+    notifications_router,
 ]
 
 SPEC = ServiceSpec(

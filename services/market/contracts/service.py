@@ -47,6 +47,7 @@ from services.market.directory import service as directory
 from services.market.directory.schemas import OrganizationCard
 from services.market.listings import service as listings_service
 from services.market.listings.kinds import ACHIEVEMENT, DEMAND, ListingKind
+from services.market.notifications import service as notifications_service
 from services.market.offices import service as offices_service
 from services.market.proposals import service as proposals_service
 from services.market.stats.cube import flow_of, is_org_path
@@ -418,6 +419,39 @@ async def with_follow_ups(session: AsyncSession, contracts: list[ContractPublic]
     return contracts
 
 
+_NOTICE_TITLES = {
+    "contract.submitted": "有技术合同待认定登记",
+    "contract.registered": "技术合同已认定登记",
+    "contract.rejected": "技术合同未予登记",
+}
+
+
+async def _notify(session: AsyncSession, row: Mapping[str, Any], kind: str, **details: Any) -> None:
+    """Same transaction as the change. A submission goes to the registrars of its office; an outcome to the
+    submitter (the user) and the parties' and broker's organizations other than the submitter's own (whose member
+    acted and is told personally)."""
+    if kind == "contract.submitted":
+        users: list[str | None] = []
+        orgs: list[tuple[uuid.UUID | None, str | None]] = [(row["office_id"], "registrar")]
+    else:
+        users = [row["submitter_subject"]]
+        orgs = [
+            (org_id, None)
+            for org_id in (row["seller_org_id"], row["buyer_org_id"], row["broker_org_id"])
+            if org_id != row["submitter_org_id"]
+        ]
+    await notifications_service.notify(
+        session,
+        type=kind,
+        title=_NOTICE_TITLES[kind],
+        subject_type="contract",
+        subject_id=row["id"],
+        data={"contract_id": str(row["id"]), "title": row["title"], **details},
+        users=users,
+        orgs=orgs,
+    )
+
+
 async def public_many(*, session: AsyncSession, rows: Sequence[Row]) -> list[ContractPublic]:
     """API views of several rows (one query for their current amounts, one per listing kind for follow-ups)."""
     ids = [r["id"] for r in rows if r["status"] in (*REGISTERED, "revoked")]
@@ -731,6 +765,7 @@ async def submit_contract(*, session: AsyncSession, principal: Principal, data: 
     )
     row = await repo.get(contract_id)
     assert row is not None
+    await _notify(session, row, "contract.submitted")
     return to_public(row, None)
 
 
@@ -849,6 +884,7 @@ async def resubmit_contract(*, session: AsyncSession, principal: Principal, cont
         from_status="rejected",
         to_status="submitted",
     )
+    await _notify(session, row, "contract.submitted", resubmitted=True)
     return await get_contract(session=session, principal=principal, contract_id=contract_id)
 
 
@@ -926,6 +962,7 @@ async def register_contract(
         )
         if outcome.row is not None:
             row = outcome.row
+            await _notify(session, row, "contract.registered", registration_no=row["registration_no"])
             registered_now = to_public(row, (1, row["contract_amount_fen"], row["technology_amount_fen"]))
             return (await with_follow_ups(session, [registered_now]))[0]
         if outcome.serial is not None:
@@ -974,6 +1011,7 @@ async def register_contract(
         "registration_no": registration_no(today.year, office["region_code"], serial),
         "version": row["version"] + 2,
     }
+    await _notify(session, registered, "contract.registered", registration_no=registered["registration_no"])
     return (await with_follow_ups(session, [to_public(registered, (1, row["contract_amount_fen"], technology))]))[0]
 
 
@@ -995,6 +1033,7 @@ async def reject_contract(
         to_status="rejected",
         detail={"reason": reason},
     )
+    await _notify(session, row, "contract.rejected", reason=reason)
     return await get_contract(session=session, principal=principal, contract_id=contract_id)
 
 

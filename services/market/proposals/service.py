@@ -35,6 +35,7 @@ from services.market.directory.schemas import OrganizationCard
 from services.market.listings import service as listings_service
 from services.market.listings.kinds import ACHIEVEMENT, DEMAND, ListingKind
 from services.market.listings.models import Achievement, Listing
+from services.market.notifications import service as notifications_service
 from services.market.proposals import draft as drafts
 from services.market.proposals.models import OPEN_STATUSES, Proposal
 from services.market.proposals.repository import ProposalRepository
@@ -354,6 +355,52 @@ async def _insert(session: AsyncSession, row: Proposal, principal: Principal) ->
         actor=principal,
         details={"origin": row.origin},
     )
+    if row.origin == "broker":
+        await _notify(session, row, "proposal.received", sides=("seller", "buyer"), broker=False)
+    else:
+        await _notify(session, row, "interest.received", sides=("seller",), broker=False)
+
+
+# -- notifications ---------------------------------------------------------------------------------------------------
+
+_NOTICE_TITLES = {
+    "proposal.received": "收到新的撮合方案",
+    "interest.received": "有企业对您的成果感兴趣",
+    "proposal.accepted": "对方已接受撮合方案",
+    "proposal.agreed": "撮合达成，双方联系方式已可查看",
+    "proposal.declined": "撮合方案被拒绝",
+}
+
+
+async def _notify(
+    session: AsyncSession,
+    row: Proposal,
+    kind: str,
+    *,
+    sides: Sequence[Side],
+    broker: bool,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Tell the named sides' organizations (every member) and the proposing broker (the user), in this
+    transaction. The data is public: ids and states, never contacts."""
+    orgs = {"seller": row.seller_org_id, "buyer": row.buyer_org_id}
+    await notifications_service.notify(
+        session,
+        type=kind,
+        title=_NOTICE_TITLES[kind],
+        subject_type=ENTITY_KIND,
+        subject_id=row.id,
+        data={
+            "proposal_id": str(row.id),
+            "origin": row.origin,
+            "status": row.status,
+            "achievement_id": str(row.achievement_id),
+            "demand_id": str(row.demand_id) if row.demand_id is not None else None,
+            **(details or {}),
+        },
+        users=[row.broker_subject] if broker else (),
+        orgs=[(orgs[side], None) for side in sides],
+    )
 
 
 async def create_proposal(
@@ -586,6 +633,10 @@ async def accept(
         details={"side": side},
         now=now,
     )
+    if agreed:
+        await _notify(session, row, "proposal.agreed", sides=("seller", "buyer"), broker=True)
+    else:
+        await _notify(session, row, "proposal.accepted", sides=(other,), broker=True, details={"side": side})
     return row
 
 
@@ -608,6 +659,10 @@ async def decline(
         action="declined",
         actor=principal,
         details={"side": side, "reason": payload.reason},
+    )
+    other: Side = "buyer" if side == "seller" else "seller"
+    await _notify(
+        session, row, "proposal.declined", sides=(other,), broker=True, details={"side": side, "reason": payload.reason}
     )
     return row
 

@@ -1,0 +1,15 @@
+"""The inbox: notifications recorded by the domains in the transaction of the event that causes them.
+
+Interface (one way: notifications imports nothing of proposals or contracts; they call it)::
+
+    from services.market.notifications import service as notifications_service
+
+    await notifications_service.notify(
+        session, type="proposal.received", title="...", subject_type="proposal", subject_id=row.id,
+        data={...},                                   # public fields only, never contacts
+        users=[subject, ...],                         # user-addressed (token `sub`)
+        orgs=[(org_id, None), (office_id, "registrar")],  # org-addressed: None = every member, else that role
+    ) -> list[Notification]                           # flush only; the request commits it with the event
+
+See docs/notifications.md.
+"""
