@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from services.market.notifications.models import Notification, NotificationRead
@@ -40,9 +41,12 @@ def _organizational(reader: Reader) -> ColumnElement[bool]:
 
 
 def _read_by(reader: Reader) -> ColumnElement[bool]:
-    return exists().where(
-        col(NotificationRead.notification_id) == col(Notification.id),
-        col(NotificationRead.user_id) == reader.user_id,
+    # An alias, correlated to the outer notifications only: the list query also outer-joins notification_reads.
+    mark = aliased(NotificationRead)
+    return (
+        exists()
+        .where(col(mark.notification_id) == col(Notification.id), col(mark.user_id) == reader.user_id)
+        .correlate(Notification)
     )
 
 
