@@ -248,6 +248,13 @@ ROWS: tuple[Row, ...] = (
         "the seller side or the broker drafts the contract"),
     Row("GET", "/market/brokers/{org_id}/performance", "401 403 403 403 200 403 403 200 403 200"),
     Row("GET", "/market/brokers/{org_id}/institutions", "401 403 403 403 200 403 403 200 403 200"),
+    # ---- market: the inbox (the world's notification is the deal buyer's: nobody here sees it) ------------------------
+    Row("GET", "/market/notifications", "401 200 200 200 200 200 200 200 200 200", query={"limit": "100"},
+        contains=("notification_id", "POST /market/notifications/{notification_id}/read")),
+    Row("GET", "/market/notifications/unread-count", "401 200 200 200 200 200 200 200 200 200"),
+    Row("POST", "/market/notifications/read-all", "401 200 200 200 200 200 200 200 200 200"),
+    Row("POST", "/market/notifications/{notification_id}/read", "401 404 404 404 404 404 404 404 404 404",
+        "404 = another's notification"),
     # ---- market: contracts, offices --------------------------------------------------------------------------------
     Row("POST", "/market/contracts", "401 403 201 201 403 403 403 403 403 403",
         "a contract naming the owner university as seller, submitted as seller", json=_contract_as_owner),

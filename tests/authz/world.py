@@ -132,6 +132,11 @@ async def build_world(stack: Stack, actors: Actors) -> World:
     contract = submitted.json()
     assert contract["office_id"] == str(registrar_a.org_id), "the contract must reach office A"
 
+    # A notification of the deal's buyer (the enterprise): foreign to every caller of the matrix.
+    buyer_inbox = await client.get("/market/notifications", headers=deal.buyer.headers)
+    assert buyer_inbox.status_code == 200, buyer_inbox.text
+    foreign_notification = buyer_inbox.json()["items"][0]["id"]
+
     # A verified organization that only the suspend row acts on (so no other cell sees it suspended).
     bystander = deal.outsider
 
@@ -161,6 +166,7 @@ async def build_world(stack: Stack, actors: Actors) -> World:
         "org_id": str(deal.broker.org_id),
         "contract_id": contract["id"],
         "office_id": str(registrar_a.org_id),
+        "notification_id": foreign_notification,
         "name": "contract_kinds",
     }
     created = await client.post(
