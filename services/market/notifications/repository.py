@@ -130,15 +130,25 @@ class NotificationRepository:
         )
         marked = int(getattr(personal, "rowcount", 0) or 0)
         if reader.org_id is not None:
-            pending = select(col(Notification.id)).where(_organizational(reader), ~_read_by(reader))
-            ids = list((await self.session.execute(pending)).scalars())
-            if ids:
-                await self.session.execute(
-                    insert(NotificationRead),
-                    [{"notification_id": i, "user_id": reader.user_id, "read_at": now} for i in ids],
-                )
-            marked += len(ids)
+            marked += await self._mark_organizational(reader, now)
         return marked
+
+    async def _mark_organizational(self, reader: Reader, now: dt.datetime) -> int:
+        pending = select(col(Notification.id)).where(_organizational(reader), ~_read_by(reader))
+        for _ in range(3):
+            ids = list((await self.session.execute(pending)).scalars())
+            if not ids:
+                return 0
+            try:
+                async with self.session.begin_nested():
+                    await self.session.execute(
+                        insert(NotificationRead),
+                        [{"notification_id": i, "user_id": reader.user_id, "read_at": now} for i in ids],
+                    )
+            except IntegrityError:
+                continue  # a concurrent read of the same user marked one of them: read what is left again
+            return len(ids)
+        return 0
 
     async def unread_count(self, reader: Reader) -> int:
         """Two index scans: the partial unread index of the user, and the (org, role) index anti-joined with the
