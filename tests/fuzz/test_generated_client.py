@@ -38,6 +38,7 @@ from asgi_lifespan import LifespanManager
 from fastapi.testclient import TestClient
 
 from services.embedded import create_app as create_embedded_app
+from services.market.openapi_examples import REQUEST_EXAMPLES
 from tests.conftest import TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD, Databases, Stack, stack_settings
 from tests.market.contracts.factories import ensure_office, registrar
 from tests.market.contracts.test_import import import_row, to_xlsx
@@ -254,18 +255,8 @@ async def relayed_stack(databases: Databases, tmp_path: Path) -> AsyncIterator[S
             )
 
 
-ACHIEVEMENT = {
-    "title": "一种无人机机载多功能盒",
-    "summary": "无人机挂载的多功能数据处理盒，支持4G/5G回传与扩展接口",
-    "technical_field": "aerospace",
-    "ipc_codes": ["B64U 20/80"],
-    "patents": [{"application_no": "202223220665.2", "publication_no": "CN218751475U"}],
-    "ip_type": "utility_model",
-    "trl": 6,
-    "transfer_modes": ["transfer", "ordinary_license"],
-    "price": {"kind": "range", "min_fen": 5000000, "max_fen": 12000000},
-    "contact": {"name": "王老师", "phone": "028-85400000"},
-}
+# The README's bodies, as market's OpenAPI document shows them (one copy: services/market/openapi_examples.py).
+ACHIEVEMENT = REQUEST_EXAMPLES["create_achievement"]["utility_model"]
 ACHIEVEMENT_2 = {
     "title": "一种基于深度学习的工业产品表面缺陷视觉检测方法",
     "summary": "采集产品表面图像，用卷积神经网络识别划痕、凹坑和气泡等缺陷，适用于金属板材、电池极片和玻璃的在线检测",
@@ -278,16 +269,7 @@ ACHIEVEMENT_2 = {
     "price": {"kind": "range", "min_fen": 30000000, "max_fen": 90000000},
     "contact": {"name": "王老师", "phone": "028-85400000"},
 }
-DEMAND = {
-    "title": "锂电池极片缺陷在线检测",
-    "description": "需要一套在线视觉检测系统，识别涂布极片的划痕、气泡和漏箔，待处理数据量大。",
-    "technical_field": "advanced_manufacturing",
-    "desired_trl": 6,
-    "cooperation_modes": ["commissioned_development"],
-    "budget": {"kind": "fixed", "min_fen": 80000000},
-    "deadline": "2027-06-30",
-    "contact": {"name": "李工", "phone": "13800000000"},
-}
+DEMAND = REQUEST_EXAMPLES["create_demand"]["inspection"]
 
 
 async def test_readme_walkthrough_through_the_generated_clients(relayed_stack: Stack, generated: Generated) -> None:
@@ -400,29 +382,7 @@ async def test_readme_walkthrough_through_the_generated_clients(relayed_stack: S
         await walk.known(office)
 
         # 6. the seller submits a contract with a Chongqing buyer; it is routed to the office.
-        contract = {
-            "seller": {
-                "name": "四川大学",
-                "credit_code": "12510000450716000B",
-                "region_code": "510107",
-                "entity_type": "university",
-            },
-            "buyer": {
-                "name": "重庆某某科技有限公司",
-                "credit_code": "91500103MA5U7XY00F",
-                "region_code": "500103",
-                "entity_type": "enterprise",
-                "ownership": "private",
-            },
-            "kind": "transfer",
-            "subkind": "patent_right_transfer",
-            "technical_field": "aerospace",
-            "title": "一种无人机机载多功能盒专利权转让",
-            "contract_no": "SCU-WALK-1",
-            "signed_on": "2026-11-01",
-            "contract_amount_fen": 123456789,
-            "technology_amount_fen": 100000000,
-        }
+        contract = {**REQUEST_EXAMPLES["submit_contract"]["patent_transfer"], "contract_no": "SCU-WALK-1"}
         submitted = await walk.call(
             "market", "POST", "/contracts", token=seller, expect=201, body=contract, idempotency_key="walk-c1"
         )
