@@ -1,6 +1,6 @@
 """Percolation agrees with search: a listing matches a query iff a search with that query returns the listing.
 
-Real patent records (../shared/data/patents) become achievements with random filter values (a few unpublished);
+Real patent records (../shared/data/patents) become achievements (then demands) with random filter values (a few unpublished);
 the published ones are indexed on each engine of the behavioral suite (embedded, the Meilisearch adapter against
 FakeMeilisearch, a live Meilisearch when MEILI_URL is set). Queries take their words from the corpus (whole
 words, words glued together, a half-typed last word, a word from another patent), with random filters and both
@@ -17,54 +17,64 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from services.search.documents.schemas import DocumentOperation
 from services.search.documents.service import is_searchable, parse_fields, to_index_document
-from services.search.engines.base import SearchEngine
+from services.search.engines.base import Kind, SearchEngine
 from services.search.percolate import service
 from services.search.percolate.schemas import PercolateQuery
 from services.search.segment import segmenter
-from tests.search.factories import achievement_fields
+from tests.search.factories import achievement_fields, demand_fields
 
 PATENTS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "patents" / "bdci2022_cn_patents.jsonl"
-LISTINGS = 120
-QUERIES = 160
+LISTINGS = 100
+QUERIES = 140
 FIELDS = ["electronic_information", "advanced_manufacturing", "new_energy", "new_materials"]
 REGIONS = ["510104", "510107", "510700", "510722", "500112", "500103"]
 REGION_FILTERS = ["510000", "500000", "510100", "510700", "510104", "500112"]
 MODES = ["transfer", "license", "equity", "joint_development"]
 
 
-def listings(rng: random.Random) -> list[DocumentOperation]:
-    """Achievements made of real patents, with random filter values; about one in ten unpublished."""
+def listings(rng: random.Random, kind: Kind) -> list[DocumentOperation]:
+    """Achievements or demands made of real patents, with random filter values; about one in ten unpublished."""
     with PATENTS.open(encoding="utf-8") as lines:
         patents = [json.loads(line) for line in lines][:LISTINGS]
     out = []
     for patent in patents:
         low = rng.choice([None, rng.randrange(0, 100) * 1_000_000])
-        price = (
+        amount = (
             {"kind": "negotiable"}
             if low is None
             else {"kind": "range", "min_fen": low, "max_fen": low + rng.randrange(0, 50) * 1_000_000}
         )
-        fields = achievement_fields(
-            title=patent["title"],
-            summary=patent["abstract"][:300],
-            description=patent["abstract"],
-            keywords=[],
-            owner_org_name=patent.get("applicant"),
-            technical_field=rng.choice(FIELDS),
-            region_code=rng.choice(REGIONS),
-            trl=rng.choice([None, *range(1, 10)]),
-            ip_type=rng.choice(["invention_patent", "utility_model"]),
-            transfer_modes=rng.sample(MODES, rng.randint(0, 2)),
-            price=price,
-            status="published" if rng.random() < 0.9 else "draft",
-        )
-        out.append(DocumentOperation(op="upsert", kind="achievement", id=uuid.uuid4(), version=1, fields=fields))
+        common = {
+            "title": patent["title"],
+            "description": patent["abstract"],
+            "keywords": [],
+            "owner_org_name": patent.get("applicant"),
+            "technical_field": rng.choice(FIELDS),
+            "region_code": rng.choice(REGIONS),
+            "status": "published" if rng.random() < 0.9 else "draft",
+        }
+        trl = rng.choice([None, *range(1, 10)])
+        modes = rng.sample(MODES, rng.randint(0, 2))
+        if kind == "achievement":
+            fields = achievement_fields(
+                **common,
+                summary=patent["abstract"][:300],
+                trl=trl,
+                ip_type=rng.choice(["invention_patent", "utility_model"]),
+                transfer_modes=modes,
+                price=amount,
+            )
+        else:
+            fields = demand_fields(**common, desired_trl=trl, cooperation_modes=modes, budget=amount)
+        out.append(DocumentOperation(op="upsert", kind=kind, id=uuid.uuid4(), version=1, fields=fields))
     return out
 
 
-def queries(rng: random.Random, docs: list[DocumentOperation]) -> list[PercolateQuery]:
+def queries(rng: random.Random, docs: list[DocumentOperation], kind: Kind) -> list[PercolateQuery]:
     words = segmenter().query_terms
     out = []
     for i in range(QUERIES):
@@ -89,10 +99,10 @@ def queries(rng: random.Random, docs: list[DocumentOperation]) -> list[Percolate
             filters["amount_min"] = rng.randrange(0, 100) * 1_000_000
         if rng.random() < 0.2:
             filters["amount_max"] = filters.get("amount_min", 0) + rng.randrange(0, 80) * 1_000_000
-        if rng.random() < 0.15:
+        if kind == "achievement" and rng.random() < 0.15:
             filters["ip_type"] = rng.choice(["invention_patent", "utility_model"])
         if rng.random() < 0.2:
-            filters["transfer_mode"] = rng.choice(MODES)
+            filters["transfer_mode" if kind == "achievement" else "cooperation_mode"] = rng.choice(MODES)
         if rng.random() < 0.05:
             text = ""  # filters alone
         out.append(
@@ -101,17 +111,18 @@ def queries(rng: random.Random, docs: list[DocumentOperation]) -> list[Percolate
     return out
 
 
-async def test_percolation_matches_exactly_what_search_returns(engine: SearchEngine) -> None:
+@pytest.mark.parametrize("kind", ["achievement", "demand"])
+async def test_percolation_matches_exactly_what_search_returns(engine: SearchEngine, kind: Kind) -> None:
     rng = random.Random(14)
-    docs = listings(rng)
+    docs = listings(rng, kind)
     published = []
     for doc in docs:
-        fields = parse_fields("achievement", doc.fields or {})
-        if is_searchable("achievement", fields):
-            published.append(to_index_document("achievement", str(doc.id), doc.version, fields))
-    await engine.apply("achievement", published, [])
-    asked = queries(rng, docs)
-    searches = service.search_queries("achievement", asked)
+        fields = parse_fields(kind, doc.fields or {})
+        if is_searchable(kind, fields):
+            published.append(to_index_document(kind, str(doc.id), doc.version, fields))
+    await engine.apply(kind, published, [])
+    asked = queries(rng, docs, kind)
+    searches = service.search_queries(kind, asked)
     found: dict[str, set[str]] = {}  # query key → ids of the listings the search returns
     for item, search in zip(asked, searches, strict=True):
         if search.q and not segmenter().query_terms(search.q):
@@ -122,7 +133,7 @@ async def test_percolation_matches_exactly_what_search_returns(engine: SearchEng
         found[item.key] = {hit.id for hit in result.hits}
     matched_pairs = partial = 0
     for doc in docs:
-        matches = service.percolate(segmenter=segmenter(), kind="achievement", document=doc, queries=asked)
+        matches = service.percolate(segmenter=segmenter(), kind=kind, document=doc, queries=asked)
         keys = {m.key for m in matches}
         expected = {item.key for item in asked if str(doc.id) in found[item.key]}
         assert keys == expected, (doc.fields["title"], sorted(keys ^ expected))  # type: ignore[index]
