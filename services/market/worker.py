@@ -154,7 +154,7 @@ async def market_lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         async with (
             running_in_background(jobs if settings.relay_runs_in_app else lambda _: []),
-            open_search_client(settings, transport=transport) as search_client,
+            open_search_client(settings, transport=transport, tokens=tokens) as search_client,
         ):
             app.state.search_client = search_client
             yield
