@@ -109,6 +109,7 @@ _STREAM_FORMAT = (
         "streams."
     ),
     response_class=EventStreamResponse,
+    status_code=200,
     responses={
         200: {
             "description": _STREAM_FORMAT,
