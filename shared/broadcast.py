@@ -151,9 +151,21 @@ class InProcessBroadcaster:
 class PostgresBroadcaster:
     """``pg_notify`` in the publishing transaction; one listening asyncpg connection per process (per replica)."""
 
-    def __init__(self, dsn: str, *, channel: str, backoff_initial: float = 0.2, backoff_max: float = 10.0) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        channel: str,
+        backoff_initial: float = 0.2,
+        backoff_max: float = 10.0,
+        check_interval: float = 30.0,
+        check_timeout: float = 5.0,
+    ) -> None:
         self.dsn = dsn
         self.channel = channel
+        # How often an idle listening connection is checked with a query, and how long the check may take.
+        self.check_interval = check_interval
+        self.check_timeout = check_timeout
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self._fanout = _Fanout()
@@ -207,12 +219,20 @@ class PostgresBroadcaster:
             await connection.add_listener(self.channel, self._on_notification)
             self._connection = connection
             self._listening.set()
-            await lost.wait()
+            while not lost.is_set():
+                # A peer that vanished without closing the socket (a partition) is noticed only by using it.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lost.wait(), timeout=self.check_interval)
+                if not lost.is_set():
+                    await asyncio.wait_for(connection.fetchval("SELECT 1"), timeout=self.check_timeout)
         finally:
             self._listening.clear()
             self._connection = None
             if not connection.is_closed():
-                await connection.close(timeout=2)
+                try:
+                    await connection.close(timeout=2)
+                except Exception:  # a broken connection cannot close politely
+                    connection.terminate()
 
     async def _run(self) -> None:
         delay = self.backoff_initial
@@ -226,7 +246,7 @@ class PostgresBroadcaster:
                 await self._listen_once()
                 delay = self.backoff_initial  # it was up: start the backoff afresh
                 logger.warning("LISTEN connection on %s lost; reconnecting", self.channel)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            except Exception as exc:  # whatever broke the connection, the listener must come back
                 logger.warning("LISTEN on %s failed (%s); retrying in %.1fs", self.channel, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.backoff_max)

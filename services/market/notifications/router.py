@@ -135,14 +135,13 @@ async def stream_notifications(
 ) -> EventStreamResponse:
     settings: MarketSettings = request.app.state.settings
     broadcaster: Broadcaster = request.app.state.broadcaster
-    field = "Last-Event-ID" if last_event_id_header is not None else "last_event_id"
+    # The header (what EventSource sends on reconnect) wins; a blank one counts as absent.
+    if last_event_id_header is not None and last_event_id_header.strip():
+        resume, field = last_event_id_header, "Last-Event-ID"
+    else:
+        resume, field = last_event_id, "last_event_id"
     async with read_session(request) as session:
-        origin = await service.stream_origin(
-            session,
-            principal=principal,
-            last_event_id=last_event_id_header if last_event_id_header is not None else last_event_id,
-            field=field,
-        )
+        origin = await service.stream_origin(session, principal=principal, last_event_id=resume, field=field)
     slots: StreamSlots = request.app.state.notification_streams
     release = slots.take()
     events = notification_events(

@@ -157,8 +157,8 @@ async def stream_origin(
 ) -> uuid.UUID:
     """Where a stream starts: after ``last_event_id`` (a notification the caller sees; 422 on ``field`` otherwise),
     or, without one, now (nothing old is replayed)."""
-    if last_event_id is None:
-        return id_floor(utcnow())
+    if last_event_id is None or not last_event_id.strip():
+        return id_floor(utcnow())  # an empty id is no id (an event source whose last `id:` was empty)
     try:
         notification_id = uuid.UUID(last_event_id.strip())
     except ValueError:

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,8 +137,15 @@ async def open_stream(
         yield reader
 
 
-async def record(stack: Stack, *, users: list[str] = (), commit: bool = True, title: str = "测试通知") -> list[str]:  # type: ignore[assignment]
-    """Record a notification for ``users`` through notify() in a session of the market app; returns the new ids."""
+async def record(
+    stack: Stack,
+    *,
+    users: Sequence[str] = (),
+    orgs: Sequence[tuple[uuid.UUID | None, str | None]] = (),
+    commit: bool = True,
+    title: str = "测试通知",
+) -> list[str]:
+    """Record a notification through notify() in a session of the market app; returns the new ids."""
     market = stack.service_app("market")
     async with market.state.sessionmaker() as session:
         rows = await notifications_service.notify(
@@ -148,6 +155,7 @@ async def record(stack: Stack, *, users: list[str] = (), commit: bool = True, ti
             subject_type="proposal",
             subject_id=uuid.uuid4(),
             users=users,
+            orgs=orgs,
         )
         if commit:
             await session.commit()
@@ -194,6 +202,21 @@ class TestLive:
                 [marker] = await record(world.stack, users=[actor.subject])
                 event_id, item = await reader.notification(within=PUSH_TIMEOUT)
                 assert event_id == marker
+
+    async def test_role_addressed_rows_reach_only_that_role(self, world: World, base_url: str) -> None:
+        seller = world.seller
+        assert "registrar" not in seller.roles
+        async with open_stream(base_url, seller) as reader:
+            await record(world.stack, orgs=[(seller.org_id, "registrar")], title="登记员才看得到")
+            [everyone] = await record(world.stack, orgs=[(seller.org_id, None)], title="全体成员")
+            event_id, item = await reader.notification(within=PUSH_TIMEOUT)
+            assert (event_id, item["addressed_to"]) == (everyone, "organization")
+
+    async def test_the_stream_ends_after_its_maximum_length(self, world: World, base_url: str) -> None:
+        world.stack.service_app("market").state.settings.notifications_stream_max_seconds = 0.3
+        async with open_stream(base_url, world.seller) as reader:
+            with pytest.raises(AssertionError, match="the stream ended"):
+                await reader.next()
 
     async def test_connecting_without_last_event_id_sends_nothing_old(self, world: World, base_url: str) -> None:
         await record(world.stack, users=[world.seller.subject], title="旧通知")
