@@ -136,6 +136,7 @@ async def stream_notifications(
     settings: MarketSettings = request.app.state.settings
     broadcaster: Broadcaster = request.app.state.broadcaster
     # The header (what EventSource sends on reconnect) wins; a blank one counts as absent.
+    resume: str | None
     if last_event_id_header is not None and last_event_id_header.strip():
         resume, field = last_event_id_header, "Last-Event-ID"
     else:
