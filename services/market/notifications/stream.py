@@ -120,9 +120,11 @@ async def notification_events(
     async with broadcaster.subscribe(service.recipient_keys(principal)) as subscription:
         last_write = time.monotonic()
         while True:
-            floor = max(origin, min(cursor, id_floor(utcnow() - lookback)))
-            sent = {i for i in sent if i > floor}
             while True:
+                # Recomputed per batch: while a long backlog replays, the cursor passes the look-back window and
+                # ``sent`` stays small (the ids inside the window only).
+                floor = max(origin, min(cursor, id_floor(utcnow() - lookback)))
+                sent = {i for i in sent if i > floor}
                 async with open_session() as session:
                     items = await service.stream_after(
                         session, principal=principal, floor=floor, skip=sent, limit=_BATCH

@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from services.embedded import INTERNAL_BASE_URL
 from services.market.app import create_app as create_market_app
 from services.market.notifications import service as notifications_service
+from services.market.notifications import stream as stream_module
 from shared.broadcast import InProcessBroadcaster, PostgresBroadcaster
 from tests.conftest import Stack
 from tests.market.helpers import assert_problem
@@ -271,6 +272,25 @@ class TestResume:
                 [live] = await record(world.stack, users=[seller], title="四")
                 assert (await reader.notification(within=PUSH_TIMEOUT))[0] == live
             missed.append(live)
+
+    # Look-back 0: each read continues from the cursor; 10 s: the rows are inside the window, so each read skips
+    # what was sent. Both paths must give every row once, in order.
+    @pytest.mark.parametrize("lookback", [0.0, 10.0])
+    async def test_a_backlog_longer_than_one_read_replays_whole_and_in_order(
+        self, world: World, base_url: str, monkeypatch: pytest.MonkeyPatch, lookback: float
+    ) -> None:
+        monkeypatch.setattr(stream_module, "_BATCH", 5)
+        world.stack.service_app("market").state.settings.notifications_stream_lookback_seconds = lookback
+        [seen] = await record(world.stack, users=[world.seller.subject])
+        missed: list[str] = []
+        for n in range(12):
+            missed += await record(world.stack, users=[world.seller.subject], title=f"积压 {n}")
+        async with open_stream(base_url, world.seller, headers={"Last-Event-ID": seen}) as reader:
+            replayed = [(await reader.notification())[0] for _ in missed]
+            [live] = await record(world.stack, users=[world.seller.subject])
+            assert (await reader.notification(within=PUSH_TIMEOUT))[0] == live
+        assert replayed == sorted(missed, key=uuid.UUID)
+        assert sorted(missed, key=uuid.UUID) == missed  # recorded in id order
 
     async def test_without_a_token_401(self, stack: Stack) -> None:
         response = await stack.client.get(URL)
