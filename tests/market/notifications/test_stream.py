@@ -219,6 +219,28 @@ class TestLive:
             with pytest.raises(AssertionError, match="the stream ended"):
                 await reader.next()
 
+    async def test_a_row_committed_after_a_newer_one_still_arrives(self, world: World, base_url: str) -> None:
+        if world.stack.backend != "postgresql":
+            pytest.skip("SQLite writers queue on one lock: a newer row cannot commit before an older one")
+        market = world.stack.service_app("market")
+        async with open_stream(base_url, world.seller) as reader, market.state.sessionmaker() as slow:
+            [older] = await notifications_service.notify(
+                slow,
+                type="proposal.received",
+                title="先写后提交",
+                subject_type="proposal",
+                subject_id=uuid.uuid4(),
+                users=[world.seller.subject],
+            )
+            [newer] = await record(world.stack, users=[world.seller.subject], title="后写先提交")
+            assert uuid.UUID(newer) > older.id
+            assert (await reader.notification(within=PUSH_TIMEOUT))[0] == newer
+            await slow.commit()
+            # Below the cursor, but inside the look-back window: sent, once.
+            assert (await reader.notification(within=PUSH_TIMEOUT))[0] == str(older.id)
+            [last] = await record(world.stack, users=[world.seller.subject])
+            assert (await reader.notification(within=PUSH_TIMEOUT))[0] == last
+
     async def test_connecting_without_last_event_id_sends_nothing_old(self, world: World, base_url: str) -> None:
         await record(world.stack, users=[world.seller.subject], title="旧通知")
         async with open_stream(base_url, world.seller) as seller:
