@@ -53,6 +53,42 @@ class MarketSettings(RelaySettings):
         le=365,
         description="How long a proposal (撮合) or a direct interest waits for consent before it expires.",
     )
+    notifications_stream_heartbeat_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        description="A live stream sends a `: keepalive` comment after this long without an event, so proxies keep "
+        "it open.",
+    )
+    notifications_stream_poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="Safety net of the live stream: it re-reads the inbox this often even without a wake-up, so a "
+        "lost wake-up delays a notification at most this long.",
+    )
+    notifications_stream_retry_ms: int = Field(
+        default=3000, ge=0, le=600_000, description="The `retry:` hint sent at the start of a live stream."
+    )
+    notifications_stream_max_per_process: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Live streams one process serves at once; beyond it a new stream is refused with 503.",
+    )
+    notifications_stream_max_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="A live stream ends after this long (or when its token expires, if sooner); the client "
+        "reconnects with Last-Event-ID and misses nothing.",
+    )
+    notifications_stream_lookback_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=300,
+        description="How far back a live stream re-reads for rows whose transaction committed after a newer one "
+        "(ids are taken at insert, visibility comes at commit).",
+    )
 
     stats_target_fen: int = Field(
         default=60_000_000_000_000,

@@ -22,9 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.market.idempotency import purge_expired
 from services.market.matching.client import open_search_client
+from services.market.notifications.stream import StreamSlots
 from services.market.outbox.models import OutboxEvent
 from services.market.settings import MarketSettings
 from services.market.stats import service as stats_service
+from shared.broadcast import attach, detach, open_broadcaster
 from shared.outbox import relay as outbox_relay
 from shared.outbox.relay import Jobs, Relay, TokenSource, ingestion_document, running_in_background
 from shared.service_token import ServiceTokenProvider
@@ -40,6 +42,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger("techmarket.market.worker")
+
+# The LISTEN/NOTIFY channel of notification wake-ups (PostgreSQL).
+NOTIFICATIONS_CHANNEL = "market_notifications"
 
 MaintenanceJob = Callable[[AsyncSession], Awaitable[int]]
 _jobs: dict[str, MaintenanceJob] = {"idempotency_keys_purged": lambda session: purge_expired(session)}
@@ -144,8 +149,8 @@ def background_tasks(
 
 @contextlib.asynccontextmanager
 async def market_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Build the relay and the suggestions' search client on app.state and, when configured, run the relay and the
-    maintenance loop in the background."""
+    """Build the relay, the suggestions' search client and the notifications' broadcaster on app.state and, when
+    configured, run the relay and the maintenance loop in the background."""
     settings: MarketSettings = app.state.settings
     transport = getattr(app.state, "outbound_transport", None)
     tokens = build_token_provider(settings, transport=transport)
@@ -155,8 +160,17 @@ async def market_lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with (
             running_in_background(jobs if settings.relay_runs_in_app else lambda _: []),
             open_search_client(settings, transport=transport, tokens=tokens) as search_client,
+            open_broadcaster(settings.resolved_database_url, channel=NOTIFICATIONS_CHANNEL) as broadcaster,
         ):
             app.state.search_client = search_client
-            yield
+            # Live notification streams: wake-ups after commit (in-process on SQLite, LISTEN/NOTIFY on PostgreSQL),
+            # found by notify() on every session of this app, and the per-process cap on open streams.
+            app.state.broadcaster = broadcaster
+            app.state.notification_streams = StreamSlots(settings.notifications_stream_max_per_process)
+            attach(app.state.sessionmaker, broadcaster)
+            try:
+                yield
+            finally:
+                detach(app.state.sessionmaker)
     finally:
         await tokens.aclose()

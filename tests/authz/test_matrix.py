@@ -257,6 +257,10 @@ ROWS: tuple[Row, ...] = (
     Row("POST", "/market/notifications/read-all", "401 200 200 200 200 200 200 200 200 200"),
     Row("POST", "/market/notifications/{notification_id}/read", "401 404 404 404 404 404 404 404 404 404",
         "404 = another's notification"),
+    # The stream never ends, so a cell resumes after another's notification: 422 (as for an id that does not exist)
+    # = past authorization, and the stream neither opens nor tells that the notification exists.
+    Row("GET", "/market/notifications/stream", "401 422 422 422 422 422 422 422 422 422",
+        "422 = Last-Event-ID of another's notification, " + _PAST, query={"last_event_id": "{notification_id}"}),
     # ---- market: contracts, offices --------------------------------------------------------------------------------
     Row("POST", "/market/contracts", "401 403 201 201 403 403 403 403 403 403",
         "a contract naming the owner university as seller, submitted as seller", json=_contract_as_owner),

@@ -63,6 +63,9 @@ def running_server(data_dir: Path, *, startup_timeout: float = 60.0) -> Iterator
         # app runs them as `make run` does: auth's organizations reach market, market's listings reach search.
         "AUTH_RELAY_ENABLED": "true",
         "MARKET_RELAY_ENABLED": "true",
+        # A live notification stream stays open until it ends; a fuzzer's request would wait for it (and time out),
+        # so a served test app ends each stream after a second, as it would at a token's expiry.
+        "MARKET_NOTIFICATIONS_STREAM_MAX_SECONDS": "1",
     }
     # Database URLs of the caller's environment would point the server at someone else's databases.
     for name in list(env):

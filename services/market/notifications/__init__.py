@@ -11,5 +11,7 @@ Interface (one way: notifications imports nothing of proposals or contracts; the
         orgs=[(org_id, None), (office_id, "registrar")],  # org-addressed: None = every member, else that role
     ) -> list[Notification]                           # flush only; the request commits it with the event
 
-See docs/notifications.md.
+Recording also wakes the recipients' live streams (GET /market/notifications/stream, notifications.stream) once the
+transaction commits, through the ``shared.broadcast.Broadcaster`` the market lifespan attaches to the app's sessions
+(``broadcaster=`` overrides it). See docs/notifications.md.
 """

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, exists, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -57,6 +57,21 @@ def _unread(reader: Reader) -> ColumnElement[bool]:
     )
 
 
+def _visible_with_read_mark(reader: Reader) -> Select[Notification, dt.datetime]:
+    """The reader's rows, each with the reader's per-user read mark (null for user-addressed or unread ones)."""
+    return (
+        select(Notification, col(NotificationRead.read_at))
+        .outerjoin(
+            NotificationRead,
+            and_(
+                col(NotificationRead.notification_id) == col(Notification.id),
+                col(NotificationRead.user_id) == reader.user_id,
+            ),
+        )
+        .where(or_(_personal(reader), _organizational(reader)))
+    )
+
+
 class NotificationRepository:
     """Reads and writes ``notifications`` and ``notification_reads``."""
 
@@ -71,22 +86,22 @@ class NotificationRepository:
         self, reader: Reader, *, unread_only: bool, before: uuid.UUID | None, limit: int
     ) -> list[tuple[Notification, dt.datetime | None]]:
         """Newest first; each row with the caller's read time (its own, or the per-user mark)."""
-        query = (
-            select(Notification, col(NotificationRead.read_at))
-            .outerjoin(
-                NotificationRead,
-                and_(
-                    col(NotificationRead.notification_id) == col(Notification.id),
-                    col(NotificationRead.user_id) == reader.user_id,
-                ),
-            )
-            .where(or_(_personal(reader), _organizational(reader)))
-        )
+        query = _visible_with_read_mark(reader)
         if unread_only:
             query = query.where(_unread(reader))
         if before is not None:
             query = query.where(col(Notification.id) < before)
         query = query.order_by(col(Notification.id).desc()).limit(limit)
+        return [(row, mark) for row, mark in (await self.session.execute(query)).all()]
+
+    async def after(
+        self, reader: Reader, *, floor: uuid.UUID, skip: Collection[uuid.UUID], limit: int
+    ) -> list[tuple[Notification, dt.datetime | None]]:
+        """Oldest first: the visible rows with an id above ``floor`` (keyset of the live stream), but not ``skip``."""
+        query = _visible_with_read_mark(reader).where(col(Notification.id) > floor)
+        if skip:
+            query = query.where(col(Notification.id).not_in(sorted(skip)))
+        query = query.order_by(col(Notification.id)).limit(limit)
         return [(row, mark) for row, mark in (await self.session.execute(query)).all()]
 
     async def get_visible(self, reader: Reader, notification_id: uuid.UUID) -> Notification | None:

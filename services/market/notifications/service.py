@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,12 +11,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.market.notifications.models import Notification
 from services.market.notifications.repository import NotificationRepository, Reader
 from services.market.notifications.schemas import NotificationPublic, ReadAllOut, UnreadCount
+from shared.broadcast import Broadcaster, broadcaster_of
 from shared.clock import utcnow
-from shared.errors import NotFound
+from shared.errors import NotFound, ValidationFailed
+from shared.ids import id_floor
 from shared.pagination import Page, cursor_id, encode_cursor
 from shared.security import Principal
 
-__all__ = ["OrgAddress", "list_notifications", "mark_all_read", "mark_read", "notify", "unread_count"]
+__all__ = [
+    "OrgAddress",
+    "list_notifications",
+    "mark_all_read",
+    "mark_read",
+    "notify",
+    "recipient_keys",
+    "stream_after",
+    "stream_origin",
+    "unread_count",
+]
 
 OrgAddress = tuple[uuid.UUID, str | None]
 """(organization id, role): role None addresses every member acting for the organization."""
@@ -32,9 +44,14 @@ async def notify(
     data: Mapping[str, Any] | None = None,
     users: Iterable[str | None] = (),
     orgs: Iterable[OrgAddress | tuple[uuid.UUID | None, str | None]] = (),
+    broadcaster: Broadcaster | None = None,
 ) -> list[Notification]:
     """One row per distinct recipient, in the caller's transaction (flush only: the request commits it with the
-    event, so a failed event stores none). ``None`` entries are skipped (an optional broker, an unknown user)."""
+    event, so a failed event stores none). ``None`` entries are skipped (an optional broker, an unknown user).
+
+    Live streams of the recipients are woken when (and only if) the transaction commits, through ``broadcaster``
+    or else the one attached to the session (shared.broadcast); without either they still see the rows at their
+    next poll."""
     now = utcnow()
     payload = dict(data) if data is not None else None
     rows: list[Notification] = []
@@ -51,7 +68,38 @@ async def notify(
         rows.append(Notification(recipient_org_id=org_id, recipient_role=role, data=payload, **common))
     if rows:
         await NotificationRepository(session).add_all(rows)
+        waker = broadcaster or broadcaster_of(session)
+        if waker is not None:
+            await waker.publish(session, _keys_of(rows))
     return rows
+
+
+def _user_key(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def _org_key(org_id: uuid.UUID) -> str:
+    return f"org:{org_id}"
+
+
+def _keys_of(rows: Iterable[Notification]) -> set[str]:
+    # The wake-up names recipients only (never content); org-addressed rows wake every member's stream, which then
+    # applies the role rule when it reads.
+    keys: set[str] = set()
+    for row in rows:
+        if row.recipient_user_id is not None:
+            keys.add(_user_key(row.recipient_user_id))
+        if row.recipient_org_id is not None:
+            keys.add(_org_key(row.recipient_org_id))
+    return keys
+
+
+def recipient_keys(principal: Principal) -> frozenset[str]:
+    """The wake-up keys a caller's stream listens for: their user, and the organization they act for."""
+    keys = {_user_key(principal.subject)}
+    if principal.org_id is not None:
+        keys.add(_org_key(principal.org_id))
+    return frozenset(keys)
 
 
 def _reader(principal: Principal) -> Reader:
@@ -102,3 +150,27 @@ async def mark_all_read(session: AsyncSession, *, principal: Principal) -> ReadA
 
 async def unread_count(session: AsyncSession, *, principal: Principal) -> UnreadCount:
     return UnreadCount(unread=await NotificationRepository(session).unread_count(_reader(principal)))
+
+
+async def stream_origin(
+    session: AsyncSession, *, principal: Principal, last_event_id: str | None, field: str
+) -> uuid.UUID:
+    """Where a stream starts: after ``last_event_id`` (a notification the caller sees; 422 on ``field`` otherwise),
+    or, without one, now (nothing old is replayed)."""
+    if last_event_id is None or not last_event_id.strip():
+        return id_floor(utcnow())  # an empty id is no id (an event source whose last `id:` was empty)
+    try:
+        notification_id = uuid.UUID(last_event_id.strip())
+    except ValueError:
+        raise ValidationFailed.field(field, "not a notification id (UUID)", type="uuid_parsing") from None
+    if await NotificationRepository(session).get_visible(_reader(principal), notification_id) is None:
+        raise ValidationFailed.field(field, "no notification of yours has this id", type="not_found")
+    return notification_id
+
+
+async def stream_after(
+    session: AsyncSession, *, principal: Principal, floor: uuid.UUID, skip: Collection[uuid.UUID], limit: int
+) -> list[NotificationPublic]:
+    """The caller's notifications with an id above ``floor`` except ``skip``, oldest first."""
+    rows = await NotificationRepository(session).after(_reader(principal), floor=floor, skip=skip, limit=limit)
+    return [_public(row, mark) for row, mark in rows]
