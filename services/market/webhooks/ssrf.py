@@ -85,10 +85,13 @@ def _literal(host: str) -> IPAddress | None:
         return None
 
 
-def check_address(address: IPAddress) -> None:
-    """Raise :class:`UnsafeUrl` unless ``address`` is a public unicast address."""
+def check_address(address: IPAddress) -> IPAddress:
+    """The address to connect to (an IPv4-mapped one as plain IPv4) if ``address`` is a public unicast address;
+    :class:`UnsafeUrl` otherwise."""
     if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour
+        if address.ipv4_mapped is not None:
+            return check_address(address.ipv4_mapped)
+        embedded = address.sixtofour
         if embedded is None and address in _NAT64:
             embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if embedded is not None:
@@ -108,6 +111,7 @@ def check_address(address: IPAddress) -> None:
     ):
         if bad:
             raise UnsafeUrl(f"{address} is a {kind} address")
+    return address
 
 
 def parse_url(url: str) -> tuple[str, str, int]:
@@ -149,14 +153,12 @@ async def check_url(url: str, *, environment: str, resolver: Resolver | None = N
     if scheme != "https":
         raise UnsafeUrl("must use https in production")
     if literal is not None:
-        check_address(literal)
-        return Target(url=url, scheme=scheme, host=host, port=port, addresses=(str(literal),))
+        return Target(url=url, scheme=scheme, host=host, port=port, addresses=(str(check_address(literal)),))
     try:
         addresses = await (resolver or system_resolver)(host, port)
     except OSError as exc:
         raise UnsafeUrl(f"host {host} does not resolve") from exc
     if not addresses:
         raise UnsafeUrl(f"host {host} does not resolve")
-    for address in addresses:
-        check_address(ipaddress.ip_address(address))
-    return Target(url=url, scheme=scheme, host=host, port=port, addresses=tuple(addresses))
+    checked = tuple(str(check_address(ipaddress.ip_address(a))) for a in addresses)
+    return Target(url=url, scheme=scheme, host=host, port=port, addresses=tuple(dict.fromkeys(checked)))
