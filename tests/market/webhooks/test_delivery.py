@@ -34,7 +34,8 @@ async def proposal_event(hooks: Hooks) -> dict[str, str]:
 async def next_attempt(hooks: Hooks, delivery_id: str) -> dt.datetime:
     async with hooks.stack.service_app("market").state.sessionmaker() as session:
         row = await session.get(WebhookDelivery, uuid.UUID(delivery_id))
-        assert row is not None and row.next_attempt_at is not None
+        assert row is not None
+        assert row.next_attempt_at is not None
         return row.next_attempt_at
 
 
@@ -67,7 +68,9 @@ class TestSignedDelivery:
             None,
         )
         [attempt] = delivery["attempts"]
-        assert attempt["status_code"] == 200 and attempt["error"] is None and attempt["latency_ms"] >= 0
+        assert attempt["status_code"] == 200
+        assert attempt["error"] is None
+        assert attempt["latency_ms"] >= 0
         # Success stops: nothing is sent again.
         assert (await hooks.round(now + dt.timedelta(hours=2))).attempted == 0
         assert len(hooks.receiver.requests) == 1
@@ -196,16 +199,20 @@ class TestExhaustion:
             rounds += 1
             if report.failed:
                 break
-            assert report.retrying == 1 and rounds < 40
+            assert report.retrying == 1
+            assert rounds < 40
             now = await next_attempt(hooks, (await hooks.deliveries(hook["id"]))[0]["id"])
             assert now - t0 <= dt.timedelta(hours=24)  # never scheduled past the window
         assert now - t0 > dt.timedelta(hours=22)  # it really kept trying for about a day
         [disabled] = report.disabled
         assert (str(disabled.endpoint_id), disabled.org_id) == (hook["id"], hooks.admin.org_id)
         [delivery] = await hooks.deliveries(hook["id"])
-        assert delivery["status"] == "failed" and len(delivery["attempts"]) == rounds
+        assert delivery["status"] == "failed"
+        assert len(delivery["attempts"]) == rounds
         shown = (await hooks.get(hook["id"])).json()
-        assert shown["enabled"] is False and shown["disabled_at"] and "24 hours" in shown["disabled_reason"]
+        assert shown["enabled"] is False
+        assert shown["disabled_at"]
+        assert "24 hours" in shown["disabled_reason"]
 
         # The worker tells the organization's admins (inbox) and its webhook.disabled subscribers.
         sessionmaker = hooks.stack.service_app("market").state.sessionmaker
@@ -223,7 +230,8 @@ class TestExhaustion:
         sent = len(hooks.receiver.requests)
         await hooks.round(now + dt.timedelta(seconds=1))
         [notice] = hooks.receiver.requests[sent:]
-        assert notice.target.endswith("/watcher") and body_of(notice)["type"] == "webhook.disabled"
+        assert notice.target.endswith("/watcher")
+        assert body_of(notice)["type"] == "webhook.disabled"
         assert body_of(notice)["data"]["webhook_id"] == hook["id"]
         assert verify(watcher["secret"], notice)
 
@@ -272,7 +280,8 @@ class TestRotation:
         response = await hooks.api.post(f"/market/webhooks/{hook['id']}/rotate-secret", headers=hooks.admin.headers)
         assert response.status_code == 200, response.text
         new = response.json()["secret"]
-        assert new != old and new.startswith("whsec_")
+        assert new != old
+        assert new.startswith("whsec_")
         until = dt.datetime.fromisoformat(response.json()["previous_secret_expires_at"])
         assert dt.timedelta(hours=23, minutes=59) < until - utcnow() <= dt.timedelta(hours=24)
 
@@ -280,13 +289,15 @@ class TestRotation:
         await hooks.round(until - dt.timedelta(minutes=1))
         [during] = hooks.receiver.requests
         assert len(during.headers["webhook-signature"].split(" ")) == 2
-        assert verify(old, during) and verify(new, during)
+        assert verify(old, during)
+        assert verify(new, during)
 
         await proposal_event(hooks)
         await hooks.round(until + dt.timedelta(seconds=1))
         after = hooks.receiver.requests[1]
         assert len(after.headers["webhook-signature"].split(" ")) == 1
-        assert verify(new, after) and not verify(old, after)
+        assert verify(new, after)
+        assert not verify(old, after)
 
 
 class TestReceiverMisbehaviour:
@@ -297,7 +308,8 @@ class TestReceiverMisbehaviour:
         assert (await hooks.round()).retrying == 1
         assert [r.target for r in hooks.receiver.requests] == ["/hooks/techmarket"]
         [attempt] = (await hooks.deliveries(hook["id"]))[0]["attempts"]
-        assert attempt["status_code"] == 302 and "redirect" in attempt["error"]
+        assert attempt["status_code"] == 302
+        assert "redirect" in attempt["error"]
 
     async def test_an_endless_answer_is_read_up_to_the_cap_then_dropped(self, hooks: Hooks) -> None:
         hook = await hooks.create()
