@@ -9,7 +9,8 @@ Rules (docs/webhooks.md):
   runs when the endpoint is saved and again before every delivery (DNS rebinding), and the delivery connects
   to the address that was checked (:class:`Target.pinned`), keeping the original Host header and TLS SNI;
 * development and test: https anywhere; http only to loopback hosts (``localhost`` or a loopback address
-  literal), so a developer can point a webhook at a receiver on their own machine.
+  literal — a name is resolved, must give loopback addresses only, and is pinned like above), so a developer can
+  point a webhook at a receiver on their own machine.
 
 The resolver is injectable (tests, and the delivery round) — ``async (host, port) -> list[str]``.
 """
@@ -35,6 +36,7 @@ _METADATA = frozenset(
 )
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_LOOPBACK_ONLY = "http is allowed only to a loopback host (localhost, 127.0.0.1, ::1) outside production"
 _LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 
 
@@ -138,27 +140,34 @@ def parse_url(url: str) -> tuple[str, str, int]:
     return scheme, host, port or (443 if scheme == "https" else 80)
 
 
-async def check_url(url: str, *, environment: str, resolver: Resolver | None = None) -> Target:
-    """The checked :class:`Target` of ``url`` under the rules of ``environment``; :class:`UnsafeUrl` otherwise."""
-    scheme, host, port = parse_url(url)
-    literal = _literal(host)
-    if environment != "production":
-        if scheme == "http":
-            loopback = host in _LOCAL_NAMES if literal is None else literal.is_loopback
-            if not loopback:
-                raise UnsafeUrl(
-                    "http is allowed only to a loopback host (localhost, 127.0.0.1, ::1) outside production"
-                )
-        return Target(url=url, scheme=scheme, host=host, port=port, addresses=())
-    if scheme != "https":
-        raise UnsafeUrl("must use https in production")
-    if literal is not None:
-        return Target(url=url, scheme=scheme, host=host, port=port, addresses=(str(check_address(literal)),))
+async def _resolve(host: str, port: int, resolver: Resolver | None) -> list[str]:
     try:
         addresses = await (resolver or system_resolver)(host, port)
     except OSError as exc:
         raise UnsafeUrl(f"host {host} does not resolve") from exc
     if not addresses:
         raise UnsafeUrl(f"host {host} does not resolve")
+    return addresses
+
+
+async def check_url(url: str, *, environment: str, resolver: Resolver | None = None) -> Target:
+    """The checked :class:`Target` of ``url`` under the rules of ``environment``; :class:`UnsafeUrl` otherwise."""
+    scheme, host, port = parse_url(url)
+    literal = _literal(host)
+    if environment != "production":
+        if scheme == "https":
+            return Target(url=url, scheme=scheme, host=host, port=port, addresses=())
+        if literal is None and host not in _LOCAL_NAMES:
+            raise UnsafeUrl(_LOOPBACK_ONLY)
+        # Even "localhost" is resolved, checked and pinned: http must never leave the machine.
+        addresses = [str(literal)] if literal is not None else await _resolve(host, port, resolver)
+        if not all(ipaddress.ip_address(a).is_loopback for a in addresses):
+            raise UnsafeUrl(_LOOPBACK_ONLY)
+        return Target(url=url, scheme=scheme, host=host, port=port, addresses=tuple(addresses))
+    if scheme != "https":
+        raise UnsafeUrl("must use https in production")
+    if literal is not None:
+        return Target(url=url, scheme=scheme, host=host, port=port, addresses=(str(check_address(literal)),))
+    addresses = await _resolve(host, port, resolver)
     checked = tuple(str(check_address(ipaddress.ip_address(a))) for a in addresses)
     return Target(url=url, scheme=scheme, host=host, port=port, addresses=tuple(dict.fromkeys(checked)))

@@ -8,12 +8,13 @@ import dataclasses
 import datetime as dt
 import uuid
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
 from services.market.notifications.models import Notification
 from services.market.webhooks import service as webhooks_service
-from services.market.webhooks.delivery import backoff_delay
+from services.market.webhooks.delivery import _Claim, backoff_delay, send
 from services.market.webhooks.models import WebhookDelivery
 from services.market.webhooks.schemas import WebhookCreate
 from services.market.worker import report_disabled_webhooks
@@ -379,3 +380,43 @@ async def test_notify_can_skip_the_inbox_and_add_webhook_organizations(hooks: Ho
         "title": "成果即将到期",
         "valid_until": "2026-12-07",
     }
+
+
+class TestPinning:
+    async def test_the_connection_goes_to_the_checked_address_with_the_original_host(self, hooks: Hooks) -> None:
+        hook = await hooks.create(url=f"http://localhost:{hooks.receiver.port}/pinned")
+        await proposal_event(hooks)
+        asked: list[str] = []
+
+        async def resolver(host: str, port: int) -> list[str]:
+            asked.append(host)
+            return ["127.0.0.1"]
+
+        assert (await hooks.round(resolver=resolver)).succeeded == 1
+        assert asked == ["localhost"]  # resolved again at delivery time
+        [request] = hooks.receiver.requests
+        assert request.headers["host"] == f"localhost:{hooks.receiver.port}"
+        assert verify(hook["secret"], request)
+
+    async def test_https_is_pinned_with_the_host_as_tls_server_name(self) -> None:
+        """Unit: what the client is asked to do for a production https URL (no TLS receiver on loopback here)."""
+        seen: list[httpx.Request] = []
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            seen.append(request)
+            return httpx.Response(204, stream=httpx.ByteStream(b""))
+
+        async def resolver(host: str, port: int) -> list[str]:
+            return ["93.184.215.14"]
+
+        claim = _Claim(
+            delivery_id=uuid.uuid4(), payload=b"{}", url="https://hooks.example.com/in", secrets=("whsec_AAAA",)
+        )
+        config = dataclasses.replace(TEST_CONFIG, environment="production")
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+            outcome = await send(client, claim, config=config, now=utcnow(), resolver=resolver)
+        assert outcome.ok
+        [request] = seen
+        assert str(request.url) == "https://93.184.215.14/in"
+        assert request.headers["host"] == "hooks.example.com"
+        assert request.extensions["sni_hostname"] == "hooks.example.com"

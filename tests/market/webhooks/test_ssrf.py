@@ -123,9 +123,17 @@ class TestDevelopmentAndTest:
         "url", ["http://127.0.0.1:9000/hook", "http://localhost/hook", "http://[::1]:9000/h", "http://127.0.0.2/"]
     )
     async def test_http_to_a_loopback_host_is_allowed(self, environment: str, url: str) -> None:
-        target = await check_url(url, environment=environment, resolver=resolving_to())
+        target = await check_url(url, environment=environment, resolver=resolving_to("127.0.0.1", "::1"))
         assert isinstance(target, Target)
-        assert target.pinned()[0] == url  # nothing to pin: the client connects as usual
+        assert target.addresses
+
+    async def test_localhost_is_pinned_to_the_loopback_address_it_resolved_to(self) -> None:
+        target = await check_url("http://localhost:9000/h", environment="test", resolver=resolving_to("127.0.0.1"))
+        assert target.pinned() == ("http://127.0.0.1:9000/h", {"Host": "localhost:9000"}, {})
+
+    async def test_localhost_resolving_elsewhere_is_refused(self) -> None:
+        with pytest.raises(UnsafeUrl, match="loopback"):
+            await check_url("http://localhost/h", environment="development", resolver=resolving_to("10.0.0.3"))
 
     @pytest.mark.parametrize("environment", ["development", "test"])
     @pytest.mark.parametrize("url", ["http://10.0.0.5/hook", "http://example.com/hook", "http://169.254.169.254/"])
@@ -134,6 +142,7 @@ class TestDevelopmentAndTest:
             await check_url(url, environment=environment, resolver=resolving_to("127.0.0.1"))
 
     async def test_https_goes_anywhere_and_userinfo_is_still_refused(self) -> None:
-        assert await check_url("https://example.com/hook", environment="test", resolver=resolving_to())
+        target = await check_url("https://example.com/hook", environment="test", resolver=resolving_to())
+        assert target.pinned() == ("https://example.com/hook", {}, {})  # not resolved: the client connects as usual
         with pytest.raises(UnsafeUrl, match="user name"):
             await check_url("http://user:pw@127.0.0.1/hook", environment="test", resolver=resolving_to())
