@@ -42,8 +42,8 @@ __all__ = [
     "fold_all",
     "fold_forever",
     "market_lifespan",
+    "notify_disabled_webhook",
     "register_maintenance",
-    "report_disabled_webhooks",
     "run_maintenance",
     "webhook_config",
 ]
@@ -148,22 +148,19 @@ def webhook_config(settings: MarketSettings) -> DeliveryConfig:
     )
 
 
-async def report_disabled_webhooks(
-    sessionmaker: async_sessionmaker[AsyncSession], disabled: list[DisabledEndpoint]
-) -> None:
-    """Tell the org admins of each endpoint a delivery round disabled (webhooks cannot: it does not import
-    notifications). Other endpoints of the organization subscribed to webhook.disabled get it too."""
-    for endpoint in disabled:
-        async with sessionmaker() as session, session.begin():
-            await notifications_service.notify(
-                session,
-                type="webhook.disabled",
-                title="Webhook 已停用：24 小时内投递均失败",
-                subject_type="webhook",
-                subject_id=endpoint.endpoint_id,
-                data={"webhook_id": str(endpoint.endpoint_id), "url": endpoint.url, "reason": endpoint.reason},
-                orgs=[(endpoint.org_id, "org_admin")],
-            )
+async def notify_disabled_webhook(session: AsyncSession, endpoint: DisabledEndpoint) -> None:
+    """Tell the org admins of an endpoint a delivery round disabled, in the transaction that disables it (webhooks
+    cannot: it does not import notifications). The organization's other endpoints subscribed to webhook.disabled
+    get it too."""
+    await notifications_service.notify(
+        session,
+        type="webhook.disabled",
+        title="Webhook 已停用：24 小时内投递均失败",
+        subject_type="webhook",
+        subject_id=endpoint.endpoint_id,
+        data={"webhook_id": str(endpoint.endpoint_id), "url": endpoint.url, "reason": endpoint.reason},
+        orgs=[(endpoint.org_id, "org_admin")],
+    )
 
 
 async def deliver_webhooks(
@@ -173,10 +170,10 @@ async def deliver_webhooks(
     config: DeliveryConfig,
     now: dt.datetime | None = None,
 ) -> RoundReport:
-    """One webhook delivery round, then the notice of the endpoints it disabled."""
-    report = await webhook_delivery.run_round(sessionmaker, client=client, config=config, now=now)
-    await report_disabled_webhooks(sessionmaker, report.disabled)
-    return report
+    """One webhook delivery round; an endpoint it disables is notified to its org admins with the disabling."""
+    return await webhook_delivery.run_round(
+        sessionmaker, client=client, config=config, now=now, on_disabled=notify_disabled_webhook
+    )
 
 
 async def webhooks_forever(

@@ -10,8 +10,9 @@ One round (:func:`run_round`) is what the worker's loop repeats; tests call it d
   read before the connection is closed. 2xx is success.
 * **Record** (one transaction): the attempt (status, latency, error); success ends the delivery; a failure
   schedules the next attempt after an exponential backoff with full jitter, unless that falls more than
-  ``retry_window`` after the first attempt: then the delivery is ``failed``, the endpoint is disabled and reported in
-  :attr:`RoundReport.disabled` (the worker tells its org admins: webhooks does not import notifications).
+  ``retry_window`` after the first attempt: then the delivery is ``failed``, the endpoint is disabled and reported —
+  to ``on_disabled`` in the same transaction (the worker passes one that notifies its org admins: webhooks does not
+  import notifications) and in :attr:`RoundReport.disabled`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import datetime as dt
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -35,13 +36,16 @@ from shared.clock import utcnow
 
 __all__ = [
     "USER_AGENT",
+    "Claim",
     "DeliveryConfig",
     "DisabledEndpoint",
+    "OnDisabled",
     "Outcome",
     "RoundReport",
     "backoff_delay",
     "open_client",
     "run_round",
+    "send",
 ]
 
 USER_AGENT = "techmarket-webhooks/1.0 (+https://www.standardwebhooks.com)"
@@ -100,6 +104,10 @@ class RoundReport:
         return self.succeeded + self.retrying + self.failed
 
 
+OnDisabled = Callable[[AsyncSession, DisabledEndpoint], Awaitable[None]]
+"""Called in the transaction that disables an endpoint (the worker notifies its org admins there: atomic)."""
+
+
 def backoff_delay(attempts: int, *, base: float, cap: float, rand: Callable[[], float] = random.random) -> float:
     """Seconds before the next try after ``attempts`` failed ones: full jitter over an exponential ceiling,
     uniform in [1, min(cap, base·2^(attempts-1))] — at least a second, so a failing receiver is never hammered."""
@@ -119,7 +127,9 @@ def open_client(config: DeliveryConfig) -> httpx.AsyncClient:
 
 
 @dataclass(frozen=True, slots=True)
-class _Claim:
+class Claim:
+    """A claimed delivery, with what sending it needs (read in the claim's transaction)."""
+
     delivery_id: uuid.UUID
     payload: bytes
     url: str
@@ -147,7 +157,7 @@ async def _read_capped(response: httpx.Response, cap: int) -> None:
 
 async def send(
     client: httpx.AsyncClient,
-    claim: _Claim,
+    claim: Claim,
     *,
     config: DeliveryConfig,
     now: dt.datetime,
@@ -196,24 +206,25 @@ async def send(
 
 async def _claim(
     sessionmaker: async_sessionmaker[AsyncSession], *, config: DeliveryConfig, now: dt.datetime
-) -> list[_Claim]:
+) -> list[Claim]:
     async with sessionmaker() as session, session.begin():
         rows = await WebhookRepository(session).claim_due(now=now, lease_until=now + config.lease, limit=config.batch)
         return [
-            _Claim(delivery_id=d.id, payload=d.payload.encode(), url=e.url, secrets=_valid_secrets(e, now))
+            Claim(delivery_id=d.id, payload=d.payload.encode(), url=e.url, secrets=_valid_secrets(e, now))
             for d, e in rows
         ]
 
 
 async def _record(
     session: AsyncSession,
-    claim: _Claim,
+    claim: Claim,
     outcome: Outcome,
     *,
     config: DeliveryConfig,
     now: dt.datetime,
     rand: Callable[[], float],
     report: RoundReport,
+    on_disabled: OnDisabled | None,
 ) -> None:
     repository = WebhookRepository(session)
     delivery: WebhookDelivery | None = await repository.delivery(claim.delivery_id)
@@ -251,9 +262,12 @@ async def _record(
         endpoint.version += 1
         await session.flush()
         await repository.cancel_pending(endpoint.id, now)
-        report.disabled.append(
-            DisabledEndpoint(endpoint_id=endpoint.id, org_id=endpoint.org_id, url=endpoint.url, reason=DISABLED_REASON)
+        disabled = DisabledEndpoint(
+            endpoint_id=endpoint.id, org_id=endpoint.org_id, url=endpoint.url, reason=DISABLED_REASON
         )
+        if on_disabled is not None:
+            await on_disabled(session, disabled)
+        report.disabled.append(disabled)
     await session.flush()
 
 
@@ -265,8 +279,10 @@ async def run_round(
     now: dt.datetime | None = None,
     resolver: Resolver | None = None,
     rand: Callable[[], float] = random.random,
+    on_disabled: OnDisabled | None = None,
 ) -> RoundReport:
-    """Claim, send and record one batch of due deliveries; ``now`` is the round's clock (tests drive it)."""
+    """Claim, send and record one batch of due deliveries; ``now`` is the round's clock (tests drive it).
+    ``on_disabled`` runs in the transaction that disables an endpoint, so the notice commits with it."""
     now = now or utcnow()
     report = RoundReport()
     claims = await _claim(sessionmaker, config=config, now=now)
@@ -274,12 +290,14 @@ async def run_round(
         return report
     gate = asyncio.Semaphore(config.concurrency)
 
-    async def attempt(claim: _Claim) -> Outcome:
+    async def attempt(claim: Claim) -> Outcome:
         async with gate:
             return await send(client, claim, config=config, now=now, resolver=resolver)
 
     outcomes = await asyncio.gather(*(attempt(c) for c in claims))
     async with sessionmaker() as session, session.begin():
         for claim, outcome in zip(claims, outcomes, strict=True):
-            await _record(session, claim, outcome, config=config, now=now, rand=rand, report=report)
+            await _record(
+                session, claim, outcome, config=config, now=now, rand=rand, report=report, on_disabled=on_disabled
+            )
     return report

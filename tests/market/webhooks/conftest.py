@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.market.webhooks.delivery import DeliveryConfig, RoundReport, open_client, run_round
+from services.market.webhooks.delivery import DeliveryConfig, OnDisabled, RoundReport, open_client, run_round
 from services.market.webhooks.ssrf import Resolver
 from shared.clock import utcnow
 from tests.conftest import Stack
@@ -93,11 +93,18 @@ class Hooks:
         config: DeliveryConfig = TEST_CONFIG,
         resolver: Resolver | None = None,
         rand: Callable[[], float] | None = None,
+        on_disabled: OnDisabled | None = None,
     ) -> RoundReport:
         sessionmaker = self.stack.service_app("market").state.sessionmaker
         extra: dict[str, Any] = {"rand": rand} if rand is not None else {}
         return await run_round(
-            sessionmaker, client=self.client, config=config, now=now or utcnow(), resolver=resolver, **extra
+            sessionmaker,
+            client=self.client,
+            config=config,
+            now=now or utcnow(),
+            resolver=resolver,
+            on_disabled=on_disabled,
+            **extra,
         )
 
 

@@ -14,10 +14,10 @@ import sqlalchemy as sa
 
 from services.market.notifications.models import Notification
 from services.market.webhooks import service as webhooks_service
-from services.market.webhooks.delivery import _Claim, backoff_delay, send
+from services.market.webhooks.delivery import Claim, backoff_delay, send
 from services.market.webhooks.models import WebhookDelivery
 from services.market.webhooks.schemas import WebhookCreate
-from services.market.worker import report_disabled_webhooks
+from services.market.worker import notify_disabled_webhook
 from shared.clock import utcnow
 from shared.security import Principal
 from tests.market.webhooks.conftest import TEST_CONFIG, Hooks, body_of, verify
@@ -196,7 +196,7 @@ class TestExhaustion:
         now = t0
         rounds = 0
         while True:
-            report = await hooks.round(now, rand=lambda: 1.0)
+            report = await hooks.round(now, rand=lambda: 1.0, on_disabled=notify_disabled_webhook)
             rounds += 1
             if report.failed:
                 break
@@ -215,9 +215,7 @@ class TestExhaustion:
         assert shown["disabled_at"]
         assert "24 hours" in shown["disabled_reason"]
 
-        # The worker tells the organization's admins (inbox) and its webhook.disabled subscribers.
-        sessionmaker = hooks.stack.service_app("market").state.sessionmaker
-        await report_disabled_webhooks(sessionmaker, report.disabled)
+        # The worker's callback told the organization's admins (inbox) and its webhook.disabled subscribers.
         inbox = await hooks.api.get("/market/notifications", headers=hooks.admin.headers)
         newest = inbox.json()["items"][0]
         assert (newest["type"], newest["subject_id"], newest["data"]["url"]) == (
@@ -409,7 +407,7 @@ class TestPinning:
         async def resolver(host: str, port: int) -> list[str]:
             return ["93.184.215.14"]
 
-        claim = _Claim(
+        claim = Claim(
             delivery_id=uuid.uuid4(), payload=b"{}", url="https://hooks.example.com/in", secrets=("whsec_AAAA",)
         )
         config = dataclasses.replace(TEST_CONFIG, environment="production")
