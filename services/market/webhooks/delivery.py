@@ -173,6 +173,7 @@ async def send(
         target = await check_url(claim.url, environment=config.environment, resolver=resolver)
     except UnsafeUrl as exc:
         return Outcome(None, took(), _short(f"refused: {exc}"))
+    started = time.monotonic()  # latency is the HTTP exchange's, not the DNS check's
     url, pinned_headers, extensions = target.pinned()
     timestamp = int(now.timestamp())
     msg_id = str(claim.delivery_id)

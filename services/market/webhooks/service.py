@@ -186,6 +186,7 @@ async def list_webhooks(
 
 
 async def get_webhook(session: AsyncSession, *, principal: Principal, webhook_id: uuid.UUID) -> WebhookPublic:
+    """One endpoint, without its secret (org admins of its organization; platform admins)."""
     return _public(await _visible(session, principal, webhook_id, write=False))
 
 
