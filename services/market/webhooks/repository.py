@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -43,6 +43,10 @@ class WebhookRepository:
             query = query.where(col(WebhookEndpoint.id) > after)
         query = query.order_by(col(WebhookEndpoint.id)).limit(limit)
         return (await self.session.execute(query)).scalars().all()
+
+    async def count_endpoints(self, org_id: uuid.UUID) -> int:
+        query = select(func.count()).select_from(WebhookEndpoint).where(col(WebhookEndpoint.org_id) == org_id)
+        return int((await self.session.execute(query)).scalar_one())
 
     async def enabled_endpoints(self, org_ids: Iterable[uuid.UUID]) -> Sequence[WebhookEndpoint]:
         ids = sorted(set(org_ids))

@@ -54,9 +54,9 @@ def _with_etag(response: Response, webhook: WebhookPublic) -> WebhookPublic:
         "An org_admin registers a URL and the event types it receives. The answer carries the signing secret "
         "(`whsec_` + base64) — this once only. URL rules: https (http only to a loopback host outside production), "
         "no user:password@; in production the host must resolve to public addresses only (422 naming `url`). "
-        "An unknown event type is a 422 naming `event_types.<i>`."
+        "An unknown event type is a 422 naming `event_types.<i>`. At most 20 endpoints per organization (409)."
     ),
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(401, 403, 409, 422),
 )
 async def create_webhook(
     request: Request, session: SessionDep, principal: CurrentPrincipal, data: WebhookCreate, response: Response

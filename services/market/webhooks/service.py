@@ -31,6 +31,7 @@ from shared.pagination import Page, cursor_id, encode_cursor
 from shared.security import Principal
 
 __all__ = [
+    "MAX_ENDPOINTS_PER_ORG",
     "PREVIOUS_SECRET_TTL",
     "create_webhook",
     "delete_webhook",
@@ -45,6 +46,8 @@ __all__ = [
 ]
 
 PREVIOUS_SECRET_TTL = dt.timedelta(hours=24)
+# Every event of an organization fans out to each of its endpoints: a bound keeps one event's cost bounded.
+MAX_ENDPOINTS_PER_ORG = 20
 ADMIN_ROLE = "org_admin"
 READER_ROLE = "platform_admin"
 # Keys never copied into a webhook body, however a caller builds its data: contacts stay inside the platform.
@@ -159,6 +162,12 @@ async def create_webhook(
     """A new endpoint of the caller's organization; the only response that shows its secret."""
     org_id = _admin_org(principal)
     url = await _checked_url(data.url, environment=environment, resolver=resolver)
+    repository = WebhookRepository(session)
+    if await repository.count_endpoints(org_id) >= MAX_ENDPOINTS_PER_ORG:
+        raise Conflict(
+            f"An organization has at most {MAX_ENDPOINTS_PER_ORG} webhook endpoints; delete one first.",
+            slug="webhook-limit",
+        )
     now = utcnow()
     row = WebhookEndpoint(
         org_id=org_id,
@@ -170,7 +179,7 @@ async def create_webhook(
         created_at=now,
         updated_at=now,
     )
-    await WebhookRepository(session).add(row)
+    await repository.add(row)
     return WebhookCreated(**_public(row, now).model_dump(), secret=row.secret)
 
 

@@ -79,6 +79,14 @@ class TestCreate:
         created = await hooks.create(url="https://hooks.example.com:8443/techmarket")
         assert created["url"] == "https://hooks.example.com:8443/techmarket"
 
+    async def test_an_organization_has_at_most_20_endpoints(self, hooks: Hooks) -> None:
+        made = [(await hooks.create())["id"] for _ in range(20)]
+        body = {"url": hooks.receiver.url, "event_types": ["proposal.received"]}
+        assert_problem(await hooks.api.post(URL, json=body, headers=hooks.admin.headers), 409)
+        deleted = await hooks.api.delete(f"{URL}/{made[0]}", headers=hooks.admin.headers)
+        assert deleted.status_code == 204
+        assert (await hooks.api.post(URL, json=body, headers=hooks.admin.headers)).status_code == 201
+
     async def test_only_an_org_admin_creates(self, hooks: Hooks) -> None:
         body = {"url": hooks.receiver.url, "event_types": ["proposal.received"]}
         for actor in (hooks.world.seller, hooks.world.broker_member):  # members without org_admin
