@@ -143,13 +143,19 @@ def stack_settings(databases: Databases, tmp_path: Path) -> tuple[AuthSettings, 
 
 @asynccontextmanager
 async def running_stack(
-    databases: Databases, tmp_path: Path, *, auth_overrides: dict[str, Any] | None = None
+    databases: Databases,
+    tmp_path: Path,
+    *,
+    auth_overrides: dict[str, Any] | None = None,
+    market_overrides: dict[str, Any] | None = None,
 ) -> AsyncIterator[Stack]:
-    """The whole marketplace in-process on the test's databases, lifespan run; ``auth_overrides`` change auth's
-    settings (e.g. trusted_proxies)."""
+    """The whole marketplace in-process on the test's databases, lifespan run; ``auth_overrides`` and
+    ``market_overrides`` change those services' settings (e.g. trusted_proxies, relay_enabled)."""
     auth_settings, market_settings, search_settings = stack_settings(databases, tmp_path)
     if auth_overrides:
         auth_settings = auth_settings.model_copy(update=auth_overrides)
+    if market_overrides:
+        market_settings = market_settings.model_copy(update=market_overrides)
     app = create_embedded_app(
         auth_settings=auth_settings, market_settings=market_settings, search_settings=search_settings
     )

@@ -20,6 +20,7 @@ from services.market.proposals.router import router as proposals_router
 from services.market.reference.router import router as reference_router
 from services.market.settings import MarketSettings
 from services.market.stats.router import router as stats_router
+from services.market.webhooks.router import router as webhooks_router
 from services.market.worker import market_lifespan
 from shared.service import ServiceSpec, build_service_app
 
@@ -38,6 +39,7 @@ ROUTERS: list[APIRouter] = [
     directory_router,
     stats_router,
     notifications_router,
+    webhooks_router,
 ]
 
 SPEC = ServiceSpec(

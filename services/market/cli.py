@@ -19,7 +19,18 @@ from tqdm import tqdm
 from services.market import app as _market_app  # noqa: F401  (imports every domain: registers their maintenance jobs)
 from services.market.directory.rebuild import run_directory_rebuild
 from services.market.settings import MarketSettings
-from services.market.worker import background_tasks, build_relay, build_token_provider, fold_all, run_maintenance
+from services.market.webhooks import delivery as webhook_delivery
+from services.market.worker import (
+    NOTIFICATIONS_CHANNEL,
+    background_tasks,
+    build_relay,
+    build_token_provider,
+    deliver_webhooks,
+    fold_all,
+    run_maintenance,
+    webhook_config,
+)
+from shared.broadcast import attach, open_broadcaster
 from shared.db import create_engine, create_sessionmaker
 from shared.logs import configure_logging
 from shared.outbox.relay import run_until_signalled
@@ -40,14 +51,25 @@ async def _relay_main(*, once: bool) -> int:
     tokens = build_token_provider(settings)
     delivered = 0
     try:
-        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as client:
+        config = webhook_config(settings)
+        async with (
+            httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as client,
+            webhook_delivery.open_client(config) as webhook_client,
+            # Notifications this process records (alerts, expiry notices) wake the app replicas' live streams
+            # (PostgreSQL: pg_notify at commit; a SQLite relay process has no streams to wake).
+            open_broadcaster(settings.resolved_database_url, channel=NOTIFICATIONS_CHANNEL) as broadcaster,
+        ):
+            attach(sessionmaker, broadcaster)
             relay = build_relay(settings, sessionmaker=sessionmaker, client=client, tokens=tokens)
             if once:
                 delivered = await relay.drain()
                 await fold_all(sessionmaker, batch=settings.stats_fold_batch, wait=True)
+                await deliver_webhooks(sessionmaker, client=webhook_client, config=config)
                 await run_maintenance(sessionmaker)
                 return delivered
-            await run_until_signalled(background_tasks(settings, relay=relay, sessionmaker=sessionmaker))
+            await run_until_signalled(
+                background_tasks(settings, relay=relay, sessionmaker=sessionmaker, webhook_client=webhook_client)
+            )
     finally:
         await tokens.aclose()
         await engine.dispose()

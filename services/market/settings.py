@@ -89,6 +89,28 @@ class MarketSettings(RelaySettings):
         description="How far back a live stream re-reads for rows whose transaction committed after a newer one "
         "(ids are taken at insert, visibility comes at commit).",
     )
+    webhook_interval_seconds: float = Field(
+        default=2.0, gt=0, description="Pause between webhook delivery rounds when nothing was due."
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="Deadline of one webhook delivery attempt (connect to last byte read)."
+    )
+    webhook_response_cap_bytes: int = Field(
+        default=65_536, ge=1024, description="Bytes of a receiver's answer read before the connection is closed."
+    )
+    webhook_batch: int = Field(default=50, ge=1, le=1000, description="Deliveries claimed per webhook round.")
+    webhook_retry_base_seconds: float = Field(
+        default=5.0, gt=0, description="First retry ceiling of a failed webhook delivery; doubles per attempt."
+    )
+    webhook_retry_cap_seconds: float = Field(
+        default=3600.0, gt=0, description="Largest pause between two attempts of one webhook delivery."
+    )
+    webhook_retry_window_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="How long after its first attempt a delivery is retried; then it fails and its endpoint is "
+        "disabled.",
+    )
 
     stats_target_fen: int = Field(
         default=60_000_000_000_000,

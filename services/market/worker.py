@@ -1,8 +1,10 @@
-"""Background work of the market app: the outbox relay, the statistics fold and the maintenance loop.
+"""Background work of the market app: the outbox relay, the statistics fold, the webhook deliveries and the
+maintenance loop.
 
 Started by the app's lifespan (ServiceSpec.extra_lifespan) when ``MarketSettings.relay_runs_in_app``; production
 runs the relay as its own process instead (``techmarket market relay`` / SERVICE=relay, see services.market.cli).
-Either way ``app.state.relay`` holds the relay, so tests can drive it by hand.
+Either way ``app.state.relay`` holds the relay, so tests can drive it by hand; likewise ``app.state.webhook_client``
+and ``app.state.webhook_config`` for :func:`deliver_webhooks`.
 
 Other domains add periodic jobs with ``register_maintenance(name, job)``: ``job(session) -> int`` runs in its own
 transaction every ``maintenance_interval_seconds`` and returns how many rows it touched.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
@@ -22,23 +25,30 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.market.idempotency import purge_expired
 from services.market.matching.client import open_search_client
+from services.market.notifications import service as notifications_service
 from services.market.notifications.stream import StreamSlots
 from services.market.outbox.models import OutboxEvent
 from services.market.settings import MarketSettings
 from services.market.stats import service as stats_service
+from services.market.webhooks import delivery as webhook_delivery
+from services.market.webhooks.delivery import DeliveryConfig, DisabledEndpoint, RoundReport
 from shared.broadcast import attach, detach, open_broadcaster
 from shared.outbox import relay as outbox_relay
 from shared.outbox.relay import Jobs, Relay, TokenSource, ingestion_document, running_in_background
 from shared.service_token import ServiceTokenProvider
 
 __all__ = [
+    "NOTIFICATIONS_CHANNEL",
     "build_relay",
     "build_token_provider",
+    "deliver_webhooks",
     "fold_all",
     "fold_forever",
     "market_lifespan",
+    "notify_disabled_webhook",
     "register_maintenance",
     "run_maintenance",
+    "webhook_config",
 ]
 
 logger = logging.getLogger("techmarket.market.worker")
@@ -130,13 +140,95 @@ async def fold_forever(
             await asyncio.wait_for(stop.wait(), timeout=interval)
 
 
+def webhook_config(settings: MarketSettings) -> DeliveryConfig:
+    """How webhook deliveries are made, from the settings."""
+    return DeliveryConfig(
+        environment=settings.environment,
+        timeout=settings.webhook_timeout_seconds,
+        response_cap=settings.webhook_response_cap_bytes,
+        batch=settings.webhook_batch,
+        retry_base=settings.webhook_retry_base_seconds,
+        retry_cap=settings.webhook_retry_cap_seconds,
+        retry_window=dt.timedelta(hours=settings.webhook_retry_window_hours),
+        lease=dt.timedelta(seconds=settings.webhook_timeout_seconds * 6),
+    )
+
+
+async def notify_disabled_webhook(session: AsyncSession, endpoint: DisabledEndpoint) -> None:
+    """Tell the org admins of an endpoint a delivery round disabled, in the transaction that disables it (webhooks
+    cannot: it does not import notifications). The organization's other endpoints subscribed to webhook.disabled
+    get it too."""
+    await notifications_service.notify(
+        session,
+        type="webhook.disabled",
+        title="Webhook 已停用：24 小时内投递均失败",
+        subject_type="webhook",
+        subject_id=endpoint.endpoint_id,
+        data={"webhook_id": str(endpoint.endpoint_id), "url": endpoint.url, "reason": endpoint.reason},
+        orgs=[(endpoint.org_id, "org_admin")],
+    )
+
+
+async def deliver_webhooks(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    client: httpx.AsyncClient,
+    config: DeliveryConfig,
+    now: dt.datetime | None = None,
+) -> RoundReport:
+    """One webhook delivery round; an endpoint it disables is notified to its org admins with the disabling."""
+    return await webhook_delivery.run_round(
+        sessionmaker, client=client, config=config, now=now, on_disabled=notify_disabled_webhook
+    )
+
+
+async def webhooks_forever(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    client: httpx.AsyncClient,
+    config: DeliveryConfig,
+    interval: float,
+    stop: asyncio.Event,
+) -> None:
+    """Deliver due webhooks until ``stop``; a full batch goes on at once, otherwise pause ``interval``."""
+    while not stop.is_set():
+        attempted = 0
+        try:
+            attempted = (await deliver_webhooks(sessionmaker, client=client, config=config)).attempted
+        except Exception:  # a failed round is retried: deliveries stay pending (their lease runs out)
+            logger.exception("webhook delivery round failed")
+        if attempted >= config.batch:
+            continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+
+
 def background_tasks(
-    settings: MarketSettings, *, relay: Relay[OutboxEvent], sessionmaker: async_sessionmaker[AsyncSession]
+    settings: MarketSettings,
+    *,
+    relay: Relay[OutboxEvent],
+    sessionmaker: async_sessionmaker[AsyncSession],
+    webhook_client: httpx.AsyncClient | None = None,
 ) -> Jobs:
-    """The market's background loops: the outbox relay, the statistics fold, the maintenance jobs."""
+    """The market's background loops: the outbox relay, the statistics fold, the webhook deliveries, the
+    maintenance jobs."""
 
     def jobs(stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
+        webhooks = (
+            [
+                webhooks_forever(
+                    sessionmaker,
+                    client=webhook_client,
+                    config=webhook_config(settings),
+                    interval=settings.webhook_interval_seconds,
+                    stop=stop,
+                )
+            ]
+            if webhook_client is not None
+            else []
+        )
         return [
+            *webhooks,
             relay.run_forever(interval=settings.relay_interval_seconds, stop=stop),
             fold_forever(
                 sessionmaker, interval=settings.stats_fold_interval_seconds, batch=settings.stats_fold_batch, stop=stop
@@ -155,22 +247,33 @@ async def market_lifespan(app: FastAPI) -> AsyncIterator[None]:
     transport = getattr(app.state, "outbound_transport", None)
     tokens = build_token_provider(settings, transport=transport)
     app.state.relay = build_relay(settings, sessionmaker=app.state.sessionmaker, client=app.state.http, tokens=tokens)
-    jobs = background_tasks(settings, relay=app.state.relay, sessionmaker=app.state.sessionmaker)
+    app.state.webhook_config = webhook_config(settings)
+    # Deliveries go to the organizations' own servers over the real network, never through the in-process
+    # transport of the embedded app.
+    app.state.webhook_client = webhook_delivery.open_client(app.state.webhook_config)
+    jobs = background_tasks(
+        settings,
+        relay=app.state.relay,
+        sessionmaker=app.state.sessionmaker,
+        webhook_client=app.state.webhook_client,
+    )
     try:
-        async with (
-            running_in_background(jobs if settings.relay_runs_in_app else lambda _: []),
-            open_search_client(settings, transport=transport, tokens=tokens) as search_client,
-            open_broadcaster(settings.resolved_database_url, channel=NOTIFICATIONS_CHANNEL) as broadcaster,
-        ):
-            app.state.search_client = search_client
+        # The broadcaster comes first: notifications recorded by the background loops wake live streams too.
+        async with open_broadcaster(settings.resolved_database_url, channel=NOTIFICATIONS_CHANNEL) as broadcaster:
             # Live notification streams: wake-ups after commit (in-process on SQLite, LISTEN/NOTIFY on PostgreSQL),
             # found by notify() on every session of this app, and the per-process cap on open streams.
             app.state.broadcaster = broadcaster
             app.state.notification_streams = StreamSlots(settings.notifications_stream_max_per_process)
             attach(app.state.sessionmaker, broadcaster)
             try:
-                yield
+                async with (
+                    running_in_background(jobs if settings.relay_runs_in_app else lambda _: []),
+                    open_search_client(settings, transport=transport, tokens=tokens) as search_client,
+                ):
+                    app.state.search_client = search_client
+                    yield
             finally:
                 detach(app.state.sessionmaker)
     finally:
+        await app.state.webhook_client.aclose()
         await tokens.aclose()

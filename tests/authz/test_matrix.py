@@ -115,6 +115,10 @@ def _new_client(_: World) -> dict[str, Any]:
     return {"client_id": f"authz-new-{secrets.token_hex(4)}", "name": "new client"}
 
 
+def _new_webhook(_: World) -> dict[str, Any]:
+    return {"url": "http://127.0.0.1:9/authz-new", "event_types": ["contract.registered"]}
+
+
 def _contract_as_owner(world: World) -> dict[str, Any]:
     """A contract naming the owner university as seller (submitted_as=seller): only its members may submit it."""
     owner = world.callers["owner_member"]
@@ -261,6 +265,20 @@ ROWS: tuple[Row, ...] = (
     # = past authorization, and the stream neither opens nor tells that the notification exists.
     Row("GET", "/market/notifications/stream", "401 422 422 422 422 422 422 422 422 422",
         "422 = Last-Event-ID of another's notification, " + _PAST, query={"last_event_id": "{notification_id}"}),
+    # ---- market: webhooks (the owner university's endpoint; org_admin manages, platform admin reads) -----------
+    Row("POST", "/market/webhooks", "401 403 403 201 403 403 403 403 403 201",
+        "201 = an endpoint of the caller's own organization", json=_new_webhook),
+    Row("GET", "/market/webhooks", "401 403 403 200 403 403 403 403 403 200", query={"limit": "100"},
+        contains=("webhook_id", "GET /market/webhooks/{webhook_id}")),
+    Row("GET", "/market/webhooks/{webhook_id}", "401 404 403 200 404 404 404 404 404 200"),
+    Row("PATCH", "/market/webhooks/{webhook_id}", "401 404 403 412 404 404 404 404 404 403", _ST,
+        json={"description": "x"}, headers=STALE),
+    Row("DELETE", "/market/webhooks/{webhook_id}", "401 404 403 204 404 404 404 404 404 403",
+        "204 = a fresh endpoint deleted", fresh=lambda w: w.fresh_webhook()),
+    Row("POST", "/market/webhooks/{webhook_id}/rotate-secret", "401 404 403 200 404 404 404 404 404 403"),
+    Row("POST", "/market/webhooks/{webhook_id}/test", "401 404 403 202 404 404 404 404 404 403"),
+    Row("GET", "/market/webhooks/{webhook_id}/deliveries", "401 404 403 200 404 404 404 404 404 200",
+        query={"limit": "100"}),
     # ---- market: contracts, offices --------------------------------------------------------------------------------
     Row("POST", "/market/contracts", "401 403 201 201 403 403 403 403 403 403",
         "a contract naming the owner university as seller, submitted as seller", json=_contract_as_owner),

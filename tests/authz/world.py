@@ -11,7 +11,8 @@ Built once per backend through the real API (tests/support/actors.py), as a clie
   B (500000, Chongqing), each with a registrar;
 * statisticians of sub-center A (the broker's institution is in its subtree: in scope) and of sub-center B
   (out of scope);
-* the platform admin (the bootstrap admin of the center).
+* the platform admin (the bootstrap admin of the center);
+* a webhook endpoint of the owner university, made by its org_admin.
 
 The contract was submitted by the broker from the agreed deal, so the seller, the buyer, the broker's institution,
 office A, the statistician of sub-center A and the platform admin may see it (docs/contracts.md, Visibility).
@@ -84,6 +85,10 @@ class World:
         assert response.status_code == 201, response.text
         return {"client_id": client_id}
 
+    async def fresh_webhook(self) -> dict[str, str]:
+        """A new webhook endpoint of the owner university, to be deleted by one cell."""
+        return {"webhook_id": await make_webhook(self.stack, self.callers["owner_admin"])}
+
     async def register_contract(self) -> None:
         """Office A registers the contract (between the matrix's phases)."""
         registrar_a = self.callers["registrar"]
@@ -92,6 +97,18 @@ class World:
             f"/market/contracts/{self.params['contract_id']}/register", json={}, headers=registrar_a.headers
         )
         assert response.status_code == 200, response.text
+
+
+async def make_webhook(stack: Stack, admin: Actor | None) -> str:
+    """A webhook endpoint of ``admin``'s organization (nothing listens there: the matrix runs no delivery round)."""
+    assert admin is not None
+    response = await stack.client.post(
+        "/market/webhooks",
+        json={"url": "http://127.0.0.1:9/authz", "event_types": ["proposal.received"]},
+        headers=admin.headers,
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
 
 
 async def build_world(stack: Stack, actors: Actors) -> World:
@@ -167,6 +184,7 @@ async def build_world(stack: Stack, actors: Actors) -> World:
         "contract_id": contract["id"],
         "office_id": str(registrar_a.org_id),
         "notification_id": foreign_notification,
+        "webhook_id": await make_webhook(stack, owner_admin),
         "name": "contract_kinds",
         "kind": "achievements",
     }

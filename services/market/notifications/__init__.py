@@ -9,9 +9,16 @@ Interface (one way: notifications imports nothing of proposals or contracts; the
         data={...},                                   # public fields only, never contacts
         users=[subject, ...],                         # user-addressed (token `sub`)
         orgs=[(org_id, None), (office_id, "registrar")],  # org-addressed: None = every member, else that role
+        inbox=True,                                   # False: webhooks only, no inbox rows
+        webhook_orgs=[org_id, ...],                   # more organizations whose webhooks get the event
     ) -> list[Notification]                           # flush only; the request commits it with the event
 
 Recording also wakes the recipients' live streams (GET /market/notifications/stream, notifications.stream) once the
 transaction commits, through the ``shared.broadcast.Broadcaster`` the market lifespan attaches to the app's sessions
-(``broadcaster=`` overrides it). See docs/notifications.md.
+(``broadcaster=`` overrides it).
+
+The event also goes, in the same transaction, to the webhooks of the organizations in ``orgs`` and
+``webhook_orgs`` (services.market.webhooks.service.enqueue; dependency one way: notifications → webhooks).
+
+See docs/notifications.md.
 """

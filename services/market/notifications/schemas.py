@@ -17,9 +17,9 @@ class NotificationPublic(BaseModel):
     id: uuid.UUID = Field(description="Notification id (UUIDv7, time-ordered).")
     type: str = Field(
         description="What happened: proposal.received, proposal.accepted, proposal.agreed, proposal.declined, "
-        "interest.received, contract.submitted, contract.registered, contract.rejected."
+        "interest.received, contract.submitted, contract.registered, contract.rejected, webhook.disabled."
     )
-    subject_type: str = Field(description="What it is about: proposal or contract.")
+    subject_type: str = Field(description="What it is about: proposal, contract or webhook.")
     subject_id: uuid.UUID = Field(description="The id of the proposal or contract it is about.")
     title: str = Field(description="A short human-readable line (Chinese).")
     data: dict[str, Any] | None = Field(default=None, description="Public fields of the event (never contacts).")

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.market.notifications.models import Notification
 from services.market.notifications.repository import NotificationRepository, Reader
 from services.market.notifications.schemas import NotificationPublic, ReadAllOut, UnreadCount
+from services.market.webhooks import service as webhooks_service
 from shared.broadcast import Broadcaster, broadcaster_of
 from shared.clock import utcnow
 from shared.errors import NotFound, ValidationFailed
@@ -45,13 +46,18 @@ async def notify(
     users: Iterable[str | None] = (),
     orgs: Iterable[OrgAddress | tuple[uuid.UUID | None, str | None]] = (),
     broadcaster: Broadcaster | None = None,
+    inbox: bool = True,
+    webhook_orgs: Iterable[uuid.UUID] = (),
 ) -> list[Notification]:
     """One row per distinct recipient, in the caller's transaction (flush only: the request commits it with the
     event, so a failed event stores none). ``None`` entries are skipped (an optional broker, an unknown user).
 
     Live streams of the recipients are woken when (and only if) the transaction commits, through ``broadcaster``
     or else the one attached to the session (shared.broadcast); without either they still see the rows at their
-    next poll."""
+    next poll.
+
+    The webhooks of the addressed organizations and of ``webhook_orgs`` get the event too (one delivery per
+    subscribed endpoint, same transaction); ``inbox=False`` sends it to webhooks only."""
     now = utcnow()
     payload = dict(data) if data is not None else None
     rows: list[Notification] = []
@@ -64,13 +70,20 @@ async def notify(
     }
     for user in dict.fromkeys(u for u in users if u):
         rows.append(Notification(recipient_user_id=user, data=payload, **common))
-    for org_id, role in dict.fromkeys(o for o in orgs if o[0] is not None):
+    addressed = list(dict.fromkeys(o for o in orgs if o[0] is not None))
+    for org_id, role in addressed:
         rows.append(Notification(recipient_org_id=org_id, recipient_role=role, data=payload, **common))
-    if rows:
+    if not inbox:
+        rows = []
+    elif rows:
         await NotificationRepository(session).add_all(rows)
         waker = broadcaster or broadcaster_of(session)
         if waker is not None:
             await waker.publish(session, _keys_of(rows))
+    webhook_targets = {org_id for org_id, _ in addressed if org_id is not None} | set(webhook_orgs)
+    if webhook_targets:
+        event = {"subject_type": subject_type, "subject_id": str(subject_id), "title": title, **(payload or {})}
+        await webhooks_service.enqueue(session, org_ids=webhook_targets, event_type=type, data=event)
     return rows
 
 
