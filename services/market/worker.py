@@ -21,15 +21,19 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.market.idempotency import purge_expired
-from services.market.matching.client import open_search_client
+from services.market.matching.client import SearchClient, open_search_client
 from services.market.outbox.models import OutboxEvent
+from services.market.saved_searches import alerts as saved_search_alerts
 from services.market.settings import MarketSettings
 from services.market.stats import service as stats_service
+from shared.clock import utcnow
 from shared.outbox import relay as outbox_relay
 from shared.outbox.relay import Jobs, Relay, TokenSource, ingestion_document, running_in_background
 from shared.service_token import ServiceTokenProvider
 
 __all__ = [
+    "alert_forever",
+    "background_tasks",
     "build_relay",
     "build_token_provider",
     "fold_all",
@@ -125,10 +129,38 @@ async def fold_forever(
             await asyncio.wait_for(stop.wait(), timeout=interval)
 
 
+async def alert_forever(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    search: SearchClient,
+    settings: MarketSettings,
+    stop: asyncio.Event,
+) -> None:
+    """Run the due match-alert jobs (saved searches, open demands) every ``match_alert_interval_seconds`` until
+    ``stop``. A job search cannot answer stays pending with backoff (saved_searches.alerts)."""
+    while not stop.is_set():
+        try:
+            await saved_search_alerts.run_pending(sessionmaker, search=search, settings=settings)
+        except Exception:  # a failed round is retried; the jobs stay pending meanwhile
+            logger.exception("match alert round failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=settings.match_alert_interval_seconds)
+
+
+async def send_digests(session: AsyncSession) -> int:
+    """Maintenance job: the saved searches' daily digests due now (09:00 Asia/Shanghai)."""
+    return await saved_search_alerts.send_digests(session, now=utcnow())
+
+
 def background_tasks(
-    settings: MarketSettings, *, relay: Relay[OutboxEvent], sessionmaker: async_sessionmaker[AsyncSession]
+    settings: MarketSettings,
+    *,
+    relay: Relay[OutboxEvent],
+    sessionmaker: async_sessionmaker[AsyncSession],
+    search: SearchClient | None = None,
 ) -> Jobs:
-    """The market's background loops: the outbox relay, the statistics fold, the maintenance jobs."""
+    """The market's background loops: the outbox relay, the statistics fold, the maintenance jobs and, with a
+    search client, the match alerts."""
 
     def jobs(stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
         return [
@@ -137,6 +169,7 @@ def background_tasks(
                 sessionmaker, interval=settings.stats_fold_interval_seconds, batch=settings.stats_fold_batch, stop=stop
             ),
             maintenance_forever(sessionmaker, interval=settings.maintenance_interval_seconds, stop=stop),
+            *([alert_forever(sessionmaker, search=search, settings=settings, stop=stop)] if search is not None else []),
         ]
 
     return jobs
@@ -150,13 +183,14 @@ async def market_lifespan(app: FastAPI) -> AsyncIterator[None]:
     transport = getattr(app.state, "outbound_transport", None)
     tokens = build_token_provider(settings, transport=transport)
     app.state.relay = build_relay(settings, sessionmaker=app.state.sessionmaker, client=app.state.http, tokens=tokens)
-    jobs = background_tasks(settings, relay=app.state.relay, sessionmaker=app.state.sessionmaker)
+    register_maintenance("saved_search_digests", send_digests)
     try:
-        async with (
-            running_in_background(jobs if settings.relay_runs_in_app else lambda _: []),
-            open_search_client(settings, transport=transport) as search_client,
-        ):
+        async with open_search_client(settings, transport=transport) as search_client:
             app.state.search_client = search_client
-            yield
+            jobs = background_tasks(
+                settings, relay=app.state.relay, sessionmaker=app.state.sessionmaker, search=search_client
+            )
+            async with running_in_background(jobs if settings.relay_runs_in_app else lambda _: []):
+                yield
     finally:
         await tokens.aclose()

@@ -32,9 +32,17 @@ async def notify(
     data: Mapping[str, Any] | None = None,
     users: Iterable[str | None] = (),
     orgs: Iterable[OrgAddress | tuple[uuid.UUID | None, str | None]] = (),
+    inbox: bool = True,
+    webhook_orgs: Iterable[uuid.UUID] = (),
 ) -> list[Notification]:
     """One row per distinct recipient, in the caller's transaction (flush only: the request commits it with the
-    event, so a failed event stores none). ``None`` entries are skipped (an optional broker, an unknown user)."""
+    event, so a failed event stores none). ``None`` entries are skipped (an optional broker, an unknown user).
+
+    ``inbox=False`` records no inbox row at all (the event is for webhooks only, e.g. a saved search whose channel
+    is webhook); ``webhook_orgs`` are the organizations whose webhooks receive this event (their subscribed event
+    types permitting) — the webhooks domain fans it out here, in the same transaction."""
+    if not inbox:
+        users, orgs = (), ()
     now = utcnow()
     payload = dict(data) if data is not None else None
     rows: list[Notification] = []
