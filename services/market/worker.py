@@ -185,7 +185,7 @@ async def market_lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.relay = build_relay(settings, sessionmaker=app.state.sessionmaker, client=app.state.http, tokens=tokens)
     register_maintenance("saved_search_digests", send_digests)
     try:
-        async with open_search_client(settings, transport=transport) as search_client:
+        async with open_search_client(settings, transport=transport, tokens=tokens) as search_client:
             app.state.search_client = search_client
             jobs = background_tasks(
                 settings, relay=app.state.relay, sessionmaker=app.state.sessionmaker, search=search_client

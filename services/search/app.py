@@ -17,6 +17,7 @@ from services.search.embeddings.job import run_forever
 from services.search.embeddings.router import router as embeddings_router
 from services.search.engines import build_engine
 from services.search.engines.errors import EngineError, EngineUnavailable
+from services.search.percolate.router import router as percolate_router
 from services.search.query.router import router as query_router
 from services.search.segment import segmenter
 from services.search.settings import SearchSettings
@@ -96,7 +97,7 @@ SPEC = ServiceSpec(
         "semantic (hybrid) ranking when an embedder runs."
     ),
     migrations=Path(__file__).parent / "migrations",
-    routers=[query_router, documents_router, embeddings_router],
+    routers=[query_router, percolate_router, documents_router, embeddings_router],
     extra_lifespan=search_lifespan,
 )
 

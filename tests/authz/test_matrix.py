@@ -183,6 +183,8 @@ ROWS: tuple[Row, ...] = (
     Row("POST", "/search/demands/similar", "200 200 200 200 200 200 200 200 200 200", json={"text": "极片缺陷检测"}),
     Row("POST", "/search/documents", "401 403 403 403 403 403 403 403 403 403", "needs the search:ingest scope",
         json={}),
+    Row("POST", "/search/{kind}/percolate", "401 403 403 403 403 403 403 403 403 403",
+        "needs the search:ingest scope (market's relay token)", json={}),
     Row("GET", "/search/status", "401 403 403 403 403 403 403 403 403 200"),
     # ---- market: reference, listings -------------------------------------------------------------------------------
     Row("GET", "/market/reference", "200 200 200 200 200 200 200 200 200 200"),

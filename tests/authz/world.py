@@ -168,6 +168,7 @@ async def build_world(stack: Stack, actors: Actors) -> World:
         "office_id": str(registrar_a.org_id),
         "notification_id": foreign_notification,
         "name": "contract_kinds",
+        "kind": "achievements",
     }
     created = await client.post(
         "/auth/clients", json={"client_id": "authz-client", "name": "authz client"}, headers=admin.headers

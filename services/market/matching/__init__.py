@@ -7,7 +7,10 @@ Interface::
 
     service.suggestions(session=…, search=SearchClient, kind=…, principal=…, listing_id=…, limit=…, cursor=…)
     scoring.assess(offer=Side, want=Side, hit=SimilarHit) -> Assessment     reasons and score, no I/O
-    client.open_search_client(settings, transport=…)                          entered by the market lifespan
+    client.open_search_client(settings, transport=…, tokens=…)                entered by the market lifespan
+    SearchClient.percolate(kind, document, queries) -> list[PercolateMatch]    which saved searches a listing
+        matches (POST {search_url}/{kind}/percolate with the relay's service token, chunks of 1000; any failure
+        is SearchUnavailable)
 
 Candidates come from the search service (POST {search_url}/{kind}/similar); the structured fields and the
 published / not expired / other organization checks come from market's own tables. Formula and weights:

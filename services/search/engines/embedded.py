@@ -54,7 +54,7 @@ from services.search.engines.base import (
 )
 from services.search.segment import QueryTerm, Segmenter, snippet
 
-__all__ = ["EmbeddedEngine"]
+__all__ = ["DocumentMatcher", "EmbeddedEngine"]
 
 # Column weights of BM25: a word in the title counts most, then keywords (keywords, field, IPC, owner), then body.
 BM25_WEIGHTS = (10.0, 4.0, 1.0)
@@ -67,7 +67,10 @@ RANK_ALL_LIMIT = 2000
 # How many write transactions the change log covers; a process whose columnar copy is older reloads it whole.
 CHANGE_LOG_GENERATIONS = 100
 
-SCHEMA = """
+# The full-text table (also built, alone, for one document by DocumentMatcher: the same tokenizer, the same matches).
+FTS_TABLE = "CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(title, keywords, body, tokenize = 'unicode61 remove_diacritics 0')"
+
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS docs (
     rowid INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -106,8 +109,8 @@ CREATE TABLE IF NOT EXISTS vectors (
     rowid INTEGER PRIMARY KEY,
     vector BLOB NOT NULL
 );
-CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(title, keywords, body, tokenize = 'unicode61 remove_diacritics 0');
-"""
+{FTS_TABLE};
+"""  # noqa: S608 (constants only)
 
 
 def _quote(token: str) -> str:
@@ -980,3 +983,76 @@ class EmbeddedEngine(SearchEngine):
         path = self.directory / f"{kind}-{uuid.uuid4().hex}.sqlite"
         index = await asyncio.to_thread(_IndexFile, path, self.segmenter)
         return _Builder(self, kind, index)
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentMatch:
+    """How one document matches a query: its word rank out of the strategy's groups, and the words it holds."""
+
+    rank: int
+    groups: int
+    matched: tuple[str, ...]
+
+
+class DocumentMatcher:
+    """The embedded engine's match rules applied to one document, for percolation (which saved searches would find
+    a listing).
+
+    The document alone sits in an in-memory FTS5 table of the engine's own declaration (FTS_TABLE), its text
+    tokenized by the same segmenter, and a one-row columnar copy (_Columns); each query word's FTS5 expression
+    (_term_match), the strategy's word ranks (ranking.word_ranks) and the filters (_Columns.passes) are the very
+    code a search runs. So a query matches here exactly when a search of the index would return the document,
+    whatever else the index holds — as long as the strategy does not depend on the other documents: ``frequency``
+    does (which word is mandatory depends on the index's word counts) and is refused.
+
+    Each query word is looked up once per matcher (saved searches share many words). Not thread-safe: one matcher
+    per document, used by one thread; :meth:`close` frees it.
+    """
+
+    _ROWID = 1
+
+    def __init__(self, doc: IndexDocument, segmenter: Segmenter) -> None:
+        self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        self._db.execute(FTS_TABLE)
+        self._db.execute(
+            "INSERT INTO fts (rowid, title, keywords, body) VALUES (?, ?, ?, ?)",
+            (
+                self._ROWID,
+                segmenter.index_text(doc.title),
+                segmenter.index_text(doc.keywords),
+                segmenter.index_text(doc.body),
+            ),
+        )
+        # The row as _LOAD reads it back from docs (see _IndexFile._upsert for how modes are stored).
+        row = (self._ROWID, *(getattr(doc, column) for column in _COPIED), " ".join(sorted(set(doc.modes))), None)
+        self._columns = _Columns.empty().updated(0, [row], ())
+        self._this = np.array([self._ROWID], dtype=np.int64)
+        self._none = np.zeros(0, dtype=np.int64)
+        self._holds: dict[str, bool] = {}
+
+    def close(self) -> None:
+        self._db.close()
+
+    def holds(self, term: QueryTerm) -> bool:
+        """Whether the document holds a query word (whole, by its bigrams, or as a prefix when the term is one)."""
+        match = _term_match(term)
+        found = self._holds.get(match)
+        if found is None:
+            found = self._db.execute("SELECT 1 FROM fts WHERE fts MATCH ?", (match,)).fetchone() is not None
+            self._holds[match] = found
+        return found
+
+    def match(self, query: SearchQuery, terms: Sequence[QueryTerm]) -> DocumentMatch | None:
+        """How the document matches ``query`` (``terms``: its words, Segmenter.query_terms), or None when a search
+        would not return it. Without words every document passing the filters matches (rank and groups 0)."""
+        if query.matching == "frequency":
+            raise ValueError("the frequency strategy depends on the whole index: it cannot be decided for one document")
+        if not self._columns.passes(query, self._this)[0]:
+            return None
+        if not terms:
+            return DocumentMatch(0, 0, ())
+        held = [self.holds(term) for term in terms]
+        universe, ranks, groups = ranking.word_ranks([self._this if h else self._none for h in held], query.matching)
+        if not len(universe):
+            return None
+        return DocumentMatch(int(ranks[0]), groups, tuple(t.word for t, h in zip(terms, held, strict=True) if h))
