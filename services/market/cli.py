@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from services.market import app as _market_app  # noqa: F401  (imports every domain: registers their maintenance jobs)
 from services.market.directory.rebuild import run_directory_rebuild
+from services.market.matching.client import open_search_client
 from services.market.settings import MarketSettings
 from services.market.worker import background_tasks, build_relay, build_token_provider, fold_all, run_maintenance
 from shared.db import create_engine, create_sessionmaker
@@ -47,7 +48,11 @@ async def _relay_main(*, once: bool) -> int:
                 await fold_all(sessionmaker, batch=settings.stats_fold_batch, wait=True)
                 await run_maintenance(sessionmaker)
                 return delivered
-            await run_until_signalled(background_tasks(settings, relay=relay, sessionmaker=sessionmaker))
+            # The match alerts run here too: they percolate listings with search, with the relay's token.
+            async with open_search_client(settings, transport=None, tokens=tokens) as search:
+                await run_until_signalled(
+                    background_tasks(settings, relay=relay, sessionmaker=sessionmaker, search=search)
+                )
     finally:
         await tokens.aclose()
         await engine.dispose()

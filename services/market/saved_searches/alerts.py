@@ -24,7 +24,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -111,7 +111,8 @@ async def _alert(
         )
         if not page:
             break
-        matches = await search.percolate(f"{job.listing_kind}s", job.document, [percolate_query(row) for row in page])
+        plural: Literal["achievements", "demands"] = "achievements" if job.listing_kind == "achievement" else "demands"
+        matches = await search.percolate(plural, job.document, [percolate_query(row) for row in page])
         await _record_hits(session, job, {str(row.id): row for row in page}, matches, now)
         after = page[-1].id
         if len(page) < settings.match_alert_page:
