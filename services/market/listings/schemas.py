@@ -514,7 +514,7 @@ class DemandUpdate(_DemandFields):
     deadline: IsoDate | None = None
     region_code: RegionCode | None = None
     contact: Contact | None = None
-    match_alerts: StrictBool | None = None
+    match_alerts: StrictBool | None = Field(default=None, description=MATCH_ALERTS_DESCRIPTION)
 
 
 class OwnerPublic(BaseModel):

@@ -91,9 +91,12 @@ class _Filters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     technical_field: TechnicalField | None = None
-    region: Region | None = None
-    trl_min: Trl | None = None
-    trl_max: Trl | None = None
+    region: Region | None = Field(
+        default=None,
+        description="GB/T 2260 code; a province (510000) or prefecture (510100) code matches every region below it.",
+    )
+    trl_min: Trl | None = Field(default=None, description="Lowest technology readiness level, 1–9; at most trl_max.")
+    trl_max: Trl | None = Field(default=None, description="Highest technology readiness level, 1–9.")
     price_min_fen: Fen | None = Field(default=None, description="Lowest price in fen (achievement searches).")
     price_max_fen: Fen | None = Field(default=None, description="Highest price in fen (achievement searches).")
     budget_min_fen: Fen | None = Field(default=None, description="Lowest budget in fen (demand searches).")
@@ -130,10 +133,10 @@ class SavedSearchUpdate(_Filters):
     """A partial update: only the fields sent change; null clears a filter. The kind cannot change."""
 
     name: Name | None = None
-    q: Query | None = None
+    q: Query | None = Field(default=None, description="Words to find, at most 200 characters (empty: filters only).")
     matching: Matching | None = Field(default=None, description=_MATCHING_DESCRIPTION)
-    channel: Channel | None = None
-    frequency: Frequency | None = None
+    channel: Channel | None = Field(default=None, description="inbox or webhook.")
+    frequency: Frequency | None = Field(default=None, description="instant or daily (digest at 09:00 Asia/Shanghai).")
     active: StrictBool | None = None
 
 
