@@ -118,7 +118,7 @@ def settings(folder: Path, postgres: str | None) -> tuple[AuthSettings, MarketSe
         AuthSettings(
             database_url=f"sqlite+aiosqlite:///{folder / 'auth.db'}",
             bootstrap_admin_email="admin@bench.test",
-            bootstrap_admin_password="bench-admin-password-1",
+            bootstrap_admin_password="bench-admin-password-1",  # noqa: S106  (a throwaway in-process stack)
             password_hash_memory_kib=1024,
             password_hash_time_cost=1,
             password_hash_parallelism=1,
@@ -142,7 +142,7 @@ async def publish(market: FastAPI, patent: dict[str, Any], org_id: uuid.UUID) ->
     """Create and publish an achievement through market's listing service (one transaction each, as a request)."""
     principal = Principal(
         subject="bench-university-user",
-        token_id="bench",
+        token_id="bench",  # noqa: S106  (not a secret: the id of a token that does not exist)
         roles=frozenset({"member"}),
         org_id=org_id,
         org_kind="university",

@@ -6,8 +6,10 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Request, Response
+from fastapi.responses import JSONResponse
 
 from services.market.concurrency import etag_for
+from services.market.idempotency import IdempotencyDep, StoredResponse
 from services.market.saved_searches import service
 from services.market.saved_searches.models import SavedSearch
 from services.market.saved_searches.schemas import SavedSearchCreate, SavedSearchPublic, SavedSearchUpdate
@@ -40,7 +42,8 @@ def _with_etag(response: Response, row: SavedSearch) -> SavedSearchPublic:
         "Saves q and the search API's filters (the names of GET /search/achievements or /search/demands, by "
         "`kind`) for the caller acting for their organization. When a listing of another organization is "
         "published or materially changed and matches, the search alerts once per listing (`channel` inbox or "
-        "webhook; `frequency` instant or a daily digest at 09:00 Asia/Shanghai). A search with neither q nor a "
+        "webhook; `frequency` instant or a daily digest at 09:00 Asia/Shanghai). Send an Idempotency-Key to make retries "
+        "safe. A search with neither q nor a "
         "filter, trl_min > trl_max, a lower amount above the upper one, a filter of the other kind or matching "
         "`frequency` is a 422 naming the field; beyond the per-user limit a 409. Answers 201 with Location and ETag."
     ),
@@ -50,15 +53,20 @@ async def create_saved_search(
     request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
-    response: Response,
+    idempotency: IdempotencyDep,
     payload: Annotated[SavedSearchCreate, Body()],
-) -> SavedSearchPublic:
+) -> JSONResponse:
     settings: MarketSettings = request.app.state.settings
-    row = await service.create_saved_search(
-        session, principal=principal, payload=payload, cap=settings.saved_searches_per_user
-    )
-    response.headers["Location"] = request.url_for("get_saved_search", search_id=str(row.id)).path
-    return _with_etag(response, row)
+
+    async def run() -> StoredResponse:
+        row = await service.create_saved_search(
+            session, principal=principal, payload=payload, cap=settings.saved_searches_per_user
+        )
+        location = request.url_for("get_saved_search", search_id=str(row.id)).path
+        body = service.to_public(row).model_dump(mode="json")
+        return StoredResponse(201, body, {"Location": location, "ETag": etag_for(row.version)})
+
+    return await idempotency.replay_or_run(session, run)
 
 
 @router.get(

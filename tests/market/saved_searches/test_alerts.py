@@ -9,22 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import uuid
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
 from services.market.matching.client import SearchClient
 from services.market.saved_searches import alerts
 from services.market.saved_searches.models import MatchAlertJob, SavedSearch, SavedSearchHit
+from shared.clock import today_in_china
 from tests.conftest import Stack
 from tests.market.helpers import achievement_body, create_listing, demand_body, transition
 from tests.support.actors import Actor, Actors
 
 URL = "/market/saved-searches"
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+
+
+def beijing(day: dt.date, hour: int, minute: int) -> dt.datetime:
+    """An explicit instant: ``hour:minute`` Beijing time on ``day``, in UTC."""
+    return dt.datetime.combine(day, dt.time(hour, minute), SHANGHAI).astimezone(dt.UTC)
 
 
 def battery(**overrides: Any) -> dict[str, Any]:
@@ -150,7 +154,9 @@ class TestInstantAlerts:
         listing = await publish(stack, uni, "achievements", battery())
         await run(stack)
         # Materially changed twice while published: two more jobs, still one alert.
-        await patch_listing(stack, uni, "achievements", listing["id"], {"title": "一种锂电池极片缺陷检测装置（改进型）"})
+        await patch_listing(
+            stack, uni, "achievements", listing["id"], {"title": "一种锂电池极片缺陷检测装置（改进型）"}
+        )
         await patch_listing(stack, uni, "achievements", listing["id"], {"trl": 7})
         assert await run(stack) == 2
         assert len(await inbox(stack, company, "saved_search.match")) == 1
@@ -164,7 +170,9 @@ class TestInstantAlerts:
     async def test_immaterial_change_enqueues_nothing(self, stack: Stack, actors: Actors) -> None:
         uni = await actors.org_member(kind="university")
         listing = await publish(stack, uni, "achievements", battery())
-        await patch_listing(stack, uni, "achievements", listing["id"], {"contact": {"name": "张老师", "phone": "028-1"}})
+        await patch_listing(
+            stack, uni, "achievements", listing["id"], {"contact": {"name": "张老师", "phone": "028-1"}}
+        )
         jobs = await rows(stack, MatchAlertJob)
         assert len(jobs) == 1  # the publication only
         assert jobs[0].listing_version == listing["version"]
@@ -224,15 +232,22 @@ class TestDailyDigest:
         first = await publish(stack, uni, "achievements", battery())
         second = await publish(stack, uni, "achievements", battery(title="一种锂电池隔膜缺陷检测方法"))
         # Both hits recorded at 08:30 on day D (Beijing time), explicit instants throughout.
-        day = dt.date.today() + dt.timedelta(days=2)
-        at = lambda hour, minute: dt.datetime.combine(day, dt.time(hour, minute), SHANGHAI).astimezone(dt.UTC)  # noqa: E731
+        day = today_in_china() + dt.timedelta(days=2)
+
+        def at(hour: int, minute: int) -> dt.datetime:
+            return beijing(day, hour, minute)
+
         assert await run(stack, now=at(8, 30)) == 2
         assert await inbox(stack, company) == []  # daily: nothing at once
         assert await digest(stack, at(8, 59)) == 0
         assert await inbox(stack, company) == []
         assert await digest(stack, at(9, 0)) == 1
         [sent] = await inbox(stack, company)
-        assert (sent["type"], sent["subject_type"], sent["subject_id"]) == ("saved_search.digest", "saved_search", saved["id"])
+        assert (sent["type"], sent["subject_type"], sent["subject_id"]) == (
+            "saved_search.digest",
+            "saved_search",
+            saved["id"],
+        )
         assert sent["data"]["count"] == 2
         assert {item["listing_id"] for item in sent["data"]["items"]} == {first["id"], second["id"]}
         assert all(item["reasons"] and item["title"] for item in sent["data"]["items"])
@@ -247,8 +262,8 @@ class TestDailyDigest:
         await save(stack, company, q="锂电池", frequency="daily")
         uni = await actors.org_member(kind="university")
         await publish(stack, uni, "achievements", battery())
-        day = dt.date.today() + dt.timedelta(days=2)
-        at = lambda d, hour, minute: dt.datetime.combine(d, dt.time(hour, minute), SHANGHAI).astimezone(dt.UTC)  # noqa: E731
+        day = today_in_china() + dt.timedelta(days=2)
+        at = beijing
         await run(stack, now=at(day, 9, 30))
         assert await digest(stack, at(day, 23, 59)) == 0
         next_day = day + dt.timedelta(days=1)
@@ -280,7 +295,8 @@ class TestDemandStandingSearch:
         assert (told["subject_type"], told["subject_id"]) == ("achievement", achievement["id"])
         assert told["data"]["demand_id"] == demand["id"]
         assert told["data"]["title"] == achievement["title"]
-        assert told["data"]["reasons"] and "<em>" in told["data"]["snippet"]
+        assert told["data"]["reasons"]
+        assert "<em>" in told["data"]["snippet"]
         assert told["data"]["score"] >= stack.service_app("market").state.settings.demand_match_min_score
         # Changed again: no second alert for the same pair.
         await patch_listing(stack, uni, "achievements", achievement["id"], {"trl": 7})
@@ -319,7 +335,8 @@ class TestOutage:
         assert await run(stack, now=job.next_attempt_at) == 1
         assert len(await inbox(stack, company, "saved_search.match")) == 1
         [job] = await rows(stack, MatchAlertJob)
-        assert job.done_at is not None and job.attempts == 2
+        assert job.done_at is not None
+        assert job.attempts == 2
 
 
 class TestConcurrentWorkers:

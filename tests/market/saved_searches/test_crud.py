@@ -104,6 +104,16 @@ class TestCreate:
         listed = await stack.client.get(URL, headers=company.headers)
         assert listed.json()["items"] == []
 
+    async def test_idempotency_key_replays_the_first_answer(self, stack: Stack, actors: Actors) -> None:
+        company = await actors.org_member(kind="enterprise")
+        headers = {**company.headers, "Idempotency-Key": "3f1c2a9e-saved-search"}
+        first = await stack.client.post(URL, json=body(), headers=headers)
+        again = await stack.client.post(URL, json=body(), headers=headers)
+        assert (first.status_code, again.status_code) == (201, 201)
+        assert again.json() == first.json()
+        assert again.headers["location"] == first.headers["location"]
+        assert len((await stack.client.get(URL, headers=company.headers)).json()["items"]) == 1
+
     async def test_needs_a_token(self, stack: Stack) -> None:
         assert_problem(await stack.client.post(URL, json=body()), 401)
         assert_problem(await stack.client.get(URL), 401)
@@ -163,9 +173,7 @@ class TestList:
 
 
 class TestUpdateAndDelete:
-    async def test_patch_changes_only_what_is_sent_and_null_clears_a_filter(
-        self, stack: Stack, actors: Actors
-    ) -> None:
+    async def test_patch_changes_only_what_is_sent_and_null_clears_a_filter(self, stack: Stack, actors: Actors) -> None:
         company = await actors.org_member(kind="enterprise")
         saved = await create(stack, company, region="510100")
         url = f"{URL}/{saved['id']}"
