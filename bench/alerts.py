@@ -32,10 +32,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import sqlalchemy as sa
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from sqlalchemy.engine import make_url
 
 from services.auth.settings import AuthSettings
 from services.embedded import create_app
@@ -186,10 +188,6 @@ async def one_run(searches: int, patents: list[dict[str, Any]], seed: int, postg
         app = create_app(auth_settings=auth_settings, market_settings=market_settings, search_settings=search_settings)
         async with LifespanManager(app, startup_timeout=120) as manager:
             market = _market(app)
-            if postgres:  # a reused database: start from no saved searches
-                async with market.state.sessionmaker() as session, session.begin():
-                    for model in (SavedSearchHit, SavedSearch):
-                        await session.execute(sa.delete(model))
             rows = search_rows(searches, patents, target, seed)
             async with market.state.sessionmaker() as session, session.begin():
                 for start in range(0, len(rows), 2000):
@@ -224,16 +222,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--searches", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=14)
-    parser.add_argument("--postgres", action="store_true", help="market on TEST_POSTGRES_URL (a scratch database)")
+    parser.add_argument(
+        "--postgres", action="store_true", help="market on TEST_POSTGRES_URL (market in a scratch database)"
+    )
     args = parser.parse_args()
-    postgres = os.environ.get("TEST_POSTGRES_URL") if args.postgres else None
-    if args.postgres and not postgres:
+    server = os.environ.get("TEST_POSTGRES_URL") if args.postgres else None
+    if args.postgres and not server:
         raise SystemExit("--postgres needs TEST_POSTGRES_URL")
     patents = load_patents()
     print(f"load average: {os.getloadavg()}", flush=True)
     for size in (0, args.searches):
-        print(json.dumps(asyncio.run(one_run(size, patents, args.seed, postgres)), ensure_ascii=False), flush=True)
+        result = asyncio.run(run_on(server, size, patents, args.seed))
+        print(json.dumps(result, ensure_ascii=False), flush=True)
     print(f"load average: {os.getloadavg()}", flush=True)
+
+
+async def run_on(server: str | None, size: int, patents: list[dict[str, Any]], seed: int) -> dict[str, Any]:
+    """One run; with a PostgreSQL server, market gets a scratch database of its own, dropped afterwards."""
+    if server is None:
+        return await one_run(size, patents, seed, None)
+    url = make_url(server)
+    name = f"bench_alerts_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        return await one_run(size, patents, seed, url.set(database=name).render_as_string(hide_password=False))
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
 
 
 if __name__ == "__main__":
