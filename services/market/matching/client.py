@@ -105,8 +105,8 @@ class SearchClient:
         queries: Sequence[Mapping[str, Any]],
     ) -> list[PercolateMatch]:
         """The queries ``document`` (the listing's ingestion document, shared.outbox.relay.ingestion_document)
-        matches, in the given order; each query is ``{key, q, filters…, matching}`` as the search contract names
-        them. Sent in chunks of PERCOLATE_CHUNK. Any failure is SearchUnavailable (the caller retries later)."""
+        matches, in the given order; each query is ``{key, q, filters…, matching}`` with exactly the search
+        contract's keys (docs/search.md, Percolation: another key is a 422, hence SearchUnavailable). Sent in chunks of PERCOLATE_CHUNK. Any failure is SearchUnavailable (the caller retries later)."""
         plural = _PLURAL.get(kind, kind)
         url = f"{self.search_url}/{plural}/percolate"
         matches: list[PercolateMatch] = []

@@ -39,6 +39,7 @@ from shared.reference.technical_fields import technical_fields
 
 __all__ = [
     "SEARCHABLE_STATUSES",
+    "field_errors",
     "indexed_documents",
     "ingest",
     "is_searchable",
@@ -69,6 +70,19 @@ class _Decision:
 def parse_fields(kind: Kind, fields: dict[str, Any]) -> AchievementFields | DemandFields:
     """Validate a producer's fields against the whitelist of ``kind``, dropping every other key."""
     return FIELD_MODELS[kind].model_validate(fields)
+
+
+def field_errors(exc: PydanticValidationError, prefix: str) -> list[dict[str, Any]]:
+    """The errors of a producer's fields (parse_fields) in the problem shape, each field path under ``prefix``."""
+    return [
+        {
+            "field": f"{prefix}." + ".".join(str(part) for part in error["loc"]),
+            "in": "body",
+            "message": error["msg"],
+            "type": error["type"],
+        }
+        for error in exc.errors()
+    ]
 
 
 def is_searchable(kind: Kind, fields: AchievementFields | DemandFields) -> bool:
@@ -154,16 +168,7 @@ def _validate(batch: DocumentBatch) -> list[_Decision]:
         try:
             decisions.append(_Decision(operation, parse_fields(operation.kind, operation.fields)))
         except PydanticValidationError as exc:
-            for error in exc.errors():
-                path = ".".join(str(part) for part in error["loc"])
-                errors.append(
-                    {
-                        "field": f"documents.{position}.fields.{path}",
-                        "in": "body",
-                        "message": error["msg"],
-                        "type": error["type"],
-                    }
-                )
+            errors += field_errors(exc, f"documents.{position}.fields")
     if errors:
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         raise ValidationFailed(detail, errors=errors)

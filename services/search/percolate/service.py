@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 
 from services.search.documents.schemas import DocumentOperation
-from services.search.documents.service import is_searchable, parse_fields, to_index_document
+from services.search.documents.service import field_errors, is_searchable, parse_fields, to_index_document
 from services.search.engines.base import Kind, SearchQuery
 from services.search.engines.embedded import DocumentMatcher
 from services.search.percolate.schemas import PercolateMatch, PercolateQuery
@@ -73,9 +74,12 @@ def search_queries(kind: Kind, queries: Sequence[PercolateQuery]) -> list[Search
 
 def _located(exc: ProblemError, position: int) -> ValidationFailed:
     """A query's validation error with the query's index in each field path."""
-    errors = [{**error, "field": f"queries.{position}.{error['field']}"} for error in exc.errors or []]
-    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or exc.detail
-    return ValidationFailed(detail, errors=errors)
+    return _failed([{**error, "field": f"queries.{position}.{error['field']}"} for error in exc.errors or []])
+
+
+def _failed(errors: list[dict[str, Any]]) -> ValidationFailed:
+    """A 422 naming each field (the detail sums up the first five)."""
+    return ValidationFailed("; ".join(f"{e['field']}: {e['message']}" for e in errors[:5]), errors=errors)
 
 
 def percolate(
@@ -94,7 +98,7 @@ def percolate(
     try:
         fields = parse_fields(kind, document.fields)
     except PydanticValidationError as exc:
-        raise _document_errors(exc) from exc
+        raise _failed(field_errors(exc, "document.fields")) from exc
     if not is_searchable(kind, fields):
         return []
     indexed = to_index_document(kind, str(document.id), document.version, fields)
@@ -119,17 +123,3 @@ def percolate(
         return matches
     finally:
         matcher.close()
-
-
-def _document_errors(exc: PydanticValidationError) -> ValidationFailed:
-    """The document's field errors (as POST /documents reports them) on ``document.fields.…``."""
-    errors = [
-        {
-            "field": "document.fields." + ".".join(str(part) for part in error["loc"]),
-            "in": "body",
-            "message": error["msg"],
-            "type": error["type"],
-        }
-        for error in exc.errors()
-    ]
-    return ValidationFailed("; ".join(f"{e['field']}: {e['message']}" for e in errors[:5]), errors=errors)
