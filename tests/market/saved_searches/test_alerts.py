@@ -313,6 +313,20 @@ class TestDemandStandingSearch:
         await run(stack)
         assert len(await inbox(stack, company, "demand.match")) == 1
 
+    async def test_own_organization_demand_is_not_told(self, stack: Stack, actors: Actors) -> None:
+        # A research institute both posts demands and lists achievements: its own achievement is no news to it.
+        institute = await actors.org_member(kind="research_institute")
+        await publish(
+            stack,
+            institute,
+            "demands",
+            demand_body(title="锂电池极片缺陷在线检测", technical_field="new_energy", keywords=["锂电池", "机器视觉"]),
+        )
+        await deliver(stack)
+        await publish(stack, institute, "achievements", battery())
+        await run(stack)
+        assert await inbox(stack, institute, "demand.match") == []
+
 
 class TestOutage:
     async def test_search_unavailable_keeps_the_job_pending_with_backoff(self, stack: Stack, actors: Actors) -> None:
