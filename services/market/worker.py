@@ -46,7 +46,18 @@ __all__ = [
 logger = logging.getLogger("techmarket.market.worker")
 
 MaintenanceJob = Callable[[AsyncSession], Awaitable[int]]
-_jobs: dict[str, MaintenanceJob] = {"idempotency_keys_purged": lambda session: purge_expired(session)}
+
+
+async def send_digests(session: AsyncSession) -> int:
+    """Maintenance job: the saved searches' daily digests due now (09:00 Asia/Shanghai)."""
+    return await saved_search_alerts.send_digests(session, now=utcnow())
+
+
+# The worker's own jobs: the app, the relay process (SERVICE=relay) and `techmarket market sweep` all run them.
+_jobs: dict[str, MaintenanceJob] = {
+    "idempotency_keys_purged": lambda session: purge_expired(session),
+    "saved_search_digests": send_digests,
+}
 
 
 def register_maintenance(name: str, job: MaintenanceJob) -> None:
@@ -147,11 +158,6 @@ async def alert_forever(
             await asyncio.wait_for(stop.wait(), timeout=settings.match_alert_interval_seconds)
 
 
-async def send_digests(session: AsyncSession) -> int:
-    """Maintenance job: the saved searches' daily digests due now (09:00 Asia/Shanghai)."""
-    return await saved_search_alerts.send_digests(session, now=utcnow())
-
-
 def background_tasks(
     settings: MarketSettings,
     *,
@@ -183,7 +189,6 @@ async def market_lifespan(app: FastAPI) -> AsyncIterator[None]:
     transport = getattr(app.state, "outbound_transport", None)
     tokens = build_token_provider(settings, transport=transport)
     app.state.relay = build_relay(settings, sessionmaker=app.state.sessionmaker, client=app.state.http, tokens=tokens)
-    register_maintenance("saved_search_digests", send_digests)
     try:
         async with open_search_client(settings, transport=transport, tokens=tokens) as search_client:
             app.state.search_client = search_client
