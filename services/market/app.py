@@ -18,6 +18,7 @@ from services.market.openapi_examples import REQUEST_EXAMPLES
 from services.market.proposals.router import interest_router
 from services.market.proposals.router import router as proposals_router
 from services.market.reference.router import router as reference_router
+from services.market.saved_searches.router import router as saved_searches_router
 from services.market.settings import MarketSettings
 from services.market.stats.router import router as stats_router
 from services.market.webhooks.router import router as webhooks_router
@@ -40,6 +41,7 @@ ROUTERS: list[APIRouter] = [
     stats_router,
     notifications_router,
     webhooks_router,
+    saved_searches_router,
 ]
 
 SPEC = ServiceSpec(

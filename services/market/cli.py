@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from services.market import app as _market_app  # noqa: F401  (imports every domain: registers their maintenance jobs)
 from services.market.directory.rebuild import run_directory_rebuild
+from services.market.matching.client import open_search_client
 from services.market.settings import MarketSettings
 from services.market.webhooks import delivery as webhook_delivery
 from services.market.worker import (
@@ -67,9 +68,13 @@ async def _relay_main(*, once: bool) -> int:
                 await deliver_webhooks(sessionmaker, client=webhook_client, config=config)
                 await run_maintenance(sessionmaker)
                 return delivered
-            await run_until_signalled(
-                background_tasks(settings, relay=relay, sessionmaker=sessionmaker, webhook_client=webhook_client)
-            )
+            # The match alerts run here too: they percolate listings with search, with the relay's token.
+            async with open_search_client(settings, transport=None, tokens=tokens) as search:
+                await run_until_signalled(
+                    background_tasks(
+                        settings, relay=relay, sessionmaker=sessionmaker, webhook_client=webhook_client, search=search
+                    )
+                )
     finally:
         await tokens.aclose()
         await engine.dispose()

@@ -9,5 +9,6 @@ from services.market.notifications import models as notifications_models  # noqa
 from services.market.offices import models as offices_models  # noqa: F401
 from services.market.outbox import models as outbox_models  # noqa: F401
 from services.market.proposals import models as proposals_models  # noqa: F401
+from services.market.saved_searches import models as saved_searches_models  # noqa: F401
 from services.market.stats import models as stats_models  # noqa: F401
 from services.market.webhooks import models as webhooks_models  # noqa: F401

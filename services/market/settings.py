@@ -112,6 +112,28 @@ class MarketSettings(RelaySettings):
         "disabled.",
     )
 
+    saved_searches_per_user: int = Field(
+        default=100, ge=1, le=10_000, description="Most saved searches one user may keep per organization (409 beyond)."
+    )
+    match_alert_interval_seconds: float = Field(
+        default=0.5, gt=0, description="Pause between rounds of the match-alert loop (pending alert jobs)."
+    )
+    match_alert_page: int = Field(
+        default=1000,
+        ge=1,
+        le=10_000,
+        description="Saved searches read and sent to search's percolation per round of one alert job.",
+    )
+    match_alert_retry_seconds: float = Field(
+        default=5.0, gt=0, description="First retry delay of an alert job search could not answer (doubles each time)."
+    )
+    demand_match_min_score: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Lowest suggestion score (docs/market.md) at which a new achievement alerts an open demand.",
+    )
+
     stats_target_fen: int = Field(
         default=60_000_000_000_000,
         gt=0,

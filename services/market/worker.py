@@ -24,21 +24,25 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.market.idempotency import purge_expired
-from services.market.matching.client import open_search_client
+from services.market.matching.client import SearchClient, open_search_client
 from services.market.notifications import service as notifications_service
 from services.market.notifications.stream import StreamSlots
 from services.market.outbox.models import OutboxEvent
+from services.market.saved_searches import alerts as saved_search_alerts
 from services.market.settings import MarketSettings
 from services.market.stats import service as stats_service
 from services.market.webhooks import delivery as webhook_delivery
 from services.market.webhooks.delivery import DeliveryConfig, DisabledEndpoint, RoundReport
 from shared.broadcast import attach, detach, open_broadcaster
+from shared.clock import utcnow
 from shared.outbox import relay as outbox_relay
 from shared.outbox.relay import Jobs, Relay, TokenSource, ingestion_document, running_in_background
 from shared.service_token import ServiceTokenProvider
 
 __all__ = [
     "NOTIFICATIONS_CHANNEL",
+    "alert_forever",
+    "background_tasks",
     "build_relay",
     "build_token_provider",
     "deliver_webhooks",
@@ -57,7 +61,18 @@ logger = logging.getLogger("techmarket.market.worker")
 NOTIFICATIONS_CHANNEL = "market_notifications"
 
 MaintenanceJob = Callable[[AsyncSession], Awaitable[int]]
-_jobs: dict[str, MaintenanceJob] = {"idempotency_keys_purged": lambda session: purge_expired(session)}
+
+
+async def send_digests(session: AsyncSession) -> int:
+    """Maintenance job: the saved searches' daily digests due now (09:00 Asia/Shanghai)."""
+    return await saved_search_alerts.send_digests(session, now=utcnow())
+
+
+# The worker's own jobs: the app, the relay process (SERVICE=relay) and `techmarket market sweep` all run them.
+_jobs: dict[str, MaintenanceJob] = {
+    "idempotency_keys_purged": lambda session: purge_expired(session),
+    "saved_search_digests": send_digests,
+}
 
 
 def register_maintenance(name: str, job: MaintenanceJob) -> None:
@@ -203,15 +218,34 @@ async def webhooks_forever(
             await asyncio.wait_for(stop.wait(), timeout=interval)
 
 
+async def alert_forever(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    search: SearchClient,
+    settings: MarketSettings,
+    stop: asyncio.Event,
+) -> None:
+    """Run the due match-alert jobs (saved searches, open demands) every ``match_alert_interval_seconds`` until
+    ``stop``. A job search cannot answer stays pending with backoff (saved_searches.alerts)."""
+    while not stop.is_set():
+        try:
+            await saved_search_alerts.run_pending(sessionmaker, search=search, settings=settings)
+        except Exception:  # a failed round is retried; the jobs stay pending meanwhile
+            logger.exception("match alert round failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=settings.match_alert_interval_seconds)
+
+
 def background_tasks(
     settings: MarketSettings,
     *,
     relay: Relay[OutboxEvent],
     sessionmaker: async_sessionmaker[AsyncSession],
     webhook_client: httpx.AsyncClient | None = None,
+    search: SearchClient | None = None,
 ) -> Jobs:
     """The market's background loops: the outbox relay, the statistics fold, the webhook deliveries, the
-    maintenance jobs."""
+    maintenance jobs and, with a search client, the match alerts."""
 
     def jobs(stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
         webhooks = (
@@ -234,6 +268,7 @@ def background_tasks(
                 sessionmaker, interval=settings.stats_fold_interval_seconds, batch=settings.stats_fold_batch, stop=stop
             ),
             maintenance_forever(sessionmaker, interval=settings.maintenance_interval_seconds, stop=stop),
+            *([alert_forever(sessionmaker, search=search, settings=settings, stop=stop)] if search is not None else []),
         ]
 
     return jobs
@@ -251,12 +286,6 @@ async def market_lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Deliveries go to the organizations' own servers over the real network, never through the in-process
     # transport of the embedded app.
     app.state.webhook_client = webhook_delivery.open_client(app.state.webhook_config)
-    jobs = background_tasks(
-        settings,
-        relay=app.state.relay,
-        sessionmaker=app.state.sessionmaker,
-        webhook_client=app.state.webhook_client,
-    )
     try:
         # The broadcaster comes first: notifications recorded by the background loops wake live streams too.
         async with open_broadcaster(settings.resolved_database_url, channel=NOTIFICATIONS_CHANNEL) as broadcaster:
@@ -266,12 +295,17 @@ async def market_lifespan(app: FastAPI) -> AsyncIterator[None]:
             app.state.notification_streams = StreamSlots(settings.notifications_stream_max_per_process)
             attach(app.state.sessionmaker, broadcaster)
             try:
-                async with (
-                    running_in_background(jobs if settings.relay_runs_in_app else lambda _: []),
-                    open_search_client(settings, transport=transport, tokens=tokens) as search_client,
-                ):
+                async with open_search_client(settings, transport=transport, tokens=tokens) as search_client:
                     app.state.search_client = search_client
-                    yield
+                    jobs = background_tasks(
+                        settings,
+                        relay=app.state.relay,
+                        sessionmaker=app.state.sessionmaker,
+                        webhook_client=app.state.webhook_client,
+                        search=search_client,
+                    )
+                    async with running_in_background(jobs if settings.relay_runs_in_app else lambda _: []):
+                        yield
             finally:
                 detach(app.state.sessionmaker)
     finally:

@@ -279,6 +279,17 @@ ROWS: tuple[Row, ...] = (
     Row("POST", "/market/webhooks/{webhook_id}/test", "401 404 403 202 404 404 404 404 404 403"),
     Row("GET", "/market/webhooks/{webhook_id}/deliveries", "401 404 403 200 404 404 404 404 404 200",
         query={"limit": "100"}),
+    # ---- market: saved searches (the world's search is the owner member's own: 404 to everyone else) -----------------
+    Row("POST", "/market/saved-searches", "401 201 201 201 201 201 201 201 201 201",
+        json={"name": "锂电池", "q": "锂电池"}),
+    Row("GET", "/market/saved-searches", "401 200 200 200 200 200 200 200 200 200", query={"limit": "100"},
+        contains=("search_id", "GET /market/saved-searches/{search_id}")),
+    Row("GET", "/market/saved-searches/{search_id}", "401 404 200 404 404 404 404 404 404 404",
+        "404 = another user's search"),
+    Row("PATCH", "/market/saved-searches/{search_id}", "401 404 412 404 404 404 404 404 404 404", _ST,
+        json={"name": "新名"}, headers=STALE),
+    Row("DELETE", "/market/saved-searches/{search_id}", "401 404 412 404 404 404 404 404 404 404", _ST,
+        headers=STALE),
     # ---- market: contracts, offices --------------------------------------------------------------------------------
     Row("POST", "/market/contracts", "401 403 201 201 403 403 403 403 403 403",
         "a contract naming the owner university as seller, submitted as seller", json=_contract_as_owner),

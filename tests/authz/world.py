@@ -154,6 +154,12 @@ async def build_world(stack: Stack, actors: Actors) -> World:
     assert buyer_inbox.status_code == 200, buyer_inbox.text
     foreign_notification = buyer_inbox.json()["items"][0]["id"]
 
+    # A saved search of the owner member (personal: 404 to everybody else, colleagues and admins included).
+    saved = await client.post(
+        "/market/saved-searches", json={"name": "无人机", "q": "无人机"}, headers=owner_member.headers
+    )
+    assert saved.status_code == 201, saved.text
+
     # A verified organization that only the suspend row acts on (so no other cell sees it suspended).
     bystander = deal.outsider
 
@@ -185,6 +191,7 @@ async def build_world(stack: Stack, actors: Actors) -> World:
         "office_id": str(registrar_a.org_id),
         "notification_id": foreign_notification,
         "webhook_id": await make_webhook(stack, owner_admin),
+        "search_id": saved.json()["id"],
         "name": "contract_kinds",
         "kind": "achievements",
     }

@@ -86,3 +86,6 @@ class Demand(Listing, table=True):
     budget_min_fen: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
     budget_max_fen: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
     deadline: dt.date | None = Field(default=None, nullable=True)
+    # An open published demand is a standing saved search of its owner: achievements matching it are announced
+    # (services.market.saved_searches); the owner may switch that off.
+    match_alerts: bool = Field(default=True, nullable=False)

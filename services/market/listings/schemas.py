@@ -14,7 +14,16 @@ import re
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+)
 
 from services.market.listings.codes import (
     APPLICATION_NO_PATTERN,
@@ -453,6 +462,12 @@ class AchievementUpdate(_AchievementFields):
     valid_until: IsoDate | None = None
 
 
+MATCH_ALERTS_DESCRIPTION = (
+    "Whether the owner organization is told (notification demand.match) when a newly published or changed "
+    "achievement of another organization matches this demand while it is published and open; default true."
+)
+
+
 class _DemandFields(_Strict):
     @field_validator("technical_field", check_fields=False)
     @classmethod
@@ -483,6 +498,7 @@ class DemandCreate(_DemandFields):
     deadline: IsoDate | None = Field(default=None, description="Last day (Beijing time); it expires after that day.")
     region_code: RegionCode | None = Field(default=None, description="Defaults to the owner organization's region.")
     contact: Contact | None = Field(default=None, description="Private contact, seen only by the owner.")
+    match_alerts: StrictBool = Field(default=True, description=MATCH_ALERTS_DESCRIPTION)
 
 
 class DemandUpdate(_DemandFields):
@@ -498,6 +514,7 @@ class DemandUpdate(_DemandFields):
     deadline: IsoDate | None = None
     region_code: RegionCode | None = None
     contact: Contact | None = None
+    match_alerts: StrictBool | None = Field(default=None, description=MATCH_ALERTS_DESCRIPTION)
 
 
 class OwnerPublic(BaseModel):
@@ -554,6 +571,9 @@ class DemandPublic(_ListingPublic):
     cooperation_modes: list[CooperationMode]
     budget: Money
     deadline: dt.date | None
+    match_alerts: bool | None = Field(
+        description=MATCH_ALERTS_DESCRIPTION + " Only for the owner organization and platform admins; else null."
+    )
 
 
 class ImportRow(BaseModel):

@@ -37,8 +37,10 @@ from services.market.listings.repository import ListingFilters, ListingRepositor
 from services.market.listings.schemas import AchievementCreate, AchievementImportReport, ImportRow
 from services.market.outbox import service as outbox_service
 from services.market.outbox.models import OutboxEvent
+from services.market.saved_searches import service as saved_searches_service
 from shared.clock import today_in_china, utcnow
 from shared.errors import Conflict, Forbidden, NotFound, PayloadTooLarge, ProblemError, ValidationFailed
+from shared.outbox.relay import ingestion_document
 from shared.pagination import Page, cursor_id, encode_cursor
 from shared.security import Principal
 
@@ -82,6 +84,7 @@ _REQUIRED = frozenset(
         "inventors",
         "cooperation_modes",
         "region_code",
+        "match_alerts",
     }
 )
 
@@ -204,6 +207,19 @@ async def _record_change(
         event_type=f"{kind.name}.{action}",
         op="upsert" if searchable else "delete",
         fields=_public_fields(kind, row, owner),
+        flush=flush,
+    )
+    # Match alerts (saved searches, open demands) judge the listing as search will see it: the event's document.
+    await saved_searches_service.listing_changed(
+        session,
+        kind=kind.name,
+        listing_id=row.id,
+        version=row.version,
+        owner_org_id=row.owner_org_id,
+        action=action,
+        changed_fields=(details or {}).get("fields"),
+        searchable=searchable,
+        document=ingestion_document(outbox_event),
         flush=flush,
     )
     return audit_event, outbox_event

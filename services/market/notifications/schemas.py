@@ -17,10 +17,14 @@ class NotificationPublic(BaseModel):
     id: uuid.UUID = Field(description="Notification id (UUIDv7, time-ordered).")
     type: str = Field(
         description="What happened: proposal.received, proposal.accepted, proposal.agreed, proposal.declined, "
-        "interest.received, contract.submitted, contract.registered, contract.rejected, webhook.disabled."
+        "interest.received, contract.submitted, contract.registered, contract.rejected, saved_search.match (a "
+        "new listing matches one of your saved searches), saved_search.digest (the day's matches of a daily saved "
+        "search), demand.match (a new achievement matches your organization's open demand), proposal.expiring, listing.expiring, webhook.disabled (an endpoint failed for 24 h and was disabled)."
     )
-    subject_type: str = Field(description="What it is about: proposal, contract or webhook.")
-    subject_id: uuid.UUID = Field(description="The id of the proposal or contract it is about.")
+    subject_type: str = Field(
+        description="What it is about: proposal, contract, achievement, demand, saved_search (a digest) or webhook."
+    )
+    subject_id: uuid.UUID = Field(description="The id of the proposal, contract, listing, saved search or webhook.")
     title: str = Field(description="A short human-readable line (Chinese).")
     data: dict[str, Any] | None = Field(default=None, description="Public fields of the event (never contacts).")
     addressed_to: str = Field(

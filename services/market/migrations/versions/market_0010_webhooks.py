@@ -13,7 +13,7 @@ from alembic import op
 from shared.db import UTCDateTime
 
 revision: str = "market_0010"
-down_revision: str | Sequence[str] | None = "market_0008"
+down_revision: str | Sequence[str] | None = "market_0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
