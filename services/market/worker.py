@@ -21,8 +21,11 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.market.idempotency import purge_expired
+from services.market.listings import service as listings_service
+from services.market.listings.kinds import ACHIEVEMENT, DEMAND
 from services.market.matching.client import open_search_client
 from services.market.outbox.models import OutboxEvent
+from services.market.proposals import service as proposals_service
 from services.market.settings import MarketSettings
 from services.market.stats import service as stats_service
 from shared.outbox import relay as outbox_relay
@@ -42,7 +45,14 @@ __all__ = [
 logger = logging.getLogger("techmarket.market.worker")
 
 MaintenanceJob = Callable[[AsyncSession], Awaitable[int]]
-_jobs: dict[str, MaintenanceJob] = {"idempotency_keys_purged": lambda session: purge_expired(session)}
+_jobs: dict[str, MaintenanceJob] = {
+    "idempotency_keys_purged": lambda session: purge_expired(session),
+    # Expiring-soon notices (issue 14), each once per subject and expiry (markers in notification_markers): they
+    # reach people within one maintenance interval of entering the window.
+    "proposals_expiring_notified": lambda session: proposals_service.notify_expiring(session),
+    "achievements_expiring_notified": lambda session: listings_service.notify_expiring(session, kind=ACHIEVEMENT),
+    "demands_expiring_notified": lambda session: listings_service.notify_expiring(session, kind=DEMAND),
+}
 
 
 def register_maintenance(name: str, job: MaintenanceJob) -> None:

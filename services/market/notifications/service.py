@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +18,16 @@ from shared.errors import NotFound
 from shared.pagination import Page, cursor_id, encode_cursor
 from shared.security import Principal
 
-__all__ = ["OrgAddress", "list_notifications", "mark_all_read", "mark_read", "notify", "unread_count"]
+__all__ = [
+    "Notice",
+    "OrgAddress",
+    "list_notifications",
+    "mark_all_read",
+    "mark_read",
+    "notify",
+    "notify_once",
+    "unread_count",
+]
 
 OrgAddress = tuple[uuid.UUID, str | None]
 """(organization id, role): role None addresses every member acting for the organization."""
@@ -52,6 +63,52 @@ async def notify(
     if rows:
         await NotificationRepository(session).add_all(rows)
     return rows
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """The arguments of :func:`notify` for one subject, and the occasion that makes it due (see notify_once)."""
+
+    occasion: str
+    title: str
+    subject_type: str
+    subject_id: uuid.UUID
+    data: Mapping[str, Any] | None = None
+    users: Sequence[str | None] = ()
+    orgs: Sequence[OrgAddress | tuple[uuid.UUID | None, str | None]] = field(default_factory=tuple)
+
+
+async def notify_once(
+    session: AsyncSession, *, type: str, notices: Sequence[Notice], now: dt.datetime | None = None
+) -> int:
+    """Record each notice unless one of this ``type`` was recorded for its subject and occasion before; returns how
+    many were recorded now.
+
+    For notices due at most once per occasion (a proposal's expiry instant): the (type, subject, occasion) marker is
+    inserted if absent in the caller's transaction, so two processes running the same job never both notify, and
+    a rolled-back run leaves no marker (the next run notifies). Flush only, like :func:`notify`.
+    """
+    claimed = await NotificationRepository(session).claim_markers(
+        type=type, occasions=[(n.subject_id, n.occasion) for n in notices], now=now or utcnow()
+    )
+    recorded = 0
+    for notice in notices:
+        key = (notice.subject_id, notice.occasion)
+        if key not in claimed:
+            continue
+        claimed.discard(key)  # a subject listed twice is still told once
+        await notify(
+            session,
+            type=type,
+            title=notice.title,
+            subject_type=notice.subject_type,
+            subject_id=notice.subject_id,
+            data=notice.data,
+            users=notice.users,
+            orgs=notice.orgs,
+        )
+        recorded += 1
+    return recorded
 
 
 def _reader(principal: Principal) -> Reader:
