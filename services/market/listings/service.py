@@ -4,6 +4,8 @@ Every write bumps ``version``, appends an audit row and an outbox event in the r
 only flush). Expiry is applied on read and by the periodic maintenance job: a listing whose last day (Beijing
 time) has passed moves to ``expired`` the first time anyone reads or lists it, or at the next sweep, whichever
 comes first — with the same audit row (actor ``system``) and outbox delete event either way.
+Seven days before its last day, a listing on the market is announced to its owner organization
+(``listing.expiring``, :func:`notify_expiring`, a maintenance job; once per listing and last day).
 
 The owner organization comes from market's organization directory (services.market.directory, fed by auth): the
 public view names it (``owner``), and every outbox event carries its name and kind for search. Changes of the

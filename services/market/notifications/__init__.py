@@ -11,5 +11,12 @@ Interface (one way: notifications imports nothing of proposals or contracts; the
         orgs=[(org_id, None), (office_id, "registrar")],  # org-addressed: None = every member, else that role
     ) -> list[Notification]                           # flush only; the request commits it with the event
 
+    # A notice due once per occasion (e.g. "expiring in 3 days", once per subject and expiry value): each Notice
+    # carries notify's arguments and an occasion; a (type, subject, occasion) marker is inserted if absent in the
+    # caller's transaction, and only the notices whose marker was new are recorded.
+    await notifications_service.notify_once(
+        session, type="proposal.expiring", notices=[Notice(occasion=..., title=..., subject_type=..., ...)], now=...
+    ) -> int                                          # how many were recorded now
+
 See docs/notifications.md.
 """
