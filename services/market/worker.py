@@ -24,6 +24,7 @@ from services.market.idempotency import purge_expired
 from services.market.listings import service as listings_service
 from services.market.listings.kinds import ACHIEVEMENT, DEMAND
 from services.market.matching.client import open_search_client
+from services.market.notifications import service as notifications_service
 from services.market.outbox.models import OutboxEvent
 from services.market.proposals import service as proposals_service
 from services.market.settings import MarketSettings
@@ -52,6 +53,7 @@ _jobs: dict[str, MaintenanceJob] = {
     "proposals_expiring_notified": lambda session: proposals_service.notify_expiring(session),
     "achievements_expiring_notified": lambda session: listings_service.notify_expiring(session, kind=ACHIEVEMENT),
     "demands_expiring_notified": lambda session: listings_service.notify_expiring(session, kind=DEMAND),
+    "notification_markers_purged": lambda session: notifications_service.purge_markers(session),
 }
 
 

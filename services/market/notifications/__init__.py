@@ -17,6 +17,7 @@ Interface (one way: notifications imports nothing of proposals or contracts; the
     await notifications_service.notify_once(
         session, type="proposal.expiring", notices=[Notice(occasion=..., title=..., subject_type=..., ...)], now=...
     ) -> int                                          # how many were recorded now
+    await notifications_service.purge_markers(session, now=...) -> int   # markers older than 30 days (maintenance)
 
 See docs/notifications.md.
 """

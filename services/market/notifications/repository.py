@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -91,6 +91,15 @@ class NotificationRepository:
         ]
         result = await self.session.execute(claim.values(rows))
         return {(subject_id, occasion) for subject_id, occasion in result.all()}
+
+    async def purge_markers(self, *, created_before: dt.datetime) -> int:
+        """Delete the markers recorded before ``created_before``; returns how many."""
+        result = await self.session.execute(
+            delete(NotificationMarker)
+            .where(col(NotificationMarker.created_at) < created_before)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def page(
         self, reader: Reader, *, unread_only: bool, before: uuid.UUID | None, limit: int

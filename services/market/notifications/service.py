@@ -26,8 +26,13 @@ __all__ = [
     "mark_read",
     "notify",
     "notify_once",
+    "purge_markers",
     "unread_count",
 ]
+
+# How long a notify_once marker is kept. The expiring-soon jobs record one at most 7 days before the expiry it is
+# about; a month later that expiry is long past, so the marker can no longer stop a notice that is due.
+MARKER_RETENTION = dt.timedelta(days=30)
 
 OrgAddress = tuple[uuid.UUID, str | None]
 """(organization id, role): role None addresses every member acting for the organization."""
@@ -109,6 +114,11 @@ async def notify_once(
         )
         recorded += 1
     return recorded
+
+
+async def purge_markers(session: AsyncSession, *, now: dt.datetime | None = None) -> int:
+    """Delete the notify_once markers older than MARKER_RETENTION; returns how many (maintenance job)."""
+    return await NotificationRepository(session).purge_markers(created_before=(now or utcnow()) - MARKER_RETENTION)
 
 
 def _reader(principal: Principal) -> Reader:

@@ -599,17 +599,16 @@ async def notify_expiring(
     session: AsyncSession,
     *,
     now: dt.datetime | None = None,
-    within: dt.timedelta = EXPIRING_NOTICE,
     batch: int = EXPIRY_BATCH,
 ) -> int:
-    """``proposal.expiring`` for every open proposal that expires within ``within`` of ``now`` (default: the current
-    instant), once per proposal and expiry instant; returns how many proposals were announced (maintenance job)."""
+    """``proposal.expiring`` for every open proposal that expires within 3 days (EXPIRING_NOTICE) of ``now`` (default:
+    the current instant), once per proposal and expiry instant; returns how many were announced (maintenance job)."""
     now = now or utcnow()
     repository = ProposalRepository(session)
     announced = 0
     after_id: uuid.UUID | None = None
     while True:
-        rows = await repository.expiring(after=now, until=now + within, after_id=after_id, limit=batch)
+        rows = await repository.expiring(after=now, until=now + EXPIRING_NOTICE, after_id=after_id, limit=batch)
         notices = [_expiring_notice(row) for row in rows]
         announced += await notifications_service.notify_once(
             session, type="proposal.expiring", notices=notices, now=now

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.market.listings import service as listings_service
 from services.market.listings.kinds import ACHIEVEMENT, DEMAND
 from services.market.listings.models import Achievement, Demand
+from services.market.notifications import service as notifications_service
 from services.market.notifications.models import Notification, NotificationMarker
 from services.market.proposals import service as proposals_service
 from services.market.worker import run_maintenance
@@ -299,3 +300,17 @@ class TestListingExpiring:
         assert [(m.type, m.subject_id, m.occasion) for m in markers] == [
             ("listing.expiring", uuid.UUID(listing["id"]), last_day.isoformat())
         ]
+
+    async def test_markers_are_purged_a_month_later(self, stack: Stack, actors: Actors) -> None:
+        owner = await actors.org_member(kind="university")
+        last_day = today_in_china() + dt.timedelta(days=30)
+        await self.publish(stack, owner, valid_until=last_day.isoformat())
+        told_at = noon_in_china(last_day - dt.timedelta(days=7))
+        assert await run(stack, listings_at(ACHIEVEMENT, told_at)) == 1
+
+        def purge(now: dt.datetime) -> Job:
+            return lambda session: notifications_service.purge_markers(session, now=now)
+
+        assert await run(stack, purge(told_at + dt.timedelta(days=29))) == 0
+        assert await run(stack, purge(told_at + dt.timedelta(days=31))) == 1
+        assert await stored_notices(stack) == 1  # the notification itself stays
