@@ -102,7 +102,8 @@ def relay(
 
 @app.command()
 def sweep() -> None:
-    """Run the maintenance jobs once: expire listings past their last day, purge old idempotency keys."""
+    """Run the maintenance jobs once: expire listings and proposals past their expiry, send the expiring-soon
+    notices, purge old idempotency keys."""
 
     async def main() -> dict[str, int]:
         settings = MarketSettings()

@@ -24,10 +24,13 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.market.idempotency import purge_expired
+from services.market.listings import service as listings_service
+from services.market.listings.kinds import ACHIEVEMENT, DEMAND
 from services.market.matching.client import SearchClient, open_search_client
 from services.market.notifications import service as notifications_service
 from services.market.notifications.stream import StreamSlots
 from services.market.outbox.models import OutboxEvent
+from services.market.proposals import service as proposals_service
 from services.market.saved_searches import alerts as saved_search_alerts
 from services.market.settings import MarketSettings
 from services.market.stats import service as stats_service
@@ -72,6 +75,12 @@ async def send_digests(session: AsyncSession) -> int:
 _jobs: dict[str, MaintenanceJob] = {
     "idempotency_keys_purged": lambda session: purge_expired(session),
     "saved_search_digests": send_digests,
+    # Expiring-soon notices (issue 14), each once per subject and expiry (markers in notification_markers): they
+    # reach people within one maintenance interval of entering the window.
+    "proposals_expiring_notified": lambda session: proposals_service.notify_expiring(session),
+    "achievements_expiring_notified": lambda session: listings_service.notify_expiring(session, kind=ACHIEVEMENT),
+    "demands_expiring_notified": lambda session: listings_service.notify_expiring(session, kind=DEMAND),
+    "notification_markers_purged": lambda session: notifications_service.purge_markers(session),
 }
 
 

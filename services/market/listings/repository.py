@@ -129,6 +129,24 @@ class ListingRepository:
         query = select(self.model).where(*conditions).order_by(self._c("id")).limit(limit).with_for_update()
         return list((await self.session.execute(query)).scalars())
 
+    async def expiring(
+        self,
+        *,
+        expiry_field: str,
+        first_day: dt.date,
+        last_day: dt.date,
+        states: frozenset[str],
+        after_id: uuid.UUID | None,
+        limit: int,
+    ) -> list[Listing]:
+        """Listings in ``states`` whose last day is in [first_day, last_day], in id order after ``after_id``."""
+        day = self._c(expiry_field)
+        conditions = [self._c("status").in_(sorted(states)), day >= first_day, day <= last_day]
+        if after_id is not None:
+            conditions.append(self._c("id") > after_id)
+        query = select(self.model).where(*conditions).order_by(self._c("id")).limit(limit)
+        return list((await self.session.execute(query)).scalars())
+
     async def due_for_expiry(
         self, *, expiry_field: str, today: dt.date, open_states: frozenset[str], limit: int
     ) -> list[Listing]:

@@ -4,6 +4,8 @@ Every write bumps ``version``, appends an audit row and an outbox event in the r
 only flush). Expiry is applied on read and by the periodic maintenance job: a listing whose last day (Beijing
 time) has passed moves to ``expired`` the first time anyone reads or lists it, or at the next sweep, whichever
 comes first — with the same audit row (actor ``system``) and outbox delete event either way.
+Seven days before its last day, a listing on the market is announced to its owner organization
+(``listing.expiring``, :func:`notify_expiring`, a maintenance job; once per listing and last day).
 
 The owner organization comes from market's organization directory (services.market.directory, fed by auth): the
 public view names it (``owner``), and every outbox event carries its name and kind for search. Changes of the
@@ -35,10 +37,11 @@ from services.market.listings.kinds import ACHIEVEMENT, DEMAND, ListingKind
 from services.market.listings.models import Achievement, Listing
 from services.market.listings.repository import ListingFilters, ListingRepository
 from services.market.listings.schemas import AchievementCreate, AchievementImportReport, ImportRow
+from services.market.notifications import service as notifications_service
 from services.market.outbox import service as outbox_service
 from services.market.outbox.models import OutboxEvent
 from services.market.saved_searches import service as saved_searches_service
-from shared.clock import today_in_china, utcnow
+from shared.clock import china_date, today_in_china, utcnow
 from shared.errors import Conflict, Forbidden, NotFound, PayloadTooLarge, ProblemError, ValidationFailed
 from shared.outbox.relay import ingestion_document
 from shared.pagination import Page, cursor_id, encode_cursor
@@ -55,6 +58,7 @@ __all__ = [
     "list_listings",
     "listing_history",
     "listings_by_id",
+    "notify_expiring",
     "owner_of",
     "peek_listing",
     "public_view",
@@ -67,6 +71,8 @@ MEMBER_ROLES = ("member", "org_admin")
 MAX_IMPORT_ROWS = 10_000
 IMPORT_FLUSH_ROWS = 500
 EXPIRY_BATCH = 500
+# A listing on the market is announced to its owner this many days before its last day (issue 14).
+EXPIRING_NOTICE_DAYS = 7
 # Listings of one owner re-sent per flush when the owner changes (an organization may own thousands).
 OWNER_CHANGE_BATCH = 500
 # Fields that may not be set to null by a PATCH (they have a value on every listing).
@@ -396,6 +402,56 @@ async def expire_due(session: AsyncSession, *, kind: ListingKind, limit: int = E
     for row in rows:
         await _expire(session, kind=kind, row=row, owner=owners.get(row.owner_org_id))
     return len(rows)
+
+
+def _expiring_notice(kind: ListingKind, row: Listing, within_days: int) -> notifications_service.Notice:
+    last_day: dt.date = getattr(row, kind.expiry_field)
+    return notifications_service.Notice(
+        # The last day is the occasion: a listing whose last day is moved later is announced again.
+        occasion=last_day.isoformat(),
+        title=f"您发布的{kind.label_zh}将在{within_days}天内到期",
+        subject_type=kind.name,
+        subject_id=row.id,
+        data={
+            f"{kind.name}_id": str(row.id),
+            "title": row.title,
+            "status": row.status,
+            kind.expiry_field: last_day.isoformat(),
+        },
+        orgs=[(row.owner_org_id, None)],
+    )
+
+
+async def notify_expiring(
+    session: AsyncSession,
+    *,
+    kind: ListingKind,
+    now: dt.datetime | None = None,
+    within_days: int = EXPIRING_NOTICE_DAYS,
+    batch: int = EXPIRY_BATCH,
+) -> int:
+    """``listing.expiring`` to the owner organization of every listing on the market (published, negotiating or
+    matched: the states that still expire) whose last day is today or within ``within_days`` days (Beijing dates of
+    ``now``, default the current instant), once per listing and last day; returns how many (maintenance job)."""
+    today = china_date(now or utcnow())
+    states = kind.open_states & kind.public_states
+    repository = ListingRepository(session, kind.model)
+    announced = 0
+    after_id: uuid.UUID | None = None
+    while True:
+        rows = await repository.expiring(
+            expiry_field=kind.expiry_field,
+            first_day=today,
+            last_day=today + dt.timedelta(days=within_days),
+            states=states,
+            after_id=after_id,
+            limit=batch,
+        )
+        notices = [_expiring_notice(kind, row, within_days) for row in rows]
+        announced += await notifications_service.notify_once(session, type="listing.expiring", notices=notices, now=now)
+        if len(rows) < batch:
+            return announced
+        after_id = rows[-1].id
 
 
 async def _load(

@@ -13,6 +13,14 @@ Interface (one way: notifications imports nothing of proposals or contracts; the
         webhook_orgs=[org_id, ...],                   # more organizations whose webhooks get the event
     ) -> list[Notification]                           # flush only; the request commits it with the event
 
+    # A notice due once per occasion (e.g. "expiring in 3 days", once per subject and expiry value): each Notice
+    # carries notify's arguments and an occasion; a (type, subject, occasion) marker is inserted if absent in the
+    # caller's transaction, and only the notices whose marker was new are recorded.
+    await notifications_service.notify_once(
+        session, type="proposal.expiring", notices=[Notice(occasion=..., title=..., subject_type=..., ...)], now=...
+    ) -> int                                          # how many were recorded now
+    await notifications_service.purge_markers(session, now=...) -> int   # markers older than 30 days (maintenance)
+
 Recording also wakes the recipients' live streams (GET /market/notifications/stream, notifications.stream) once the
 transaction commits, through the ``shared.broadcast.Broadcaster`` the market lifespan attaches to the app's sessions
 (``broadcaster=`` overrides it).

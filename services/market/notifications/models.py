@@ -13,7 +13,7 @@ from services.market.base import MarketTable
 from shared.db import UTCDateTime
 from shared.ids import new_id
 
-__all__ = ["Notification", "NotificationRead"]
+__all__ = ["Notification", "NotificationMarker", "NotificationRead"]
 
 
 class Notification(MarketTable, table=True):
@@ -60,3 +60,19 @@ class NotificationRead(MarketTable, table=True):
     )
     user_id: str = Field(sa_column=Column(String(200), primary_key=True))
     read_at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class NotificationMarker(MarketTable, table=True):
+    """A notice that is due once per occasion has been recorded: ``type`` about ``subject_id`` for ``occasion``.
+
+    The occasion is what makes the notice due again, e.g. the expiry instant of a proposal: extended later, it is a
+    new occasion and a new notice. The primary key is the UNIQUE key: of two processes recording the same notice,
+    the second one's insert finds the first one's row (waiting for it to commit on PostgreSQL) and sends nothing.
+    """
+
+    __tablename__ = "notification_markers"
+
+    type: str = Field(sa_column=Column(String(48), primary_key=True))
+    subject_id: uuid.UUID = Field(sa_column=Column(Uuid, primary_key=True))
+    occasion: str = Field(sa_column=Column(String(40), primary_key=True))
+    created_at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

@@ -7,13 +7,14 @@ import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, insert, literal, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
-from services.market.notifications.models import Notification, NotificationRead
+from services.market.notifications.models import Notification, NotificationMarker, NotificationRead
 
 __all__ = ["NotificationRepository", "Reader"]
 
@@ -81,6 +82,39 @@ class NotificationRepository:
     async def add_all(self, rows: Sequence[Notification]) -> None:
         self.session.add_all(rows)
         await self.session.flush()
+
+    async def claim_markers(
+        self, *, type: str, occasions: Sequence[tuple[uuid.UUID, str]], now: dt.datetime
+    ) -> set[tuple[uuid.UUID, str]]:
+        """Insert the absent (type, subject, occasion) markers; returns the (subject, occasion) pairs inserted here.
+
+        One INSERT … ON CONFLICT DO NOTHING RETURNING (both backends): a marker another transaction holds is not
+        returned (on PostgreSQL the insert waits for that transaction: committed, it is a conflict; rolled back,
+        the row is ours). Sorted, so two processes claiming overlapping sets take the key locks in one order and
+        cannot deadlock.
+        """
+        if not occasions:
+            return set()
+        dialect = self.session.get_bind().dialect.name
+        statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(NotificationMarker)
+        claim = statement.on_conflict_do_nothing().returning(
+            col(NotificationMarker.subject_id), col(NotificationMarker.occasion)
+        )
+        rows = [
+            {"type": type, "subject_id": subject_id, "occasion": occasion, "created_at": now}
+            for subject_id, occasion in sorted(set(occasions))
+        ]
+        result = await self.session.execute(claim.values(rows))
+        return {(subject_id, occasion) for subject_id, occasion in result.all()}
+
+    async def purge_markers(self, *, created_before: dt.datetime) -> int:
+        """Delete the markers recorded before ``created_before``; returns how many."""
+        result = await self.session.execute(
+            delete(NotificationMarker)
+            .where(col(NotificationMarker.created_at) < created_before)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def page(
         self, reader: Reader, *, unread_only: bool, before: uuid.UUID | None, limit: int

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,16 +22,23 @@ from shared.pagination import Page, cursor_id, encode_cursor
 from shared.security import Principal
 
 __all__ = [
+    "Notice",
     "OrgAddress",
     "list_notifications",
     "mark_all_read",
     "mark_read",
     "notify",
+    "notify_once",
+    "purge_markers",
     "recipient_keys",
     "stream_after",
     "stream_origin",
     "unread_count",
 ]
+
+# How long a notify_once marker is kept. The expiring-soon jobs record one at most 7 days before the expiry it is
+# about; a month later that expiry is long past, so the marker can no longer stop a notice that is due.
+MARKER_RETENTION = dt.timedelta(days=30)
 
 OrgAddress = tuple[uuid.UUID, str | None]
 """(organization id, role): role None addresses every member acting for the organization."""
@@ -113,6 +122,57 @@ def recipient_keys(principal: Principal) -> frozenset[str]:
     if principal.org_id is not None:
         keys.add(_org_key(principal.org_id))
     return frozenset(keys)
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """The arguments of :func:`notify` for one subject, and the occasion that makes it due (see notify_once)."""
+
+    occasion: str
+    title: str
+    subject_type: str
+    subject_id: uuid.UUID
+    data: Mapping[str, Any] | None = None
+    users: Sequence[str | None] = ()
+    orgs: Sequence[OrgAddress | tuple[uuid.UUID | None, str | None]] = field(default_factory=tuple)
+
+
+async def notify_once(
+    session: AsyncSession, *, type: str, notices: Sequence[Notice], now: dt.datetime | None = None
+) -> int:
+    """Record each notice unless one of this ``type`` was recorded for its subject and occasion before; returns how
+    many were recorded now.
+
+    For notices due at most once per occasion (a proposal's expiry instant): the (type, subject, occasion) marker is
+    inserted if absent in the caller's transaction, so two processes running the same job never both notify, and
+    a rolled-back run leaves no marker (the next run notifies). Flush only, like :func:`notify`.
+    """
+    claimed = await NotificationRepository(session).claim_markers(
+        type=type, occasions=[(n.subject_id, n.occasion) for n in notices], now=now or utcnow()
+    )
+    recorded = 0
+    for notice in notices:
+        key = (notice.subject_id, notice.occasion)
+        if key not in claimed:
+            continue
+        claimed.discard(key)  # a subject listed twice is still told once
+        await notify(
+            session,
+            type=type,
+            title=notice.title,
+            subject_type=notice.subject_type,
+            subject_id=notice.subject_id,
+            data=notice.data,
+            users=notice.users,
+            orgs=notice.orgs,
+        )
+        recorded += 1
+    return recorded
+
+
+async def purge_markers(session: AsyncSession, *, now: dt.datetime | None = None) -> int:
+    """Delete the notify_once markers older than MARKER_RETENTION; returns how many (maintenance job)."""
+    return await NotificationRepository(session).purge_markers(created_before=(now or utcnow()) - MARKER_RETENTION)
 
 
 def _reader(principal: Principal) -> Reader:

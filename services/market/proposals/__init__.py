@@ -10,5 +10,8 @@ Interface (for other market domains)::
                     the broker organization and its 1+4+N path (the directory's)
     await proposals_service.deal_of(session, proposal_id) -> Deal | None    the same without authorization
 
+Maintenance jobs (services.market.worker): ``expire_due(session)`` and ``notify_expiring(session, now=None)`` (the
+``proposal.expiring`` notices, 3 days before expires_at, once per proposal and expiry instant).
+
 Endpoints: /market/proposals…, POST /market/achievements/{id}/interest (see router.py and docs/brokerage.md).
 """

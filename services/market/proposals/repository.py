@@ -100,6 +100,18 @@ class ProposalRepository:
         )
         return list((await self.session.execute(query)).scalars())
 
+    async def expiring(
+        self, *, after: dt.datetime, until: dt.datetime, after_id: uuid.UUID | None, limit: int
+    ) -> list[Proposal]:
+        """Open proposals expiring in (after, until], in id order after ``after_id`` (keyset batches).
+
+        The (status, expires_at) index finds them."""
+        conditions = [_p.status.in_(OPEN_STATUSES), _p.expires_at > after, _p.expires_at <= until]
+        if after_id is not None:
+            conditions.append(_p.id > after_id)
+        query = sa.select(Proposal).where(*conditions).order_by(_p.id).limit(limit)
+        return list((await self.session.execute(query)).scalars())
+
     async def brokered_under(
         self, *, path: str, since: dt.datetime, until: dt.datetime
     ) -> list[tuple[str, str, dt.datetime, dt.datetime | None, dt.datetime]]:

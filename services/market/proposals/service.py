@@ -68,6 +68,7 @@ __all__ = [
     "express_interest",
     "get_proposal",
     "list_proposals",
+    "notify_expiring",
     "proposal_history",
     "to_public",
     "to_public_many",
@@ -80,6 +81,8 @@ INTEREST_ORG_KINDS = frozenset({"enterprise"})
 MEMBER_ROLES = ("member", "org_admin")
 ROLES = ("seller", "buyer", "broker")
 EXPIRY_BATCH = 500
+# An open proposal is announced as expiring this long before its expires_at (issue 14: "expiring in 3 days").
+EXPIRING_NOTICE = dt.timedelta(days=3)
 # The listing states a deal may be proposed, expressed or accepted in.
 DEAL_STATES = {
     ACHIEVEMENT.name: frozenset({"published", "negotiating"}),
@@ -369,7 +372,20 @@ _NOTICE_TITLES = {
     "proposal.accepted": "对方已接受撮合方案",
     "proposal.agreed": "撮合达成，双方联系方式已可查看",
     "proposal.declined": "撮合方案被拒绝",
+    "proposal.expiring": "撮合方案将在3天内过期，请尽快答复",
 }
+
+
+def _notice_data(row: Proposal, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The public data of a proposal notification: ids and states, never contacts."""
+    return {
+        "proposal_id": str(row.id),
+        "origin": row.origin,
+        "status": row.status,
+        "achievement_id": str(row.achievement_id),
+        "demand_id": str(row.demand_id) if row.demand_id is not None else None,
+        **(details or {}),
+    }
 
 
 async def _notify(
@@ -390,14 +406,7 @@ async def _notify(
         title=_NOTICE_TITLES[kind],
         subject_type=ENTITY_KIND,
         subject_id=row.id,
-        data={
-            "proposal_id": str(row.id),
-            "origin": row.origin,
-            "status": row.status,
-            "achievement_id": str(row.achievement_id),
-            "demand_id": str(row.demand_id) if row.demand_id is not None else None,
-            **(details or {}),
-        },
+        data=_notice_data(row, details),
         users=[row.broker_subject] if broker else (),
         orgs=[(orgs[side], None) for side in sides],
     )
@@ -561,6 +570,52 @@ async def expire_due(session: AsyncSession, *, limit: int = EXPIRY_BATCH) -> int
     for row in rows:
         await _expire(session, row)
     return len(rows)
+
+
+def _expiring_notice(row: Proposal) -> notifications_service.Notice:
+    """To the sides that have not accepted yet (the others have nothing left to do) and the proposing broker."""
+    orgs = [
+        (org_id, None)
+        for org_id, accepted_at in (
+            (row.seller_org_id, row.seller_accepted_at),
+            (row.buyer_org_id, row.buyer_accepted_at),
+        )
+        if accepted_at is None
+    ]
+    expires_at = row.expires_at.astimezone(dt.UTC).isoformat()
+    return notifications_service.Notice(
+        # The expiry instant is the occasion: a proposal whose expiry is moved later is announced again.
+        occasion=expires_at,
+        title=_NOTICE_TITLES["proposal.expiring"],
+        subject_type=ENTITY_KIND,
+        subject_id=row.id,
+        data=_notice_data(row, {"expires_at": expires_at}),
+        users=[row.broker_subject],
+        orgs=orgs,
+    )
+
+
+async def notify_expiring(
+    session: AsyncSession,
+    *,
+    now: dt.datetime | None = None,
+    batch: int = EXPIRY_BATCH,
+) -> int:
+    """``proposal.expiring`` for every open proposal that expires within 3 days (EXPIRING_NOTICE) of ``now`` (default:
+    the current instant), once per proposal and expiry instant; returns how many were announced (maintenance job)."""
+    now = now or utcnow()
+    repository = ProposalRepository(session)
+    announced = 0
+    after_id: uuid.UUID | None = None
+    while True:
+        rows = await repository.expiring(after=now, until=now + EXPIRING_NOTICE, after_id=after_id, limit=batch)
+        notices = [_expiring_notice(row) for row in rows]
+        announced += await notifications_service.notify_once(
+            session, type="proposal.expiring", notices=notices, now=now
+        )
+        if len(rows) < batch:
+            return announced
+        after_id = rows[-1].id
 
 
 async def _load_for_transition(session: AsyncSession, *, principal: Principal, proposal_id: uuid.UUID) -> Proposal:
