@@ -43,8 +43,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running_server(data_dir: Path, *, startup_timeout: float = 60.0) -> Iterator[RunningServer]:
-    """`techmarket serve` on a free port with a fresh ``data_dir``; stopped (SIGTERM, then SIGKILL) on exit."""
+def running_server(
+    data_dir: Path, *, startup_timeout: float = 60.0, settings: dict[str, str] | None = None
+) -> Iterator[RunningServer]:
+    """`techmarket serve` on a free port with a fresh ``data_dir``; stopped (SIGTERM, then SIGKILL) on exit.
+    ``settings``: environment variables that override the defaults below."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     env = {
@@ -66,6 +69,7 @@ def running_server(data_dir: Path, *, startup_timeout: float = 60.0) -> Iterator
         # A live notification stream stays open until it ends; a fuzzer's request would wait for it (and time out),
         # so a served test app ends each stream after a second, as it would at a token's expiry.
         "MARKET_NOTIFICATIONS_STREAM_MAX_SECONDS": "1",
+        **(settings or {}),
     }
     # Database URLs of the caller's environment would point the server at someone else's databases.
     for name in list(env):
