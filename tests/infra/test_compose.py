@@ -14,6 +14,7 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
+from infra.entrypoint import ENTRYPOINT_VARIABLES as ENTRYPOINT_ENV
 from infra.entrypoint import RELAYS, SERVICE_APPS
 from services.auth.settings import AuthSettings
 from services.market.settings import MarketSettings
@@ -27,7 +28,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "relay": MarketSettings,
     "auth-relay": AuthSettings,
 }
-ENTRYPOINT_VARIABLES = {"SERVICE", "PORT"}
+ENTRYPOINT_VARIABLES = set(ENTRYPOINT_ENV)
 
 
 def load_compose() -> dict[str, Any]:
