@@ -14,7 +14,9 @@ variables of every process; other keyword arguments are infra.prod.ProdConfig fi
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +25,7 @@ from typing import Any
 from infra.prod import DEFAULT_ADMIN_URL, Topology, running_topology
 from tests.conftest import TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD
 
-__all__ = ["TEST_TOPOLOGY_ENV", "admin_url", "topology_for_tests"]
+__all__ = ["TEST_TOPOLOGY_ENV", "admin_url", "missing_prerequisites", "topology_for_tests"]
 
 TEST_TOPOLOGY_ENV = {
     "SEARCH_EMBEDDER": "none",
@@ -36,6 +38,25 @@ TEST_TOPOLOGY_ENV = {
 def admin_url() -> str:
     """The PostgreSQL server the tests use (TEST_POSTGRES_URL), or the machine's default."""
     return os.environ.get("TEST_POSTGRES_URL") or DEFAULT_ADMIN_URL
+
+
+def missing_prerequisites() -> list[str]:
+    """What the topology needs and this machine lacks: nginx, an answering PostgreSQL (empty: all there)."""
+    missing = []
+    if shutil.which("nginx") is None and not os.access("/usr/sbin/nginx", os.X_OK):
+        missing.append("nginx (apt-get install nginx; .ci/run installs it)")
+
+    async def probe() -> None:
+        import asyncpg
+
+        connection = await asyncpg.connect(admin_url().replace("+asyncpg", ""), timeout=3)
+        await connection.close()
+
+    try:
+        asyncio.run(probe())
+    except Exception:  # unreachable, refused, bad credentials: no PostgreSQL to run the topology on
+        missing.append(f"PostgreSQL at {admin_url()}")
+    return missing
 
 
 @contextmanager

@@ -24,45 +24,25 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
-from infra.prod import Topology
+from infra.prod import PROCESS_NAMES, Topology
 from tests.conftest import REPO_ROOT, REQUIRE_POSTGRES, TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD
 from tests.market.helpers import achievement_body
 from tests.support.server import make_actor_tokens
-from tests.support.topology import admin_url, topology_for_tests
+from tests.support.topology import missing_prerequisites, topology_for_tests
 
 WALKTHROUGH = REPO_ROOT / "docs" / "walkthrough.sh"
 
 
-def _postgres_answers() -> bool:
-    import asyncpg
-
-    async def probe() -> None:
-        connection = await asyncpg.connect(admin_url().replace("+asyncpg", ""), timeout=3)
-        await connection.close()
-
-    try:
-        asyncio.run(probe())
-    except Exception:  # unreachable, refused, bad credentials: no PostgreSQL to run the topology on
-        return False
-    return True
-
-
-def _nginx() -> str | None:
-    return shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
-
-
 @pytest.fixture(scope="module")
 def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
-    missing = []
-    if _nginx() is None:
-        missing.append("nginx (apt-get install nginx; .ci/run installs it)")
-    if not _postgres_answers():
-        missing.append(f"PostgreSQL at {admin_url()}")
+    missing = missing_prerequisites()
     if missing:
         if REQUIRE_POSTGRES:
             pytest.fail(f"the production topology needs {', '.join(missing)}")
@@ -75,6 +55,10 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     }
     with topology_for_tests(tmp_path_factory.mktemp("prod"), env=env) as running:
         yield running
+        started = [running.pid(name) for name in PROCESS_NAMES] + running.market_worker_pids()
+    # Stopped cleanly: no process of the topology outlives it (market's workers included).
+    alive = [pid for pid in started if pid is not None and Path(f"/proc/{pid}").exists()]
+    assert not alive, f"processes left running: {alive}"
 
 
 def login(client: httpx.Client, email: str = TEST_ADMIN_EMAIL, password: str = TEST_ADMIN_PASSWORD) -> str:
@@ -124,6 +108,30 @@ def test_the_services_run_in_production_mode(topology: Topology) -> None:
             headers=bearer(tokens["university_admin"]),
         )
         assert response.status_code == 422, response.text
+
+
+def test_the_services_see_the_client_address_the_gateway_saw(topology: Topology) -> None:
+    """A failed login is counted per client IP: behind the gateway that is the address nginx saw, never one the
+    client wrote into X-Forwarded-For itself."""
+    account = f"nobody-{time.monotonic_ns()}@xff.test"
+    with httpx.Client(base_url=topology.base_url, timeout=10) as client:
+        failed = client.post(
+            "/auth/token",
+            data={"grant_type": "password", "username": account, "password": "wrong-password-1"},
+            headers={"X-Forwarded-For": "203.0.113.7"},
+        )
+        assert failed.status_code == 400, failed.text
+
+    async def recorded() -> list[str]:
+        url = topology.database_urls["auth"].replace("+asyncpg", "")
+        connection = await asyncpg.connect(url)
+        try:
+            rows = await connection.fetch("SELECT ip FROM auth_login_failures WHERE account = $1", account)
+        finally:
+            await connection.close()
+        return [row["ip"] for row in rows]
+
+    assert asyncio.run(recorded()) == ["127.0.0.1"]
 
 
 def test_the_walkthrough_runs_through_the_gateway(topology: Topology) -> None:
