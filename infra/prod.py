@@ -663,27 +663,33 @@ def up(
     port: Annotated[int | None, typer.Option(help="Gateway port (default: PORT or 8000).")] = None,
     run_dir: Annotated[Path | None, typer.Option(help="Pids, logs, secrets (default: PROD_DIR or var/prod).")] = None,
 ) -> None:
-    """Start the topology; in the foreground (the default) Ctrl-C stops everything."""
+    """Start the topology; in the foreground (the default) Ctrl-C (or SIGTERM) stops everything."""
     config = ProdConfig.from_env(port=port, run_dir=run_dir)
+    if not detach:
+        # From the start: a Ctrl-C while it starts up stops what already runs (start_topology cleans up).
+        signal.signal(signal.SIGINT, _interrupt)
+        signal.signal(signal.SIGTERM, _interrupt)
     topology = start_topology(config)
     typer.echo(f"techmarket production topology on {topology.base_url}/  (logs: {topology.run_dir / 'logs'})")
     _print_status(topology)
     if detach:
         return
-    stop = {"now": False}
-
-    def on_signal(signum: int, frame: object) -> None:
-        stop["now"] = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    typer.echo("Ctrl-C stops it.")
     try:
-        while not stop["now"]:
-            time.sleep(0.5)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the orderly stop short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         typer.echo("stopping…")
         topology.stop_all()
         typer.echo("stopped")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @app.command()
