@@ -29,6 +29,9 @@ Python interface (stable; the fault and PgBouncer suites build on it)::
         topo.pid("search")             # pid of a process by name: auth, market, search, relay, auth-relay, gateway
         topo.market_worker_pids()      # the uvicorn worker processes of market (children of its master)
         topo.kill("search")            # SIGKILL (or another signal) — the process stays down until restart()
+        # market: kill("market") hits the uvicorn master only — its orphaned workers keep serving until
+        # restart("market")/stop, which SIGKILL the whole process group first. To kill one worker instead:
+        # os.kill(topo.market_worker_pids()[0], signal.SIGKILL) — the master replaces it within about a second.
         topo.restart("search")         # start it again with the same port and settings, wait until ready
         topo.is_running("relay")
         topo.log("market")             # its log so far
