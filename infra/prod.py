@@ -1,7 +1,7 @@
 """`make prod` / `techmarket prod up|down|status`: the production topology on this machine, without Docker.
 
 What runs, each a separate OS process with ENVIRONMENT=production (``python -m infra.entrypoint``, SERVICE=...,
-as in docker-compose.yml), in this start order:
+as in docker-compose.yml), started in this order (the three APIs together, then the rest once they are ready):
 
     auth        uvicorn, one process                    answers under /auth   on a free loopback port
     market      uvicorn --workers 2 (a master + 2 workers sharing one socket; the master replaces a dead worker)
