@@ -7,6 +7,7 @@ even when it fails half-way (uvicorn's worker children die with their master's g
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -119,10 +120,8 @@ class Processes:
                 code = None
         else:
             code = process.returncode
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)  # leftover children (uvicorn workers) of this group
-        except (ProcessLookupError, PermissionError):
-            pass
         if process.poll() is None:
             process.wait(timeout=10)
         return code
@@ -195,8 +194,19 @@ def private_postgres() -> Iterator[PrivatePostgres]:
     cluster = PrivatePostgres(data=data, port=port, log=root / "server.log", as_postgres=as_postgres)
     try:
         subprocess.run(  # noqa: S603
-            [*as_postgres, str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-             "--no-sync", "--locale=C.UTF-8"],
+            [
+                *as_postgres,
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--locale=C.UTF-8",
+            ],
             check=True,
             capture_output=True,
             timeout=120,

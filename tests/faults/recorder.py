@@ -43,7 +43,7 @@ def recording_search() -> Iterator[Recorder]:
     recorder = Recorder(url="")
 
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  (quiet: the test reads the recorder)
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
         def _answer(self, status: int, body: dict[str, Any]) -> None:
@@ -54,7 +54,7 @@ def recording_search() -> Iterator[Recorder]:
             self.end_headers()
             self.wfile.write(data)
 
-        def do_POST(self) -> None:  # noqa: N802  (http.server's naming)
+        def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             if self.path.endswith("/token"):
                 # client_secret_basic: the client id is the user part of the Basic credentials.

@@ -69,9 +69,9 @@ async def _rollup_and_contracts(stack: Stack) -> tuple[tuple[int, int, int], tup
         sa.func.sum(c.contracts), sa.func.sum(c.contract_amount_fen), sa.func.sum(c.technology_amount_fen)
     ).where(c.level == 0, c.period < 10_000)  # the year cells of the grand total (month cells hold yyyymm)
     k = Contract.__table__.c  # type: ignore[attr-defined]
-    contracts = sa.select(sa.func.count(), sa.func.sum(k.contract_amount_fen), sa.func.sum(k.technology_amount_fen)).where(
-        k.status == "registered"
-    )
+    contracts = sa.select(
+        sa.func.count(), sa.func.sum(k.contract_amount_fen), sa.func.sum(k.technology_amount_fen)
+    ).where(k.status == "registered")
     async with stack.service_app("market").state.engine.connect() as connection:
         a = (await connection.execute(cells)).one()
         b = (await connection.execute(contracts)).one()
