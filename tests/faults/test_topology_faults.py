@@ -1,0 +1,283 @@
+"""Faults of issue 15 against the multi-process topology (tests/faults/topology.py) on a private PostgreSQL cluster:
+
+* kill -9 the search process while listings are published and withdrawn → the relay retries, and once search is
+  back the index equals market exactly: nothing missing, nothing stale, nothing private;
+* kill -9 one market worker under load → every contract the clients asked for exists exactly once: requests cut
+  in flight are retried with their Idempotency-Key, and uvicorn's supervisor replaces the worker;
+* PostgreSQL restarted (``pg_ctl restart -m fast`` of the private cluster, never the machine's) → every service,
+  and the relay, answers correctly again within seconds, without being restarted.
+
+One topology serves the module (starting it costs ~20 s); the database restart runs last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD
+from tests.faults.processes import private_postgres, wait_until
+from tests.faults.topology import Topology, University, running_topology
+from tests.market.contracts.factories import payload
+from tests.market.helpers import achievement_body
+from tests.support.actors import Actor
+
+# What "within seconds" means here: generous for a loaded CI machine, still far below any human restart.
+RECOVERY_SECONDS = 20.0
+
+
+@pytest.fixture(scope="module")
+def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+    with private_postgres() as cluster, running_topology(tmp_path_factory.mktemp("topology"), cluster.url) as topo:
+        topo.extra["cluster"] = cluster
+        yield topo
+
+
+@pytest.fixture(scope="module")
+def university(topology: Topology) -> University:
+    return topology.university()
+
+
+def _create_achievement(topology: Topology, university: University, title: str) -> dict[str, Any]:
+    with topology.client("market") as market:
+        response = market.post(
+            "/achievements", json=achievement_body(patents=[], title=title), headers=university.headers
+        )
+        assert response.status_code == 201, response.text
+        created: dict[str, Any] = response.json()
+        return created
+
+
+def _transition(topology: Topology, university: University, listing_id: str, action: str) -> None:
+    with topology.client("market") as market:
+        current = market.get(f"/achievements/{listing_id}", headers=university.headers)
+        assert current.status_code == 200, current.text
+        response = market.post(
+            f"/achievements/{listing_id}/{action}", headers={**university.headers, "If-Match": current.headers["etag"]}
+        )
+        assert response.status_code == 200, response.text
+
+
+def _market_public(topology: Topology, org_id: str) -> dict[str, tuple[str, str]]:
+    """What market shows everyone of ``org_id``'s achievements that search should hold: id → (title, status)."""
+    found: dict[str, tuple[str, str]] = {}
+    cursor: str | None = None
+    with topology.client("market") as market:
+        while True:
+            params: dict[str, Any] = {"owner_org_id": org_id, "limit": 100, **({"cursor": cursor} if cursor else {})}
+            page = market.get("/achievements", params=params)
+            assert page.status_code == 200, page.text
+            body = page.json()
+            for item in body["items"]:
+                if item["status"] in ("published", "negotiating"):
+                    found[item["id"]] = (item["title"], item["status"])
+            cursor = body.get("next_cursor")
+            if not cursor:
+                return found
+
+
+def _search_index(topology: Topology, org_id: str) -> dict[str, tuple[str, str]]:
+    """What search answers for ``org_id``'s achievements: id → (title, status)."""
+    found: dict[str, tuple[str, str]] = {}
+    with topology.client("search") as search:
+        offset = 0
+        while True:
+            page = search.get("/achievements", params={"owner_org": org_id, "limit": 100, "offset": offset})
+            assert page.status_code == 200, page.text
+            hits = page.json()["hits"]
+            for hit in hits:
+                found[hit["id"]] = (hit["title"], hit["status"])
+            if len(hits) < 100:
+                return found
+            offset += 100
+
+
+def test_search_killed_while_publishing_catches_up_exactly(topology: Topology, university: University) -> None:
+    listings: list[str] = []
+    for i in range(6):
+        listing = _create_achievement(topology, university, f"一种故障注入检测装置 {i}")
+        _transition(topology, university, listing["id"], "publish")
+        listings.append(listing["id"])
+    wait_until(
+        lambda: len(_search_index(topology, university.org_id)) == 6, timeout=RECOVERY_SECONDS, what="first listings"
+    )
+
+    topology.processes.kill("search")  # kill -9: no graceful shutdown, the index is left as the crash left it
+    # Market keeps taking changes while search is down: new listings, and private ones (a withdrawal, a draft).
+    for i in range(6, 12):
+        listing = _create_achievement(topology, university, f"一种故障注入检测装置 {i}")
+        _transition(topology, university, listing["id"], "publish")
+        listings.append(listing["id"])
+    _transition(topology, university, listings[0], "withdraw")  # was indexed: must disappear
+    _transition(topology, university, listings[7], "withdraw")  # published and withdrawn during the outage
+    _create_achievement(topology, university, "一份从未发布的草稿")  # a draft: never in search
+    # The relay keeps trying (and failing) while search is down; nothing is lost.
+    time.sleep(1.5)
+    assert topology.processes.alive("relay")
+
+    topology.processes.restart("search")
+    topology.wait_ready("search")
+    expected = _market_public(topology, university.org_id)
+    assert len(expected) == 10
+    try:
+        wait_until(
+            lambda: _search_index(topology, university.org_id) == expected,
+            timeout=RECOVERY_SECONDS,
+            what="search to equal market",
+        )
+    except AssertionError:
+        raise AssertionError(
+            f"search {_search_index(topology, university.org_id)} != market {expected}\n{topology.processes.logs()}"
+        ) from None
+    assert listings[0] not in _search_index(topology, university.org_id)
+
+
+def _worker_pids(master: int) -> list[int]:
+    """uvicorn's worker processes under ``master`` (multiprocessing spawns them; its resource tracker is no worker)."""
+    pids: list[int] = []
+    for children in Path(f"/proc/{master}/task").glob("*/children"):
+        for pid in children.read_text().split():
+            with contextlib.suppress(OSError):
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    pids.append(int(pid))
+    return sorted(pids)
+
+
+def test_market_worker_killed_under_load_loses_nothing_and_duplicates_nothing(
+    topology: Topology, university: University
+) -> None:
+    topology.organization("registration_office")  # serves the seller's region: submissions need one
+    master = topology.processes.pid("market")
+    wait_until(lambda: len(_worker_pids(master)) == 2, timeout=RECOVERY_SECONDS, what="two market workers")
+    seller = Actor(
+        token=university.token,
+        subject="",
+        org_id=uuid.UUID(university.org_id),
+        org_kind="university",
+        org_path=None,
+        roles=["org_admin", "member"],
+        org_name=university.name,
+        credit_code=university.credit_code,
+        region_code="510100",
+    )
+    total = 120
+    keys = [f"fault-{uuid.uuid4()}" for _ in range(total)]
+    bodies = {key: payload(seller, contract_no=f"FLT-{n:04d}") for n, key in enumerate(keys)}
+    outcomes: dict[str, list[str]] = collections.defaultdict(list)
+    killed = asyncio.Event()
+
+    async def submit(client: httpx.AsyncClient, key: str) -> dict[str, Any]:
+        # A client that retries what it could not hear the answer to, with the same Idempotency-Key.
+        for _ in range(100):
+            try:
+                response = await client.post(
+                    "/contracts", json=bodies[key], headers={**university.headers, "Idempotency-Key": key}
+                )
+            except httpx.TransportError as exc:
+                outcomes[key].append(type(exc).__name__)
+                await asyncio.sleep(0.05)
+                continue
+            outcomes[key].append(str(response.status_code))
+            if response.status_code == 409 or response.status_code >= 500:  # its twin still in flight / a restart
+                await asyncio.sleep(0.1)
+                continue
+            assert response.status_code == 201, response.text
+            created: dict[str, Any] = response.json()
+            return created
+        raise AssertionError(f"{key}: never answered: {outcomes[key]}")
+
+    async def killer() -> None:
+        while sum(1 for o in outcomes.values() if "201" in o) < total // 4:
+            await asyncio.sleep(0.01)
+        os.kill(_worker_pids(master)[0], signal.SIGKILL)
+        killed.set()
+
+    async def load() -> list[dict[str, Any]]:
+        limits = httpx.Limits(max_connections=8, max_keepalive_connections=8)
+        async with httpx.AsyncClient(base_url=topology.url("market"), timeout=30, limits=limits) as client:
+            semaphore = asyncio.Semaphore(8)
+
+            async def one(key: str) -> dict[str, Any]:
+                async with semaphore:
+                    return await submit(client, key)
+
+            kill = asyncio.create_task(killer())
+            results = await asyncio.gather(*(one(k) for k in keys))
+            await kill
+            return list(results)
+
+    results = asyncio.run(load())
+    assert killed.is_set()
+    # Every request the clients made has its contract, and each one once: as many distinct contracts as keys.
+    ids = {key: r["id"] for key, r in zip(keys, results, strict=True)}
+    assert len(set(ids.values())) == total
+    with topology.client("market") as market:
+        mine: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+            page = market.get("/contracts", params=params, headers=university.headers)
+            assert page.status_code == 200, page.text
+            mine.extend(page.json()["items"])
+            cursor = page.json().get("next_cursor")
+            if not cursor:
+                break
+    by_no = collections.Counter(c["contract_no"] for c in mine if c["contract_no"].startswith("FLT-"))
+    assert len(by_no) == total and set(by_no.values()) == {1}, "one contract per request, none duplicated"
+    assert {c["id"] for c in mine} >= set(ids.values())
+    # uvicorn's supervisor replaced the killed worker; the master itself never stopped.
+    wait_until(lambda: len(_worker_pids(master)) == 2, timeout=RECOVERY_SECONDS, what="a replacement worker")
+    assert topology.processes.alive("market")
+    retried = {k: o for k, o in outcomes.items() if len(o) > 1}
+    print(
+        f"worker killed: {len(retried)} of {total} requests were retried: {collections.Counter(map(tuple, retried.values()))}"
+    )
+
+
+def test_postgres_restart_every_service_recovers_without_restarting(topology: Topology, university: University) -> None:
+    pids = {name: topology.processes.pid(name) for name in ("auth", "market", "search", "relay")}
+    before = _create_achievement(topology, university, "数据库重启之前的成果")
+    _transition(topology, university, before["id"], "publish")
+    wait_until(
+        lambda: before["id"] in _search_index(topology, university.org_id), timeout=RECOVERY_SECONDS, what="index"
+    )
+
+    topology.extra["cluster"].restart()
+    restarted = time.monotonic()
+
+    def answers() -> bool:
+        # Every service does real database work: auth signs someone in, market reads a listing, search searches.
+        try:
+            topology.login(TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD)
+        except httpx.HTTPStatusError:
+            return False
+        with topology.client("market") as market, topology.client("search") as search:
+            if market.get(f"/achievements/{before['id']}").status_code != 200:
+                return False
+            return bool(search.get("/achievements", params={"owner_org": university.org_id}).status_code == 200)
+
+    wait_until(answers, timeout=RECOVERY_SECONDS, what="every service to answer after the database restart")
+    after = _create_achievement(topology, university, "数据库重启之后的成果")
+    _transition(topology, university, after["id"], "publish")
+    # The relay process (its own pool, its broadcaster's LISTEN) carries the new listing to search.
+    wait_until(
+        lambda: after["id"] in _search_index(topology, university.org_id),
+        timeout=RECOVERY_SECONDS,
+        what="the relay to deliver after the database restart",
+    )
+    recovered = time.monotonic() - restarted
+    assert recovered < RECOVERY_SECONDS
+    assert {name: topology.processes.pid(name) for name in pids} == pids
+    assert all(topology.processes.alive(name) for name in pids), topology.processes.logs()
+    print(f"recovered {recovered:.1f} s after the PostgreSQL restart")
