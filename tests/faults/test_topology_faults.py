@@ -137,6 +137,14 @@ def test_search_killed_while_publishing_catches_up_exactly(topology: Topology, u
     _transition(topology, university, listings[0], "withdraw")  # was indexed: must disappear
     _transition(topology, university, listings[7], "withdraw")  # published and withdrawn during the outage
     _create_achievement(topology, university, "一份从未发布的草稿")  # a draft: never in search
+    with topology.client("market") as market:  # an indexed listing changes: its old title would be stale
+        current = market.get(f"/achievements/{listings[1]}", headers=university.headers)
+        edited = market.patch(
+            f"/achievements/{listings[1]}",
+            json={"title": "一种故障注入检测装置（改进型）"},
+            headers={**university.headers, "If-Match": current.headers["etag"]},
+        )
+        assert edited.status_code == 200, edited.text
     # The relay keeps trying (and failing) while search is down; nothing is lost.
     time.sleep(1.5)
     assert topology.processes.alive("relay")
@@ -155,7 +163,10 @@ def test_search_killed_while_publishing_catches_up_exactly(topology: Topology, u
         raise AssertionError(
             f"search {_search_index(topology, university.org_id)} != market {expected}\n{topology.processes.logs()}"
         ) from None
-    assert listings[0] not in _search_index(topology, university.org_id)
+    index = _search_index(topology, university.org_id)
+    assert listings[0] not in index
+    assert listings[7] not in index
+    assert index[listings[1]][0] == "一种故障注入检测装置（改进型）"
 
 
 def _worker_pids(master: int) -> list[int]:
