@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlmodel import col
 
 from services.market.contracts.models import Contract, deltas_table
 from services.market.outbox.models import OutboxEvent
@@ -52,7 +53,7 @@ def _relay_env(market_url: str, recorder: Recorder, client_id: str) -> dict[str,
 
 async def _outbox(stack: Stack) -> list[tuple[str, str, int, bool]]:
     m = OutboxEvent
-    query = sa.select(m.entity_kind, m.entity_id, m.version, m.delivered_at.is_not(None))  # type: ignore[attr-defined]
+    query = sa.select(col(m.entity_kind), col(m.entity_id), col(m.version), col(m.delivered_at).is_not(None))
     async with stack.service_app("market").state.engine.connect() as connection:
         return [(r[0], str(r[1]), int(r[2]), bool(r[3])) for r in (await connection.execute(query)).all()]
 
