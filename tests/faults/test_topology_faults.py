@@ -1,4 +1,5 @@
-"""Faults of issue 15 against the multi-process topology (tests/faults/topology.py) on a private PostgreSQL cluster:
+"""Faults of issue 15 against the production topology (infra/prod.py: nginx gateway, auth, market ×2 workers, search,
+relay, auth-relay — tests/faults/topology.py) on a private PostgreSQL cluster, every request through the gateway:
 
 * kill -9 the search process while listings are published and withdrawn → the relay retries, and once search is
   back the index equals market exactly: nothing missing, nothing stale, nothing private;
@@ -14,13 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import os
 import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,10 +27,11 @@ import pytest
 
 from tests.conftest import TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD
 from tests.faults.processes import private_postgres, wait_until
-from tests.faults.topology import Topology, University, running_topology
+from tests.faults.topology import FaultTopology, University, running_fault_topology
 from tests.market.contracts.factories import payload
 from tests.market.helpers import achievement_body
 from tests.support.actors import Actor
+from tests.support.topology import missing_prerequisites
 
 # What "within seconds" means here: generous for a loaded CI machine, still far below any human restart.
 RECOVERY_SECONDS = 20.0
@@ -39,14 +39,21 @@ RECOVERY_SECONDS = 20.0
 
 # The id names the backend in the node ids, so the run's "database backends" summary counts these tests.
 @pytest.fixture(scope="module", params=["postgresql"])
-def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
-    with private_postgres() as cluster, running_topology(tmp_path_factory.mktemp("topology"), cluster.url) as topo:
-        topo.extra["cluster"] = cluster
+def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultTopology]:
+    if missing := [m for m in missing_prerequisites() if m.startswith("nginx")]:
+        if os.environ.get("REQUIRE_POSTGRES") == "1":  # CI: .ci/run installs nginx
+            pytest.fail(f"the fault suite needs {missing[0]}")
+        pytest.skip(f"the fault suite needs {missing[0]}")
+    with (
+        private_postgres() as cluster,
+        running_fault_topology(tmp_path_factory.mktemp("topology"), cluster.url) as topo,
+    ):
+        topo.cluster = cluster  # type: ignore[attr-defined]
         yield topo
 
 
 @pytest.fixture(scope="module")
-def university(topology: Topology) -> University:
+def university(topology: FaultTopology) -> University:
     return topology.university()
 
 
@@ -60,7 +67,7 @@ def _retrying(send: Callable[[], httpx.Response]) -> httpx.Response:
     return response
 
 
-def _create_achievement(topology: Topology, university: University, title: str) -> dict[str, Any]:
+def _create_achievement(topology: FaultTopology, university: University, title: str) -> dict[str, Any]:
     with topology.client("market") as market:
         response = _retrying(
             lambda: market.post(
@@ -72,7 +79,7 @@ def _create_achievement(topology: Topology, university: University, title: str) 
         return created
 
 
-def _transition(topology: Topology, university: University, listing_id: str, action: str) -> None:
+def _transition(topology: FaultTopology, university: University, listing_id: str, action: str) -> None:
     with topology.client("market") as market:
         current = _retrying(lambda: market.get(f"/achievements/{listing_id}", headers=university.headers))
         assert current.status_code == 200, current.text
@@ -85,7 +92,7 @@ def _transition(topology: Topology, university: University, listing_id: str, act
         assert response.status_code == 200, response.text
 
 
-def _market_public(topology: Topology, org_id: str) -> dict[str, tuple[str, str]]:
+def _market_public(topology: FaultTopology, org_id: str) -> dict[str, tuple[str, str]]:
     """What market shows everyone of ``org_id``'s achievements that search should hold: id → (title, status)."""
     found: dict[str, tuple[str, str]] = {}
     cursor: str | None = None
@@ -103,7 +110,7 @@ def _market_public(topology: Topology, org_id: str) -> dict[str, tuple[str, str]
                 return found
 
 
-def _search_index(topology: Topology, org_id: str) -> dict[str, tuple[str, str]]:
+def _search_index(topology: FaultTopology, org_id: str) -> dict[str, tuple[str, str]]:
     """What search answers for ``org_id``'s achievements: id → (title, status)."""
     found: dict[str, tuple[str, str]] = {}
     with topology.client("search") as search:
@@ -119,7 +126,7 @@ def _search_index(topology: Topology, org_id: str) -> dict[str, tuple[str, str]]
             offset += 100
 
 
-def test_search_killed_while_publishing_catches_up_exactly(topology: Topology, university: University) -> None:
+def test_search_killed_while_publishing_catches_up_exactly(topology: FaultTopology, university: University) -> None:
     listings: list[str] = []
     for i in range(6):
         listing = _create_achievement(topology, university, f"一种故障注入检测装置 {i}")
@@ -129,7 +136,7 @@ def test_search_killed_while_publishing_catches_up_exactly(topology: Topology, u
         lambda: len(_search_index(topology, university.org_id)) == 6, timeout=RECOVERY_SECONDS, what="first listings"
     )
 
-    topology.processes.kill("search")  # kill -9: no graceful shutdown, the index is left as the crash left it
+    topology.prod.kill("search")  # kill -9: no graceful shutdown, the index is left as the crash left it
     # Market keeps taking changes while search is down: new listings, and private ones (a withdrawal, a draft).
     for i in range(6, 12):
         listing = _create_achievement(topology, university, f"一种故障注入检测装置 {i}")
@@ -148,10 +155,9 @@ def test_search_killed_while_publishing_catches_up_exactly(topology: Topology, u
         assert edited.status_code == 200, edited.text
     # The relay keeps trying (and failing) while search is down; nothing is lost.
     time.sleep(1.5)
-    assert topology.processes.alive("relay")
+    assert topology.prod.is_running("relay")
 
-    topology.processes.restart("search")
-    topology.wait_ready("search")
+    topology.prod.restart("search")  # waits until it is ready
     expected = _market_public(topology, university.org_id)
     assert len(expected) == 10
     try:
@@ -162,7 +168,7 @@ def test_search_killed_while_publishing_catches_up_exactly(topology: Topology, u
         )
     except AssertionError:
         raise AssertionError(
-            f"search {_search_index(topology, university.org_id)} != market {expected}\n{topology.processes.logs()}"
+            f"search {_search_index(topology, university.org_id)} != market {expected}\n{topology.logs()}"
         ) from None
     index = _search_index(topology, university.org_id)
     assert listings[0] not in index
@@ -170,23 +176,12 @@ def test_search_killed_while_publishing_catches_up_exactly(topology: Topology, u
     assert index[listings[1]][0] == "一种故障注入检测装置（改进型）"
 
 
-def _worker_pids(master: int) -> list[int]:
-    """uvicorn's worker processes under ``master`` (multiprocessing spawns them; its resource tracker is no worker)."""
-    pids: list[int] = []
-    for children in Path(f"/proc/{master}/task").glob("*/children"):
-        for pid in children.read_text().split():
-            with contextlib.suppress(OSError):
-                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    pids.append(int(pid))
-    return sorted(pids)
-
-
 def test_market_worker_killed_under_load_loses_nothing_and_duplicates_nothing(
-    topology: Topology, university: University
+    topology: FaultTopology, university: University
 ) -> None:
     topology.organization("registration_office")  # serves the seller's region: submissions need one
-    master = topology.processes.pid("market")
-    wait_until(lambda: len(_worker_pids(master)) == 2, timeout=RECOVERY_SECONDS, what="two market workers")
+    master = topology.prod.pid("market")
+    wait_until(lambda: len(topology.prod.market_worker_pids()) == 2, timeout=RECOVERY_SECONDS, what="two workers")
     seller = Actor(
         token=university.token,
         subject="",
@@ -233,7 +228,7 @@ def test_market_worker_killed_under_load_loses_nothing_and_duplicates_nothing(
 
     async def killer() -> None:
         await quarter_done.wait()
-        os.kill(_worker_pids(master)[0], signal.SIGKILL)
+        os.kill(topology.prod.market_worker_pids()[0], signal.SIGKILL)
         killed.set()
 
     async def load() -> list[dict[str, Any]]:
@@ -271,23 +266,28 @@ def test_market_worker_killed_under_load_loses_nothing_and_duplicates_nothing(
     assert set(by_no.values()) == {1}, "no request made two contracts"
     assert {c["id"] for c in mine} >= set(ids.values())
     # uvicorn's supervisor replaced the killed worker; the master itself never stopped.
-    wait_until(lambda: len(_worker_pids(master)) == 2, timeout=RECOVERY_SECONDS, what="a replacement worker")
-    assert topology.processes.alive("market")
+    wait_until(
+        lambda: len(topology.prod.market_worker_pids()) == 2, timeout=RECOVERY_SECONDS, what="a replacement worker"
+    )
+    assert topology.prod.pid("market") == master
+    assert topology.prod.is_running("market")
     retried = {k: o for k, o in outcomes.items() if len(o) > 1}
     print(
         f"worker killed: {len(retried)} of {total} requests were retried: {collections.Counter(map(tuple, retried.values()))}"
     )
 
 
-def test_postgres_restart_every_service_recovers_without_restarting(topology: Topology, university: University) -> None:
-    pids = {name: topology.processes.pid(name) for name in ("auth", "market", "search", "relay")}
+def test_postgres_restart_every_service_recovers_without_restarting(
+    topology: FaultTopology, university: University
+) -> None:
+    pids = {name: topology.prod.pid(name) for name in ("auth", "market", "search", "relay", "auth-relay", "gateway")}
     before = _create_achievement(topology, university, "数据库重启之前的成果")
     _transition(topology, university, before["id"], "publish")
     wait_until(
         lambda: before["id"] in _search_index(topology, university.org_id), timeout=RECOVERY_SECONDS, what="index"
     )
 
-    topology.extra["cluster"].restart()
+    topology.cluster.restart()  # type: ignore[attr-defined]
     restarted = time.monotonic()
 
     seen: collections.Counter[str] = collections.Counter()  # what the services answered while recovering
@@ -321,6 +321,6 @@ def test_postgres_restart_every_service_recovers_without_restarting(topology: To
     assert recovered < RECOVERY_SECONDS
     # While the connections were being replaced, a request got a 503 to retry, never a 500.
     assert not [answer for answer in seen if answer.endswith(" 500")], seen
-    assert {name: topology.processes.pid(name) for name in pids} == pids
-    assert all(topology.processes.alive(name) for name in pids), topology.processes.logs()
+    assert {name: topology.prod.pid(name) for name in pids} == pids
+    assert all(topology.prod.is_running(name) for name in pids), topology.logs()
     print(f"recovered {recovered:.1f} s after the PostgreSQL restart; answers while recovering: {dict(seen)}")
