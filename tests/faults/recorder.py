@@ -17,6 +17,8 @@ from typing import Any
 
 __all__ = ["Delivery", "Recorder", "recording_search"]
 
+GATE_SECONDS = 8.0
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -32,6 +34,11 @@ class Recorder:
     url: str
     deliveries: list[Delivery] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Hold every delivery until this many different relays have sent one (or GATE_SECONDS passed): the first relay
+    # up cannot drain everything alone, so the test really has two relays delivering side by side.
+    hold_until_senders: int = 0
+    senders: set[str] = field(default_factory=set)
+    arrived: threading.Condition = field(default_factory=threading.Condition)
 
     def snapshot(self) -> list[Delivery]:
         with self.lock:
@@ -39,8 +46,8 @@ class Recorder:
 
 
 @contextmanager
-def recording_search() -> Iterator[Recorder]:
-    recorder = Recorder(url="")
+def recording_search(*, hold_until_senders: int = 0) -> Iterator[Recorder]:
+    recorder = Recorder(url="", hold_until_senders=hold_until_senders)
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
@@ -65,6 +72,13 @@ def recording_search() -> Iterator[Recorder]:
             if self.path.endswith("/documents"):
                 relay = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
                 documents = json.loads(raw)["documents"]
+                with recorder.arrived:
+                    recorder.senders.add(relay)
+                    recorder.arrived.notify_all()
+                    # Below the relay's 10 s client timeout: a held POST must never time out (it would be resent).
+                    recorder.arrived.wait_for(
+                        lambda: len(recorder.senders) >= recorder.hold_until_senders, timeout=GATE_SECONDS
+                    )
                 with recorder.lock:
                     recorder.deliveries.extend(
                         Delivery(relay=relay, op=d["op"], kind=d["kind"], id=d["id"], version=int(d["version"]))

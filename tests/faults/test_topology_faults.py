@@ -22,8 +22,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
 from tests.conftest import TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD
 from tests.faults.processes import private_postgres, wait_until
@@ -126,6 +128,21 @@ def _search_index(topology: FaultTopology, org_id: str) -> dict[str, tuple[str, 
             offset += 100
 
 
+def _failed_deliveries(topology: FaultTopology) -> int:
+    """Undelivered market outbox events the relay has already tried (and failed) to deliver."""
+
+    async def count() -> int:
+        url = make_url(topology.prod.database_urls["market"]).set(drivername="postgresql")
+        connection = await asyncpg.connect(url.render_as_string(hide_password=False))
+        try:
+            sql = "SELECT count(*) FROM market_outbox WHERE delivered_at IS NULL AND attempts > 0"
+            return int(await connection.fetchval(sql))
+        finally:
+            await connection.close()
+
+    return asyncio.run(count())
+
+
 def test_search_killed_while_publishing_catches_up_exactly(topology: FaultTopology, university: University) -> None:
     listings: list[str] = []
     for i in range(6):
@@ -153,8 +170,8 @@ def test_search_killed_while_publishing_catches_up_exactly(topology: FaultTopolo
             headers={**university.headers, "If-Match": current.headers["etag"]},
         )
         assert edited.status_code == 200, edited.text
-    # The relay keeps trying (and failing) while search is down; nothing is lost.
-    time.sleep(1.5)
+    # The relay tries, fails and keeps the events for a retry while search is down; nothing is lost.
+    wait_until(lambda: _failed_deliveries(topology) > 0, timeout=RECOVERY_SECONDS, what="the relay to try and fail")
     assert topology.prod.is_running("relay")
 
     topology.prod.restart("search")  # waits until it is ready
