@@ -29,11 +29,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.requestid import current_request_id
 
 __all__ = [
+    "DATABASE_LOST_DETAIL",
     "PROBLEM_CONTENT_TYPE",
     "STATUS_DESCRIPTIONS",
     "BadRequest",
@@ -52,6 +54,7 @@ __all__ = [
     "Unauthorized",
     "UnsupportedMediaType",
     "ValidationFailed",
+    "database_connection_lost",
     "install_error_handlers",
     "problem_response",
     "problem_responses",
@@ -296,7 +299,54 @@ def _lone_surrogate(exc: BaseException) -> bool:
     return False
 
 
+def database_connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a lost or refused database connection, not a bug: PostgreSQL
+    restarting or failing over. SQLAlchemy has already discarded the pool's older connections; a retry gets a new one."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__module__.split(".")[0] in ("httpx", "httpcore"):
+            return False  # a call to another service failed: not the database (its own handling says what to do)
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        # asyncpg's "connection was closed", "the database system is starting up / shutting down" (SQLSTATE 08xxx,
+        # 57P0x) and a refused TCP connection while the server is down.
+        if type(current).__name__ in _CONNECTION_LOST_ERRORS or isinstance(current, ConnectionError):
+            return True
+        # asyncpg noticed the server's goodbye while the connection sat in the pool: SQLAlchemy does not always flag
+        # that one as a disconnect (connection_invalidated false), yet it is the same lost connection.
+        if type(current).__module__.startswith("asyncpg") and "connection is closed" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+DATABASE_LOST_DETAIL = "The database connection was lost (the database restarted?): retry in a moment."
+_CONNECTION_LOST_ERRORS = frozenset(
+    {
+        "ConnectionDoesNotExistError",
+        "CannotConnectNowError",
+        "AdminShutdownError",
+        "CrashShutdownError",
+        "ConnectionFailureError",
+    }
+)
+
+
 async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if database_connection_lost(exc):
+        # The database went away under this request (a restart, a failover): nothing was committed, and the next
+        # request gets a fresh connection. A 503 the client retries, not a 500 reported as a bug.
+        logger.warning("database connection lost on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return problem_response(
+            request,
+            status=503,
+            slug="not-ready",
+            title="Service not ready",
+            detail=DATABASE_LOST_DETAIL,
+            headers={"Retry-After": "1"},
+        )
     if _lone_surrogate(exc):
         # Last line of defence: a text field that is not a ShortText/LongText (shared.text) let a lone surrogate
         # through to the database. The client's input is at fault, so 422, not 500; the log says which path to fix.

@@ -14,7 +14,15 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.errors import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, MethodNotAllowed, PayloadTooLarge, problem_response
+from shared.errors import (
+    DATABASE_LOST_DETAIL,
+    PROBLEM_CONTENT_TYPE,
+    PROBLEM_TYPE_BASE,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    database_connection_lost,
+    problem_response,
+)
 from shared.requestid import REQUEST_ID_HEADER, accept_or_generate, current_request_id, request_id_var
 
 __all__ = ["BodyLimitMiddleware", "MethodGuardMiddleware", "RequestContextMiddleware"]
@@ -55,10 +63,25 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
+        except Exception as exc:
             # Unhandled errors are answered here, inside the request-id scope, so the 500 carries the id too. When a
             # mounted app's own error handler already answered (and logged), the re-raised error is not logged twice.
-            if not status_holder.get("started"):
+            if not status_holder.get("started") and database_connection_lost(exc):
+                # The database went away under this request (restart, failover): nothing was committed, SQLAlchemy
+                # has dropped the dead connections, and a retry gets a fresh one — a 503 to retry, not a bug's 500.
+                error_logger.warning(
+                    "database connection lost on %s %s: %s", scope.get("method"), scope.get("path"), exc
+                )
+                await _send_problem(
+                    scope,
+                    send_with_id,
+                    status=503,
+                    slug="not-ready",
+                    title="Service not ready",
+                    detail=DATABASE_LOST_DETAIL,
+                    headers=[(b"retry-after", b"1")],
+                )
+            elif not status_holder.get("started"):
                 error_logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
                 await _send_problem(
                     scope,
@@ -150,7 +173,16 @@ async def _send_413(scope: Scope, send: Send, limit: int) -> None:
     )
 
 
-async def _send_problem(scope: Scope, send: Send, *, status: int, slug: str, title: str, detail: str) -> None:
+async def _send_problem(
+    scope: Scope,
+    send: Send,
+    *,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
     """Answer with a problem+json body straight from ASGI middleware (outside FastAPI's handlers)."""
     body = json.dumps(
         {
@@ -169,6 +201,7 @@ async def _send_problem(scope: Scope, send: Send, *, status: int, slug: str, tit
             "headers": [
                 (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
                 (b"content-length", str(len(body)).encode()),
+                *headers,
             ],
         }
     )
