@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
 from shared.errors import ServiceUnavailable
@@ -34,6 +34,7 @@ __all__ = [
     "is_sqlite",
     "pooler_of",
     "read_session",
+    "statement_connection",
     "without_pooler",
 ]
 
@@ -132,6 +133,21 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         connect_args=connect_args,
         execution_options={_POOLER: pooler},
     )
+
+
+@contextlib.asynccontextmanager
+async def statement_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A PostgreSQL connection for self-contained statements, each its own transaction: autocommit.
+
+    Behind a transaction pooler, a transaction committed on exit instead: in autocommit, asyncpg's prepare and
+    execute are two round trips that PgBouncer may send to two different server connections.
+    """
+    if engine.get_execution_options().get(_POOLER):
+        async with engine.begin() as connection:
+            yield connection
+    else:
+        async with engine.connect() as connection:
+            yield await connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -108,9 +108,7 @@ async def test_without_the_setting_prepared_statements_break(bouncer: PgBouncer,
     assert any("prepared statement" in str(e) for e in errors), [str(e)[:200] for e in errors]
 
 
-async def test_with_the_setting_many_sessions_share_two_server_connections(
-    bouncer: PgBouncer, database: str
-) -> None:
+async def test_with_the_setting_many_sessions_share_two_server_connections(bouncer: PgBouncer, database: str) -> None:
     await _create_items(database)
     url = bouncer.url(database)
     assert pooler_of(url) == "pgbouncer"
@@ -124,7 +122,9 @@ async def test_with_the_setting_many_sessions_share_two_server_connections(
 
         # The request read sessions (autocommit on a direct connection) run in a read-only transaction here,
         # concurrently, without "prepared statement ... does not exist".
-        request: Any = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(sessionmaker=create_sessionmaker(engine))))
+        request: Any = SimpleNamespace(
+            app=SimpleNamespace(state=SimpleNamespace(sessionmaker=create_sessionmaker(engine)))
+        )
 
         async def read(n: int) -> int:
             async with read_session(request) as session:
@@ -152,7 +152,8 @@ async def test_migrations_run_through_the_bouncer(bouncer: PgBouncer, database: 
         await upgrade_to_head(engine, MARKET_SPEC.migrations, "alembic_version_market")
         async with engine.connect() as conn:
             version = (await conn.execute(sa.text("SELECT count(*) FROM alembic_version_market"))).scalar()
-        assert version and version >= 1
+        assert version is not None
+        assert version >= 1
     finally:
         await engine.dispose()
 

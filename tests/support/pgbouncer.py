@@ -110,7 +110,9 @@ def running_pgbouncer(server_url: str, *, pool_size: int = 3, max_client_conn: i
         command += ["-u", pwd.getpwnam("nobody").pw_name]
     command.append(str(folder / "pgbouncer.ini"))
     with log.open("wb") as log_file:
-        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(  # noqa: S603 - our own command line
+            command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
     try:
         deadline = time.monotonic() + 15
         while not _answers("127.0.0.1", port):
