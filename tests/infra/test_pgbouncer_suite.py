@@ -3,7 +3,7 @@
 The slice covers what transaction pooling breaks first: concurrent contract registration (the one-statement
 registration and its gap-free numbers), the statistics fold (advisory lock, temporary tables), saved-search alert
 claims, webhook claims, the live notification stream (LISTEN on the direct URL, pg_notify through the bouncer),
-auth's tokens and search's API. It runs in a child pytest so that the bouncer's fixtures (tests/conftest.py) apply
+auth's signing keys and search's ingestion (about 65 tests, 2-3 minutes; TEST_PGBOUNCER=1 runs any other test so). It runs in a child pytest so that the bouncer's fixtures (tests/conftest.py) apply
 to those tests alone; the child starts its own PgBouncer and stops it before it exits.
 """
 
@@ -28,8 +28,8 @@ SLICE = [
     "tests/market/webhooks/test_background.py",
     "tests/market/webhooks/test_storage.py",
     "tests/market/notifications/test_stream.py",
-    "tests/auth/test_tokens.py",
-    "tests/search/test_search_api.py",
+    "tests/auth/test_keys.py",
+    "tests/search/test_ingestion.py",
 ]
 TIMEOUT_SECONDS = 420
 
