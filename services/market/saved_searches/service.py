@@ -238,6 +238,18 @@ async def list_saved_searches(
     return Page[SavedSearchPublic](items=[to_public(row) for row in rows[:limit]], next_cursor=next_cursor)
 
 
+async def _owned_for_change(
+    repository: SavedSearchRepository, *, principal: Principal, search_id: uuid.UUID, if_match: str | None
+) -> SavedSearch:
+    """One of the caller's searches, locked for a change (404 if not theirs; 412 when If-Match is stale)."""
+    user_id, org_id = _owner(principal)
+    row = await repository.get_owned(search_id, user_id=user_id, org_id=org_id, for_update=True)
+    if row is None:
+        raise NotFound(f"No saved search {search_id} of yours.")
+    check_if_match(if_match, version=row.version)
+    return row
+
+
 _NOT_NULL = frozenset({"name", "q", "matching", "channel", "frequency", "active"})
 
 
@@ -245,12 +257,8 @@ async def update_saved_search(
     session: AsyncSession, *, principal: Principal, search_id: uuid.UUID, if_match: str | None, payload: BaseModel
 ) -> SavedSearch:
     """Partial update of one of the caller's searches (If-Match optional: 412 when stale)."""
-    user_id, org_id = _owner(principal)
     repository = SavedSearchRepository(session)
-    row = await repository.get_owned(search_id, user_id=user_id, org_id=org_id, for_update=True)
-    if row is None:
-        raise NotFound(f"No saved search {search_id} of yours.")
-    check_if_match(if_match, version=row.version)
+    row = await _owned_for_change(repository, principal=principal, search_id=search_id, if_match=if_match)
     values = payload.model_dump(exclude_unset=True)
     for name, value in values.items():
         if value is None and name in _NOT_NULL:
@@ -273,11 +281,7 @@ async def delete_saved_search(
     session: AsyncSession, *, principal: Principal, search_id: uuid.UUID, if_match: str | None
 ) -> None:
     """Delete one of the caller's searches and its recorded hits."""
-    user_id, org_id = _owner(principal)
     repository = SavedSearchRepository(session)
-    row = await repository.get_owned(search_id, user_id=user_id, org_id=org_id, for_update=True)
-    if row is None:
-        raise NotFound(f"No saved search {search_id} of yours.")
-    check_if_match(if_match, version=row.version)
+    row = await _owned_for_change(repository, principal=principal, search_id=search_id, if_match=if_match)
     await _audit(session, row, "deleted", principal, None)
     await repository.delete(row)
