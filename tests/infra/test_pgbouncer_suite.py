@@ -2,8 +2,9 @@
 
 The slice covers what transaction pooling breaks first: concurrent contract registration (the one-statement
 registration and its gap-free numbers), the statistics fold (advisory lock, temporary tables), saved-search alert
-claims, webhook claims, the live notification stream (LISTEN on the direct URL, pg_notify through the bouncer),
-auth's signing keys and search's ingestion (about 65 tests, 2-3 minutes; TEST_PGBOUNCER=1 runs any other test so). It runs in a child pytest so that the bouncer's fixtures (tests/conftest.py) apply
+claims, webhook claims and the live notification stream (LISTEN on the direct URL, pg_notify through the bouncer): about 40 tests,
+under two minutes. Auth and search go through a bouncer in tests/e2e/prod/test_topology_pgbouncer.py (every
+service of the production topology); TEST_PGBOUNCER=1 runs any other test so by hand. It runs in a child pytest so that the bouncer's fixtures (tests/conftest.py) apply
 to those tests alone; the child starts its own PgBouncer and stops it before it exits.
 """
 
@@ -28,8 +29,6 @@ SLICE = [
     "tests/market/webhooks/test_background.py",
     "tests/market/webhooks/test_storage.py",
     "tests/market/notifications/test_stream.py",
-    "tests/auth/test_keys.py",
-    "tests/search/test_ingestion.py",
 ]
 TIMEOUT_SECONDS = 420
 
