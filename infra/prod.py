@@ -1,7 +1,7 @@
 """`make prod` / `techmarket prod up|down|status`: the production topology on this machine, without Docker.
 
 What runs, each a separate OS process with ENVIRONMENT=production (``python -m infra.entrypoint``, SERVICE=...,
-as in docker-compose.yml), in this start order:
+as in docker-compose.yml), started in this order (the three APIs together, then the rest once they are ready):
 
     auth        uvicorn, one process                    answers under /auth   on a free loopback port
     market      uvicorn --workers 2 (a master + 2 workers sharing one socket; the master replaces a dead worker)
@@ -29,6 +29,9 @@ Python interface (stable; the fault and PgBouncer suites build on it)::
         topo.pid("search")             # pid of a process by name: auth, market, search, relay, auth-relay, gateway
         topo.market_worker_pids()      # the uvicorn worker processes of market (children of its master)
         topo.kill("search")            # SIGKILL (or another signal) — the process stays down until restart()
+        # market: kill("market") hits the uvicorn master only — its orphaned workers keep serving until
+        # restart("market")/stop, which SIGKILL the whole process group first. To kill one worker instead:
+        # os.kill(topo.market_worker_pids()[0], signal.SIGKILL) — the master replaces it within about a second.
         topo.restart("search")         # start it again with the same port and settings, wait until ready
         topo.is_running("relay")
         topo.log("market")             # its log so far
@@ -605,8 +608,13 @@ def start_topology(config: ProdConfig) -> Topology:
         asyncio.run(_ensure_databases(config))
         envs = topology._envs()
         _migrate(envs, run_dir)
-        for name in PROCESS_NAMES:
+        # The three APIs start together (none needs another to start; imports dominate their start-up time), then
+        # the relays (their first round asks auth for a token) and the gateway.
+        for name in HTTP_SERVICES:
             topology._start(name, envs)
+        for name in PROCESS_NAMES:
+            if name not in HTTP_SERVICES:
+                topology._start(name, envs)
             topology.wait_ready(name)
         for name in HTTP_SERVICES:  # through the gateway: the routes are wired
             response = httpx.get(f"{topology.base_url}/{name}/readyz", timeout=5)

@@ -8,7 +8,8 @@
 
 Defaults: the test platform admin bootstrapped (tests.conftest.TEST_ADMIN_EMAIL/_PASSWORD), argon2id at OWASP's
 minimum (the lowest production accepts: logins stay cheap), lexical search (no embedding model), unique database
-names on TEST_POSTGRES_URL's server (else the machine's PostgreSQL), dropped afterwards. ``env`` adds or overrides
+names on TEST_POSTGRES_URL's server (else the machine's PostgreSQL), dropped afterwards; the services connect to
+TEST_PROD_DATABASE_URL's server instead when it is set (e.g. a PgBouncer in front of that PostgreSQL). ``env`` adds or overrides
 variables of every process; other keyword arguments are infra.prod.ProdConfig fields.
 """
 
@@ -63,6 +64,9 @@ def missing_prerequisites() -> list[str]:
 def topology_for_tests(run_dir: Path, *, env: dict[str, str] | None = None, **config: Any) -> Iterator[Topology]:
     """infra.prod.running_topology with the test defaults above."""
     config.setdefault("admin_url", admin_url())
+    # TEST_PROD_DATABASE_URL: the server the services connect to, when not the admin one (e.g. a PgBouncer run).
+    if os.environ.get("TEST_PROD_DATABASE_URL"):
+        config.setdefault("service_database_url", os.environ["TEST_PROD_DATABASE_URL"])
     config.setdefault("bootstrap_admin_email", TEST_ADMIN_EMAIL)
     config.setdefault("bootstrap_admin_password", TEST_ADMIN_PASSWORD)
     with running_topology(run_dir, env={**TEST_TOPOLOGY_ENV, **(env or {})}, **config) as topology:
