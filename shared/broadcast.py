@@ -31,7 +31,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
-from shared.db import is_sqlite
+from shared.db import is_sqlite, pooler_of, without_pooler
 
 __all__ = [
     "Broadcaster",
@@ -269,7 +269,7 @@ class PostgresBroadcaster:
 
 def asyncpg_dsn(url: str) -> str:
     """The plain libpq DSN of a SQLAlchemy ``postgresql+asyncpg://`` URL."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return make_url(without_pooler(url)).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 @contextlib.asynccontextmanager
@@ -278,6 +278,10 @@ async def open_broadcaster(url: str, *, channel: str) -> AsyncIterator[InProcess
     if is_sqlite(url):
         yield InProcessBroadcaster()
         return
+    if pooler_of(url) is not None:
+        # PgBouncer in transaction mode hands this session's server connection to other clients between
+        # statements: a LISTEN there would be lost, or would deliver to someone else.
+        raise ValueError("LISTEN needs a direct PostgreSQL URL, not one through a transaction pooler")
     broadcaster = PostgresBroadcaster(asyncpg_dsn(url), channel=channel)
     await broadcaster.start()
     try:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, event
-from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
 from shared.errors import ServiceUnavailable
@@ -31,8 +32,17 @@ __all__ = [
     "get_session",
     "get_snapshot_session",
     "is_sqlite",
+    "pooler_of",
     "read_session",
+    "statement_connection",
+    "without_pooler",
 ]
+
+# The URL query option naming a transaction-pooling proxy between us and PostgreSQL: ``?pooler=pgbouncer``.
+POOLER_OPTION = "pooler"
+POOLERS = ("pgbouncer",)
+# Engine execution option recording it, so that sessions opened on the engine know (see _read_session).
+_POOLER = "techmarket_pooler"
 
 
 def is_sqlite(url_or_engine: str | AsyncEngine) -> bool:
@@ -41,11 +51,44 @@ def is_sqlite(url_or_engine: str | AsyncEngine) -> bool:
     return url.startswith("sqlite")
 
 
+def pooler_of(url: str) -> str | None:
+    """The transaction pooler a database URL says it goes through (``?pooler=pgbouncer``), or None."""
+    if is_sqlite(url):
+        return None
+    value = make_url(url).query.get(POOLER_OPTION)
+    if value is None:
+        return None
+    name = value if isinstance(value, str) else value[-1]
+    if name not in POOLERS:
+        raise ValueError(f"unknown {POOLER_OPTION}={name!r} in the database URL: use one of {', '.join(POOLERS)}")
+    return name
+
+
+def without_pooler(url: str) -> str:
+    """``url`` without our ``pooler`` query option (which the driver would refuse as an unknown argument)."""
+    if is_sqlite(url) or POOLER_OPTION not in make_url(url).query:
+        return url
+    return make_url(url).difference_update_query([POOLER_OPTION]).render_as_string(hide_password=False)
+
+
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid.uuid4().hex}__"
+
+
 def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
     """An async engine tuned per backend.
 
     SQLite: WAL, foreign keys, a busy timeout, and ``BEGIN IMMEDIATE`` for every transaction, so that two
     writers queue on the lock instead of failing with "database is locked" when a read upgrades to a write.
+
+    PostgreSQL behind PgBouncer in transaction mode (``?pooler=pgbouncer`` in the URL): PgBouncer 1.18 lends a
+    server connection for one transaction only, so a statement prepared on one server connection may be executed
+    on another. asyncpg's statement caches are turned off (a cached statement would be looked up on a server
+    connection that never prepared it: 'prepared statement "__asyncpg_stmt_1__" does not exist'), every prepared
+    statement gets a unique name (the default counter restarts on every client connection, so two clients sharing
+    a server connection would collide: '... already exists'), and reads never run in autocommit (prepare and
+    execute are then two round trips that may land on two server connections) — see SQLAlchemy's asyncpg
+    dialect documentation, "Prepared Statement Name with PGBouncer".
     """
     if is_sqlite(url):
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
@@ -72,9 +115,39 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
     # No ping on checkout: with asyncpg a ping is three round trips (BEGIN, ";", ROLLBACK) — more than a whole
     # registration — on every request. A connection broken by a database restart fails the one request using it,
     # and SQLAlchemy then discards every connection made before the failure; pool_recycle bounds their age.
+    pooler = pooler_of(url)
+    connect_args: dict[str, Any] = {}
+    if pooler is not None:
+        connect_args = {
+            "statement_cache_size": 0,  # asyncpg's own cache (its introspection queries)
+            "prepared_statement_cache_size": 0,  # SQLAlchemy's adapter cache
+            "prepared_statement_name_func": _unique_statement_name,
+        }
     return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False, pool_recycle=1800
+        without_pooler(url),
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=False,
+        pool_recycle=1800,
+        connect_args=connect_args,
+        execution_options={_POOLER: pooler},
     )
+
+
+@contextlib.asynccontextmanager
+async def statement_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A PostgreSQL connection for self-contained statements, each its own transaction: autocommit.
+
+    Behind a transaction pooler, a transaction committed on exit instead: in autocommit, asyncpg's prepare and
+    execute are two round trips that PgBouncer may send to two different server connections.
+    """
+    if engine.get_execution_options().get(_POOLER):
+        async with engine.begin() as connection:
+            yield connection
+    else:
+        async with engine.connect() as connection:
+            yield await connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -113,10 +186,15 @@ async def _read_session(request: Request, *, snapshot: bool) -> AsyncIterator[As
         # relay delivering to market at start-up): a 503 the caller retries, not a 500.
         raise ServiceUnavailable("the service is starting: retry in a moment", headers={"Retry-After": "1"})
     async with sessionmaker() as session:
-        if is_sqlite(sessionmaker.kw["bind"]):
+        bind: AsyncEngine = sessionmaker.kw["bind"]
+        if is_sqlite(bind):
             options: dict[str, Any] = {_READ_ONLY: True}
         elif snapshot:
             options = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+        elif bind.get_execution_options().get(_POOLER):
+            # Behind a transaction pooler a statement outside a transaction may be prepared on one server
+            # connection and executed on another: read in a (read-only) transaction instead of autocommit.
+            options = {"postgresql_readonly": True}
         else:
             options = {"isolation_level": "AUTOCOMMIT"}
         await session.connection(execution_options=options)

