@@ -7,6 +7,8 @@ import os
 
 import uvicorn
 
+from shared.serving import server_choices
+
 SERVICE_APPS = {
     "auth": "services.auth.app:create_app",
     "market": "services.market.app:create_app",
@@ -31,11 +33,14 @@ def main() -> None:
         return
     if service not in SERVICE_APPS:
         raise SystemExit(f"SERVICE must be one of {', '.join([*SERVICE_APPS, *RELAYS])}, not {service!r}")
+    loop, http = server_choices()
     uvicorn.run(
         SERVICE_APPS[service],
         factory=True,
         host="0.0.0.0",  # noqa: S104  (inside a container, behind the load balancer)
         port=int(os.environ.get("PORT", "8000")),
+        loop=loop,
+        http=http,
         # Never "*": anyone could then name their own IP. The app reads X-Forwarded-For itself, only from the
         # gateways listed in TRUSTED_PROXIES (shared.clientaddress).
         proxy_headers=False,
