@@ -309,9 +309,13 @@ WRK_SCRIPT = """
 local paths = {}
 for line in io.lines("%s") do paths[#paths + 1] = line end
 local i = 0
+local method, body, headers = "%s", %s, %s
 request = function()
   i = i + 1
-  return wrk.format("GET", paths[(i %% #paths) + 1])
+  if body then
+    return wrk.format(method, paths[(i %% #paths) + 1], headers, string.format(body, math.random(1e9), i))
+  end
+  return wrk.format(method, paths[(i %% #paths) + 1], headers)
 end
 done = function(summary, latency, requests)
   io.write(string.format('WRKJSON {"requests": %%d, "seconds": %%f, "p50": %%f, "p99": %%f, "errors": %%d}\\n',
@@ -321,11 +325,23 @@ end
 """
 
 
-def capacity_wrk(base: str, paths: list[str], seconds: int, connections: int, work: Path) -> dict[str, float]:
+def lua_string(text: str) -> str:
+    return "[==[" + text + "]==]"
+
+
+def capacity_wrk(
+    base: str, paths: list[str], seconds: int, connections: int, work: Path, post: Post | None = None
+) -> dict[str, float]:
     listing = work / f"paths-{secrets.token_hex(3)}.txt"
     listing.write_text("\n".join(paths) + "\n", encoding="utf-8")
     script = work / f"script-{secrets.token_hex(3)}.lua"
-    script.write_text(WRK_SCRIPT % listing, encoding="utf-8")
+    if post is None:
+        method, body, headers = "GET", "nil", "nil"
+    else:
+        method = "POST"
+        body = lua_string(post.body_format)
+        headers = "{" + ", ".join(f'["{k}"] = {lua_string(v)}' for k, v in post.headers.items()) + "}"
+    script.write_text(WRK_SCRIPT % (listing, method, body, headers), encoding="utf-8")
     wrk = shutil.which("wrk")
     assert wrk is not None
     argv = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), base]
@@ -340,7 +356,17 @@ def capacity_wrk(base: str, paths: list[str], seconds: int, connections: int, wo
     }
 
 
-async def capacity_client(base: str, paths: list[str], seconds: int, connections: int) -> dict[str, float]:
+@dataclass
+class Post:
+    """A POST for wrk: the body is a Lua format string given (a random number, the request's number)."""
+
+    body_format: str
+    headers: dict[str, str]
+
+
+async def capacity_client(
+    base: str, paths: list[str], seconds: int, connections: int, post: Post | None = None
+) -> dict[str, float]:
     samples: list[float] = []
     errors = 0
     limits = httpx.Limits(max_connections=connections)
@@ -352,9 +378,13 @@ async def capacity_client(base: str, paths: list[str], seconds: int, connections
             i = offset
             while time.perf_counter() < end:
                 started = time.perf_counter()
-                response = await client.get(paths[i % len(paths)])
+                if post is None:
+                    response = await client.get(paths[i % len(paths)])
+                else:
+                    content = (post.body_format % (random.randrange(10**9), i)).encode()
+                    response = await client.post(paths[i % len(paths)], content=content, headers=post.headers)
                 samples.append((time.perf_counter() - started) * 1000)
-                errors += response.status_code != 200
+                errors += response.status_code not in (200, 201)
                 i += connections
 
         begin = time.perf_counter()
@@ -527,7 +557,19 @@ async def run_mix(base: str, mix: Mix, rate: float, seconds: float, rng: random.
 # -- the run ---------------------------------------------------------------------------------------------------------
 
 
-async def measure(args: argparse.Namespace, base: str, world: World, work: Path) -> dict[str, Any]:
+def start_profiler(pid: int, directory: Path, name: str, seconds: int, fmt: str) -> subprocess.Popen[bytes]:
+    """py-spy records the server for the class's run: a flame graph per endpoint class (docs/profiles/)."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    directory.mkdir(parents=True, exist_ok=True)
+    slug = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+    argv = [py_spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "250", "--nonblocking"]
+    argv += ["--format", fmt, "--output", str(directory / f"{slug}.{'svg' if fmt == 'flamegraph' else 'txt'}")]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    time.sleep(0.5)  # py-spy attaches before the load starts
+    return process
+
+
+async def measure(args: argparse.Namespace, base: str, world: World, work: Path, pid: int = 0) -> dict[str, Any]:
     rng = random.Random(args.seed)
     ids = rng.sample(world.achievement_ids, min(500, len(world.achievement_ids)))
     classes = {
@@ -536,16 +578,29 @@ async def measure(args: argparse.Namespace, base: str, world: World, work: Path)
         "list of 20": ["/market/achievements?limit=20", "/market/demands?limit=20"],
         "search one word": [f"/search/achievements?q={quote(w)}&limit=20" for w in ONE_WORD],
     }
+    draft = next(achievement_rows(1)) | {"title": "TITLE"}
+    posts = {
+        "write: create draft": Post(
+            json.dumps(draft, ensure_ascii=False).replace("%", "%%").replace("TITLE", "压测成果%d-%d"),
+            {**world.university.headers, "Content-Type": "application/json"},
+        )
+    }
+    classes["write: create draft"] = ["/market/achievements"]
     result: dict[str, Any] = {"capacity": {}, "capacity_tool": "wrk" if shutil.which("wrk") else "httpx"}
     async with httpx.AsyncClient(base_url=base, timeout=30) as warm:  # caches and pages warm, as in steady state
         for paths in classes.values():
             for path in paths[:50]:
                 await warm.get(path)
     for name, paths in classes.items():
+        if args.profile_dir and pid:
+            profiler = start_profiler(pid, args.profile_dir, name, args.capacity_seconds, args.profile_format)
+        post = posts.get(name)
         if shutil.which("wrk"):
-            stats = await asyncio.to_thread(capacity_wrk, base, paths, args.capacity_seconds, 1, work)
+            stats = await asyncio.to_thread(capacity_wrk, base, paths, args.capacity_seconds, 1, work, post)
         else:
-            stats = await capacity_client(base, paths, args.capacity_seconds, 1)
+            stats = await capacity_client(base, paths, args.capacity_seconds, 1, post)
+        if args.profile_dir and pid:
+            profiler.wait(timeout=60)
         result["capacity"][name] = stats
         log(f"  capacity {name}: {stats['rate']:.0f}/s p50 {stats['p50_ms']:.2f} ms p99 {stats['p99_ms']:.2f} ms")
     if args.concurrency:
@@ -621,6 +676,32 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def save_world(path: Path, world: World) -> None:
+    def org(o: Org) -> dict[str, str]:
+        return {
+            "name": o.name,
+            "kind": o.kind,
+            "region": o.region,
+            "credit_code": o.credit_code,
+            "email": o.email,
+            "id": o.id,
+        }
+
+    data = {"university": org(world.university), "enterprise": org(world.enterprise)}
+    data |= {"achievement_ids": world.achievement_ids, "demand_ids": world.demand_ids}
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+async def reload_world(client: httpx.AsyncClient, saved: str, admin_login: tuple[str, str]) -> World:
+    """The world of an earlier seeding (--data-dir; ``saved`` is its JSON), with fresh tokens."""
+    data = json.loads(saved)
+    orgs = [Org(**data[name]) for name in ("university", "enterprise")]
+    for o in orgs:
+        o.token = await login(client, o.email, PASSWORD)
+    admin = await login(client, *admin_login)
+    return World(admin, orgs[0], orgs[1], data["achievement_ids"], data["demand_ids"])
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
     try:
@@ -628,19 +709,22 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             async with httpx.AsyncClient(base_url=args.url, timeout=120) as client:
                 world = await seed(client, args.size, args.demands, (args.admin_email, args.admin_password))
                 return await measure(args, args.url, world, work)
-        data = work / "data"
-        data.mkdir()
-        if args.contracts:
+        data = args.data_dir or work / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        saved = data / "bench-world.json"
+        if args.contracts and not saved.exists():
             log(f"loading {args.contracts:,} contracts (bench/stats.py) into market's SQLite file")
             await load_contracts(data, args.contracts)
         with embedded_server(Path(args.repo), data, args.loop, args.http) as (base, pid):
-            log(f"server {base} (pid {pid}); seeding {args.size:,} achievements, {args.demands:,} demands")
+            log(f"server {base} (pid {pid}); {args.size:,} achievements, {args.demands:,} demands")
             async with httpx.AsyncClient(base_url=base, timeout=120) as client:
-                world = await seed(client, args.size, args.demands, (ADMIN_EMAIL, ADMIN_PASSWORD))
-            if args.pause_for_profiling:
-                log(f"server pid {pid}: profile now; press Enter to measure")
-                await asyncio.to_thread(sys.stdin.readline)
-            return await measure(args, base, world, work)
+                if saved.exists():
+                    log(f"reusing the data of {data} (seeded earlier; --size and friends ignored)")
+                    world = await reload_world(client, saved.read_text(encoding="utf-8"), (ADMIN_EMAIL, ADMIN_PASSWORD))
+                else:
+                    world = await seed(client, args.size, args.demands, (ADMIN_EMAIL, ADMIN_PASSWORD))
+                    save_world(saved, world)
+            return await measure(args, base, world, work, pid)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -660,9 +744,13 @@ def main() -> None:
     parser.add_argument("--repo", default=str(REPO), help="checkout to serve (e.g. an older commit, for 'before')")
     parser.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"])
     parser.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"])
+    parser.add_argument("--profile-format", default="flamegraph", choices=["flamegraph", "raw"])
+    parser.add_argument(
+        "--data-dir", type=Path, help="keep the seeded data here; a later run with the same folder reuses it"
+    )
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--json", type=Path, help="also write the raw results here")
-    parser.add_argument("--pause-for-profiling", action="store_true", help="wait for Enter after seeding")
+    parser.add_argument("--profile-dir", type=Path, help="py-spy flame graphs of each capacity class here (SVG)")
     args = parser.parse_args()
     if args.demands is None:
         args.demands = args.size

@@ -147,6 +147,15 @@ class ListingRepository:
         query = select(self.model).where(*conditions).order_by(self._c("id")).limit(limit)
         return list((await self.session.execute(query)).scalars())
 
+    async def any_due(self, *, expiry_field: str, today: dt.date, open_states: frozenset[str]) -> bool:
+        """Whether some open listing's last day is before ``today`` (one index probe, nothing locked)."""
+        query = (
+            select(self._c("id"))
+            .where(self._c("status").in_(sorted(open_states)), self._c(expiry_field) < today)
+            .limit(1)
+        )
+        return (await self.session.execute(query)).first() is not None
+
     async def due_for_expiry(
         self, *, expiry_field: str, today: dt.date, open_states: frozenset[str], limit: int
     ) -> list[Listing]:
