@@ -264,9 +264,17 @@ async def seed(client: httpx.AsyncClient, size: int, demands: int, admin_login: 
         ids += [r["id"] for r in report["rows"]]
         log(f"  imported {len(ids):,}/{size:,} achievements ({time.perf_counter() - started:.0f} s)")
 
+    async def as_org(org: Org, send: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
+        response = await send()
+        if response.status_code == 401:  # a long seeding outlives the access token: sign in again
+            org.token = await login(client, org.email, PASSWORD)
+            response = await send()
+        return response
+
     async def publish(plural: str, listing_id: str, org: Org) -> None:
-        response = await client.post(
-            f"/market/{plural}/{listing_id}/publish", headers={**org.headers, "If-Match": '"v1"'}
+        response = await as_org(
+            org,
+            lambda: client.post(f"/market/{plural}/{listing_id}/publish", headers={**org.headers, "If-Match": '"v1"'}),
         )
         if response.status_code != 200:
             raise RuntimeError(f"publish {plural}/{listing_id}: {response.status_code} {response.text[:300]}")
@@ -283,7 +291,9 @@ async def seed(client: httpx.AsyncClient, size: int, demands: int, admin_login: 
             "cooperation_modes": ["transfer"],
             "budget": row["price"],
         }
-        response = await client.post("/market/demands", json=body, headers=enterprise.headers)
+        response = await as_org(
+            enterprise, lambda: client.post("/market/demands", json=body, headers=enterprise.headers)
+        )
         if response.status_code != 201:
             raise RuntimeError(f"post demand: {response.status_code} {response.text[:300]}")
         demand_id = response.json()["id"]
