@@ -591,7 +591,9 @@ async def measure(args: argparse.Namespace, base: str, world: World, work: Path,
     draft = next(achievement_rows(1)) | {"title": "TITLE"}
     posts = {
         "write: create draft": Post(
-            json.dumps(draft, ensure_ascii=False).replace("%", "%%").replace("TITLE", "压测成果%d-%d"),
+            json.dumps(draft, ensure_ascii=False)
+            .replace("%", "%%")
+            .replace("TITLE", f"压测成果{secrets.token_hex(4)}-%d-%d"),
             {**world.university.headers, "Content-Type": "application/json"},
         )
     }
