@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 # PostgreSQL for the second run of every database test: used when it answers (CI requires it).
 TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
-.PHONY: install run test lint typecheck pytest bench clean
+.PHONY: install run prod prod-down test lint typecheck pytest bench clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is required (python3 --version)"; exit 1; }
@@ -29,6 +29,15 @@ install: $(STAMP)
 
 run: $(STAMP)
 	DATA_DIR=$(DATA_DIR) $(BIN)/techmarket serve --host $(HOST) --port $(PORT)
+
+# The production topology on this machine (README "Production"): nginx gateway on PORT, auth, market (2 workers),
+# search, the relays, on the machine's PostgreSQL (PROD_DATABASE_ADMIN_URL). Foreground: Ctrl-C stops it;
+# PROD_DETACH=1 returns at once (then `make prod-down`).
+prod: $(STAMP)
+	PORT=$(PORT) HOST=$(HOST) $(BIN)/techmarket prod up $(if $(PROD_DETACH),--detach,)
+
+prod-down: $(STAMP)
+	$(BIN)/techmarket prod down
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -95,6 +95,10 @@ def _register_service_commands() -> None:
     app.add_typer(market_app, name="market")
     app.add_typer(contracts_app, name="contracts")
     app.add_typer(search_app, name="search")
+    # `techmarket prod up|down|status`: the production topology on this machine (infra/prod.py).
+    from infra.prod import app as prod_app
+
+    app.add_typer(prod_app, name="prod")
 
 
 _register_service_commands()

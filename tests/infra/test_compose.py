@@ -14,6 +14,7 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
+from infra.entrypoint import ENTRYPOINT_VARIABLES as ENTRYPOINT_ENV
 from infra.entrypoint import RELAYS, SERVICE_APPS
 from services.auth.settings import AuthSettings
 from services.market.settings import MarketSettings
@@ -27,7 +28,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "relay": MarketSettings,
     "auth-relay": AuthSettings,
 }
-ENTRYPOINT_VARIABLES = {"SERVICE", "PORT"}
+ENTRYPOINT_VARIABLES = set(ENTRYPOINT_ENV)
 
 
 def load_compose() -> dict[str, Any]:
@@ -82,7 +83,7 @@ def test_relays_run_outside_the_api_containers() -> None:
     assert services["auth"]["environment"]["AUTH_RELAY_ENABLED"] == "false"
     assert services["market"]["environment"]["MARKET_RELAY_ENABLED"] == "false"
     assert {spec["environment"]["SERVICE"] for spec in services.values()} >= set(RELAYS)
-    assert services["auth-relay"]["environment"]["AUTH_MARKET_URL"] == "http://market:8000"
+    assert services["auth-relay"]["environment"]["AUTH_MARKET_URL"] == "http://market:8000/market"
 
 
 def test_service_clients_grant_the_scopes_of_the_directory_feed() -> None:
@@ -117,14 +118,33 @@ def test_production_database_urls_use_asyncpg() -> None:
                 assert str(value).startswith("postgresql+asyncpg://")
 
 
-def test_ports_are_unique_and_target_the_service_port() -> None:
-    published: list[str] = []
+def test_the_gateway_is_the_only_published_port() -> None:
+    compose = load_compose()
+    published = {name: spec["ports"] for name, spec in compose["services"].items() if spec.get("ports")}
+    assert published == {"gateway": ["${PORT:-8000}:8000"]}
+    assert compose["services"]["gateway"]["environment"]["GATEWAY_LISTEN"] == "8000"
+
+
+def test_the_gateway_renders_the_template_of_make_prod() -> None:
+    """The nginx image renders the same template as infra/prod.py, with every variable it names, and the
+    upstreams are the service containers on their port; services are addressed under their prefix."""
+    import re
+
+    gateway = load_compose()["services"]["gateway"]
+    assert gateway["volumes"] == ["./infra/nginx/gateway.conf.template:/etc/nginx/templates/default.conf.template:ro"]
+    template = (ROOT / "infra" / "nginx" / "gateway.conf.template").read_text()
+    named = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)\}", template))
+    assert named == set(gateway["environment"])
+    assert {gateway["environment"][f"{s.upper()}_UPSTREAM"] for s in SERVICE_APPS} == {
+        f"{s}:8000" for s in SERVICE_APPS
+    }
+    for dependency in SERVICE_APPS:
+        assert dependency in gateway["depends_on"]
     for spec in app_services(load_compose()).values():
-        for mapping in spec.get("ports", []):
-            host, container = str(mapping).split(":")
-            assert container == "8000"
-            published.append(host)
-    assert len(published) == len(set(published))
+        for key, value in spec["environment"].items():
+            if key.endswith("_URL") and str(value).startswith("http://") and ":8000" in str(value):
+                service = str(value).split("//")[1].split(":")[0]
+                assert str(value) == f"http://{service}:8000/{service}", key
 
 
 def test_dockerfile_copies_what_the_entrypoint_needs() -> None:
@@ -190,4 +210,6 @@ def test_every_api_container_can_trust_the_gateway() -> None:
     for service in app_services(load_compose()).values():
         environment = service["environment"]
         if environment["SERVICE"] in SERVICE_APPS:
-            assert environment.get("TRUSTED_PROXIES") == "${TRUSTED_PROXIES:-}", environment["SERVICE"]
+            assert environment.get("TRUSTED_PROXIES") == "${TRUSTED_PROXIES:-172.28.0.10}", environment["SERVICE"]
+    gateway = load_compose()["services"]["gateway"]
+    assert gateway["networks"]["default"]["ipv4_address"] == "172.28.0.10"
