@@ -16,6 +16,8 @@ import os
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shared.serving import server_choices
+
 SERVICE_APPS = {
     "auth": "services.auth.app:create_app",
     "market": "services.market.app:create_app",
@@ -66,11 +68,14 @@ def main() -> None:
         return
     if service not in SERVICE_APPS:
         raise SystemExit(f"SERVICE must be one of {', '.join([*SERVICE_APPS, *RELAYS])}, not {service!r}")
+    loop, http = server_choices()
     uvicorn.run(
         "infra.entrypoint:create_service_app",
         factory=True,
         host=os.environ.get("HOST", "0.0.0.0"),  # noqa: S104  (inside a container, behind the load balancer)
         port=int(os.environ.get("PORT", "8000")),
+        loop=loop,
+        http=http,
         workers=int(os.environ.get("WORKERS", "1")),
         # Never "*": anyone could then name their own IP. The app reads X-Forwarded-For itself, only from the
         # gateways listed in TRUSTED_PROXIES (shared.clientaddress).

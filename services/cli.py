@@ -24,9 +24,11 @@ def serve(
 ) -> None:
     """Serve auth, market and search in one process (the embedded default)."""
     from services.embedded import create_app
+    from shared.serving import server_choices
 
+    loop, http = server_choices()
     typer.echo(
-        f"techmarket serving on http://{host}:{port}/  —  API docs: http://{host}:{port}/auth/docs, "
+        f"techmarket serving on http://{host}:{port}/ ({loop}, {http})  —  API docs: http://{host}:{port}/auth/docs, "
         f"http://{host}:{port}/market/docs, http://{host}:{port}/search/docs"
     )
     # proxy_headers off: uvicorn would believe X-Forwarded-For from loopback; ClientAddressMiddleware reads it, and
@@ -35,6 +37,8 @@ def serve(
         create_app(data_dir=data_dir),
         host=host,
         port=port,
+        loop=loop,
+        http=http,
         proxy_headers=False,
         log_config=None,
         access_log=False,

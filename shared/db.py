@@ -36,6 +36,7 @@ __all__ = [
     "read_session",
     "statement_connection",
     "without_pooler",
+    "write_session",
 ]
 
 # The URL query option naming a transaction-pooling proxy between us and PostgreSQL: ``?pooler=pgbouncer``.
@@ -108,8 +109,13 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         def _sqlite_begin(connection: Any) -> None:
             # A read-only session (ReadSessionDep) begins deferred: in WAL mode it reads a snapshot without taking
             # the write lock, so readers neither queue behind writers nor hold them up.
-            read_only = connection.get_execution_options().get(_READ_ONLY, False)
-            connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+            mode = connection.get_execution_options().get(_READ_ONLY)
+            if mode == _ONE_STATEMENT:
+                # A read-only session whose statements stand alone (ReadSessionDep): no BEGIN at all — the driver is
+                # in autocommit mode, so each SELECT is its own snapshot, as PostgreSQL's AUTOCOMMIT below. Saves
+                # the BEGIN's round trip to aiosqlite's thread (four hops: cursor, execute, fetch, close).
+                return
+            connection.exec_driver_sql("BEGIN" if mode else "BEGIN IMMEDIATE")
 
         return engine
     # No ping on checkout: with asyncpg a ping is three round trips (BEGIN, ";", ROLLBACK) — more than a whole
@@ -155,14 +161,23 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's session: commit on success, roll back on error. Use with ``Depends(..., scope="function")``."""
+def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
     sessionmaker: async_sessionmaker[AsyncSession] | None = getattr(request.app.state, "sessionmaker", None)
     if sessionmaker is None:
         # Embedded, a request can reach a mounted service before its lifespan has opened the database (auth's
         # relay delivering to market at start-up): a 503 the caller retries, not a 500.
         raise ServiceUnavailable("the service is starting: retry in a moment", headers={"Retry-After": "1"})
-    async with sessionmaker() as session:
+    return sessionmaker
+
+
+@contextlib.asynccontextmanager
+async def write_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A read-write session opened on demand: committed when the block ends, rolled back when it raises.
+
+    For a read endpoint that finds, now and then, that it must write first (a listing past its last day is recorded
+    as expired before it is shown): the common case stays on a read-only session (no write lock on SQLite).
+    """
+    async with _sessionmaker(request)() as session:
         try:
             yield session
         except BaseException:
@@ -172,23 +187,26 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             await session.commit()
 
 
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's session: commit on success, roll back on error. Use with ``Depends(..., scope="function")``."""
+    async with write_session(request) as session:
+        yield session
+
+
 # The request's session; its commit runs when the endpoint function returns, before the response is sent.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 _READ_ONLY = "techmarket_read_only"
+_ONE_STATEMENT = "one_statement"
 
 
 @contextlib.asynccontextmanager
 async def _read_session(request: Request, *, snapshot: bool) -> AsyncIterator[AsyncSession]:
-    sessionmaker: async_sessionmaker[AsyncSession] | None = getattr(request.app.state, "sessionmaker", None)
-    if sessionmaker is None:
-        # Embedded, a request can reach a mounted service before its lifespan has opened the database (auth's
-        # relay delivering to market at start-up): a 503 the caller retries, not a 500.
-        raise ServiceUnavailable("the service is starting: retry in a moment", headers={"Retry-After": "1"})
+    sessionmaker = _sessionmaker(request)
     async with sessionmaker() as session:
         bind: AsyncEngine = sessionmaker.kw["bind"]
         if is_sqlite(bind):
-            options: dict[str, Any] = {_READ_ONLY: True}
+            options: dict[str, Any] = {_READ_ONLY: True if snapshot else _ONE_STATEMENT}
         elif snapshot:
             options = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
         elif bind.get_execution_options().get(_POOLER):
@@ -212,8 +230,10 @@ def read_session(request: Request) -> contextlib.AbstractAsyncContextManager[Asy
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A read-only request session for endpoints that answer with ONE statement (its own consistent snapshot).
 
-    PostgreSQL: autocommit — no BEGIN and ROLLBACK round trips around the statement. SQLite: a deferred BEGIN (a
-    WAL snapshot, without the write lock that BEGIN IMMEDIATE takes). Nothing may be written.
+    PostgreSQL: autocommit — no BEGIN and ROLLBACK round trips around the statement. SQLite: no BEGIN either (the
+    driver's autocommit: each statement reads its own WAL snapshot, without the write lock that BEGIN IMMEDIATE
+    takes). Several statements are allowed when each stands alone (they may see different snapshots). Nothing may
+    be written.
     """
     async with _read_session(request, snapshot=False) as session:
         yield session

@@ -6,8 +6,9 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from services.market.listings.models import Achievement, Listing
 
@@ -97,11 +98,6 @@ class ListingRepository:
     ) -> list[Listing]:
         """Newest first (UUIDv7 ids), keyset-paginated, only rows the viewer may see."""
         conditions: list[ColumnElement[bool]] = []
-        if not sees_everything:
-            visible = self._c("status").in_(sorted(public_states))
-            if viewer_org_id is not None:
-                visible = or_(visible, self._c("owner_org_id") == viewer_org_id)
-            conditions.append(visible)
         if filters.status is not None:
             conditions.append(self._c("status") == filters.status)
         if filters.technical_field is not None:
@@ -114,9 +110,28 @@ class ListingRepository:
             conditions.append(self._c("updated_at") >= filters.updated_since)
         if before_id is not None:
             conditions.append(self._c("id") < before_id)
-        # where(*conditions), not where(and_(*conditions)): a platform admin's unfiltered page has no condition,
-        # and an empty and_() is deprecated in SQLAlchemy (a warning, an error under the test suite: a 500).
-        query = select(self.model).where(*conditions).order_by(self._c("id").desc()).limit(limit)
+        if sees_everything:
+            # where(*conditions), not where(and_(*conditions)): a platform admin's unfiltered page has no condition,
+            # and an empty and_() is deprecated in SQLAlchemy (a warning, an error under the test suite: a 500).
+            query = select(self.model).where(*conditions).order_by(self._c("id").desc()).limit(limit)
+            return list((await self.session.execute(query)).scalars())
+        # What the viewer may see, as disjoint parts each read newest first along an index — (status, id) per public
+        # state, (owner_org_id, id) for the viewer's own other rows — and merged. One `status IN (…) OR owner = …`
+        # condition made both databases collect every public row and sort them for each page (SQLite: a temporary
+        # B-tree over all published rows, 24 ms a page at 958 rows and growing with the table).
+        wanted = public_states if filters.status is None else public_states & {filters.status}
+        parts: list[list[ColumnElement[bool]]] = [[self._c("status") == state] for state in sorted(wanted)]
+        if viewer_org_id is not None and (filters.status is None or filters.status not in public_states):
+            parts.append([self._c("owner_org_id") == viewer_org_id, self._c("status").not_in(sorted(public_states))])
+        if not parts:
+            return []
+        branches = [
+            select(self.table).where(*part, *conditions).order_by(self._c("id").desc()).limit(limit).subquery()
+            for part in parts
+        ]
+        merged = union_all(*(select(branch) for branch in branches)).subquery()
+        rows = aliased(self.model, merged)
+        query = select(rows).order_by(merged.c.id.desc()).limit(limit)
         return list((await self.session.execute(query)).scalars())
 
     async def public_of_owner(
@@ -146,6 +161,15 @@ class ListingRepository:
             conditions.append(self._c("id") > after_id)
         query = select(self.model).where(*conditions).order_by(self._c("id")).limit(limit)
         return list((await self.session.execute(query)).scalars())
+
+    async def any_due(self, *, expiry_field: str, today: dt.date, open_states: frozenset[str]) -> bool:
+        """Whether some open listing's last day is before ``today`` (one index probe, nothing locked)."""
+        query = (
+            select(self._c("id"))
+            .where(self._c("status").in_(sorted(open_states)), self._c(expiry_field) < today)
+            .limit(1)
+        )
+        return (await self.session.execute(query)).first() is not None
 
     async def due_for_expiry(
         self, *, expiry_field: str, today: dt.date, open_states: frozenset[str], limit: int

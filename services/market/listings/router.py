@@ -27,7 +27,7 @@ from services.market.listings.schemas import AchievementCreate, AchievementImpor
 from services.market.worker import register_maintenance
 from shared import uploads
 from shared.clock import IsoInstant
-from shared.db import SessionDep
+from shared.db import ReadSessionDep, SessionDep, write_session
 from shared.errors import ValidationFailed, problem_responses
 from shared.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from shared.reference.technical_fields import is_technical_field
@@ -105,7 +105,9 @@ def build_router(kind: ListingKind) -> APIRouter:
         responses=problem_responses(401, 422),
     )
     async def list_(
-        session: SessionDep,
+        request: Request,
+        # Read-only (no write lock on SQLite, no transaction on PostgreSQL) unless an expiry must be recorded.
+        session: ReadSessionDep,
         principal: OptionalPrincipal,
         status: Annotated[
             # The enum documents the check below (which keeps its own 422 message).
@@ -135,9 +137,15 @@ def build_router(kind: ListingKind) -> APIRouter:
             owner_org_id=owner_org_id,
             updated_since=updated_since.astimezone(dt.UTC) if updated_since else None,
         )
-        return await listings_service.list_listings(
+        page = await listings_service.read_listings(
             session, kind=kind, principal=principal, filters=filters, limit=limit, cursor=cursor
         )
+        if page is not None:
+            return page
+        async with write_session(request) as writer:  # some listing must be recorded as expired first
+            return await listings_service.list_listings(
+                writer, kind=kind, principal=principal, filters=filters, limit=limit, cursor=cursor
+            )
 
     @router.get(
         "/{listing_id}",
@@ -151,8 +159,21 @@ def build_router(kind: ListingKind) -> APIRouter:
         ),
         responses=problem_responses(401, 404, 422),
     )
-    async def get(listing_id: ListingId, session: SessionDep, principal: OptionalPrincipal, response: Response) -> Any:
-        row = await listings_service.get_listing(session, kind=kind, principal=principal, listing_id=listing_id)
+    async def get(
+        listing_id: ListingId,
+        request: Request,
+        # Read-only (no write lock on SQLite, no transaction on PostgreSQL) unless the expiry must be recorded; the
+        # listing and its owner's card are two statements, and a card newer than the listing is harmless.
+        session: ReadSessionDep,
+        principal: OptionalPrincipal,
+        response: Response,
+    ) -> Any:
+        row = await listings_service.read_listing(session, kind=kind, principal=principal, listing_id=listing_id)
+        if row is None:  # past its last day: recorded as expired first, as every read of it does
+            async with write_session(request) as writer:
+                row = await listings_service.get_listing(writer, kind=kind, principal=principal, listing_id=listing_id)
+                _with_etag(response, row)
+                return await listings_service.public_view(writer, kind=kind, row=row, principal=principal)
         _with_etag(response, row)
         return await listings_service.public_view(session, kind=kind, row=row, principal=principal)
 

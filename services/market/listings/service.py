@@ -489,6 +489,17 @@ async def get_listing(
     return row
 
 
+async def read_listing(
+    session: AsyncSession, *, kind: ListingKind, principal: Principal | None, listing_id: uuid.UUID
+) -> Listing | None:
+    """:func:`get_listing` on a read-only session: the listing, or None when its last day has passed — get_listing
+    on a read-write session then records the expiry first and answers as after it (404 for others than the owner)."""
+    row = await ListingRepository(session, kind.model).get(listing_id)
+    if row is None or not _visible(kind, principal, row):
+        raise NotFound(f"No {kind.name} {listing_id} that you can see.")
+    return None if _is_due(kind, row) else row
+
+
 async def _load_for_write(
     session: AsyncSession, *, kind: ListingKind, principal: Principal, listing_id: uuid.UUID
 ) -> Listing:
@@ -597,9 +608,41 @@ async def list_listings(
     limit: int,
     cursor: str | None,
 ) -> Page[Any]:
-    """A page of listings the caller may see, newest first."""
-    before = cursor_id(cursor)
+    """A page of listings the caller may see, newest first (open listings past their last day expired first)."""
     await expire_due(session, kind=kind)
+    return await _page(session, kind=kind, principal=principal, filters=filters, limit=limit, cursor=cursor)
+
+
+async def read_listings(
+    session: AsyncSession,
+    *,
+    kind: ListingKind,
+    principal: Principal | None,
+    filters: ListingFilters,
+    limit: int,
+    cursor: str | None,
+) -> Page[Any] | None:
+    """:func:`list_listings` on a read-only session: the page, or None when some open listing's last day has passed
+    — list_listings on a read-write session then records those expiries first (the sweep usually has already, so
+    the common read takes no write lock)."""
+    due = await ListingRepository(session, kind.model).any_due(
+        expiry_field=kind.expiry_field, today=today_in_china(), open_states=kind.open_states
+    )
+    if due:
+        return None
+    return await _page(session, kind=kind, principal=principal, filters=filters, limit=limit, cursor=cursor)
+
+
+async def _page(
+    session: AsyncSession,
+    *,
+    kind: ListingKind,
+    principal: Principal | None,
+    filters: ListingFilters,
+    limit: int,
+    cursor: str | None,
+) -> Page[Any]:
+    before = cursor_id(cursor)
     rows = await ListingRepository(session, kind.model).page(
         filters=filters,
         public_states=kind.public_states,
