@@ -74,6 +74,7 @@ __all__ = [
     "Topology",
     "app",
     "drop_databases",
+    "process_alive",
     "running_topology",
     "start_topology",
 ]
@@ -343,6 +344,26 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of process group ``pgid``."""
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            found.append(int(entry.name))
+    return found
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie waiting for its parent to reap it is not)."""
+    return _alive(pid)
+
+
 def _children(pid: int) -> list[int]:
     found: list[int] = []
     for entry in Path("/proc").iterdir():
@@ -523,6 +544,10 @@ class Topology:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)  # the group is the session we started: the master and its workers
         self._wait_gone(pid, 5)
+        # SIGKILL is delivered at once but a worker exits a moment later: `down` returns when the group is gone.
+        deadline = time.monotonic() + 5
+        while _group_members(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
         process = self._popen.pop(name, None)
         if process is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):

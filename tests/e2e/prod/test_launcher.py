@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infra.prod import PROCESS_NAMES, ProdConfig, Topology, drop_databases
+from infra.prod import PROCESS_NAMES, ProdConfig, Topology, drop_databases, process_alive
 from tests.conftest import REPO_ROOT, REQUIRE_POSTGRES
 from tests.support.server import _free_port
 from tests.support.topology import TEST_TOPOLOGY_ENV, admin_url, missing_prerequisites
@@ -87,6 +87,7 @@ def test_up_detached_status_and_down(tmp_path: Path) -> None:
         down = techmarket("down", env=env)
         drop_databases(ProdConfig(admin_url=admin_url(), db_prefix=prefix))
     assert down.returncode == 0, down.stdout + down.stderr
-    assert not [pid for pid in started if Path(f"/proc/{pid}").exists()]
+    # A killed process whose parent has not reaped it yet is a zombie: gone, though /proc still lists it.
+    assert not [pid for pid in started if process_alive(pid)]
     assert techmarket("status", env=env).returncode == 1  # nothing runs
     assert (run_dir / "prod.env").read_text() == generated  # kept for the next `up`
