@@ -725,15 +725,22 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _running(run_dir: Path | None) -> Topology | None:
+    """The detached topology of ``run_dir`` (default PROD_DIR or var/prod), or None after saying nothing runs there."""
+    directory = (run_dir or ProdConfig.from_env().run_dir).resolve()
+    topology = Topology.load(directory)
+    if topology is None:
+        typer.echo(f"nothing runs from {directory}")
+    return topology
+
+
 @app.command()
 def down(
     run_dir: Annotated[Path | None, typer.Option(help="Default: PROD_DIR or var/prod.")] = None,
 ) -> None:
     """Stop a detached topology (reverse order: SIGTERM, grace, SIGKILL)."""
-    directory = (run_dir or ProdConfig.from_env().run_dir).resolve()
-    topology = Topology.load(directory)
+    topology = _running(run_dir)
     if topology is None:
-        typer.echo(f"nothing runs from {directory}")
         return
     topology.stop_all()
     typer.echo("stopped")
@@ -744,9 +751,7 @@ def status(
     run_dir: Annotated[Path | None, typer.Option(help="Default: PROD_DIR or var/prod.")] = None,
 ) -> None:
     """Each process: pid, running, ready."""
-    directory = (run_dir or ProdConfig.from_env().run_dir).resolve()
-    topology = Topology.load(directory)
+    topology = _running(run_dir)
     if topology is None:
-        typer.echo(f"nothing runs from {directory}")
         raise typer.Exit(1)
     _print_status(topology)
