@@ -21,6 +21,7 @@ from services.market.reference.router import router as reference_router
 from services.market.saved_searches.router import router as saved_searches_router
 from services.market.settings import MarketSettings
 from services.market.stats.router import router as stats_router
+from services.market.stats.targets.router import router as stats_targets_router
 from services.market.webhooks.router import router as webhooks_router
 from services.market.worker import market_lifespan
 from shared.service import ServiceSpec, build_service_app
@@ -38,6 +39,7 @@ ROUTERS: list[APIRouter] = [
     contracts_router,
     offices_router,
     directory_router,
+    stats_targets_router,
     stats_router,
     notifications_router,
     webhooks_router,

@@ -11,4 +11,5 @@ from services.market.outbox import models as outbox_models  # noqa: F401
 from services.market.proposals import models as proposals_models  # noqa: F401
 from services.market.saved_searches import models as saved_searches_models  # noqa: F401
 from services.market.stats import models as stats_models  # noqa: F401
+from services.market.stats.targets import models as stats_targets_models  # noqa: F401
 from services.market.webhooks import models as webhooks_models  # noqa: F401

@@ -25,6 +25,7 @@ from services.market.stats.schemas import (
     YearTotal,
     amounts,
 )
+from services.market.stats.targets import service as targets_service
 from shared.clock import IsoDate, today_in_china
 from shared.db import ReadSessionDep, SnapshotSessionDep
 from shared.errors import ValidationFailed, problem_responses
@@ -158,25 +159,21 @@ async def contract_stats(
     return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), media_type="application/json")
 
 
-async def _target(session: AsyncSession, settings: MarketSettings, filters: list[service.Filter]) -> Target:
-    end = min(settings.stats_target_until, today_in_china())
-    achieved = 0
-    if end >= settings.stats_target_since:
-        result = await service.breakdown(
-            session=session, date_from=settings.stats_target_since, date_to=end, group_by=[], filters=filters
-        )
-        achieved = result.total.contract_amount_fen
-    return _target_of(settings, achieved)
+async def _legacy(session: AsyncSession, settings: MarketSettings) -> targets_service.LegacyTarget:
+    return await targets_service.legacy_target(
+        session, since=settings.stats_target_since, until=settings.stats_target_until, value=settings.stats_target_fen
+    )
 
 
-def _target_of(settings: MarketSettings, achieved: int) -> Target:
+async def _target(session: AsyncSession, legacy: targets_service.LegacyTarget, filters: list[service.Filter]) -> Target:
+    achieved = await targets_service.legacy_achieved(session, target=legacy, today=today_in_china(), scope=filters)
     return Target(
-        since=settings.stats_target_since,
-        until=settings.stats_target_until,
-        contract_amount_fen=settings.stats_target_fen,
-        contract_amount_yi_yuan=fen_to_yi_yuan(settings.stats_target_fen),
+        since=legacy.since,
+        until=legacy.until,
+        contract_amount_fen=legacy.value,
+        contract_amount_yi_yuan=fen_to_yi_yuan(legacy.value),
         achieved_fen=achieved,
-        progress=service.ratio(achieved, settings.stats_target_fen),
+        progress=service.ratio(achieved, legacy.value),
     )
 
 
@@ -184,9 +181,11 @@ def _target_of(settings: MarketSettings, achieved: int) -> Target:
     "/cumulative",
     summary="Cumulative contract turnover, progress toward the target, monthly series",
     description=(
-        "Totals from `since` (default the target's start, 2021-01-01) to `until` (default today, Beijing), the "
-        "progress toward the configured target (default 6000亿元 of contract amount from 2021-01-01 to "
-        "2025-12-31; MARKET_STATS_TARGET_*), and every month with running totals. Scoped like the breakdown."
+        "Totals from `since` (default the headline target's start, 2021-01-01) to `until` (default today, "
+        "Beijing), the progress toward the headline target (`target`: the seeded 6000亿元 of contract amount "
+        "by sellers in Sichuan from 2021-01-01 to 2025-12-31, as /market/stats/targets holds it), the progress "
+        "toward every target within the caller's scope whose period meets the range (`targets`), and every month "
+        "with running totals. Scoped like the breakdown."
     ),
     response_model=CumulativePublic,
     responses=_EXPORT_RESPONSES,
@@ -206,12 +205,13 @@ async def cumulative_stats(
 ) -> Response:
     chosen = export.negotiate(request, fmt)
     settings = _settings(request)
-    start = since or settings.stats_target_since
+    scope = service.scope_filters(principal)
+    legacy = await _legacy(session, settings)
+    start = since or legacy.since
     end = until or today_in_china()
     _check_range(start, end, to_name="until")
     if (end.year - start.year) > 100:
         raise ValidationFailed.field("since", "at most 100 years", type="range_too_long")
-    scope = service.scope_filters(principal)
     series = await service.breakdown(session=session, date_from=start, date_to=end, group_by=["month"], filters=scope)
     by_month = {r.key["month"]: r for r in series.rows}
     points: list[MonthPoint] = []
@@ -235,21 +235,17 @@ async def cumulative_stats(
         header = list(MonthPoint.model_fields)
         rows = [[getattr(p, h) for h in header] for p in points]
         return export.render(chosen, header=header, rows=rows, filename="contract-cumulative")
-    target_end = min(settings.stats_target_until, today_in_china())
-    covered = start <= settings.stats_target_since and target_end <= end and settings.stats_target_since.day == 1
-    if covered and (target_end == end or target_end == service.month_end(target_end)):
-        # The series already holds the target window: no second query.
-        first, last = settings.stats_target_since.strftime("%Y-%m"), target_end.strftime("%Y-%m")
-        achieved = sum(p.contract_amount_fen for p in points if first <= p.month <= last)
-        target = _target_of(settings, achieved)
-    else:
-        target = await _target(session, settings, scope)
+    target = await _target(session, legacy, scope)
+    targets = await targets_service.cumulative_progress(
+        session, scope=scope, first=start, last=end, today=today_in_china()
+    )
     body = CumulativePublic(
         since=start,
         until=end,
         scope=service.scope_echo(scope),
         **_amounts(*running),
         target=target,
+        targets=targets,
         monthly=points,
     )
     return _json(body)
@@ -258,24 +254,26 @@ async def cumulative_stats(
 @router.get(
     "/public",
     summary="The public headline figure",
-    description="Unauthenticated: the cumulative contract turnover since the target's start, the progress "
-    "toward the target, and the yearly totals of every registered contract.",
+    description="Unauthenticated: the cumulative contract turnover since the headline target's start, the "
+    "progress toward it (`target`, the seeded contract-amount target for Sichuan), the progress toward every target "
+    "(`targets`, /market/stats/targets), and the yearly totals of every registered contract.",
     response_model=PublicStats,
     responses=problem_responses(422),
 )
 async def public_stats(request: Request, session: SnapshotSessionDep) -> PublicStats:
     settings = _settings(request)
     today = today_in_china()
-    headline = await service.breakdown(
-        session=session, date_from=settings.stats_target_since, date_to=today, group_by=[], filters=[]
-    )
+    legacy = await _legacy(session, settings)
+    target = await _target(session, legacy, [])
+    headline = await service.breakdown(session=session, date_from=legacy.since, date_to=today, group_by=[], filters=[])
     yearly = await service.breakdown(session=session, date_from=None, date_to=today, group_by=["year"], filters=[])
     total = headline.total
     return PublicStats(
-        since=settings.stats_target_since,
+        since=legacy.since,
         until=today,
         cumulative=Amounts.of(total.count, total.contract_amount_fen, total.technology_amount_fen),
-        target=await _target(session, settings, []),
+        target=target,
+        targets=await targets_service.public_progress(session, today=today),
         yearly=[
             YearTotal(year=int(r.key["year"] or 0), **_amounts(r.count, r.contract_amount_fen, r.technology_amount_fen))
             for r in yearly.rows

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from services.market.stats.targets.schemas import TargetProgress
 from shared.money import fen_to_wan_yuan, fen_to_yi_yuan
 
 __all__ = [
@@ -72,7 +73,8 @@ class BreakdownPublic(BaseModel):
 
 
 class Target(BaseModel):
-    """The configured target of cumulative contract amount."""
+    """The headline target of cumulative contract amount: the seeded contract_amount target for 510000 (see
+    /market/stats/targets), or MARKET_STATS_TARGET_* when that target no longer exists."""
 
     since: dt.date
     until: dt.date
@@ -99,6 +101,9 @@ class CumulativePublic(Amounts):
     until: dt.date
     scope: dict[str, str]
     target: Target
+    targets: list[TargetProgress] = Field(
+        description="Progress toward every target within the caller's scope whose period meets [since, until]."
+    )
     monthly: list[MonthPoint]
 
 
@@ -115,4 +120,5 @@ class PublicStats(BaseModel):
     until: dt.date
     cumulative: Amounts
     target: Target
+    targets: list[TargetProgress] = Field(description="Progress toward every target (/market/stats/targets).")
     yearly: list[YearTotal]
