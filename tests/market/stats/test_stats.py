@@ -10,6 +10,7 @@ import pytest
 from openpyxl import load_workbook
 
 from services.market.stats.schemas import BreakdownPublic
+from services.market.stats.targets.service import SEED_CONTRACT_AMOUNT_ID
 from shared.clock import today_in_china
 from tests.conftest import Stack
 from tests.market.contracts.factories import ensure_office, register, registrar, submit
@@ -223,15 +224,19 @@ class TestBreakdown:
 
 
 class TestCumulative:
-    async def test_totals_progress_and_monthly_series(self, stack: Stack, office: Actor, center: Actor) -> None:
-        market = stack.service_app("market")
-        market.state.settings = market.state.settings.model_copy(
-            update={
-                "stats_target_fen": 100_000_00,
-                "stats_target_since": dt.date(2021, 1, 1),
-                "stats_target_until": dt.date(2022, 12, 31),
-            }
+    async def test_totals_progress_and_monthly_series(
+        self, stack: Stack, actors: Actors, office: Actor, center: Actor
+    ) -> None:
+        # The headline target is the seeded contract-amount target (docs/contracts.md, "Targets"): an admin moves it.
+        admin = await actors.platform_admin()
+        seeded = f"/market/stats/targets/{SEED_CONTRACT_AMOUNT_ID}"
+        etag = (await stack.client.get(seeded)).headers["etag"]
+        changed = await stack.client.patch(
+            seeded,
+            json={"value": 100_000_00, "period_to": "2022-12-31"},
+            headers={**admin.headers, "If-Match": etag},
         )
+        assert changed.status_code == 200, changed.text
         response = await stack.client.get(
             "/market/stats/cumulative?since=2021-01-01&until=2022-12-31", headers=center.headers
         )
