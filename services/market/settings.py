@@ -138,10 +138,15 @@ class MarketSettings(RelaySettings):
     stats_target_fen: int = Field(
         default=60_000_000_000_000,
         gt=0,
-        description="Target cumulative contract amount in fen (default 6000亿元, the 2021–2025 plan's figure).",
+        description="Fallback of the headline target's contract amount in fen (default 6000亿元, the 2021–2025 plan's "
+        "figure), used only when the seeded target of /market/stats/targets is gone.",
     )
-    stats_target_since: dt.date = Field(default=dt.date(2021, 1, 1), description="First day the target counts.")
-    stats_target_until: dt.date = Field(default=dt.date(2025, 12, 31), description="Last day of the target period.")
+    stats_target_since: dt.date = Field(
+        default=dt.date(2021, 1, 1), description="Fallback: first day the headline target counts."
+    )
+    stats_target_until: dt.date = Field(
+        default=dt.date(2025, 12, 31), description="Fallback: last day of the headline target."
+    )
     broadcast_database_url: str | None = Field(
         default=None,
         description="PostgreSQL URL of the connection that LISTENs for notification wake-ups; default the "

@@ -328,6 +328,14 @@ ROWS: tuple[Row, ...] = (
         query={"broker_org": "{org_id}", "office": "{office_id}"}),
     Row("GET", "/market/stats/cumulative", "401 403 403 403 403 200 200 200 200 200", phase=2, counts=STATS_SCOPE),
     Row("GET", "/market/stats/public", "200 200 200 200 200 200 200 200 200 200"),
+    # Targets: anyone reads; platform admins and the center's statisticians write (stat_in/stat_out: sub-centers).
+    Row("GET", "/market/stats/targets", "200 200 200 200 200 200 200 200 200 200", query={"limit": "100"},
+        contains=("target_id", "GET /market/stats/targets/{target_id}")),
+    Row("GET", "/market/stats/targets/{target_id}", "200 200 200 200 200 200 200 200 200 200"),
+    Row("POST", "/market/stats/targets", "401 403 403 403 403 403 403 403 403 422", "422 = empty body, " + _PAST,
+        json={}),
+    Row("PATCH", "/market/stats/targets/{target_id}", "401 403 403 403 403 403 403 403 403 412", _ST,
+        json={"value": 1}, headers=STALE),
 )
 # fmt: on
 

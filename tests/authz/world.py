@@ -25,6 +25,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from services.market.stats.targets.service import SEED_CONTRACT_AMOUNT_ID
 from shared.clock import today_in_china
 from tests.conftest import Stack
 from tests.market.contracts.factories import ensure_office, registrar
@@ -192,6 +193,7 @@ async def build_world(stack: Stack, actors: Actors) -> World:
         "notification_id": foreign_notification,
         "webhook_id": await make_webhook(stack, owner_admin),
         "search_id": saved.json()["id"],
+        "target_id": str(SEED_CONTRACT_AMOUNT_ID),
         "name": "contract_kinds",
         "kind": "achievements",
     }
