@@ -236,8 +236,9 @@ async def cumulative_stats(
         rows = [[getattr(p, h) for h in header] for p in points]
         return export.render(chosen, header=header, rows=rows, filename="contract-cumulative")
     target = await _target(session, legacy, scope)
+    known = targets_service.known_headline(legacy, target.achieved_fen, scope)
     targets = await targets_service.cumulative_progress(
-        session, scope=scope, first=start, last=end, today=today_in_china()
+        session, scope=scope, first=start, last=end, today=today_in_china(), known=known
     )
     body = CumulativePublic(
         since=start,
@@ -273,7 +274,9 @@ async def public_stats(request: Request, session: SnapshotSessionDep) -> PublicS
         until=today,
         cumulative=Amounts.of(total.count, total.contract_amount_fen, total.technology_amount_fen),
         target=target,
-        targets=await targets_service.public_progress(session, today=today),
+        targets=await targets_service.public_progress(
+            session, today=today, known=targets_service.known_headline(legacy, target.achieved_fen, [])
+        ),
         yearly=[
             YearTotal(year=int(r.key["year"] or 0), **_amounts(r.count, r.contract_amount_fen, r.technology_amount_fen))
             for r in yearly.rows

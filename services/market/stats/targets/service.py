@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +43,7 @@ __all__ = [
     "create_target",
     "cumulative_progress",
     "get_target",
+    "known_headline",
     "legacy_achieved",
     "legacy_target",
     "list_targets",
@@ -297,9 +298,17 @@ def _status(row: StatsTarget, today: dt.date) -> tuple[str, int]:
 
 
 async def progress_of(
-    session: AsyncSession, rows: Sequence[StatsTarget], *, today: dt.date, extra: Sequence[Filter] = ()
+    session: AsyncSession,
+    rows: Sequence[StatsTarget],
+    *,
+    today: dt.date,
+    extra: Sequence[Filter] = (),
+    known: Mapping[uuid.UUID, int] | None = None,
 ) -> list[TargetProgress]:
-    """The progress of each target on ``today`` (contract metrics further limited by ``extra`` filters)."""
+    """The progress of each target on ``today`` (contract metrics further limited by ``extra`` filters).
+
+    ``known`` gives achieved values the caller already summed the same way (the headline target's), by target id.
+    """
     paths: dict[uuid.UUID, str] = {}
     org_ids = {r.organization_id for r in rows if r.organization_id is not None}
     if org_ids:
@@ -309,7 +318,9 @@ async def progress_of(
     for row in rows:
         status, days_left = _status(row, today)
         achieved = 0
-        if status != "not_started":
+        if known and row.id in known:
+            achieved = known[row.id]
+        elif status != "not_started":
             last = min(today, row.period_to)
             if row.metric in AMOUNT_METRICS or row.metric == "contract_count":
                 achieved = await _achieved_for_contracts(session, row, last=last, extra=extra)
@@ -339,14 +350,22 @@ async def progress_of(
     return out
 
 
-async def public_progress(session: AsyncSession, *, today: dt.date) -> list[TargetProgress]:
+async def public_progress(
+    session: AsyncSession, *, today: dt.date, known: Mapping[uuid.UUID, int] | None = None
+) -> list[TargetProgress]:
     """Every target with its progress (the public headline)."""
     rows = await TargetRepository.from_session(session).overlapping(first=None, last=None)
-    return await progress_of(session, rows, today=today)
+    return await progress_of(session, rows, today=today, known=known)
 
 
 async def cumulative_progress(
-    session: AsyncSession, *, scope: Sequence[Filter], first: dt.date, last: dt.date, today: dt.date
+    session: AsyncSession,
+    *,
+    scope: Sequence[Filter],
+    first: dt.date,
+    last: dt.date,
+    today: dt.date,
+    known: Mapping[uuid.UUID, int] | None = None,
 ) -> list[TargetProgress]:
     """The targets within the caller's scope whose period meets [first, last], with their progress.
 
@@ -356,7 +375,7 @@ async def cumulative_progress(
     """
     rows = list(await TargetRepository.from_session(session).overlapping(first=first, last=last))
     if not scope:
-        return await progress_of(session, rows, today=today)
+        return await progress_of(session, rows, today=today, known=known)
     if any(f.base != "broker_path" or f.op != "prefix" for f in scope):
         return []
     subtree = scope[0].value
@@ -389,6 +408,11 @@ async def legacy_target(session: AsyncSession, *, since: dt.date, until: dt.date
     if row is None or row.metric != "contract_amount":
         return LegacyTarget(since, until, value, None)
     return LegacyTarget(row.period_from, row.period_to, row.value, row)
+
+
+def known_headline(target: LegacyTarget, achieved: int, scope: Sequence[Filter]) -> dict[uuid.UUID, int]:
+    """The headline's achieved value by its row id, when it was summed exactly as its progress is (no scope)."""
+    return {target.row.id: achieved} if target.row is not None and not scope else {}
 
 
 async def legacy_achieved(
