@@ -171,6 +171,10 @@ def test_search_killed_while_publishing_catches_up_exactly(topology: FaultTopolo
     )
 
     topology.prod.kill("search")  # kill -9: no graceful shutdown, the index is left as the crash left it
+    with httpx.Client(base_url=topology.prod.base_url, timeout=10) as gateway:  # the whole is not ready, and says why
+        not_ready = gateway.get("/readyz")
+        assert not_ready.status_code == 503, not_ready.text
+        assert not_ready.json()["detail"].startswith("search is not ready"), not_ready.text
     # Market keeps taking changes while search is down: new listings, and private ones (a withdrawal, a draft).
     for i in range(6, 12):
         listing = _create_achievement(topology, university, f"一种故障注入检测装置 {i}")
