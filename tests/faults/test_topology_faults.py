@@ -9,6 +9,8 @@ relay, auth-relay — tests/faults/topology.py) on a private PostgreSQL cluster,
   and the relay, answers correctly again within seconds, without being restarted.
 
 One topology serves the module (starting it costs ~20 s); the database restart runs last.
+test_topology_faults_pgbouncer.py collects the same faults again with a PgBouncer (transaction mode) in front of the
+cluster (``fault_topology(..., through_pgbouncer=True)``).
 """
 
 from __future__ import annotations
