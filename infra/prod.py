@@ -496,7 +496,8 @@ class Topology:
         if name in HTTP_SERVICES:
             return f"{self.service_urls[name]}/readyz"
         if name == "gateway":
-            return f"{self.base_url}/healthz"
+            # The gateway's aggregate readiness: 200 only when auth, market and search are ready behind it.
+            return f"{self.base_url}/readyz"
         return None
 
     def wait_ready(self, name: str, timeout: float | None = None) -> None:
@@ -682,12 +683,16 @@ app = typer.Typer(
 )
 
 
-def _print_status(topology: Topology) -> None:
+def _print_status(topology: Topology) -> bool:
+    """Print each process's state; True when every process runs and every readiness check answers 200."""
+    healthy = True
     for name, info in topology.status().items():
         extra = f" workers={info['workers']}" if "workers" in info else ""
         state = "running" if info["running"] else "stopped"
         ready = "" if info["ready"] is None else (" ready" if info["ready"] else " NOT ready")
         typer.echo(f"{name:11} pid={info['pid']} {state}{ready}{extra}")
+        healthy = healthy and bool(info["running"]) and info["ready"] is not False
+    return healthy
 
 
 @app.command()
@@ -750,8 +755,10 @@ def down(
 def status(
     run_dir: Annotated[Path | None, typer.Option(help="Default: PROD_DIR or var/prod.")] = None,
 ) -> None:
-    """Each process: pid, running, ready."""
+    """Each process: pid, running, ready. Exits 1 when a process is stopped or a service (or the gateway's
+    aggregate /readyz) is not ready, or nothing runs: usable as a health check."""
     topology = _running(run_dir)
     if topology is None:
         raise typer.Exit(1)
-    _print_status(topology)
+    if not _print_status(topology):
+        raise typer.Exit(1)

@@ -314,6 +314,16 @@ def database_connection_lost(exc: BaseException) -> bool:
         # 57P0x) and a refused TCP connection while the server is down.
         if type(current).__name__ in _CONNECTION_LOST_ERRORS or isinstance(current, ConnectionError):
             return True
+        # By SQLSTATE: class 08 (connection exception) and 57P01-57P03 (shutdown, cannot connect now). PgBouncer
+        # answers 08P01 (asyncpg's ProtocolViolationError) while PostgreSQL behind it is down: "server login has been
+        # failing, try again later (server_login_retry)", "pgbouncer cannot connect to server", "query_wait_timeout".
+        sqlstate = getattr(current, "sqlstate", None)
+        if (
+            type(current).__module__.startswith("asyncpg")
+            and isinstance(sqlstate, str)
+            and (sqlstate.startswith("08") or sqlstate in _SHUTDOWN_SQLSTATES)
+        ):
+            return True
         # asyncpg noticed the server's goodbye while the connection sat in the pool: SQLAlchemy does not always flag
         # that one as a disconnect (connection_invalidated false), yet it is the same lost connection.
         if type(current).__module__.startswith("asyncpg") and "connection is closed" in str(current):
@@ -323,6 +333,7 @@ def database_connection_lost(exc: BaseException) -> bool:
 
 
 DATABASE_LOST_DETAIL = "The database connection was lost (the database restarted?): retry in a moment."
+_SHUTDOWN_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
 _CONNECTION_LOST_ERRORS = frozenset(
     {
         "ConnectionDoesNotExistError",

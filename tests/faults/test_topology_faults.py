@@ -9,12 +9,15 @@ relay, auth-relay — tests/faults/topology.py) on a private PostgreSQL cluster,
   and the relay, answers correctly again within seconds, without being restarted.
 
 One topology serves the module (starting it costs ~20 s); the database restart runs last.
+test_topology_faults_pgbouncer.py collects the same faults again with a PgBouncer (transaction mode) in front of the
+cluster (``fault_topology(..., through_pgbouncer=True)``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import os
 import signal
 import time
@@ -33,25 +36,41 @@ from tests.faults.topology import FaultTopology, University, running_fault_topol
 from tests.market.contracts.factories import payload
 from tests.market.helpers import achievement_body
 from tests.support.actors import Actor
+from tests.support.pgbouncer import pgbouncer_binary, running_pgbouncer
 from tests.support.topology import missing_prerequisites
 
 # What "within seconds" means here: generous for a loaded CI machine, still far below any human restart.
 RECOVERY_SECONDS = 20.0
+# Server connections per database in the PgBouncer run (test_topology_faults_pgbouncer.py): fewer than the clients'
+# pools (auth, two market workers, search, the relays), so sessions really share them.
+PGBOUNCER_SERVER_CONNECTIONS = 5
+
+
+def fault_topology(tmp_path_factory: pytest.TempPathFactory, *, through_pgbouncer: bool) -> Iterator[FaultTopology]:
+    """The module's topology on a private cluster, directly or with a PgBouncer (transaction mode) in front of it."""
+    missing = [m for m in missing_prerequisites() if m.startswith("nginx")]
+    if through_pgbouncer and pgbouncer_binary() is None:
+        missing.append("pgbouncer (apt-get install pgbouncer; .ci/run installs it)")
+    if missing:
+        if os.environ.get("REQUIRE_POSTGRES") == "1":  # CI: .ci/run installs nginx and pgbouncer
+            pytest.fail(f"the fault suite needs {', '.join(missing)}")
+        pytest.skip(f"the fault suite needs {', '.join(missing)}")
+    with contextlib.ExitStack() as running:
+        cluster = running.enter_context(private_postgres())
+        bouncer = None
+        if through_pgbouncer:
+            bouncer = running.enter_context(running_pgbouncer(cluster.url, pool_size=PGBOUNCER_SERVER_CONNECTIONS))
+        topo = running.enter_context(
+            running_fault_topology(tmp_path_factory.mktemp("topology"), cluster.url, bouncer=bouncer)
+        )
+        topo.cluster = cluster  # type: ignore[attr-defined]
+        yield topo
 
 
 # The id names the backend in the node ids, so the run's "database backends" summary counts these tests.
 @pytest.fixture(scope="module", params=["postgresql"])
 def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultTopology]:
-    if missing := [m for m in missing_prerequisites() if m.startswith("nginx")]:
-        if os.environ.get("REQUIRE_POSTGRES") == "1":  # CI: .ci/run installs nginx
-            pytest.fail(f"the fault suite needs {missing[0]}")
-        pytest.skip(f"the fault suite needs {missing[0]}")
-    with (
-        private_postgres() as cluster,
-        running_fault_topology(tmp_path_factory.mktemp("topology"), cluster.url) as topo,
-    ):
-        topo.cluster = cluster  # type: ignore[attr-defined]
-        yield topo
+    yield from fault_topology(tmp_path_factory, through_pgbouncer=False)
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +173,10 @@ def test_search_killed_while_publishing_catches_up_exactly(topology: FaultTopolo
     )
 
     topology.prod.kill("search")  # kill -9: no graceful shutdown, the index is left as the crash left it
+    with httpx.Client(base_url=topology.prod.base_url, timeout=10) as gateway:  # the whole is not ready, and says why
+        not_ready = gateway.get("/readyz")
+        assert not_ready.status_code == 503, not_ready.text
+        assert not_ready.json()["detail"].startswith("search is not ready"), not_ready.text
     # Market keeps taking changes while search is down: new listings, and private ones (a withdrawal, a draft).
     for i in range(6, 12):
         listing = _create_achievement(topology, university, f"一种故障注入检测装置 {i}")

@@ -22,6 +22,7 @@ from sqlmodel import col
 from services.market.contracts.models import Contract, deltas_table
 from services.market.outbox.models import OutboxEvent
 from services.market.stats.models import cells_table
+from shared.db import pooler_of
 from tests.conftest import Stack
 from tests.faults.processes import base_env, python_argv, running_processes, wait_until
 from tests.faults.recorder import Recorder, recording_search
@@ -34,11 +35,20 @@ pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 RELAYS = ("relay-a", "relay-b")
 
 
-def _relay_env(market_url: str, recorder: Recorder, client_id: str) -> dict[str, str]:
+def _relay_env(stack: Stack, recorder: Recorder, client_id: str) -> dict[str, str]:
+    settings = stack.market_settings
+    # Through a PgBouncer when the stack's database URL goes through one (test_two_relays_pgbouncer.py): then the
+    # broadcaster's LISTEN connection goes straight to PostgreSQL, as in production.
+    direct = (
+        {"MARKET_BROADCAST_DATABASE_URL": settings.broadcast_database_url}
+        if pooler_of(settings.resolved_database_url)
+        else {}
+    )
     return {
         **base_env(),
+        **direct,
         "ENVIRONMENT": "test",
-        "MARKET_DATABASE_URL": market_url,
+        "MARKET_DATABASE_URL": settings.resolved_database_url,
         "AUTH_URL": recorder.url,
         "MARKET_SEARCH_URL": recorder.url,
         "MARKET_RELAY_CLIENT_ID": client_id,
@@ -82,7 +92,6 @@ async def _rollup_and_contracts(stack: Stack) -> tuple[tuple[int, int, int], tup
 async def test_two_relay_processes_deliver_every_event_and_fold_every_delta_once(
     stack: Stack, actors: Actors, tmp_path: Path
 ) -> None:
-    market_url = stack.market_settings.resolved_database_url
     uni = await actors.org_member(kind="university")
     office = await registrar(actors)
     await ensure_office(stack, office)
@@ -102,7 +111,7 @@ async def test_two_relay_processes_deliver_every_event_and_fold_every_delta_once
         for i in range(4):  # some work is waiting before the relays start
             await write_round(i)
         for name in RELAYS:
-            processes.start(name, python_argv("market", "relay"), _relay_env(market_url, recorder, name))
+            processes.start(name, python_argv("market", "relay"), _relay_env(stack, recorder, name))
         for i in range(4, 16):  # and more arrives while both run
             await write_round(i)
             await asyncio.sleep(0.05)

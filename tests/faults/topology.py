@@ -22,7 +22,8 @@ from infra.prod import PROCESS_NAMES, Topology
 from tests.conftest import TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD
 from tests.faults.processes import wait_until
 from tests.support.actors import fake_credit_code
-from tests.support.topology import topology_for_tests
+from tests.support.pgbouncer import PgBouncer
+from tests.support.topology import topology_for_tests, topology_through_pgbouncer
 
 __all__ = ["FaultTopology", "University", "running_fault_topology"]
 
@@ -107,9 +108,16 @@ class FaultTopology:
 
 
 @contextmanager
-def running_fault_topology(run_dir: Path, admin_url: str) -> Iterator[FaultTopology]:
-    """The production topology on the PostgreSQL server of ``admin_url``; stopped (databases dropped) on exit."""
-    with topology_for_tests(run_dir, admin_url=admin_url, env=FAULT_ENV) as prod:
+def running_fault_topology(
+    run_dir: Path, admin_url: str, *, bouncer: PgBouncer | None = None
+) -> Iterator[FaultTopology]:
+    """The production topology on the PostgreSQL server of ``admin_url`` (through ``bouncer``, a PgBouncer in
+    front of that server, when given: ``prod.database_urls`` then stay direct); stopped (databases dropped) on exit."""
+    if bouncer is None:
+        running = topology_for_tests(run_dir, admin_url=admin_url, env=FAULT_ENV)
+    else:
+        running = topology_through_pgbouncer(run_dir, bouncer=bouncer, server_url=admin_url, env=FAULT_ENV)
+    with running as prod:
         topology = FaultTopology(prod=prod)
         topology.admin_token = topology.login(TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD)
         yield topology

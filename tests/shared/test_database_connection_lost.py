@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -42,6 +43,12 @@ def _app(*, behind_request_context: bool) -> FastAPI:
         except ConnectionDoesNotExistError as exc:
             raise RuntimeError("while committing") from exc
 
+    @app.get("/pgbouncer-login-failing")
+    async def pgbouncer_login_failing() -> None:
+        # What PgBouncer answers (SQLSTATE 08P01) while the PostgreSQL behind it is down, as SQLAlchemy raises it.
+        cause = asyncpg.exceptions.ProtocolViolationError("server login has been failing, try again later")
+        raise DBAPIError("BEGIN", {}, cause, connection_invalidated=False) from cause
+
     @app.get("/other-service")
     async def other_service() -> None:
         try:
@@ -53,6 +60,11 @@ def _app(*, behind_request_context: bool) -> FastAPI:
     async def statement_error() -> None:
         raise DBAPIError("SELECT nope", {}, ValueError("syntax"), connection_invalidated=False)
 
+    @app.get("/constraint-error")
+    async def constraint_error() -> None:
+        cause = asyncpg.exceptions.UniqueViolationError("duplicate key value violates unique constraint")
+        raise DBAPIError("INSERT", {}, cause, connection_invalidated=False) from cause
+
     return app
 
 
@@ -63,7 +75,7 @@ async def client(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncCli
         yield client
 
 
-@pytest.mark.parametrize("path", ["/invalidated", "/refused", "/asyncpg-closed"])
+@pytest.mark.parametrize("path", ["/invalidated", "/refused", "/asyncpg-closed", "/pgbouncer-login-failing"])
 async def test_a_lost_database_connection_is_503_with_retry_after(client: httpx.AsyncClient, path: str) -> None:
     response = await client.get(path)
     body = assert_problem(response, 503)
@@ -71,6 +83,6 @@ async def test_a_lost_database_connection_is_503_with_retry_after(client: httpx.
     assert response.headers["retry-after"] == "1"
 
 
-@pytest.mark.parametrize("path", ["/other-service", "/statement-error"])
+@pytest.mark.parametrize("path", ["/other-service", "/statement-error", "/constraint-error"])
 async def test_other_failures_stay_500(client: httpx.AsyncClient, path: str) -> None:
     assert_problem(await client.get(path), 500)

@@ -100,6 +100,9 @@ def running_pgbouncer(server_url: str, *, pool_size: int = 3, max_client_conn: i
         # Tests drop their databases: do not keep server connections to them for long.
         "server_idle_timeout = 10\n"
         "server_lifetime = 60\n"
+        # PostgreSQL restarted behind it (the fault suite): after a failed server login PgBouncer waits
+        # server_login_retry (15 s by default) before trying again, answering its clients with errors meanwhile.
+        "server_login_retry = 1\n"
         "log_connections = 0\n"
         "log_disconnections = 0\n"
     )

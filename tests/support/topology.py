@@ -11,22 +11,36 @@ minimum (the lowest production accepts: logins stay cheap), lexical search (no e
 names on TEST_POSTGRES_URL's server (else the machine's PostgreSQL), dropped afterwards; the services connect to
 TEST_PROD_DATABASE_URL's server instead when it is set (e.g. a PgBouncer in front of that PostgreSQL). ``env`` adds or overrides
 variables of every process; other keyword arguments are infra.prod.ProdConfig fields.
+
+``topology_through_pgbouncer(run_dir, bouncer=...)`` is the same topology with a PgBouncer (tests/support/pgbouncer.py)
+between every service and PostgreSQL: used by the end-to-end suite's and the fault suite's PgBouncer runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from infra.prod import DEFAULT_ADMIN_URL, Topology, running_topology
-from tests.conftest import TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD
+from sqlalchemy.engine import make_url
 
-__all__ = ["TEST_TOPOLOGY_ENV", "admin_url", "missing_prerequisites", "topology_for_tests"]
+from infra.prod import DEFAULT_ADMIN_URL, HTTP_SERVICES, Topology, running_topology
+from tests.conftest import TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD
+from tests.support.pgbouncer import PgBouncer
+
+__all__ = [
+    "TEST_TOPOLOGY_ENV",
+    "DirectDatabases",
+    "admin_url",
+    "missing_prerequisites",
+    "topology_for_tests",
+    "topology_through_pgbouncer",
+]
 
 TEST_TOPOLOGY_ENV = {
     "SEARCH_EMBEDDER": "none",
@@ -71,3 +85,37 @@ def topology_for_tests(run_dir: Path, *, env: dict[str, str] | None = None, **co
     config.setdefault("bootstrap_admin_password", TEST_ADMIN_PASSWORD)
     with running_topology(run_dir, env={**TEST_TOPOLOGY_ENV, **(env or {})}, **config) as topology:
         yield topology
+
+
+class DirectDatabases:
+    """A running topology whose services go through a pooler, except that ``database_urls`` are the direct ones:
+    what a test reads or counts itself bypasses the pooler (asyncpg's defaults need a session of their own)."""
+
+    def __init__(self, topology: Topology, direct: dict[str, str]) -> None:
+        self._topology = topology
+        self.database_urls = direct
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._topology, name)
+
+
+@contextmanager
+def topology_through_pgbouncer(
+    run_dir: Path, *, bouncer: PgBouncer, server_url: str | None = None, env: dict[str, str] | None = None
+) -> Iterator[Topology]:
+    """``topology_for_tests`` with every service reaching PostgreSQL (``admin_url``'s server) through ``bouncer``
+    (URLs marked ``?pooler=pgbouncer``, migrations included; ``server_url`` defaults to the tests' server), except market's LISTEN connection
+    (MARKET_BROADCAST_DATABASE_URL, direct). Yields the topology with direct ``database_urls`` (DirectDatabases)."""
+    server_url = server_url or admin_url()
+    server = make_url(server_url).set(drivername="postgresql+asyncpg")
+    prefix = f"tm_pgb_{secrets.token_hex(4)}"
+    direct = {
+        name: server.set(database=f"{prefix}_{name}").render_as_string(hide_password=False) for name in HTTP_SERVICES
+    }
+    # LISTEN needs a session of its own: straight to PostgreSQL.
+    env = {**(env or {}), "MARKET_BROADCAST_DATABASE_URL": direct["market"]}
+    with topology_for_tests(
+        run_dir, env=env, admin_url=server_url, db_prefix=prefix, service_database_url=bouncer.url(server_url)
+    ) as running:
+        assert all("pooler=pgbouncer" in url for url in running.database_urls.values())
+        yield DirectDatabases(running, direct)  # type: ignore[misc]

@@ -73,6 +73,7 @@ def test_up_detached_status_and_down(tmp_path: Path) -> None:
         status = techmarket("status", env=env)
         assert status.returncode == 0
         assert status.stdout.count(" running") == len(PROCESS_NAMES), status.stdout
+        assert status.stdout.count(" ready") == len(PROCESS_NAMES) - 2, status.stdout  # not the two relays
         # The bootstrap admin passed through signs in at the gateway.
         token = httpx.post(
             f"http://127.0.0.1:{port}/auth/token",
@@ -83,6 +84,15 @@ def test_up_detached_status_and_down(tmp_path: Path) -> None:
         # A second `up` refuses while it runs.
         again = techmarket("up", "--detach", env=env)
         assert again.returncode != 0
+        # A stopped service: status says so and exits non-zero (a health check can rely on it), so does the
+        # gateway's aggregate readiness.
+        topology.kill("search")
+        status = techmarket("status", env=env)
+        assert status.returncode == 1, status.stdout
+        lines = {line.split()[0]: line for line in status.stdout.splitlines() if line.strip()}
+        assert " stopped" in lines["search"], status.stdout
+        assert "NOT ready" in lines["gateway"], status.stdout
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10).status_code == 503
     finally:
         down = techmarket("down", env=env)
         drop_databases(ProdConfig(admin_url=admin_url(), db_prefix=prefix))

@@ -90,6 +90,11 @@ def test_the_gateway_serves_the_urls_of_the_embedded_default(topology: Topology)
             spec = client.get(f"/{name}/openapi.json").json()
             assert spec["servers"] == [{"url": f"/{name}"}]  # paths in the spec are relative to the prefix
             assert client.get(f"/{name}/docs").status_code == 200
+        # The gateway's own liveness, and the readiness of the whole (auth, market and search each ready).
+        assert client.get("/healthz").json() == {"status": "ok", "service": "gateway"}
+        ready = client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["services"] == {"auth": "ready", "market": "ready", "search": "ready"}
         missing = client.get("/nowhere")
         assert missing.status_code == 404
         assert missing.json()["type"] == "urn:techmarket:problem:not-found"

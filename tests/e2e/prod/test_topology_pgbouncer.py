@@ -5,37 +5,24 @@ The same tests (imported below, so pytest collects them here too) run against a 
 their databases through a real PgBouncer 1.18 (Debian's) with a few server connections per database, their URLs
 marked ``?pooler=pgbouncer`` (shared.db: no statement caches, unique prepared-statement names, no autocommit).
 The migrations run through it as well; market's LISTEN connection alone goes straight to PostgreSQL
-(MARKET_BROADCAST_DATABASE_URL). Tests that read a database themselves get the direct URLs.
+(MARKET_BROADCAST_DATABASE_URL). Tests that read a database themselves get the direct URLs
+(tests/support/topology.py's topology_through_pgbouncer, which the fault suite's PgBouncer run shares).
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy.engine import make_url
 
 from infra.prod import PROCESS_NAMES, Topology
 from tests.conftest import REQUIRE_POSTGRES
 from tests.e2e.prod.test_topology import *  # noqa: F403  (the same suite, collected again with the fixture below)
 from tests.support.pgbouncer import pgbouncer_binary, running_pgbouncer
-from tests.support.topology import admin_url, missing_prerequisites, topology_for_tests
+from tests.support.topology import admin_url, missing_prerequisites, topology_through_pgbouncer
 
 SERVER_CONNECTIONS = 5  # per database, shared by auth, two market workers, search and the relays
-
-
-class _DirectDatabases:
-    """The running topology, except that ``database_urls`` are direct (for tests that read a database themselves)."""
-
-    def __init__(self, topology: Topology, direct: dict[str, str]) -> None:
-        self._topology = topology
-        self.database_urls = direct
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._topology, name)
 
 
 @pytest.fixture(scope="module")
@@ -47,28 +34,14 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
         if REQUIRE_POSTGRES:
             pytest.fail(f"the production topology through PgBouncer needs {', '.join(missing)}")
         pytest.skip(f"the production topology through PgBouncer needs {', '.join(missing)}")
-    server = make_url(admin_url()).set(drivername="postgresql+asyncpg")
-    prefix = f"tm_pgb_{secrets.token_hex(4)}"
-    direct = {
-        name: server.set(database=f"{prefix}_{name}").render_as_string(hide_password=False)
-        for name in ("auth", "market", "search")
-    }
     env = {
         # As test_topology.py: the shortest token lifetime production accepts, quick relay rounds.
         "AUTH_ACCESS_TOKEN_TTL_SECONDS": "60",
         "MARKET_RELAY_INTERVAL_SECONDS": "0.2",
-        # LISTEN needs a session of its own: straight to PostgreSQL.
-        "MARKET_BROADCAST_DATABASE_URL": direct["market"],
     }
     with running_pgbouncer(admin_url(), pool_size=SERVER_CONNECTIONS) as bouncer:
-        with topology_for_tests(
-            tmp_path_factory.mktemp("prod-pgbouncer"),
-            env=env,
-            db_prefix=prefix,
-            service_database_url=bouncer.url(admin_url()),
-        ) as running:
-            assert all("pooler=pgbouncer" in url for url in running.database_urls.values())
-            yield _DirectDatabases(running, direct)  # type: ignore[misc]
+        with topology_through_pgbouncer(tmp_path_factory.mktemp("prod-pgbouncer"), bouncer=bouncer, env=env) as running:
+            yield running
             started = [running.pid(name) for name in PROCESS_NAMES] + running.market_worker_pids()
         alive = [pid for pid in started if pid is not None and Path(f"/proc/{pid}").exists()]
         assert not alive, f"processes left running: {alive}"
