@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import random
@@ -40,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -214,6 +216,107 @@ def achievement_rows(n: int) -> Iterator[dict[str, Any]]:
         }
 
 
+def token_principal(token: str) -> Any:
+    """The market's Principal of ``token`` (its claims read without verification: the seeding trusts its own)."""
+    import base64
+
+    from shared.security import Principal
+
+    payload = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return Principal.from_claims(claims)
+
+
+def demand_body(row: dict[str, Any]) -> dict[str, Any]:
+    """A demand written from an achievement's texts (the API path and the bulk path post the same)."""
+    return {
+        "title": ("寻求" + row["title"].removeprefix("一种"))[:200],
+        "description": row["description"],
+        "technical_field": row["technical_field"],
+        "cooperation_modes": ["transfer"],
+        "budget": row["price"],
+    }
+
+
+async def bulk_listings(
+    database_url: str, university: Org, enterprise: Org, rows: list[dict[str, Any]], demands: int, batch: int = 2000
+) -> tuple[list[str], list[str]]:
+    """Published listings written straight into market's database, each with what publishing writes: the row
+    (validated by the API's own schema and built by market's own ``_new_row``), its audit row and its search outbox
+    event (``op=upsert``, the public fields as ``_public_fields`` gives them). The running server's relay then
+    carries the events to search, which indexes them through its ingestion endpoint, as for any publish.
+
+    Not written: match alert jobs (the benchmark's world has no saved searches, and 200,000 demand↔achievement
+    alert rounds would keep the worker busy through the measurement). Versions start at 2 (created, published)."""
+    # pydantic 2.14 inspects the signature of every default factory on every SQLModel construction (~1 ms an object
+    # here, most of the bulk write's time); the answer depends on the factory only, so this process remembers it.
+    from pydantic._internal import _fields
+
+    from services.market.audit import service as audit_service
+    from services.market.directory import service as directory
+    from services.market.listings.kinds import ACHIEVEMENT, DEMAND, ListingKind
+    from services.market.listings.schemas import AchievementCreate, DemandCreate
+    from services.market.listings.service import _new_row, _public_fields
+    from services.market.outbox import service as outbox_service
+    from shared.clock import utcnow
+    from shared.db import create_engine, create_sessionmaker
+
+    _fields.takes_validated_data_argument = functools.cache(_fields.takes_validated_data_argument)  # type: ignore[assignment]
+    engine = create_engine(database_url)
+    sessionmaker = create_sessionmaker(engine)
+    ids: dict[str, list[str]] = {"achievement": [], "demand": []}
+    started = time.perf_counter()
+
+    async def write(kind: ListingKind, org: Org, payloads: list[Any]) -> None:
+        principal = token_principal(org.token)
+        async with sessionmaker() as session, session.begin():
+            owner = await directory.get(session, uuid.UUID(org.id))
+            if owner is None:
+                raise RuntimeError(f"market's directory does not know {org.id}")
+            now = utcnow()
+            for payload in payloads:
+                row = _new_row(kind, principal, owner.id, payload)
+                row.status, row.version, row.published_at, row.updated_at = "published", 2, now, now
+                session.add(row)
+                await audit_service.record(
+                    session,
+                    entity_kind=kind.name,
+                    entity_id=row.id,
+                    action="published",
+                    from_status=None,
+                    to_status=row.status,
+                    actor=principal,
+                    flush=False,
+                )
+                await outbox_service.enqueue(
+                    session,
+                    entity_kind=kind.name,
+                    entity_id=row.id,
+                    version=row.version,
+                    event_type=f"{kind.name}.published",
+                    op="upsert",
+                    fields=_public_fields(kind, row, owner),
+                    flush=False,
+                )
+                ids[kind.name].append(str(row.id))
+
+    try:
+        for start in range(0, len(rows), batch):
+            await write(
+                ACHIEVEMENT, university, [AchievementCreate.model_validate(r) for r in rows[start : start + batch]]
+            )
+            if (start // batch) % 10 == 9 or start + batch >= len(rows):
+                log(f"  bulk: {len(ids['achievement']):,} achievements ({time.perf_counter() - started:.0f} s)")
+        for start in range(0, demands, batch):
+            chunk = [demand_body(rows[i % len(rows)]) for i in range(start, min(demands, start + batch))]
+            await write(DEMAND, enterprise, [DemandCreate.model_validate(d) for d in chunk])
+            if (start // batch) % 10 == 9 or start + batch >= demands:
+                log(f"  bulk: {len(ids['demand']):,} demands ({time.perf_counter() - started:.0f} s)")
+    finally:
+        await engine.dispose()
+    return ids["achievement"], ids["demand"]
+
+
 async def gather_limited(calls: list[Callable[[], Awaitable[None]]], concurrency: int, what: str) -> None:
     queue = list(reversed(calls))
     done = 0
@@ -243,10 +346,18 @@ class World:
 
 
 async def seed(
-    client: httpx.AsyncClient, size: int, demands: int, admin_login: tuple[str, str], *, office: bool = False
+    client: httpx.AsyncClient,
+    size: int,
+    demands: int,
+    admin_login: tuple[str, str],
+    *,
+    office: bool = False,
+    bulk_database: str | None = None,
 ) -> World:
     """``office``: also a registration office serving Chengdu (contracts need one; bench/stats.py's offices are
-    there only when its contracts were loaded into the embedded database)."""
+    there only when its contracts were loaded into the embedded database). ``bulk_database``: market's database
+    URL — the listings are written there as published rows with their outbox events (:func:`bulk_listings`)
+    instead of imported and published one by one through the API; the organizations go through the API either way."""
     admin = await login(client, *admin_login)
     if office:
         await verified_org(client, admin, f"压测登记机构{secrets.token_hex(2)}", "registration_office", "510100")
@@ -255,6 +366,14 @@ async def seed(
     ids: list[str] = []
     rows = list(achievement_rows(size))
     started = time.perf_counter()
+    if bulk_database is not None:
+        ids, demand_ids = await bulk_listings(bulk_database, university, enterprise, rows, demands)
+        await wait_indexed(client, len(ids), len(demand_ids))
+        log(
+            f"seeded and indexed: {len(ids):,} achievements, {len(demand_ids):,} demands "
+            f"({time.perf_counter() - started:.0f} s)"
+        )
+        return World(admin, university, enterprise, ids, demand_ids)
     for start in range(0, len(rows), 5000):
         lines = "\n".join(json.dumps(r, ensure_ascii=False) for r in rows[start : start + 5000]).encode()
         response = await client.post(
@@ -290,13 +409,7 @@ async def seed(
 
     async def post_demand(i: int) -> None:
         row = rows[i % len(rows)]
-        body = {
-            "title": ("寻求" + row["title"].removeprefix("一种"))[:200],
-            "description": row["description"],
-            "technical_field": row["technical_field"],
-            "cooperation_modes": ["transfer"],
-            "budget": row["price"],
-        }
+        body = demand_body(row)
         response = await as_org(
             enterprise, lambda: client.post("/market/demands", json=body, headers=enterprise.headers)
         )
@@ -307,16 +420,24 @@ async def seed(
         demand_ids.append(demand_id)
 
     await gather_limited([lambda i=i: post_demand(i) for i in range(demands)], 8, "demands")
-    for kind, expected in (("achievements", len(ids)), ("demands", len(demand_ids))):
-        for _ in range(2400):
+    await wait_indexed(client, len(ids), len(demand_ids))
+    log(f"seeded and indexed: {len(ids):,} achievements, {len(demand_ids):,} demands")
+    return World(admin, university, enterprise, ids, demand_ids)
+
+
+async def wait_indexed(client: httpx.AsyncClient, achievements: int, demands: int) -> None:
+    """Until search (fed by market's relay) holds every seeded listing; 40 minutes at most."""
+    started = time.perf_counter()
+    for kind, expected in (("achievements", achievements), ("demands", demands)):
+        for i in range(4800):
             total = (await client.get(f"/search/{kind}", params={"limit": 1})).json()["total"]
             if total >= expected:
                 break
+            if i % 60 == 0:
+                log(f"  search holds {total:,}/{expected:,} {kind} ({time.perf_counter() - started:.0f} s)")
             await asyncio.sleep(0.5)
         else:
             raise RuntimeError(f"search indexed only {total} of {expected} {kind}")
-    log(f"seeded and indexed: {len(ids):,} achievements, {len(demand_ids):,} demands")
-    return World(admin, university, enterprise, ids, demand_ids)
 
 
 # -- capacity: closed loop, one connection ---------------------------------------------------------------------------
@@ -744,7 +865,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     log(f"reusing the data of {data} (seeded earlier; --size and friends ignored)")
                     world = await reload_world(client, saved.read_text(encoding="utf-8"), (ADMIN_EMAIL, ADMIN_PASSWORD))
                 else:
-                    world = await seed(client, args.size, args.demands, (ADMIN_EMAIL, ADMIN_PASSWORD))
+                    bulk = None if args.seed_via_api else f"sqlite+aiosqlite:///{data / 'market.db'}"
+                    world = await seed(
+                        client, args.size, args.demands, (ADMIN_EMAIL, ADMIN_PASSWORD), bulk_database=bulk
+                    )
                     save_world(saved, world)
             return await measure(args, base, world, work, pid)
     finally:
@@ -769,6 +893,11 @@ def main() -> None:
     parser.add_argument("--profile-format", default="flamegraph", choices=["flamegraph", "raw"])
     parser.add_argument(
         "--data-dir", type=Path, help="keep the seeded data here; a later run with the same folder reuses it"
+    )
+    parser.add_argument(
+        "--seed-via-api",
+        action="store_true",
+        help="import and publish the listings one by one through the API (slow) instead of the bulk write",
     )
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--json", type=Path, help="also write the raw results here")
