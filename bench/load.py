@@ -82,9 +82,10 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def embedded_server(repo: Path, data_dir: Path, loop: str, http: str) -> Iterator[tuple[str, int]]:
+def embedded_server(repo: Path, data_dir: Path, loop: str, http: str, workers: int = 1) -> Iterator[tuple[str, int]]:
     """`techmarket serve`'s uvicorn call on a free port (loop/http "auto" = what serve picks), stopped on exit.
-    Yields (base URL, pid)."""
+    ``workers`` > 1: uvicorn's master and that many worker processes sharing the socket, each a whole embedded app
+    (as market's `--workers` in the production topology). Yields (base URL, pid)."""
     port = free_port()
     env = {
         **os.environ,
@@ -98,7 +99,15 @@ def embedded_server(repo: Path, data_dir: Path, loop: str, http: str) -> Iterato
     for name in list(env):
         if name.endswith("DATABASE_URL") or name == "MEILI_URL":
             del env[name]
-    if loop == "auto" and http == "auto":
+    if workers > 1:
+        code = (
+            "import uvicorn; from shared.serving import server_choices; loop, http = server_choices(); "
+            f"loop = loop if {loop!r} == 'auto' else {loop!r}; http = http if {http!r} == 'auto' else {http!r}; "
+            f"uvicorn.run('services.embedded:create_app', factory=True, workers={workers}, host='127.0.0.1', "
+            f"port={port}, loop=loop, http=http, proxy_headers=False, log_config=None, access_log=False)"
+        )
+        argv = [sys.executable, "-c", code]
+    elif loop == "auto" and http == "auto":
         argv = [sys.executable, "-c", "from services.cli import main; main()", "serve", "--port", str(port)]
     else:
         code = (
@@ -269,10 +278,13 @@ async def bulk_listings(
 
     async def write(kind: ListingKind, org: Org, payloads: list[Any]) -> None:
         principal = token_principal(org.token)
+        async with sessionmaker() as reader:
+            owner = await directory.get(reader, uuid.UUID(org.id))
+        if owner is None:
+            raise RuntimeError(f"market's directory does not know {org.id}")
+        # Nothing below touches the database until the commit's flush: SQLite's write lock (BEGIN IMMEDIATE) is held
+        # for the inserts only, not while the rows are built, so the relay keeps delivering meanwhile.
         async with sessionmaker() as session, session.begin():
-            owner = await directory.get(session, uuid.UUID(org.id))
-            if owner is None:
-                raise RuntimeError(f"market's directory does not know {org.id}")
             now = utcnow()
             for payload in payloads:
                 row = _new_row(kind, principal, owner.id, payload)
@@ -727,7 +739,15 @@ async def measure(args: argparse.Namespace, base: str, world: World, work: Path,
         )
     }
     classes["write: create draft"] = ["/market/achievements"]
+    if args.classes:
+        wanted = [c.strip() for c in args.classes.split(",")]
+        unknown = set(wanted) - set(classes)
+        if unknown:
+            raise SystemExit(f"unknown classes {sorted(unknown)}; known: {list(classes)}")
+        classes = {name: paths for name, paths in classes.items() if name in wanted}
     result: dict[str, Any] = {"capacity": {}, "capacity_tool": "wrk" if shutil.which("wrk") else "httpx"}
+    result["connections"] = args.connections
+    load_start = os.getloadavg()
     async with httpx.AsyncClient(base_url=base, timeout=30) as warm:  # caches and pages warm, as in steady state
         for paths in classes.values():
             for path in paths[:50]:
@@ -736,15 +756,16 @@ async def measure(args: argparse.Namespace, base: str, world: World, work: Path,
         if args.profile_dir and pid:
             profiler = start_profiler(pid, args.profile_dir, name, args.capacity_seconds, args.profile_format)
         post = posts.get(name)
+        c = args.connections
         if shutil.which("wrk"):
-            stats = await asyncio.to_thread(capacity_wrk, base, paths, args.capacity_seconds, 1, work, post)
+            stats = await asyncio.to_thread(capacity_wrk, base, paths, args.capacity_seconds, c, work, post)
         else:
-            stats = await capacity_client(base, paths, args.capacity_seconds, 1, post)
+            stats = await capacity_client(base, paths, args.capacity_seconds, c, post)
         if args.profile_dir and pid:
             profiler.wait(timeout=60)
         result["capacity"][name] = stats
         log(f"  capacity {name}: {stats['rate']:.0f}/s p50 {stats['p50_ms']:.2f} ms p99 {stats['p99_ms']:.2f} ms")
-    if args.concurrency:
+    if args.concurrency and "point read" in classes:
         name = f"point read, {args.concurrency} connections"
         paths = classes["point read"]
         if shutil.which("wrk"):
@@ -753,6 +774,8 @@ async def measure(args: argparse.Namespace, base: str, world: World, work: Path,
             stats = await capacity_client(base, paths, args.capacity_seconds, args.concurrency)
         result["capacity"][name] = stats
         log(f"  capacity {name}: {stats['rate']:.0f}/s p50 {stats['p50_ms']:.2f} ms p99 {stats['p99_ms']:.2f} ms")
+    result["load"] = (load_start[0], os.getloadavg()[0])
+    log(f"  load average {result['load'][0]:.2f} → {result['load'][1]:.2f}")
     if args.duration > 0:
         load_before = os.getloadavg()
         log(f"  mix: {args.rate}/s open loop for {args.duration} s")
@@ -782,10 +805,13 @@ async def measure(args: argparse.Namespace, base: str, world: World, work: Path,
 
 def table(result: dict[str, Any]) -> str:
     cap = result["capacity"]
+    if "floor GET /" not in cap:
+        cap = {"floor GET /": {"rate": float("nan"), "p50_ms": 0.0, "p99_ms": 0.0, "errors": 0}, **cap}
     floor = cap["floor GET /"]["rate"]
     targets = {"point read": 0.5, "list of 20": 0.3, "search one word": 0.25}
     lines = [
-        f"capacity ({result['capacity_tool']}, closed loop, 1 connection unless named)",
+        f"capacity ({result['capacity_tool']}, closed loop, {result['connections']} connection(s) unless named; "
+        f"load average {result['load'][0]:.2f} → {result['load'][1]:.2f})",
         "| class | req/s | p50 ms | p99 ms | errors | rate / floor | target |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
@@ -858,7 +884,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         if args.contracts and not saved.exists():
             log(f"loading {args.contracts:,} contracts (bench/stats.py) into market's SQLite file")
             await load_contracts(data, args.contracts)
-        with embedded_server(Path(args.repo), data, args.loop, args.http) as (base, pid):
+        with embedded_server(Path(args.repo), data, args.loop, args.http, args.workers) as (base, pid):
             log(f"server {base} (pid {pid}); {args.size:,} achievements, {args.demands:,} demands")
             async with httpx.AsyncClient(base_url=base, timeout=120) as client:
                 if saved.exists():
@@ -883,11 +909,20 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60, help="seconds of the mix (0: capacity only)")
     parser.add_argument("--rate", type=float, default=100, help="mix requests per second offered (open loop)")
     parser.add_argument("--capacity-seconds", type=int, default=10, help="seconds per capacity class")
+    parser.add_argument(
+        "--connections", type=int, default=1, help="connections of every capacity class (the issue's: 1)"
+    )
     parser.add_argument("--concurrency", type=int, default=16, help="connections of the extra point-read run (0: none)")
     parser.add_argument("--url", help="an existing server or gateway instead of starting the embedded default")
     parser.add_argument("--admin-email", default=ADMIN_EMAIL, help="platform admin of --url")
     parser.add_argument("--admin-password", default=ADMIN_PASSWORD, help="its password")
     parser.add_argument("--repo", default=str(REPO), help="checkout to serve (e.g. an older commit, for 'before')")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes of the embedded server")
+    parser.add_argument(
+        "--classes",
+        default="",
+        help="comma-separated capacity classes to run (default: all), e.g. 'floor GET /,point read'",
+    )
     parser.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"])
     parser.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"])
     parser.add_argument("--profile-format", default="flamegraph", choices=["flamegraph", "raw"])
