@@ -9,9 +9,13 @@ What it does (not a test: results go into docs/benchmarks.md by hand, with the m
 1. Data. Contracts come from bench/stats.py's generator (registered, with the offices of its synthetic province),
    loaded straight into market's SQLite file before the server starts. The server is `techmarket serve`'s call
    (uvicorn, the embedded app, a fresh DATA_DIR) unless --url names one. Achievements are bench/search.py's
-   generator (the 958 real patents, varied until N) imported through POST /market/achievements/import and published
-   one by one; demands are written from the same texts, posted and published; the benchmark waits until search has
-   indexed them all (market's relay).
+   generator (the 958 real patents, varied until N); demands are written from the same texts. Embedded, they are
+   written straight into market's database as published rows with their audit rows and search outbox events
+   (market's own row builder and public fields; the organizations go through the API), and the server's relay
+   carries them to search; with --url or --seed-via-api they are imported through POST /market/achievements/import
+   (demands posted) and published one by one. Either way the benchmark waits until search has indexed them all.
+   --workers N serves the embedded app with N uvicorn worker processes; --connections N runs every capacity class
+   with N connections; --classes picks capacity classes.
 2. Capacity per class, closed loop, one connection at a time (as the issue's measurement): the floor (`GET /`), a
    point read, a list of 20, a one-word search — each for --capacity-seconds with wrk (when installed; a Lua script
    picks the paths) or else the async client. Rates are compared with the floor's rate of the same run.
@@ -365,6 +369,7 @@ async def seed(
     *,
     office: bool = False,
     bulk_database: str | None = None,
+    save: Callable[[World], None] | None = None,
 ) -> World:
     """``office``: also a registration office serving Chengdu (contracts need one; bench/stats.py's offices are
     there only when its contracts were loaded into the embedded database). ``bulk_database``: market's database
@@ -380,12 +385,15 @@ async def seed(
     started = time.perf_counter()
     if bulk_database is not None:
         ids, demand_ids = await bulk_listings(bulk_database, university, enterprise, rows, demands)
+        world = World(admin, university, enterprise, ids, demand_ids)
+        if save is not None:  # an interrupted wait below keeps the data (a later run's relay carries on)
+            save(world)
         await wait_indexed(client, len(ids), len(demand_ids))
         log(
             f"seeded and indexed: {len(ids):,} achievements, {len(demand_ids):,} demands "
             f"({time.perf_counter() - started:.0f} s)"
         )
-        return World(admin, university, enterprise, ids, demand_ids)
+        return world
     for start in range(0, len(rows), 5000):
         lines = "\n".join(json.dumps(r, ensure_ascii=False) for r in rows[start : start + 5000]).encode()
         response = await client.post(
@@ -893,7 +901,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 else:
                     bulk = None if args.seed_via_api else f"sqlite+aiosqlite:///{data / 'market.db'}"
                     world = await seed(
-                        client, args.size, args.demands, (ADMIN_EMAIL, ADMIN_PASSWORD), bulk_database=bulk
+                        client,
+                        args.size,
+                        args.demands,
+                        (ADMIN_EMAIL, ADMIN_PASSWORD),
+                        bulk_database=bulk,
+                        save=lambda w: save_world(saved, w),
                     )
                     save_world(saved, world)
             return await measure(args, base, world, work, pid)
