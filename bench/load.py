@@ -9,9 +9,13 @@ What it does (not a test: results go into docs/benchmarks.md by hand, with the m
 1. Data. Contracts come from bench/stats.py's generator (registered, with the offices of its synthetic province),
    loaded straight into market's SQLite file before the server starts. The server is `techmarket serve`'s call
    (uvicorn, the embedded app, a fresh DATA_DIR) unless --url names one. Achievements are bench/search.py's
-   generator (the 958 real patents, varied until N) imported through POST /market/achievements/import and published
-   one by one; demands are written from the same texts, posted and published; the benchmark waits until search has
-   indexed them all (market's relay).
+   generator (the 958 real patents, varied until N); demands are written from the same texts. Embedded, they are
+   written straight into market's database as published rows with their audit rows and search outbox events
+   (market's own row builder and public fields; the organizations go through the API), and the server's relay
+   carries them to search; with --url or --seed-via-api they are imported through POST /market/achievements/import
+   (demands posted) and published one by one. Either way the benchmark waits until search has indexed them all.
+   --workers N serves the embedded app with N uvicorn worker processes; --connections N runs every capacity class
+   with N connections; --classes picks capacity classes.
 2. Capacity per class, closed loop, one connection at a time (as the issue's measurement): the floor (`GET /`), a
    point read, a list of 20, a one-word search — each for --capacity-seconds with wrk (when installed; a Lua script
    picks the paths) or else the async client. Rates are compared with the floor's rate of the same run.
@@ -29,6 +33,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import random
@@ -40,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -80,9 +86,10 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def embedded_server(repo: Path, data_dir: Path, loop: str, http: str) -> Iterator[tuple[str, int]]:
+def embedded_server(repo: Path, data_dir: Path, loop: str, http: str, workers: int = 1) -> Iterator[tuple[str, int]]:
     """`techmarket serve`'s uvicorn call on a free port (loop/http "auto" = what serve picks), stopped on exit.
-    Yields (base URL, pid)."""
+    ``workers`` > 1: uvicorn's master and that many worker processes sharing the socket, each a whole embedded app
+    (as market's `--workers` in the production topology). Yields (base URL, pid)."""
     port = free_port()
     env = {
         **os.environ,
@@ -96,7 +103,15 @@ def embedded_server(repo: Path, data_dir: Path, loop: str, http: str) -> Iterato
     for name in list(env):
         if name.endswith("DATABASE_URL") or name == "MEILI_URL":
             del env[name]
-    if loop == "auto" and http == "auto":
+    if workers > 1:
+        code = (
+            "import uvicorn; from shared.serving import server_choices; loop, http = server_choices(); "
+            f"loop = loop if {loop!r} == 'auto' else {loop!r}; http = http if {http!r} == 'auto' else {http!r}; "
+            f"uvicorn.run('services.embedded:create_app', factory=True, workers={workers}, host='127.0.0.1', "
+            f"port={port}, loop=loop, http=http, proxy_headers=False, log_config=None, access_log=False)"
+        )
+        argv = [sys.executable, "-c", code]
+    elif loop == "auto" and http == "auto":
         argv = [sys.executable, "-c", "from services.cli import main; main()", "serve", "--port", str(port)]
     else:
         code = (
@@ -214,6 +229,110 @@ def achievement_rows(n: int) -> Iterator[dict[str, Any]]:
         }
 
 
+def token_principal(token: str) -> Any:
+    """The market's Principal of ``token`` (its claims read without verification: the seeding trusts its own)."""
+    import base64
+
+    from shared.security import Principal
+
+    payload = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return Principal.from_claims(claims)
+
+
+def demand_body(row: dict[str, Any]) -> dict[str, Any]:
+    """A demand written from an achievement's texts (the API path and the bulk path post the same)."""
+    return {
+        "title": ("寻求" + row["title"].removeprefix("一种"))[:200],
+        "description": row["description"],
+        "technical_field": row["technical_field"],
+        "cooperation_modes": ["transfer"],
+        "budget": row["price"],
+    }
+
+
+async def bulk_listings(
+    database_url: str, university: Org, enterprise: Org, rows: list[dict[str, Any]], demands: int, batch: int = 2000
+) -> tuple[list[str], list[str]]:
+    """Published listings written straight into market's database, each with what publishing writes: the row
+    (validated by the API's own schema and built by market's own ``_new_row``), its audit row and its search outbox
+    event (``op=upsert``, the public fields as ``_public_fields`` gives them). The running server's relay then
+    carries the events to search, which indexes them through its ingestion endpoint, as for any publish.
+
+    Not written: match alert jobs (the benchmark's world has no saved searches, and 200,000 demand↔achievement
+    alert rounds would keep the worker busy through the measurement). Versions start at 2 (created, published)."""
+    # pydantic 2.14 inspects the signature of every default factory on every SQLModel construction (~1 ms an object
+    # here, most of the bulk write's time); the answer depends on the factory only, so this process remembers it.
+    from pydantic._internal import _fields
+
+    from services.market.audit import service as audit_service
+    from services.market.directory import service as directory
+    from services.market.listings.kinds import ACHIEVEMENT, DEMAND, ListingKind
+    from services.market.listings.schemas import AchievementCreate, DemandCreate
+    from services.market.listings.service import _new_row, _public_fields
+    from services.market.outbox import service as outbox_service
+    from shared.clock import utcnow
+    from shared.db import create_engine, create_sessionmaker
+
+    _fields.takes_validated_data_argument = functools.cache(_fields.takes_validated_data_argument)  # type: ignore[assignment]
+    engine = create_engine(database_url)
+    sessionmaker = create_sessionmaker(engine)
+    ids: dict[str, list[str]] = {"achievement": [], "demand": []}
+    started = time.perf_counter()
+
+    async def write(kind: ListingKind, org: Org, payloads: list[Any]) -> None:
+        principal = token_principal(org.token)
+        async with sessionmaker() as reader:
+            owner = await directory.get(reader, uuid.UUID(org.id))
+        if owner is None:
+            raise RuntimeError(f"market's directory does not know {org.id}")
+        # Nothing below touches the database until the commit's flush: SQLite's write lock (BEGIN IMMEDIATE) is held
+        # for the inserts only, not while the rows are built, so the relay keeps delivering meanwhile.
+        async with sessionmaker() as session, session.begin():
+            now = utcnow()
+            for payload in payloads:
+                row = _new_row(kind, principal, owner.id, payload)
+                row.status, row.version, row.published_at, row.updated_at = "published", 2, now, now
+                session.add(row)
+                await audit_service.record(
+                    session,
+                    entity_kind=kind.name,
+                    entity_id=row.id,
+                    action="published",
+                    from_status=None,
+                    to_status=row.status,
+                    actor=principal,
+                    flush=False,
+                )
+                await outbox_service.enqueue(
+                    session,
+                    entity_kind=kind.name,
+                    entity_id=row.id,
+                    version=row.version,
+                    event_type=f"{kind.name}.published",
+                    op="upsert",
+                    fields=_public_fields(kind, row, owner),
+                    flush=False,
+                )
+                ids[kind.name].append(str(row.id))
+
+    try:
+        for start in range(0, len(rows), batch):
+            await write(
+                ACHIEVEMENT, university, [AchievementCreate.model_validate(r) for r in rows[start : start + batch]]
+            )
+            if (start // batch) % 10 == 9 or start + batch >= len(rows):
+                log(f"  bulk: {len(ids['achievement']):,} achievements ({time.perf_counter() - started:.0f} s)")
+        for start in range(0, demands, batch):
+            chunk = [demand_body(rows[i % len(rows)]) for i in range(start, min(demands, start + batch))]
+            await write(DEMAND, enterprise, [DemandCreate.model_validate(d) for d in chunk])
+            if (start // batch) % 10 == 9 or start + batch >= demands:
+                log(f"  bulk: {len(ids['demand']):,} demands ({time.perf_counter() - started:.0f} s)")
+    finally:
+        await engine.dispose()
+    return ids["achievement"], ids["demand"]
+
+
 async def gather_limited(calls: list[Callable[[], Awaitable[None]]], concurrency: int, what: str) -> None:
     queue = list(reversed(calls))
     done = 0
@@ -243,10 +362,19 @@ class World:
 
 
 async def seed(
-    client: httpx.AsyncClient, size: int, demands: int, admin_login: tuple[str, str], *, office: bool = False
+    client: httpx.AsyncClient,
+    size: int,
+    demands: int,
+    admin_login: tuple[str, str],
+    *,
+    office: bool = False,
+    bulk_database: str | None = None,
+    save: Callable[[World], None] | None = None,
 ) -> World:
     """``office``: also a registration office serving Chengdu (contracts need one; bench/stats.py's offices are
-    there only when its contracts were loaded into the embedded database)."""
+    there only when its contracts were loaded into the embedded database). ``bulk_database``: market's database
+    URL — the listings are written there as published rows with their outbox events (:func:`bulk_listings`)
+    instead of imported and published one by one through the API; the organizations go through the API either way."""
     admin = await login(client, *admin_login)
     if office:
         await verified_org(client, admin, f"压测登记机构{secrets.token_hex(2)}", "registration_office", "510100")
@@ -255,6 +383,17 @@ async def seed(
     ids: list[str] = []
     rows = list(achievement_rows(size))
     started = time.perf_counter()
+    if bulk_database is not None:
+        ids, demand_ids = await bulk_listings(bulk_database, university, enterprise, rows, demands)
+        world = World(admin, university, enterprise, ids, demand_ids)
+        if save is not None:  # an interrupted wait below keeps the data (a later run's relay carries on)
+            save(world)
+        await wait_indexed(client, len(ids), len(demand_ids))
+        log(
+            f"seeded and indexed: {len(ids):,} achievements, {len(demand_ids):,} demands "
+            f"({time.perf_counter() - started:.0f} s)"
+        )
+        return world
     for start in range(0, len(rows), 5000):
         lines = "\n".join(json.dumps(r, ensure_ascii=False) for r in rows[start : start + 5000]).encode()
         response = await client.post(
@@ -290,13 +429,7 @@ async def seed(
 
     async def post_demand(i: int) -> None:
         row = rows[i % len(rows)]
-        body = {
-            "title": ("寻求" + row["title"].removeprefix("一种"))[:200],
-            "description": row["description"],
-            "technical_field": row["technical_field"],
-            "cooperation_modes": ["transfer"],
-            "budget": row["price"],
-        }
+        body = demand_body(row)
         response = await as_org(
             enterprise, lambda: client.post("/market/demands", json=body, headers=enterprise.headers)
         )
@@ -307,16 +440,24 @@ async def seed(
         demand_ids.append(demand_id)
 
     await gather_limited([lambda i=i: post_demand(i) for i in range(demands)], 8, "demands")
-    for kind, expected in (("achievements", len(ids)), ("demands", len(demand_ids))):
-        for _ in range(2400):
+    await wait_indexed(client, len(ids), len(demand_ids))
+    log(f"seeded and indexed: {len(ids):,} achievements, {len(demand_ids):,} demands")
+    return World(admin, university, enterprise, ids, demand_ids)
+
+
+async def wait_indexed(client: httpx.AsyncClient, achievements: int, demands: int) -> None:
+    """Until search (fed by market's relay) holds every seeded listing; 40 minutes at most."""
+    started = time.perf_counter()
+    for kind, expected in (("achievements", achievements), ("demands", demands)):
+        for i in range(4800):
             total = (await client.get(f"/search/{kind}", params={"limit": 1})).json()["total"]
             if total >= expected:
                 break
+            if i % 60 == 0:
+                log(f"  search holds {total:,}/{expected:,} {kind} ({time.perf_counter() - started:.0f} s)")
             await asyncio.sleep(0.5)
         else:
             raise RuntimeError(f"search indexed only {total} of {expected} {kind}")
-    log(f"seeded and indexed: {len(ids):,} achievements, {len(demand_ids):,} demands")
-    return World(admin, university, enterprise, ids, demand_ids)
 
 
 # -- capacity: closed loop, one connection ---------------------------------------------------------------------------
@@ -606,7 +747,15 @@ async def measure(args: argparse.Namespace, base: str, world: World, work: Path,
         )
     }
     classes["write: create draft"] = ["/market/achievements"]
+    if args.classes:
+        wanted = [c.strip() for c in args.classes.split(",")]
+        unknown = set(wanted) - set(classes)
+        if unknown:
+            raise SystemExit(f"unknown classes {sorted(unknown)}; known: {list(classes)}")
+        classes = {name: paths for name, paths in classes.items() if name in wanted}
     result: dict[str, Any] = {"capacity": {}, "capacity_tool": "wrk" if shutil.which("wrk") else "httpx"}
+    result["connections"] = args.connections
+    load_start = os.getloadavg()
     async with httpx.AsyncClient(base_url=base, timeout=30) as warm:  # caches and pages warm, as in steady state
         for paths in classes.values():
             for path in paths[:50]:
@@ -615,15 +764,16 @@ async def measure(args: argparse.Namespace, base: str, world: World, work: Path,
         if args.profile_dir and pid:
             profiler = start_profiler(pid, args.profile_dir, name, args.capacity_seconds, args.profile_format)
         post = posts.get(name)
+        c = args.connections
         if shutil.which("wrk"):
-            stats = await asyncio.to_thread(capacity_wrk, base, paths, args.capacity_seconds, 1, work, post)
+            stats = await asyncio.to_thread(capacity_wrk, base, paths, args.capacity_seconds, c, work, post)
         else:
-            stats = await capacity_client(base, paths, args.capacity_seconds, 1, post)
+            stats = await capacity_client(base, paths, args.capacity_seconds, c, post)
         if args.profile_dir and pid:
             profiler.wait(timeout=60)
         result["capacity"][name] = stats
         log(f"  capacity {name}: {stats['rate']:.0f}/s p50 {stats['p50_ms']:.2f} ms p99 {stats['p99_ms']:.2f} ms")
-    if args.concurrency:
+    if args.concurrency and "point read" in classes:
         name = f"point read, {args.concurrency} connections"
         paths = classes["point read"]
         if shutil.which("wrk"):
@@ -632,6 +782,8 @@ async def measure(args: argparse.Namespace, base: str, world: World, work: Path,
             stats = await capacity_client(base, paths, args.capacity_seconds, args.concurrency)
         result["capacity"][name] = stats
         log(f"  capacity {name}: {stats['rate']:.0f}/s p50 {stats['p50_ms']:.2f} ms p99 {stats['p99_ms']:.2f} ms")
+    result["load"] = (load_start[0], os.getloadavg()[0])
+    log(f"  load average {result['load'][0]:.2f} → {result['load'][1]:.2f}")
     if args.duration > 0:
         load_before = os.getloadavg()
         log(f"  mix: {args.rate}/s open loop for {args.duration} s")
@@ -661,10 +813,13 @@ async def measure(args: argparse.Namespace, base: str, world: World, work: Path,
 
 def table(result: dict[str, Any]) -> str:
     cap = result["capacity"]
+    if "floor GET /" not in cap:
+        cap = {"floor GET /": {"rate": float("nan"), "p50_ms": 0.0, "p99_ms": 0.0, "errors": 0}, **cap}
     floor = cap["floor GET /"]["rate"]
     targets = {"point read": 0.5, "list of 20": 0.3, "search one word": 0.25}
     lines = [
-        f"capacity ({result['capacity_tool']}, closed loop, 1 connection unless named)",
+        f"capacity ({result['capacity_tool']}, closed loop, {result['connections']} connection(s) unless named; "
+        f"load average {result['load'][0]:.2f} → {result['load'][1]:.2f})",
         "| class | req/s | p50 ms | p99 ms | errors | rate / floor | target |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
@@ -737,14 +892,22 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         if args.contracts and not saved.exists():
             log(f"loading {args.contracts:,} contracts (bench/stats.py) into market's SQLite file")
             await load_contracts(data, args.contracts)
-        with embedded_server(Path(args.repo), data, args.loop, args.http) as (base, pid):
+        with embedded_server(Path(args.repo), data, args.loop, args.http, args.workers) as (base, pid):
             log(f"server {base} (pid {pid}); {args.size:,} achievements, {args.demands:,} demands")
             async with httpx.AsyncClient(base_url=base, timeout=120) as client:
                 if saved.exists():
                     log(f"reusing the data of {data} (seeded earlier; --size and friends ignored)")
                     world = await reload_world(client, saved.read_text(encoding="utf-8"), (ADMIN_EMAIL, ADMIN_PASSWORD))
                 else:
-                    world = await seed(client, args.size, args.demands, (ADMIN_EMAIL, ADMIN_PASSWORD))
+                    bulk = None if args.seed_via_api else f"sqlite+aiosqlite:///{data / 'market.db'}"
+                    world = await seed(
+                        client,
+                        args.size,
+                        args.demands,
+                        (ADMIN_EMAIL, ADMIN_PASSWORD),
+                        bulk_database=bulk,
+                        save=lambda w: save_world(saved, w),
+                    )
                     save_world(saved, world)
             return await measure(args, base, world, work, pid)
     finally:
@@ -759,16 +922,30 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60, help="seconds of the mix (0: capacity only)")
     parser.add_argument("--rate", type=float, default=100, help="mix requests per second offered (open loop)")
     parser.add_argument("--capacity-seconds", type=int, default=10, help="seconds per capacity class")
+    parser.add_argument(
+        "--connections", type=int, default=1, help="connections of every capacity class (the issue's: 1)"
+    )
     parser.add_argument("--concurrency", type=int, default=16, help="connections of the extra point-read run (0: none)")
     parser.add_argument("--url", help="an existing server or gateway instead of starting the embedded default")
     parser.add_argument("--admin-email", default=ADMIN_EMAIL, help="platform admin of --url")
     parser.add_argument("--admin-password", default=ADMIN_PASSWORD, help="its password")
     parser.add_argument("--repo", default=str(REPO), help="checkout to serve (e.g. an older commit, for 'before')")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes of the embedded server")
+    parser.add_argument(
+        "--classes",
+        default="",
+        help="comma-separated capacity classes to run (default: all), e.g. 'floor GET /,point read'",
+    )
     parser.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"])
     parser.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"])
     parser.add_argument("--profile-format", default="flamegraph", choices=["flamegraph", "raw"])
     parser.add_argument(
         "--data-dir", type=Path, help="keep the seeded data here; a later run with the same folder reuses it"
+    )
+    parser.add_argument(
+        "--seed-via-api",
+        action="store_true",
+        help="import and publish the listings one by one through the API (slow) instead of the bulk write",
     )
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--json", type=Path, help="also write the raw results here")

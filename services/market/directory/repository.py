@@ -13,9 +13,11 @@ from services.market.directory.models import organizations_table
 from services.market.directory.schemas import OrganizationCard
 from shared.clock import utcnow
 
-__all__ = ["DirectoryRepository"]
+__all__ = ["DirectoryRepository", "card_columns", "card_of_joined", "joined_card"]
 
 _o = organizations_table.c
+# Prefix of the card's columns when another domain's read joins them to its own row (see ``joined_card``).
+_JOINED = "owner__"
 
 
 def _card(row: Mapping[Any, Any]) -> OrganizationCard:
@@ -31,6 +33,24 @@ def _card(row: Mapping[Any, Any]) -> OrganizationCard:
         version=row["version"],
         source_updated_at=row["source_updated_at"],
     )
+
+
+def card_columns() -> list[sa.Label[Any]]:
+    """The directory's columns labelled ``owner__<name>``, to select beside another table's own columns."""
+    return [column.label(_JOINED + column.name) for column in organizations_table.c]
+
+
+def joined_card(select: sa.Select[Any], owner_id: sa.ColumnElement[Any]) -> sa.Select[Any]:
+    """``select`` with the card of the organization ``owner_id`` names (an outer join: an organization the directory
+    does not know yet gives no card). One statement for a row and its owner's card instead of two."""
+    return select.add_columns(*card_columns()).outerjoin(organizations_table, _o.id == owner_id)
+
+
+def card_of_joined(row: Mapping[Any, Any]) -> OrganizationCard | None:
+    """The card a :func:`joined_card` select read beside its row (None when the directory did not know it)."""
+    if row[_JOINED + "id"] is None:
+        return None
+    return _card({column.name: row[_JOINED + column.name] for column in organizations_table.c})
 
 
 class DirectoryRepository:

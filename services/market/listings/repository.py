@@ -6,13 +6,20 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, union_all
+from sqlalchemy import ColumnElement, Row, Select, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
+from services.market.directory.repository import card_of_joined, joined_card
+from services.market.directory.schemas import OrganizationCard
 from services.market.listings.models import Achievement, Listing
 
-__all__ = ["ListingFilters", "ListingRepository"]
+__all__ = ["ListingFilters", "ListingRepository", "ListingRow", "WithOwner"]
+
+# A listing as read for an answer: the table's own columns as a Core row (attribute access by column name, as the
+# ORM object; no identity map, no instance state), for reads that change nothing.
+ListingRow = Row[Any]
+# Such a row with its owner's directory card, read in the same statement (None: the directory does not know it).
+WithOwner = tuple[ListingRow, OrganizationCard | None]
 
 
 class ListingFilters:
@@ -51,6 +58,16 @@ class ListingRepository:
             # Serializes writers of one listing on PostgreSQL (SQLite serializes every writer already).
             query = query.with_for_update()
         return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def _with_owners(self, query: Select[Any]) -> list[WithOwner]:
+        rows = (await self.session.execute(query)).all()
+        return [(row, card_of_joined(row._mapping)) for row in rows]
+
+    async def get_with_owner(self, listing_id: uuid.UUID) -> WithOwner | None:
+        """One listing as a Core row with its owner's card, one statement (reads only)."""
+        query = joined_card(select(self.table).where(self._c("id") == listing_id), self._c("owner_org_id"))
+        found = await self._with_owners(query)
+        return found[0] if found else None
 
     async def get_many(self, listing_ids: list[uuid.UUID]) -> list[Listing]:
         """The listings among ``listing_ids`` (no particular order)."""
@@ -95,8 +112,9 @@ class ListingRepository:
         sees_everything: bool,
         before_id: uuid.UUID | None,
         limit: int,
-    ) -> list[Listing]:
-        """Newest first (UUIDv7 ids), keyset-paginated, only rows the viewer may see."""
+    ) -> list[WithOwner]:
+        """Newest first (UUIDv7 ids), keyset-paginated, only rows the viewer may see; Core rows, each with its owner's
+        card joined in the same statement."""
         conditions: list[ColumnElement[bool]] = []
         if filters.status is not None:
             conditions.append(self._c("status") == filters.status)
@@ -113,8 +131,8 @@ class ListingRepository:
         if sees_everything:
             # where(*conditions), not where(and_(*conditions)): a platform admin's unfiltered page has no condition,
             # and an empty and_() is deprecated in SQLAlchemy (a warning, an error under the test suite: a 500).
-            query = select(self.model).where(*conditions).order_by(self._c("id").desc()).limit(limit)
-            return list((await self.session.execute(query)).scalars())
+            query = select(self.table).where(*conditions).order_by(self._c("id").desc()).limit(limit)
+            return await self._with_owners(joined_card(query, self._c("owner_org_id")))
         # What the viewer may see, as disjoint parts each read newest first along an index — (status, id) per public
         # state, (owner_org_id, id) for the viewer's own other rows — and merged. One `status IN (…) OR owner = …`
         # condition made both databases collect every public row and sort them for each page (SQLite: a temporary
@@ -130,9 +148,8 @@ class ListingRepository:
             for part in parts
         ]
         merged = union_all(*(select(branch) for branch in branches)).subquery()
-        rows = aliased(self.model, merged)
-        query = select(rows).order_by(merged.c.id.desc()).limit(limit)
-        return list((await self.session.execute(query)).scalars())
+        query = select(merged).order_by(merged.c.id.desc()).limit(limit)
+        return await self._with_owners(joined_card(query, merged.c.owner_org_id))
 
     async def public_of_owner(
         self, *, owner_org_id: uuid.UUID, public_states: frozenset[str], after_id: uuid.UUID | None, limit: int

@@ -22,7 +22,7 @@ from services.market.listings import reference as _reference  # noqa: F401  (reg
 from services.market.listings import service as listings_service
 from services.market.listings.kinds import ACHIEVEMENT, DEMAND, ListingKind, Transition
 from services.market.listings.models import Listing
-from services.market.listings.repository import ListingFilters
+from services.market.listings.repository import ListingFilters, ListingRow
 from services.market.listings.schemas import AchievementCreate, AchievementImportReport
 from services.market.worker import register_maintenance
 from shared import uploads
@@ -51,7 +51,7 @@ def _region_prefix(region: str | None) -> str | None:
     return region
 
 
-def _with_etag(response: Response, row: Listing) -> None:
+def _with_etag(response: Response, row: Listing | ListingRow) -> None:
     response.headers["ETag"] = etag_for(row.version)
 
 
@@ -163,19 +163,20 @@ def build_router(kind: ListingKind) -> APIRouter:
         listing_id: ListingId,
         request: Request,
         # Read-only (no write lock on SQLite, no transaction on PostgreSQL) unless the expiry must be recorded; the
-        # listing and its owner's card are two statements, and a card newer than the listing is harmless.
+        # listing and its owner's card are one statement.
         session: ReadSessionDep,
         principal: OptionalPrincipal,
         response: Response,
     ) -> Any:
-        row = await listings_service.read_listing(session, kind=kind, principal=principal, listing_id=listing_id)
-        if row is None:  # past its last day: recorded as expired first, as every read of it does
+        found = await listings_service.read_listing(session, kind=kind, principal=principal, listing_id=listing_id)
+        if found is None:  # past its last day: recorded as expired first, as every read of it does
             async with write_session(request) as writer:
                 row = await listings_service.get_listing(writer, kind=kind, principal=principal, listing_id=listing_id)
                 _with_etag(response, row)
                 return await listings_service.public_view(writer, kind=kind, row=row, principal=principal)
-        _with_etag(response, row)
-        return await listings_service.public_view(session, kind=kind, row=row, principal=principal)
+        read, owner = found
+        _with_etag(response, read)
+        return listings_service.to_public(kind, read, principal=principal, owner=owner)
 
     @router.patch(
         "/{listing_id}",

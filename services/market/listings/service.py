@@ -35,7 +35,7 @@ from services.market.directory.schemas import Applied, OrganizationCard
 from services.market.listings.keys import key_fields, natural_key
 from services.market.listings.kinds import ACHIEVEMENT, DEMAND, ListingKind
 from services.market.listings.models import Achievement, Listing
-from services.market.listings.repository import ListingFilters, ListingRepository
+from services.market.listings.repository import ListingFilters, ListingRepository, ListingRow, WithOwner
 from services.market.listings.schemas import AchievementCreate, AchievementImportReport, ImportRow
 from services.market.notifications import service as notifications_service
 from services.market.outbox import service as outbox_service
@@ -67,6 +67,9 @@ __all__ = [
     "update_listing",
 ]
 
+# What the rules below read of a listing: the ORM object (writes) or a Core row of its table (reads).
+Readable = Listing | ListingRow
+
 MEMBER_ROLES = ("member", "org_admin")
 MAX_IMPORT_ROWS = 10_000
 IMPORT_FLUSH_ROWS = 500
@@ -95,15 +98,15 @@ _REQUIRED = frozenset(
 )
 
 
-def _is_member_of_owner(principal: Principal | None, row: Listing) -> bool:
+def _is_member_of_owner(principal: Principal | None, row: Readable) -> bool:
     return principal is not None and principal.org_id == row.owner_org_id and principal.has_role(*MEMBER_ROLES)
 
 
-def _sees_private(principal: Principal | None, row: Listing) -> bool:
+def _sees_private(principal: Principal | None, row: Readable) -> bool:
     return _is_member_of_owner(principal, row) or (principal is not None and principal.has_role("platform_admin"))
 
 
-def _visible(kind: ListingKind, principal: Principal | None, row: Listing) -> bool:
+def _visible(kind: ListingKind, principal: Principal | None, row: Readable) -> bool:
     return row.status in kind.public_states or _sees_private(principal, row)
 
 
@@ -127,11 +130,11 @@ async def owner_of(session: AsyncSession, row: Listing) -> OrganizationCard | No
 
 
 def to_public(
-    kind: ListingKind, row: Listing, *, principal: Principal | None, owner: OrganizationCard | None
+    kind: ListingKind, row: Readable, *, principal: Principal | None, owner: OrganizationCard | None
 ) -> BaseModel:
     """The listing as ``principal`` may see it: private fields only for the owner organization and platform admins.
 
-    ``owner`` is the directory's card of ``row.owner_org_id`` (read once per page with ``directory.get_many``).
+    ``owner`` is the directory's card of ``row.owner_org_id`` (reads join it to the listing's own statement).
     """
     return _public_model(kind, row, private=_sees_private(principal, row), owner=owner)
 
@@ -143,14 +146,14 @@ async def public_view(
     return to_public(kind, row, principal=principal, owner=await owner_of(session, row))
 
 
-def _owner_view(row: Listing, owner: OrganizationCard | None) -> dict[str, Any]:
+def _owner_view(row: Readable, owner: OrganizationCard | None) -> dict[str, Any]:
     if owner is None:
         # The kind the owner had when the listing was created is all market knows until the directory catches up.
         return {"id": row.owner_org_id, "name": None, "kind": row.owner_org_kind or None, "region_code": None}
     return {"id": owner.id, "name": owner.name, "kind": owner.kind, "region_code": owner.region_code}
 
 
-def _public_model(kind: ListingKind, row: Listing, *, private: bool, owner: OrganizationCard | None) -> BaseModel:
+def _public_model(kind: ListingKind, row: Readable, *, private: bool, owner: OrganizationCard | None) -> BaseModel:
     money = kind.money_field
     data: dict[str, Any] = {
         name: getattr(row, name) if private or name not in kind.private_fields else None
@@ -388,7 +391,7 @@ async def _expire(session: AsyncSession, *, kind: ListingKind, row: Listing, own
     await _record_change(session, kind=kind, row=row, action="expired", from_status=previous, actor=None, owner=owner)
 
 
-def _is_due(kind: ListingKind, row: Listing) -> bool:
+def _is_due(kind: ListingKind, row: Readable) -> bool:
     last_day: dt.date | None = getattr(row, kind.expiry_field)
     return row.status in kind.open_states and last_day is not None and last_day < today_in_china()
 
@@ -491,13 +494,14 @@ async def get_listing(
 
 async def read_listing(
     session: AsyncSession, *, kind: ListingKind, principal: Principal | None, listing_id: uuid.UUID
-) -> Listing | None:
-    """:func:`get_listing` on a read-only session: the listing, or None when its last day has passed — get_listing
-    on a read-write session then records the expiry first and answers as after it (404 for others than the owner)."""
-    row = await ListingRepository(session, kind.model).get(listing_id)
-    if row is None or not _visible(kind, principal, row):
+) -> WithOwner | None:
+    """:func:`get_listing` on a read-only session, with the owner's card (one statement, a Core row): the listing,
+    or None when its last day has passed — get_listing on a read-write session then records the expiry first and
+    answers as after it (404 for others than the owner)."""
+    found = await ListingRepository(session, kind.model).get_with_owner(listing_id)
+    if found is None or not _visible(kind, principal, found[0]):
         raise NotFound(f"No {kind.name} {listing_id} that you can see.")
-    return None if _is_due(kind, row) else row
+    return None if _is_due(kind, found[0]) else found
 
 
 async def _load_for_write(
@@ -652,10 +656,8 @@ async def _page(
         before_id=before,
         limit=limit + 1,
     )
-    next_cursor = encode_cursor(str(rows[limit - 1].id)) if len(rows) > limit else None
-    page = rows[:limit]
-    owners = await directory.get_many(session, {row.owner_org_id for row in page})
-    items = [to_public(kind, row, principal=principal, owner=owners.get(row.owner_org_id)) for row in page]
+    next_cursor = encode_cursor(str(rows[limit - 1][0].id)) if len(rows) > limit else None
+    items = [to_public(kind, row, principal=principal, owner=owner) for row, owner in rows[:limit]]
     return Page[Any](items=items, next_cursor=next_cursor)
 
 
