@@ -80,9 +80,7 @@ class TestDesignate:
         assert_problem(stale, 412)
         fresh = await stack.client.put(url(org.org_id), json=body, headers={**admin.headers, "If-Match": etag})
         assert fresh.status_code == 200, fresh.text
-        assert_problem(
-            await stack.client.delete(url(org.org_id), headers={**admin.headers, "If-Match": etag}), 412
-        )
+        assert_problem(await stack.client.delete(url(org.org_id), headers={**admin.headers, "If-Match": etag}), 412)
 
     async def test_center_admin_may_designate(self, stack: Stack, actors: Actors) -> None:
         center_admin = await actors.org_member(kind="center", roles=("org_admin",))
@@ -117,7 +115,9 @@ class TestDesignate:
     async def test_only_transfer_institutions(self, stack: Stack, actors: Actors, kind: str) -> None:
         admin = await actors.platform_admin()
         org = await actors.org_member(kind=kind)
-        response = await stack.client.put(url(org.org_id), json={"level": "national", "year": 2021}, headers=admin.headers)
+        response = await stack.client.put(
+            url(org.org_id), json={"level": "national", "year": 2021}, headers=admin.headers
+        )
         body = assert_problem(response, 422, field="organization_id")
         assert "transfer_institution" in body["errors"][0]["message"]
         assert_problem(await stack.client.delete(url(org.org_id), headers=admin.headers), 422, field="organization_id")
@@ -154,7 +154,9 @@ class TestDesignate:
         next_year = today_in_china().year + 1
         too_late = {"level": "national", "year": next_year + 1}
         assert_problem(await stack.client.put(url(org.org_id), json=too_late, headers=admin.headers), 422, field="year")
-        ok = await stack.client.put(url(org.org_id), json={"level": "national", "year": next_year}, headers=admin.headers)
+        ok = await stack.client.put(
+            url(org.org_id), json={"level": "national", "year": next_year}, headers=admin.headers
+        )
         assert ok.status_code == 200, ok.text
 
 
