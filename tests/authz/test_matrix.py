@@ -161,6 +161,11 @@ ROWS: tuple[Row, ...] = (
         params={"organization_id": "bystander_org_id"}),
     Row("POST", "/auth/organizations/{organization_id}/reinstate", "401 403 403 403 403 403 403 403 403 409",
         "409 = not suspended, " + _PAST),
+    Row("PUT", "/auth/organizations/{organization_id}/designation", "401 403 403 403 403 403 403 403 403 422",
+        "platform admins and center admins; 422 = the owner university is no transfer_institution, " + _PAST,
+        json={"level": "provincial", "year": 2024}),
+    Row("DELETE", "/auth/organizations/{organization_id}/designation", "401 403 403 403 403 403 403 403 403 422",
+        "platform admins and center admins; 422 = the owner university is no transfer_institution, " + _PAST),
     Row("POST", "/auth/organizations/{organization_id}/members", "401 403 403 201 403 403 403 403 403 201",
         json=_new_member),
     Row("GET", "/auth/organizations/{organization_id}/members", "401 404 200 200 404 404 404 404 404 200",
@@ -328,6 +333,7 @@ ROWS: tuple[Row, ...] = (
         query={"broker_org": "{org_id}", "office": "{office_id}"}),
     Row("GET", "/market/stats/cumulative", "401 403 403 403 403 200 200 200 200 200", phase=2, counts=STATS_SCOPE),
     Row("GET", "/market/stats/public", "200 200 200 200 200 200 200 200 200 200"),
+    Row("GET", "/market/stats/institutions", "200 200 200 200 200 200 200 200 200 200"),
 )
 # fmt: on
 
