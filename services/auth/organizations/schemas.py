@@ -204,8 +204,8 @@ class DesignationRequest(BaseModel):
 class DesignationPublic(BaseModel):
     """A demonstration institution's designation; revoked ones keep their level and year."""
 
-    level: DesignationLevel
-    year: int
+    level: DesignationLevel = Field(description="national (国家级) or provincial (省级).")
+    year: int = Field(description="The year it was designated.")
     revoked: bool = Field(description="Whether the designation was revoked (DELETE …/designation).")
     revoked_at: dt.datetime | None = Field(description="When it was revoked (null unless revoked).")
 

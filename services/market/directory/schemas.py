@@ -90,9 +90,9 @@ class DesignationFields(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    level: Literal["national", "provincial"]
+    level: Literal["national", "provincial"] = Field(description="national (国家级) or provincial (省级).")
     year: StrictInt = Field(ge=2000, le=2200)
-    revoked: bool = False
+    revoked: bool = Field(default=False, description="Whether the designation was revoked.")
 
 
 class OrganizationFields(BaseModel):
@@ -110,8 +110,14 @@ class OrganizationFields(BaseModel):
     status: OrganizationStatus
     version: StrictInt = Field(ge=1)
     updated_at: dt.datetime | None = None
-    designation: DesignationFields | None = None
-    broker_certificates_valid_until: list[dt.date] = Field(default_factory=list, max_length=100_000)
+    designation: DesignationFields | None = Field(
+        default=None, description="示范机构 designation of a transfer institution; null or absent: none."
+    )
+    broker_certificates_valid_until: list[dt.date] = Field(
+        default_factory=list,
+        max_length=100_000,
+        description="The last valid day of each broker membership's certificate that has one; absent: none.",
+    )
 
     def card(self) -> OrganizationCard:
         """The card these fields describe."""
@@ -189,14 +195,14 @@ class SubCenterCount(BaseModel):
     sub_center: SubCenterRef | None = Field(
         description="The sub-center whose subtree holds them; null: directly under the center (or the center)."
     )
-    count: int
+    count: int = Field(description="How many.")
 
 
 class YearCount(BaseModel):
     """Demonstration institutions designated in one year."""
 
     year: int
-    count: int
+    count: int = Field(description="How many were designated that year (and count on the day asked).")
 
 
 class DemonstrationInstitutionCounts(BaseModel):
@@ -219,5 +225,5 @@ class InstitutionStats(BaseModel):
     """GET /market/stats/institutions: demonstration institutions and certified brokers for the dashboard."""
 
     on: dt.date = Field(description="The day counted (Beijing date).")
-    demonstration_institutions: DemonstrationInstitutionCounts
-    certified_brokers: CertifiedBrokerCounts
+    demonstration_institutions: DemonstrationInstitutionCounts = Field(description="示范机构 on the day asked.")
+    certified_brokers: CertifiedBrokerCounts = Field(description="技术经纪人 certificates valid on the day asked.")
