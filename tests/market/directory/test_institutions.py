@@ -8,7 +8,6 @@ import base64
 import datetime as dt
 import json
 import secrets
-import uuid
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from shared.clock import today_in_china
 from shared.security import BrokerCertificateExpired, Principal, acts_as_broker
 from tests.auth.helpers import assert_problem, login
 from tests.conftest import Stack
-from tests.market.directory.factories import stored
+from tests.market.directory.factories import add_broker, stored
 from tests.market.proposals.world import World, make_world
 from tests.support.actors import Actor, Actors
 
@@ -29,29 +28,6 @@ def claims_of(token: str) -> dict[str, Any]:
     payload = token.split(".")[1]
     decoded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     return decoded
-
-
-async def add_broker(
-    stack: Stack, actors: Actors, org_id: uuid.UUID | None, *, valid_until: dt.date | None, **extra: Any
-) -> dict[str, Any]:
-    """A new broker member of the organization (added by the platform admin); its user id, email and password."""
-    admin = await actors.platform_admin()
-    email = f"broker-{secrets.token_hex(4)}@certs.test"
-    password = f"broker-pass-{secrets.token_hex(6)}"
-    body: dict[str, Any] = {
-        "email": email,
-        "name": "经纪人",
-        "password": password,
-        "roles": ["broker"],
-        "broker_certificate_no": f"JJR-{secrets.token_hex(4).upper()}",
-        "broker_certificate_issuer": "四川省科学技术厅",
-        **extra,
-    }
-    if valid_until is not None:
-        body["broker_certificate_valid_until"] = valid_until.isoformat()
-    response = await stack.client.post(f"/auth/organizations/{org_id}/members", json=body, headers=admin.headers)
-    assert response.status_code == 201, response.text
-    return {"user_id": response.json()["user_id"], "email": email, "password": password, "member": response.json()}
 
 
 async def token_of(stack: Stack, broker: dict[str, Any]) -> dict[str, str]:

@@ -16,8 +16,7 @@ from services.market.directory.schemas import Designation
 from services.market.settings import MarketSettings
 from tests.conftest import Stack
 from tests.market.contracts.factories import seller, submit
-from tests.market.directory.factories import stored, unsynced_member
-from tests.market.directory.test_institutions import add_broker
+from tests.market.directory.factories import add_broker, stored, unsynced_member
 from tests.market.helpers import create_listing, transition
 from tests.support.actors import Actors
 
