@@ -16,12 +16,16 @@ Claims (the contract between auth and the other services)::
     org_verified   bool
     org_region     6-digit region code of the organization (when known)
     roles          ["org_admin", "member", "broker", "registrar", "statistician", "platform_admin"]
+    broker_certificate_valid_until
+                   "YYYY-MM-DD" (Beijing date), on user tokens whose roles hold broker and whose membership's
+                   certificate has a recorded end; absent → no recorded end (see :func:`acts_as_broker`)
     client_id      present on client_credentials tokens
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 import uuid
 from collections import OrderedDict
@@ -36,15 +40,20 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from shared.clock import today_in_china
 from shared.errors import Forbidden, Unauthorized
 
 __all__ = [
     "ACCESS_TOKEN_ALGORITHM",
+    "BROKER_CERTIFICATE_CLAIM",
+    "BROKER_CERTIFICATE_EXPIRED",
+    "BrokerCertificateExpired",
     "CurrentPrincipal",
     "JWKSVerifier",
     "OptionalPrincipal",
     "Principal",
     "TokenInvalid",
+    "acts_as_broker",
     "principal_requirement",
     "require_roles",
     "require_scopes",
@@ -54,6 +63,12 @@ ACCESS_TOKEN_ALGORITHM = "ES256"
 CLOCK_LEEWAY_SECONDS = 30
 VERIFIED_TOKEN_TTL = 60.0
 VERIFIED_TOKEN_CACHE_SIZE = 10_000
+
+
+# The claim that carries a broker membership's certificate end (技术经纪人证书有效期至), a Beijing date.
+BROKER_CERTIFICATE_CLAIM = "broker_certificate_valid_until"
+# The problem slug (type …/problems/broker-certificate-expired) of a broker action refused for an expired certificate.
+BROKER_CERTIFICATE_EXPIRED = "broker-certificate-expired"
 
 
 class TokenInvalid(Exception):
@@ -84,6 +99,17 @@ class Principal:
     def has_role(self, *roles: str) -> bool:
         """Whether the principal holds any of ``roles``."""
         return bool(self.roles.intersection(roles))
+
+    @property
+    def broker_certificate_valid_until(self) -> dt.date | None:
+        """The end of the broker certificate the token carries (None when it carries none or an unreadable one)."""
+        value = self.claims.get(BROKER_CERTIFICATE_CLAIM)
+        if not isinstance(value, str):
+            return None
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            return None
 
     def in_subtree_of(self, org_path: str) -> bool:
         """Whether the principal's organization is ``org_path`` or below it in the 1+4+N tree."""
@@ -257,6 +283,35 @@ def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
         return principal
 
     return dependency
+
+
+class BrokerCertificateExpired(Forbidden):
+    """403 broker-certificate-expired: the caller holds the broker role but its certificate has expired."""
+
+    slug = BROKER_CERTIFICATE_EXPIRED
+    title = "Broker certificate expired"
+
+
+def acts_as_broker(principal: Principal, *, today: dt.date | None = None) -> bool:
+    """Whether the caller may use the broker role's rights: the one check every broker action of market asks.
+
+    False without the broker role (the caller decides what that means); True with it and a certificate valid on
+    ``today`` (Beijing date, default today) or no recorded end (members made before certificates had an end keep
+    their rights until an org admin records one); :class:`BrokerCertificateExpired` (403) when the certificate
+    the token carries ended before ``today``. A token issued before a renewal still carries the old date: signing in
+    again (or refreshing) picks the renewal up.
+    """
+    if not principal.has_role("broker"):
+        return False
+    valid_until = principal.broker_certificate_valid_until
+    today = today or today_in_china()
+    if valid_until is not None and valid_until < today:
+        raise BrokerCertificateExpired(
+            f"Your broker certificate (技术经纪人证书) expired on {valid_until.isoformat()}; renew it: an admin of "
+            "your organization records the new validity, then sign in again.",
+            extra={"certificate_valid_until": valid_until.isoformat()},
+        )
+    return True
 
 
 def require_scopes(*scopes: str) -> Callable[[Principal], Awaitable[Principal]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["ROLE_KINDS", "TIER_PARENT_KINDS", "OrgEvent", "OrgKind", "OrgStatus", "Role"]
+__all__ = ["ROLE_KINDS", "TIER_PARENT_KINDS", "DesignationLevel", "OrgEvent", "OrgKind", "OrgStatus", "Role"]
 
 
 class OrgKind(enum.StrEnum):
@@ -39,6 +39,16 @@ class OrgEvent(enum.StrEnum):
     UPDATED = "organization.updated"
     SUSPENDED = "organization.suspended"
     REINSTATED = "organization.reinstated"
+    DESIGNATED = "organization.designated"
+    DESIGNATION_REVOKED = "organization.designation_revoked"
+    BROKERS_CHANGED = "organization.brokers_changed"
+
+
+class DesignationLevel(enum.StrEnum):
+    """The level of a demonstration institution (技术转移示范机构)."""
+
+    NATIONAL = "national"
+    PROVINCIAL = "provincial"
 
 
 class Role(enum.StrEnum):

@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 from services.market.brokers.router import router as brokers_router
 from services.market.contracts.router import router as contracts_router
 from services.market.directory.router import router as directory_router
+from services.market.directory.stats_router import router as institution_stats_router
 from services.market.listings.router import achievements_router, demands_router
 from services.market.matching.router import router as matching_router
 from services.market.notifications.router import router as notifications_router
@@ -41,6 +42,7 @@ ROUTERS: list[APIRouter] = [
     directory_router,
     stats_targets_router,
     stats_router,
+    institution_stats_router,
     notifications_router,
     webhooks_router,
     saved_searches_router,

@@ -38,7 +38,20 @@ from tests.conftest import TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD, Databases, Sta
 from tests.support.actors import Actor, Actors
 
 DOCUMENT_KEYS = {"op", "kind", "id", "version", "event_type", "fields"}
-FIELDS = {"id", "name", "kind", "credit_code", "region_code", "parent_id", "path", "status", "version", "updated_at"}
+FIELDS = {
+    "id",
+    "name",
+    "kind",
+    "credit_code",
+    "region_code",
+    "parent_id",
+    "path",
+    "status",
+    "designation",
+    "broker_certificates_valid_until",
+    "version",
+    "updated_at",
+}
 
 
 @dataclass

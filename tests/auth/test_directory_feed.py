@@ -13,7 +13,20 @@ from tests.auth.helpers import assert_problem, credit_code, signup
 from tests.conftest import Stack
 from tests.support.actors import Actors
 
-FIELDS = {"id", "name", "kind", "credit_code", "region_code", "parent_id", "path", "status", "version", "updated_at"}
+FIELDS = {
+    "id",
+    "name",
+    "kind",
+    "credit_code",
+    "region_code",
+    "parent_id",
+    "path",
+    "status",
+    "designation",
+    "broker_certificates_valid_until",
+    "version",
+    "updated_at",
+}
 
 
 async def events_of(stack: Stack, org_id: object) -> list[AuthOutboxEvent]:
@@ -61,6 +74,8 @@ class TestOneEventPerChange:
             "parent_id": str(sub_center.org_id),
             "path": organization["path"],
             "status": "pending",
+            "designation": None,
+            "broker_certificates_valid_until": [],
             "version": 1,
             "updated_at": event.payload["updated_at"],
         }

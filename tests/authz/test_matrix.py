@@ -161,6 +161,11 @@ ROWS: tuple[Row, ...] = (
         params={"organization_id": "bystander_org_id"}),
     Row("POST", "/auth/organizations/{organization_id}/reinstate", "401 403 403 403 403 403 403 403 403 409",
         "409 = not suspended, " + _PAST),
+    Row("PUT", "/auth/organizations/{organization_id}/designation", "401 403 403 403 403 403 403 403 403 422",
+        "platform admins and center admins; 422 = the owner university is no transfer_institution, " + _PAST,
+        json={"level": "provincial", "year": 2024}),
+    Row("DELETE", "/auth/organizations/{organization_id}/designation", "401 403 403 403 403 403 403 403 403 422",
+        "platform admins and center admins; 422 = the owner university is no transfer_institution, " + _PAST),
     Row("POST", "/auth/organizations/{organization_id}/members", "401 403 403 201 403 403 403 403 403 201",
         json=_new_member),
     Row("GET", "/auth/organizations/{organization_id}/members", "401 404 200 200 404 404 404 404 404 200",
@@ -336,6 +341,7 @@ ROWS: tuple[Row, ...] = (
         json={}),
     Row("PATCH", "/market/stats/targets/{target_id}", "401 403 403 403 403 403 403 403 403 412", _ST,
         json={"value": 1}, headers=STALE),
+    Row("GET", "/market/stats/institutions", "200 200 200 200 200 200 200 200 200 200"),
 )
 # fmt: on
 

@@ -12,6 +12,7 @@ from services.auth.deps import AuthPrincipal, HasherDep
 from services.auth.organizations import service as organizations_service
 from services.auth.organizations.models import Organization
 from services.auth.organizations.schemas import (
+    DesignationRequest,
     OrganizationPublic,
     OrganizationUpdate,
     RejectRequest,
@@ -240,5 +241,58 @@ async def reinstate_organization(
 ) -> OrganizationPublic:
     organization = await organizations_service.reinstate(
         session=session, principal=principal, organization_id=organization_id
+    )
+    return _with_etag(response, organization)
+
+
+_DESIGNATORS = (
+    "By a platform admin or an org_admin of the (verified) center; only for a transfer_institution (422 naming "
+    "`organization_id` otherwise). If-Match is optional: when sent it must be the current ETag (412 otherwise). "
+)
+
+
+@router.put(
+    "/organizations/{organization_id}/designation",
+    summary="Designate a transfer institution a demonstration institution (示范机构)",
+    description=_DESIGNATORS + "Sets `level` (national or provincial) and `year` (2000 to next year, Beijing time); "
+    "a revoked designation is designated again (revoked=false). A change is audited (organization.designate), bumps "
+    "`version` (the new ETag) and is published to market's directory (event organization.designated); the same "
+    "level and year again answer 200 and change nothing.",
+    response_model=OrganizationPublic,
+    responses=problem_responses(401, 403, 404, 412, 422),
+)
+async def designate_organization(
+    organization_id: uuid.UUID,
+    body: DesignationRequest,
+    principal: AuthPrincipal,
+    session: SessionDep,
+    response: Response,
+    if_match: OptionalIfMatchHeader = None,
+) -> OrganizationPublic:
+    organization = await organizations_service.designate(
+        session=session, principal=principal, organization_id=organization_id, data=body, if_match=if_match
+    )
+    return _with_etag(response, organization)
+
+
+@router.delete(
+    "/organizations/{organization_id}/designation",
+    summary="Revoke a demonstration institution's designation",
+    description=_DESIGNATORS + "The designation keeps its level and year and becomes `revoked: true` with "
+    "`revoked_at` (it no longer counts as a demonstration institution); 409 when it has none or is already revoked. "
+    "Answers 200 with the organization (audited as organization.revoke_designation, event "
+    "organization.designation_revoked). PUT designates it again.",
+    response_model=OrganizationPublic,
+    responses=problem_responses(401, 403, 404, 409, 412, 422),
+)
+async def revoke_organization_designation(
+    organization_id: uuid.UUID,
+    principal: AuthPrincipal,
+    session: SessionDep,
+    response: Response,
+    if_match: OptionalIfMatchHeader = None,
+) -> OrganizationPublic:
+    organization = await organizations_service.revoke_designation(
+        session=session, principal=principal, organization_id=organization_id, if_match=if_match
     )
     return _with_etag(response, organization)

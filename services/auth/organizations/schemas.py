@@ -11,13 +11,17 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from stdnum.cn import uscc
 from stdnum.exceptions import ValidationError as StdnumValidationError
 
-from services.auth.vocabulary import OrgKind, OrgStatus
+from services.auth.vocabulary import DesignationLevel, OrgKind, OrgStatus
+from shared.clock import today_in_china
 from shared.reference.codes import CREDIT_CODE_DESCRIPTION, CREDIT_CODE_PATTERN, REGION_CODE_PATTERN, documented_pattern
 from shared.reference.regions import is_valid_region
 from shared.text import LongText, ShortText, clean_short_text, normalize_code, normalize_text
 
 __all__ = [
+    "DESIGNATION_FIRST_YEAR",
     "EMAIL_PATTERN",
+    "DesignationPublic",
+    "DesignationRequest",
     "OrganizationCreate",
     "OrganizationPublic",
     "OrganizationUpdate",
@@ -173,6 +177,39 @@ class SuspendRequest(RejectRequest):
     """Why an organization is suspended (the same shape as a rejection)."""
 
 
+# The first year a designation may name; the last is next year (Beijing), for a designation announced in advance.
+DESIGNATION_FIRST_YEAR = 2000
+
+
+class DesignationRequest(BaseModel):
+    """PUT /auth/organizations/{id}/designation: a demonstration institution's (示范机构) level and year."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    level: DesignationLevel = Field(description="national (国家技术转移示范机构) or provincial (省级).")
+    year: int = Field(
+        ge=DESIGNATION_FIRST_YEAR,
+        description=f"The year it was designated: {DESIGNATION_FIRST_YEAR} to next year (Beijing time).",
+    )
+
+    @field_validator("year")
+    @classmethod
+    def _not_after_next_year(cls, value: int) -> int:
+        last = today_in_china().year + 1
+        if value > last:
+            raise ValueError(f"at most {last} (next year)")
+        return value
+
+
+class DesignationPublic(BaseModel):
+    """A demonstration institution's designation; revoked ones keep their level and year."""
+
+    level: DesignationLevel = Field(description="national (国家级) or provincial (省级).")
+    year: int = Field(description="The year it was designated.")
+    revoked: bool = Field(description="Whether the designation was revoked (DELETE …/designation).")
+    revoked_at: dt.datetime | None = Field(description="When it was revoked (null unless revoked).")
+
+
 class OrganizationPublic(BaseModel):
     """An organization as the API shows it."""
 
@@ -188,6 +225,12 @@ class OrganizationPublic(BaseModel):
     status: OrgStatus
     rejection_reason: str | None
     suspension_reason: str | None = Field(description="Why it is suspended (null unless status is suspended).")
+    designation: DesignationPublic | None = Field(
+        description="示范机构 designation of a transfer institution (null when it never had one)."
+    )
+    broker_certificates_valid_until: list[dt.date] = Field(
+        description="The last valid day (Beijing date) of each broker membership's certificate that has one, sorted."
+    )
     version: int = Field(description="1 at creation, +1 on every change; the ETag is built from it.")
     created_at: dt.datetime
     updated_at: dt.datetime = Field(description="When it last changed.")

@@ -1,15 +1,14 @@
 """Business rules of organizations: signup, the tier rules, verification, suspension, updates, visibility,
 subtree queries — and the organization feed.
 
-Every change of an organization goes through :func:`_record_change`, the one place that bumps ``version``, writes
-the audit row and appends one event to ``auth_outbox`` (entity_kind "organization", op "upsert", payload
-:func:`directory_fields`), all in the caller's transaction: the event exists iff the change committed. The auth
+Every change of an organization goes through ``publish.record_change``, the one place that bumps ``version``,
+writes the audit row and appends one event to ``auth_outbox`` (entity_kind "organization", op "upsert", payload
+``publish.directory_fields``), all in the caller's transaction: the event exists iff the change committed. The auth
 relay (services.auth.outbox) delivers the events to market's directory.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -17,12 +16,11 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.auth.audit import service as audit
 from services.auth.messages import service as messages
 from services.auth.organizations.models import Organization
+from services.auth.organizations.publish import FEED_ENTITY_KIND, directory_fields, record_change
 from services.auth.organizations.repository import OrganizationFilter, OrganizationRepository
-from services.auth.organizations.schemas import OrganizationUpdate, SignupRequest
-from services.auth.outbox.models import AuthOutboxEvent
+from services.auth.organizations.schemas import DesignationRequest, OrganizationUpdate, SignupRequest
 from services.auth.passwords import PasswordHasher
 from services.auth.permissions import is_org_admin_of, is_platform_admin, may_see, reads_whole_directory
 from services.auth.users import service as users_service
@@ -31,7 +29,6 @@ from shared.clock import utcnow
 from shared.concurrency import check_if_match
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.ids import new_id
-from shared.outbox import service as outbox
 from shared.pagination import MAX_LIMIT
 from shared.security import Principal
 
@@ -39,81 +36,21 @@ __all__ = [
     "DIRECTORY_MAX_LIMIT",
     "FEED_ENTITY_KIND",
     "create_center",
+    "designate",
     "directory_fields",
     "get_visible",
     "list_visible",
     "reinstate",
     "reject",
+    "revoke_designation",
     "signup",
     "suspend",
     "update",
     "verify",
 ]
 
-# entity_kind of the organization events in auth_outbox.
-FEED_ENTITY_KIND = "organization"
 # Directory readers (market's rebuild) may page in larger steps than other callers (MAX_LIMIT).
 DIRECTORY_MAX_LIMIT = 500
-
-
-def directory_fields(organization: Organization) -> dict[str, Any]:
-    """What market's directory learns of an organization: its public registration facts, never members or
-    contacts. JSON strings and ints only."""
-    return {
-        "id": str(organization.id),
-        "name": organization.name,
-        "kind": str(organization.kind),
-        "credit_code": organization.credit_code,
-        "region_code": organization.region_code,
-        "parent_id": str(organization.parent_id) if organization.parent_id else None,
-        "path": organization.path,
-        "status": str(organization.status),
-        "version": organization.version,
-        "updated_at": organization.updated_at.isoformat(),
-    }
-
-
-async def _record_change(
-    session: AsyncSession,
-    organization: Organization,
-    *,
-    event: OrgEvent,
-    actor: str,
-    action: str,
-    from_state: str | None = None,
-    to_state: str | None = None,
-    now: dt.datetime | None = None,
-) -> None:
-    """Record a change already applied to ``organization``: version + 1 (a new one keeps 1), the audit row, the
-    flush, and one auth_outbox event — the one place an organization change is published.
-
-    The row is flushed before the event is added, so a uniqueness failure (credit code) raises here and leaves
-    no event behind (the request's transaction rolls back either way).
-    """
-    if event != OrgEvent.CREATED:
-        organization.version += 1
-        organization.updated_at = now or utcnow()
-    session.add(organization)
-    await audit.record(
-        session,
-        actor=actor,
-        action=action,
-        organization_id=organization.id,
-        subject=str(organization.id),
-        from_state=from_state,
-        to_state=to_state,
-    )
-    await session.flush()
-    await outbox.enqueue(
-        session,
-        AuthOutboxEvent,
-        entity_kind=FEED_ENTITY_KIND,
-        entity_id=organization.id,
-        version=organization.version,
-        event_type=event,
-        op="upsert",
-        fields=directory_fields(organization),
-    )
 
 
 async def _check_tier(
@@ -195,7 +132,7 @@ async def signup(*, session: AsyncSession, request: SignupRequest, hasher: Passw
         broker_certificate_no=None,
         hasher=hasher,
     )
-    await _record_change(
+    await record_change(
         session,
         organization,
         event=OrgEvent.CREATED,
@@ -234,7 +171,7 @@ async def create_center(*, session: AsyncSession, name: str, region_code: str | 
         decided_at=now,
     )
     await repo.add(center)
-    await _record_change(
+    await record_change(
         session,
         center,
         event=OrgEvent.CREATED,
@@ -360,7 +297,7 @@ async def _apply_decision(
     if to_status == OrgStatus.REJECTED:
         organization.rejection_reason = reason
     organization.suspension_reason = reason if to_status == OrgStatus.SUSPENDED else None
-    await _record_change(
+    await record_change(
         session,
         organization,
         event=event,
@@ -450,7 +387,7 @@ async def update(
     for name, value in changed.items():
         setattr(organization, name, value)
     try:
-        await _record_change(
+        await record_change(
             session,
             organization,
             event=OrgEvent.UPDATED,
@@ -466,3 +403,105 @@ async def update(
 
 def _describe(values: dict[str, Any]) -> str:
     return "; ".join(f"{name}={value}" for name, value in sorted(values.items()))[:1000]
+
+
+def _may_designate(principal: Principal) -> bool:
+    """A platform admin, or an org_admin of the (verified) center: the deciders of 示范机构 designations."""
+    return is_platform_admin(principal) or (
+        principal.org_kind == OrgKind.CENTER
+        and principal.org_id is not None
+        and is_org_admin_of(principal, principal.org_id)
+        and principal.org_verified
+    )
+
+
+async def _designable(
+    *, session: AsyncSession, principal: Principal, organization_id: uuid.UUID, if_match: str | None
+) -> Organization:
+    """The organization, row-locked, if the caller may designate it: 404 / 403 / 412, 422 unless it is a
+    transfer institution."""
+    organization = await OrganizationRepository(session).get_for_update(organization_id)
+    if organization is None or not may_see(principal, status=organization.status, path=organization.path):
+        raise NotFound("No such organization.")
+    if not _may_designate(principal):
+        raise Forbidden("Only a platform admin or an org_admin of the center designates demonstration institutions.")
+    check_if_match(if_match, version=organization.version)
+    if organization.kind != OrgKind.TRANSFER_INSTITUTION:
+        raise ValidationFailed.field(
+            "organization_id",
+            f"only a transfer_institution can be a demonstration institution (示范机构), not a {organization.kind}",
+            type="designation_rule",
+        )
+    return organization
+
+
+def _describe_designation(organization: Organization) -> str | None:
+    if organization.designation_level is None:
+        return None
+    revoked = " revoked" if organization.designation_revoked else ""
+    return f"{organization.designation_level} {organization.designation_year}{revoked}"
+
+
+async def designate(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    organization_id: uuid.UUID,
+    data: DesignationRequest,
+    if_match: str | None,
+) -> Organization:
+    """Set a transfer institution's designation (level, year); a revoked one is designated again (revoked=false).
+
+    The same designation again changes nothing (no new version, no event).
+    """
+    organization = await _designable(
+        session=session, principal=principal, organization_id=organization_id, if_match=if_match
+    )
+    wanted = (data.level.value, data.year, False)
+    current = (organization.designation_level, organization.designation_year, organization.designation_revoked)
+    if wanted == current:
+        return organization
+    before = _describe_designation(organization)
+    organization.designation_level = data.level.value
+    organization.designation_year = data.year
+    organization.designation_revoked = False
+    organization.designation_revoked_at = None
+    await record_change(
+        session,
+        organization,
+        event=OrgEvent.DESIGNATED,
+        actor=f"user:{principal.subject}",
+        action="organization.designate",
+        from_state=before,
+        to_state=_describe_designation(organization),
+    )
+    return organization
+
+
+async def revoke_designation(
+    *, session: AsyncSession, principal: Principal, organization_id: uuid.UUID, if_match: str | None
+) -> Organization:
+    """Revoke a transfer institution's designation: level and year stay, revoked=true from now (409 when it has
+    none or it is already revoked)."""
+    organization = await _designable(
+        session=session, principal=principal, organization_id=organization_id, if_match=if_match
+    )
+    if organization.designation_level is None:
+        raise Conflict("This organization has no designation to revoke.", slug="not-designated")
+    if organization.designation_revoked:
+        raise Conflict("This organization's designation is already revoked.", slug="designation-revoked")
+    before = _describe_designation(organization)
+    now = utcnow()
+    organization.designation_revoked = True
+    organization.designation_revoked_at = now
+    await record_change(
+        session,
+        organization,
+        event=OrgEvent.DESIGNATION_REVOKED,
+        actor=f"user:{principal.subject}",
+        action="organization.revoke_designation",
+        from_state=before,
+        to_state=_describe_designation(organization),
+        now=now,
+    )
+    return organization

@@ -30,7 +30,7 @@ from services.auth.users.models import Membership, User
 from services.auth.users.repository import UserRepository
 from shared.clock import utcnow
 from shared.ids import new_id
-from shared.security import Principal
+from shared.security import BROKER_CERTIFICATE_CLAIM, Principal
 
 __all__ = [
     "client_credentials_grant",
@@ -74,6 +74,9 @@ def _user_claims(
     }
     if organization.region_code:
         claims["org_region"] = organization.region_code
+    if "broker" in membership.role_list and membership.broker_certificate_valid_until is not None:
+        # Market refuses the broker role's rights past this day (shared.security.acts_as_broker).
+        claims[BROKER_CERTIFICATE_CLAIM] = membership.broker_certificate_valid_until.isoformat()
     return claims
 
 

@@ -38,6 +38,9 @@ class Membership(AuthTable, table=True):
     organization_id: uuid.UUID = Field(foreign_key="auth_organizations.id")
     roles: str = ""
     broker_certificate_no: str | None = None
+    broker_certificate_issuer: str | None = Field(default=None, max_length=200)
+    # The certificate's last valid day (Beijing date); None: no recorded end (members made before it was kept).
+    broker_certificate_valid_until: dt.date | None = None
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
 

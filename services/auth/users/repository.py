@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 
@@ -72,6 +73,16 @@ class UserRepository:
             .limit(limit + 1)
         )
         return [(m, u) for m, u in result.all()]
+
+    async def broker_certificate_ends(self, organization_id: uuid.UUID) -> list[dt.date]:
+        """The certificate ends (valid_until) of the organization's broker memberships that have one."""
+        result = await self.session.execute(
+            select(_membership.roles, _membership.broker_certificate_valid_until).where(
+                _membership.organization_id == organization_id,
+                _membership.broker_certificate_valid_until.is_not(None),
+            )
+        )
+        return [valid_until for roles, valid_until in result.all() if "broker" in roles.split()]
 
     async def count_admins(self, organization_id: uuid.UUID) -> int:
         """How many memberships of the organization hold org_admin."""

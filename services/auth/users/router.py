@@ -35,6 +35,8 @@ def _public(membership: Membership, user: User) -> MemberPublic:
         name=user.name,
         roles=membership.role_list,
         broker_certificate_no=membership.broker_certificate_no,
+        broker_certificate_issuer=membership.broker_certificate_issuer,
+        broker_certificate_valid_until=membership.broker_certificate_valid_until,
         created_at=membership.created_at,
     )
 
@@ -44,8 +46,11 @@ def _public(membership: Membership, user: User) -> MemberPublic:
     summary="Add a member with roles",
     description="By an org_admin of the organization or a platform admin. Role rules: broker only in a "
     "transfer_institution, sub_center or center and with `broker_certificate_no`; registrar only in a "
-    "registration_office; platform_admin only in the center and only granted by a platform admin. An email "
-    "already registered → 409.",
+    "registration_office; platform_admin only in the center and only granted by a platform admin. "
+    "`broker_certificate_issuer` and `broker_certificate_valid_until` (the certificate's last valid day, a Beijing "
+    "date) are optional and need the number. A broker's certificate changes the organization's published "
+    "`broker_certificates_valid_until` (a new version, sent to market's directory). An email already registered → "
+    "409.",
     status_code=201,
     response_model=MemberPublic,
     responses=problem_responses(401, 403, 404, 409, 422),
@@ -83,9 +88,11 @@ async def list_members(
 
 @router.patch(
     "/organizations/{organization_id}/members/{user_id}",
-    summary="Change a member's roles",
-    description="Same rules as adding; the last org_admin cannot be demoted (409). New roles reach the member's "
-    "tokens at the next login or refresh.",
+    summary="Change a member's roles or broker certificate",
+    description="Same rules as adding; the last org_admin cannot be demoted (409). This is how an org admin renews "
+    "a broker certificate (`broker_certificate_valid_until`, and the number or issuer when they change). New roles "
+    "and a renewed certificate reach the member's tokens at the next login or refresh: a token issued before still "
+    "carries the old date.",
     response_model=MemberPublic,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
@@ -130,6 +137,8 @@ async def get_me(principal: AuthPrincipal, session: SessionDep) -> MeResponse:
                 organization=OrganizationPublic.model_validate(o),
                 roles=m.role_list,
                 broker_certificate_no=m.broker_certificate_no,
+                broker_certificate_issuer=m.broker_certificate_issuer,
+                broker_certificate_valid_until=m.broker_certificate_valid_until,
             )
             for m, o in memberships
         ],

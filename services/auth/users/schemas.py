@@ -18,6 +18,26 @@ __all__ = ["MeResponse", "MemberCreate", "MemberPublic", "MemberUpdate", "Member
 _CERTIFICATE = re.compile(r"^[A-Z0-9][A-Z0-9\-/]{3,63}$")
 
 
+# A certificate's last valid day: a Beijing date in this range.
+CERTIFICATE_FIRST_DAY = dt.date(2000, 1, 1)
+CERTIFICATE_LAST_DAY = dt.date(2099, 12, 31)
+
+
+def _valid_until(value: dt.date | None) -> dt.date | None:
+    if value is not None and not CERTIFICATE_FIRST_DAY <= value <= CERTIFICATE_LAST_DAY:
+        raise ValueError(f"a date from {CERTIFICATE_FIRST_DAY} to {CERTIFICATE_LAST_DAY}")
+    return value
+
+
+def _issuer(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = normalize_text(value)
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
 def _certificate(value: str | None) -> str | None:
     if value is None:
         return None
@@ -55,6 +75,14 @@ class MemberCreate(BaseModel):
     broker_certificate_no: str | None = Field(
         default=None, max_length=64, description="技术经纪人证书编号; required with the broker role."
     )
+    broker_certificate_issuer: ShortText | None = Field(
+        default=None, max_length=200, description="Who issued the broker certificate (发证机构); needs the number."
+    )
+    broker_certificate_valid_until: dt.date | None = Field(
+        default=None,
+        description="The certificate's last valid day (Beijing date); needs the number. Past it, the broker role's "
+        "rights stop (403 broker-certificate-expired) until it is renewed and the member signs in again.",
+    )
 
     @field_validator("email")
     @classmethod
@@ -65,6 +93,16 @@ class MemberCreate(BaseModel):
     @classmethod
     def _certificate_no(cls, value: str | None) -> str | None:
         return _certificate(value)
+
+    @field_validator("broker_certificate_issuer")
+    @classmethod
+    def _certificate_issuer(cls, value: str | None) -> str | None:
+        return _issuer(value)
+
+    @field_validator("broker_certificate_valid_until")
+    @classmethod
+    def _certificate_valid_until(cls, value: dt.date | None) -> dt.date | None:
+        return _valid_until(value)
 
     @field_validator("roles")
     @classmethod
@@ -87,11 +125,29 @@ class MemberUpdate(BaseModel):
 
     roles: NonEmptyRoles | None = Field(default=None, description="The complete new role list, at least one role.")
     broker_certificate_no: str | None = Field(default=None, max_length=64, description="技术经纪人证书编号.")
+    broker_certificate_issuer: ShortText | None = Field(
+        default=None, max_length=200, description="Who issued the broker certificate (发证机构)."
+    )
+    broker_certificate_valid_until: dt.date | None = Field(
+        default=None,
+        description="The certificate's last valid day (Beijing date); a renewal sets a later one (the member signs "
+        "in again to use it).",
+    )
 
     @field_validator("broker_certificate_no")
     @classmethod
     def _certificate_no(cls, value: str | None) -> str | None:
         return _certificate(value)
+
+    @field_validator("broker_certificate_issuer")
+    @classmethod
+    def _certificate_issuer(cls, value: str | None) -> str | None:
+        return _issuer(value)
+
+    @field_validator("broker_certificate_valid_until")
+    @classmethod
+    def _certificate_valid_until(cls, value: dt.date | None) -> dt.date | None:
+        return _valid_until(value)
 
     @field_validator("roles")
     @classmethod
@@ -108,6 +164,10 @@ class MemberPublic(BaseModel):
     name: str
     roles: RoleNames
     broker_certificate_no: str | None
+    broker_certificate_issuer: str | None = Field(description="Who issued the broker certificate.")
+    broker_certificate_valid_until: dt.date | None = Field(
+        description="The certificate's last valid day (Beijing date); null: no recorded end."
+    )
     created_at: dt.datetime
 
 
@@ -126,6 +186,10 @@ class MembershipPublic(BaseModel):
     organization: OrganizationPublic
     roles: RoleNames
     broker_certificate_no: str | None
+    broker_certificate_issuer: str | None = Field(description="Who issued the broker certificate.")
+    broker_certificate_valid_until: dt.date | None = Field(
+        description="The certificate's last valid day (Beijing date); null: no recorded end."
+    )
 
 
 class MeResponse(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 
@@ -9,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth.audit import service as audit
+from services.auth.organizations import publish
 from services.auth.organizations.models import Organization
 from services.auth.organizations.repository import OrganizationRepository
 from services.auth.passwords import PasswordHasher, password_problem
@@ -23,6 +25,7 @@ from shared.security import Principal
 
 __all__ = [
     "add_member",
+    "check_certificate",
     "check_password",
     "check_roles",
     "create_member",
@@ -39,6 +42,17 @@ def check_password(password: str, *, email: str | None, field: str) -> None:
     problem = password_problem(password, email=email)
     if problem is not None:
         raise ValidationFailed.field(field, problem, type="password_policy")
+
+
+def check_certificate(*, broker_certificate_no: str | None, issuer: str | None, valid_until: object) -> None:
+    """422 naming the field when a certificate's issuer or end is given without its number."""
+    if broker_certificate_no:
+        return
+    for field, value in (("broker_certificate_issuer", issuer), ("broker_certificate_valid_until", valid_until)):
+        if value is not None:
+            raise ValidationFailed.field(
+                field, "needs broker_certificate_no (the certificate's number)", type="missing"
+            )
 
 
 def check_roles(*, kind: str, roles: Sequence[str], broker_certificate_no: str | None, by_platform_admin: bool) -> None:
@@ -85,6 +99,8 @@ async def create_member(
     roles: Sequence[str],
     broker_certificate_no: str | None,
     hasher: PasswordHasher,
+    broker_certificate_issuer: str | None = None,
+    broker_certificate_valid_until: dt.date | None = None,
 ) -> tuple[User, Membership]:
     """Insert a user and their membership (rules already checked)."""
     user = User(email=email, name=name, password_hash=await hasher.hash(password))
@@ -93,6 +109,8 @@ async def create_member(
         organization_id=organization.id,
         roles=" ".join(sorted(set(roles))),
         broker_certificate_no=broker_certificate_no,
+        broker_certificate_issuer=broker_certificate_issuer,
+        broker_certificate_valid_until=broker_certificate_valid_until,
     )
     repo = UserRepository(session)
     try:
@@ -130,6 +148,11 @@ async def add_member(
         broker_certificate_no=data.broker_certificate_no,
         by_platform_admin=is_platform_admin(principal),
     )
+    check_certificate(
+        broker_certificate_no=data.broker_certificate_no,
+        issuer=data.broker_certificate_issuer,
+        valid_until=data.broker_certificate_valid_until,
+    )
     check_password(data.password, email=data.email, field="password")
     await ensure_email_free(session=session, email=data.email, field="email")
     user, membership = await create_member(
@@ -141,6 +164,8 @@ async def add_member(
         roles=roles,
         broker_certificate_no=data.broker_certificate_no,
         hasher=hasher,
+        broker_certificate_issuer=data.broker_certificate_issuer,
+        broker_certificate_valid_until=data.broker_certificate_valid_until,
     )
     await audit.record(
         session,
@@ -148,9 +173,22 @@ async def add_member(
         action="member.add",
         organization_id=organization.id,
         subject=str(user.id),
-        to_state=membership.roles,
+        to_state=_describe_membership(membership),
     )
+    await publish.refresh_brokers(session=session, organization_id=organization.id, actor=f"user:{principal.subject}")
     return user, membership
+
+
+def _describe_membership(membership: Membership) -> str:
+    """The roles, and the broker certificate when there is one (the audit's from / to)."""
+    described = membership.roles
+    if membership.broker_certificate_no:
+        described += f"; certificate {membership.broker_certificate_no}"
+        if membership.broker_certificate_issuer:
+            described += f" by {membership.broker_certificate_issuer}"
+        if membership.broker_certificate_valid_until:
+            described += f" valid until {membership.broker_certificate_valid_until.isoformat()}"
+    return described[:1000]
 
 
 async def list_members(
@@ -188,17 +226,29 @@ async def update_member(
     user_id: uuid.UUID,
     data: MemberUpdate,
 ) -> tuple[Membership, User]:
-    """Change a member's roles and/or broker certificate number."""
+    """Change a member's roles and/or broker certificate (number, issuer, last valid day: a renewal)."""
     organization, membership, user = await _membership(
         session=session, principal=principal, organization_id=organization_id, user_id=user_id
     )
-    before = membership.roles
+    before = _describe_membership(membership)
     roles = [r.value for r in data.roles] if data.roles is not None else membership.role_list
-    certificate = (
-        data.broker_certificate_no
-        if "broker_certificate_no" in data.model_fields_set
-        else membership.broker_certificate_no
+    given = data.model_fields_set
+    certificate = data.broker_certificate_no if "broker_certificate_no" in given else membership.broker_certificate_no
+    issuer = (
+        data.broker_certificate_issuer if "broker_certificate_issuer" in given else membership.broker_certificate_issuer
     )
+    valid_until = (
+        data.broker_certificate_valid_until
+        if "broker_certificate_valid_until" in given
+        else membership.broker_certificate_valid_until
+    )
+    if not certificate:  # no certificate: nothing of it is kept
+        check_certificate(
+            broker_certificate_no=None,
+            issuer=data.broker_certificate_issuer,
+            valid_until=data.broker_certificate_valid_until,
+        )
+        issuer = valid_until = None
     granting_platform_admin = Role.PLATFORM_ADMIN in roles and Role.PLATFORM_ADMIN not in membership.role_list
     check_roles(
         kind=organization.kind,
@@ -216,6 +266,8 @@ async def update_member(
         await _keep_an_admin(session=session, organization_id=organization_id)
     membership.roles = " ".join(sorted(set(roles)))
     membership.broker_certificate_no = certificate
+    membership.broker_certificate_issuer = issuer
+    membership.broker_certificate_valid_until = valid_until
     membership.updated_at = utcnow()
     session.add(membership)
     await audit.record(
@@ -225,9 +277,10 @@ async def update_member(
         organization_id=organization_id,
         subject=str(user_id),
         from_state=before,
-        to_state=membership.roles,
+        to_state=_describe_membership(membership),
     )
     await session.flush()
+    await publish.refresh_brokers(session=session, organization_id=organization_id, actor=f"user:{principal.subject}")
     return membership, user
 
 
@@ -259,6 +312,7 @@ async def remove_member(
         subject=str(user_id),
         from_state=membership.roles,
     )
+    await publish.refresh_brokers(session=session, organization_id=organization_id, actor=f"user:{principal.subject}")
 
 
 async def me(*, session: AsyncSession, principal: Principal) -> tuple[User, Sequence[tuple[Membership, Organization]]]:

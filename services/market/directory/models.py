@@ -31,6 +31,14 @@ class DirectoryOrganization(MarketTable, table=True):
     parent_id: uuid.UUID | None = Field(default=None)
     path: str = Field(max_length=400)
     status: str = Field(max_length=16)
+    designation_level: str | None = Field(default=None, max_length=16, description="示范机构: national | provincial.")
+    designation_year: int | None = Field(default=None)
+    designation_revoked: bool = Field(default=False)
+    broker_certificates_valid_until: list[str] = Field(
+        default_factory=list,
+        sa_type=sa.JSON(),
+        description="ISO dates: the last valid day of each broker certificate of its members that has one.",
+    )
     version: int = Field(description="Auth's version of the organization; only a higher one replaces the row.")
     source_updated_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     synced_at: dt.datetime = Field(sa_type=UTCDateTime)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.market.directory.models import organizations_table
-from services.market.directory.schemas import OrganizationCard
+from services.market.directory.schemas import Designation, OrganizationCard
 from shared.clock import utcnow
 
 __all__ = ["DirectoryRepository", "card_columns", "card_of_joined", "joined_card"]
@@ -18,6 +19,14 @@ __all__ = ["DirectoryRepository", "card_columns", "card_of_joined", "joined_card
 _o = organizations_table.c
 # Prefix of the card's columns when another domain's read joins them to its own row (see ``joined_card``).
 _JOINED = "owner__"
+
+
+def _designation(row: Mapping[Any, Any]) -> Designation | None:
+    if row["designation_level"] is None or row["designation_year"] is None:
+        return None
+    return Designation(
+        level=row["designation_level"], year=row["designation_year"], revoked=bool(row["designation_revoked"])
+    )
 
 
 def _card(row: Mapping[Any, Any]) -> OrganizationCard:
@@ -32,6 +41,10 @@ def _card(row: Mapping[Any, Any]) -> OrganizationCard:
         status=row["status"],
         version=row["version"],
         source_updated_at=row["source_updated_at"],
+        designation=_designation(row),
+        broker_certificates_valid_until=tuple(
+            sorted(dt.date.fromisoformat(d) for d in row["broker_certificates_valid_until"] or [])
+        ),
     )
 
 
@@ -106,6 +119,10 @@ class DirectoryRepository:
             "status": card.status,
             "version": card.version,
             "source_updated_at": card.source_updated_at,
+            "designation_level": card.designation.level if card.designation else None,
+            "designation_year": card.designation.year if card.designation else None,
+            "designation_revoked": card.designation.revoked if card.designation else False,
+            "broker_certificates_valid_until": [d.isoformat() for d in card.broker_certificates_valid_until],
             "synced_at": utcnow(),
         }
         exists = (await self.session.execute(sa.select(_o.id).where(_o.id == card.id))).first() is not None
@@ -129,3 +146,46 @@ class DirectoryRepository:
             await self.session.execute(sa.select(organizations_table).where(_o.path.like(path + "%")).order_by(_o.path))
         ).mappings()
         return [_card(row) for row in rows]
+
+    def _counted(self, *, region_prefixes: Sequence[str] | None, org_path: str | None) -> list[sa.ColumnElement[bool]]:
+        """The conditions every count shares: verified organizations, in the regions and the subtree given."""
+        conditions: list[sa.ColumnElement[bool]] = [_o.status == "verified"]
+        if region_prefixes is not None:
+            conditions.append(sa.or_(sa.false(), *(_o.region_code.like(prefix + "%") for prefix in region_prefixes)))
+        if org_path is not None:
+            conditions.append(_o.path.like(org_path + "%"))
+        return conditions
+
+    def _designated_on(self, year: int) -> list[sa.ColumnElement[bool]]:
+        return [
+            _o.kind == "transfer_institution",
+            _o.designation_level.is_not(None),
+            _o.designation_year <= year,
+            _o.designation_revoked.is_(False),
+        ]
+
+    async def count_designated(self, *, year: int, region_prefixes: Sequence[str] | None, org_path: str | None) -> int:
+        """How many verified transfer institutions hold an unrevoked designation of ``year`` or earlier."""
+        conditions = self._counted(region_prefixes=region_prefixes, org_path=org_path) + self._designated_on(year)
+        stmt = sa.select(sa.func.count()).select_from(organizations_table).where(*conditions)
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def designated(
+        self, *, year: int, region_prefixes: Sequence[str] | None, org_path: str | None
+    ) -> list[OrganizationCard]:
+        """The cards :meth:`count_designated` counts, in path order."""
+        conditions = self._counted(region_prefixes=region_prefixes, org_path=org_path) + self._designated_on(year)
+        rows = await self.session.execute(sa.select(organizations_table).where(*conditions).order_by(_o.path))
+        return [_card(row) for row in rows.mappings()]
+
+    async def with_broker_certificates(
+        self, *, region_prefixes: Sequence[str] | None, org_path: str | None
+    ) -> list[OrganizationCard]:
+        """The verified organizations (in the regions and subtree given) whose members hold broker certificates
+        with a recorded end, in path order. Which of the ends cover a day is read from the cards: the ends are a
+        JSON list, and counting inside it would need each dialect's JSON functions."""
+        conditions = self._counted(region_prefixes=region_prefixes, org_path=org_path)
+        conditions.append(_o.kind.in_(("transfer_institution", "sub_center", "center")))
+        rows = await self.session.execute(sa.select(organizations_table).where(*conditions).order_by(_o.path))
+        cards = [_card(row) for row in rows.mappings()]
+        return [card for card in cards if card.broker_certificates_valid_until]

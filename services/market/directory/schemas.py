@@ -12,18 +12,35 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 __all__ = [
     "ORGANIZATION_STATUSES",
     "Applied",
+    "CertifiedBrokerCounts",
+    "DemonstrationInstitutionCounts",
+    "Designation",
+    "DesignationFields",
     "DirectoryBatch",
     "DirectoryDocument",
     "DirectoryReport",
+    "InstitutionStats",
     "OrganizationCard",
     "OrganizationFields",
     "PublicOrganization",
+    "SubCenterCount",
+    "SubCenterRef",
+    "YearCount",
 ]
 
 # Auth's statuses of an organization. Only ``verified`` counts as verified; ``suspended`` (and ``rejected``) keep its
 # listings out of search until it is verified again.
 ORGANIZATION_STATUSES = ("pending", "verified", "rejected", "suspended")
 OrganizationStatus = Literal["pending", "verified", "rejected", "suspended"]
+
+
+@dataclass(frozen=True, slots=True)
+class Designation:
+    """A transfer institution's designation as demonstration institution (示范机构)."""
+
+    level: str
+    year: int
+    revoked: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +57,9 @@ class OrganizationCard:
     status: str
     version: int
     source_updated_at: dt.datetime | None = None
+    designation: Designation | None = None
+    # The last valid day of each broker certificate of its members that has one, sorted.
+    broker_certificates_valid_until: tuple[dt.date, ...] = ()
 
     @property
     def verified(self) -> bool:
@@ -65,6 +85,16 @@ class Applied:
     after: OrganizationCard
 
 
+class DesignationFields(BaseModel):
+    """The designation of a demonstration institution as auth publishes it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    level: Literal["national", "provincial"] = Field(description="national (国家级) or provincial (省级).")
+    year: StrictInt = Field(ge=2000, le=2200)
+    revoked: bool = Field(default=False, description="Whether the designation was revoked.")
+
+
 class OrganizationFields(BaseModel):
     """An organization's public facts as auth publishes them."""
 
@@ -80,6 +110,14 @@ class OrganizationFields(BaseModel):
     status: OrganizationStatus
     version: StrictInt = Field(ge=1)
     updated_at: dt.datetime | None = None
+    designation: DesignationFields | None = Field(
+        default=None, description="示范机构 designation of a transfer institution; null or absent: none."
+    )
+    broker_certificates_valid_until: list[dt.date] = Field(
+        default_factory=list,
+        max_length=100_000,
+        description="The last valid day of each broker membership's certificate that has one; absent: none.",
+    )
 
     def card(self) -> OrganizationCard:
         """The card these fields describe."""
@@ -94,6 +132,12 @@ class OrganizationFields(BaseModel):
             status=self.status,
             version=self.version,
             source_updated_at=self.updated_at,
+            designation=(
+                Designation(level=self.designation.level, year=self.designation.year, revoked=self.designation.revoked)
+                if self.designation is not None
+                else None
+            ),
+            broker_certificates_valid_until=tuple(sorted(self.broker_certificates_valid_until)),
         )
 
 
@@ -136,3 +180,50 @@ class PublicOrganization(BaseModel):
     kind: str = Field(description="university, enterprise, transfer_institution, registration_office, …")
     region_code: str | None = Field(description="GB/T 2260 code of its region.")
     verified: bool = Field(description="Always true: only verified organizations have a public card.")
+
+
+class SubCenterRef(BaseModel):
+    """A sub-center (分中心) of the 1+4+N tree."""
+
+    id: uuid.UUID
+    name: str
+
+
+class SubCenterCount(BaseModel):
+    """A count within one sub-center's subtree."""
+
+    sub_center: SubCenterRef | None = Field(
+        description="The sub-center whose subtree holds them; null: directly under the center (or the center)."
+    )
+    count: int = Field(description="How many.")
+
+
+class YearCount(BaseModel):
+    """Demonstration institutions designated in one year."""
+
+    year: int
+    count: int = Field(description="How many were designated that year (and count on the day asked).")
+
+
+class DemonstrationInstitutionCounts(BaseModel):
+    """Demonstration institutions (示范机构) on the day asked."""
+
+    total: int = Field(description="Verified transfer institutions designated that year or earlier, not revoked.")
+    by_level: dict[Literal["national", "provincial"], int] = Field(description="national and provincial, always both.")
+    by_sub_center: list[SubCenterCount] = Field(description="Largest first, then by name; null sub-center last.")
+    by_year: list[YearCount] = Field(description="By year of designation, oldest first.")
+
+
+class CertifiedBrokerCounts(BaseModel):
+    """Broker certificates (技术经纪人证书) valid on the day asked."""
+
+    total: int = Field(description="Broker memberships of verified organizations whose certificate is valid that day.")
+    by_sub_center: list[SubCenterCount] = Field(description="Largest first, then by name; null sub-center last.")
+
+
+class InstitutionStats(BaseModel):
+    """GET /market/stats/institutions: demonstration institutions and certified brokers for the dashboard."""
+
+    on: dt.date = Field(description="The day counted (Beijing date).")
+    demonstration_institutions: DemonstrationInstitutionCounts = Field(description="示范机构 on the day asked.")
+    certified_brokers: CertifiedBrokerCounts = Field(description="技术经纪人 certificates valid on the day asked.")

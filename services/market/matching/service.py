@@ -35,7 +35,7 @@ from services.market.matching.scoring import Assessment, assess
 from shared.clock import today_in_china
 from shared.errors import Forbidden, NotFound
 from shared.pagination import decode_cursor, encode_cursor, invalid_cursor
-from shared.security import Principal
+from shared.security import Principal, acts_as_broker
 
 __all__ = ["MAX_DEPTH", "SUGGESTIBLE_STATUS", "query_text", "suggestions"]
 
@@ -79,7 +79,7 @@ async def _subject(session: AsyncSession, *, kind: ListingKind, principal: Princ
     if row is None or access == "none":
         raise NotFound(f"No {kind.name} {listing_id} that you can see.")
     # The broker role exists only in transfer institutions, sub-centers and the center (auth enforces it).
-    if access != "private" and not principal.has_role("broker"):
+    if access != "private" and not acts_as_broker(principal):
         raise Forbidden(
             f"Suggestions for a {kind.name} are for its organization, brokers and platform admins.",
             slug="suggestions-not-allowed",

@@ -51,7 +51,7 @@ from services.market.stats.cube import is_org_path
 from shared.clock import today_in_china, utcnow
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.pagination import Page, cursor_id, encode_cursor
-from shared.security import Principal
+from shared.security import Principal, acts_as_broker
 
 __all__ = [
     "BROKER_ORG_KINDS",
@@ -286,7 +286,7 @@ async def _owner_suspended(session: AsyncSession, row: Listing) -> bool:
 def authorize_broker(principal: Principal) -> uuid.UUID:
     """The caller's organization, if the caller acts as a broker: the broker role at a verified transfer institution,
     sub-center or the center (403 otherwise). Proposals and contracts submitted as broker both ask this."""
-    if principal.org_id is None or not principal.has_role("broker"):
+    if principal.org_id is None or not acts_as_broker(principal):
         raise Forbidden(
             "Proposals and contracts submitted as broker need a technology broker (the broker role).",
             slug="broker-role-required",
@@ -729,7 +729,7 @@ async def withdraw(
     row = await _load_for_transition(session, principal=principal, proposal_id=proposal_id)
     parties = _parties_of(principal, row)
     if row.origin == "broker":
-        allowed = "broker" in parties and principal.has_role("broker")
+        allowed = "broker" in parties and acts_as_broker(principal)
         who = "a broker of the proposing organization"
     else:
         allowed = "buyer" in parties and principal.has_role(*MEMBER_ROLES)
@@ -821,7 +821,7 @@ async def contract_draft(session: AsyncSession, *, principal: Principal, proposa
     submitted_as: Literal["seller", "broker"]
     if "seller" in parties and principal.has_role(*MEMBER_ROLES):
         submitted_as = "seller"
-    elif "broker" in parties and principal.has_role("broker"):
+    elif "broker" in parties and acts_as_broker(principal):
         submitted_as = "broker"
     else:
         raise Forbidden("The contract of a deal is drafted by its seller side or its broker.", slug="not-the-submitter")

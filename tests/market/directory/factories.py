@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import uuid
 from typing import Any
@@ -14,7 +15,7 @@ from tests.auth.helpers import whoami
 from tests.conftest import Stack
 from tests.support.actors import Actor, Actors, fake_credit_code
 
-__all__ = ["auth_organization", "document", "feed", "outbox_of", "stored", "unsynced_member"]
+__all__ = ["add_broker", "auth_organization", "document", "feed", "outbox_of", "stored", "unsynced_member"]
 
 
 def document(organization: dict[str, Any], *, version: int, **changes: Any) -> dict[str, Any]:
@@ -106,3 +107,26 @@ async def unsynced_member(
         credit_code=credit_code,
         org_name=name,
     )
+
+
+async def add_broker(
+    stack: Stack, actors: Actors, org_id: uuid.UUID | None, *, valid_until: dt.date | None, **extra: Any
+) -> dict[str, Any]:
+    """A new broker member of the organization (added by the platform admin); its user id, email and password."""
+    admin = await actors.platform_admin()
+    email = f"broker-{secrets.token_hex(4)}@certs.test"
+    password = f"broker-pass-{secrets.token_hex(6)}"
+    body: dict[str, Any] = {
+        "email": email,
+        "name": "经纪人",
+        "password": password,
+        "roles": ["broker"],
+        "broker_certificate_no": f"JJR-{secrets.token_hex(4).upper()}",
+        "broker_certificate_issuer": "四川省科学技术厅",
+        **extra,
+    }
+    if valid_until is not None:
+        body["broker_certificate_valid_until"] = valid_until.isoformat()
+    response = await stack.client.post(f"/auth/organizations/{org_id}/members", json=body, headers=admin.headers)
+    assert response.status_code == 201, response.text
+    return {"user_id": response.json()["user_id"], "email": email, "password": password, "member": response.json()}

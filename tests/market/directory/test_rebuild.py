@@ -5,15 +5,18 @@ stack (auth reached through the stack's ASGI transport, the relay client's real 
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from authlib.integrations.base_client.errors import OAuthError
 from pydantic import SecretStr
 
 from services.market.directory.rebuild import run_directory_rebuild
+from services.market.directory.schemas import Designation
 from services.market.settings import MarketSettings
 from tests.conftest import Stack
 from tests.market.contracts.factories import seller, submit
-from tests.market.directory.factories import stored, unsynced_member
+from tests.market.directory.factories import add_broker, stored, unsynced_member
 from tests.market.helpers import create_listing, transition
 from tests.support.actors import Actors
 
@@ -77,3 +80,25 @@ async def test_rebuild_without_the_scope_fails_and_changes_nothing(stack: Stack,
     with pytest.raises(OAuthError, match="invalid_scope"):
         await run_directory_rebuild(settings, transport=market.state.outbound_transport)
     assert await stored(stack, office.org_id) is None  # type: ignore[arg-type]
+
+
+async def test_rebuild_carries_designations_and_broker_certificates(stack: Stack, actors: Actors) -> None:
+    institution = await actors.org_member(kind="transfer_institution")  # market knows it, undesignated
+    admin = await actors.platform_admin()
+    designated = await stack.client.put(
+        f"/auth/organizations/{institution.org_id}/designation",
+        json={"level": "provincial", "year": 2024},
+        headers=admin.headers,
+    )
+    assert designated.status_code == 200, designated.text
+    await add_broker(stack, actors, institution.org_id, valid_until=dt.date(2027, 3, 31))
+    before = await stored(stack, institution.org_id)  # type: ignore[arg-type]
+    assert before is not None
+    assert (before.designation, before.broker_certificates_valid_until) == (None, ())
+
+    market = stack.service_app("market")
+    await run_directory_rebuild(market.state.settings, transport=market.state.outbound_transport)
+    card = await stored(stack, institution.org_id)  # type: ignore[arg-type]
+    assert card is not None
+    assert card.designation == Designation(level="provincial", year=2024, revoked=False)
+    assert card.broker_certificates_valid_until == (dt.date(2027, 3, 31),)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -53,7 +52,6 @@ __all__ = [
     "value_display",
 ]
 
-logger = logging.getLogger("techmarket.market.stats.targets")
 
 # The seed of migration market_0012 (the action plan's targets for Sichuan, 2021–2025).
 SEED_CONTRACT_AMOUNT_ID = uuid.UUID("0176bb3e-7000-7000-8000-000000000001")
@@ -240,26 +238,14 @@ def _region_prefixes(region: str | None) -> list[str] | None:
 async def achieved_for_org_metric(
     session: AsyncSession, *, metric: str, on: dt.date, region: str | None, org_path: str | None
 ) -> int:
-    """The count of an organization metric on ``on``: demonstration institutions or certified brokers.
-
-    The counting functions belong to the directory (services.market.directory.service); they are imported here,
-    lazily, so that this module is the one place that calls them.
-    """
+    """The count of an organization metric on ``on``: demonstration institutions or certified brokers (the
+    directory counts them, from auth's designations and broker certificates)."""
     prefixes = _region_prefixes(region)
-    try:
-        if metric == "demonstration_institutions":
-            from services.market.directory.service import (  # type: ignore[attr-defined,unused-ignore]
-                count_demonstration_institutions as count,
-            )
-        else:
-            from services.market.directory.service import (  # type: ignore[attr-defined,unused-ignore]
-                count_certified_brokers as count,
-            )
-    except ImportError:
-        # Until the directory learns designations and certificates (issue 16, the auth/directory part), nothing
-        # can be counted: the target shows 0 rather than failing the whole statistics answer.
-        logger.warning("targets: the directory cannot count %s yet; progress shows 0", metric)
-        return 0
+    count = (
+        directory_service.count_demonstration_institutions
+        if metric == "demonstration_institutions"
+        else directory_service.count_certified_brokers
+    )
     result: int = await count(session, on=on, region_prefixes=prefixes, org_path=org_path)
     return result
 
