@@ -127,7 +127,7 @@ def _contract_as_owner(world: World) -> dict[str, Any]:
 
 
 # Who counts the world's registered contract in its statistics (the 1+4+N subtree of the broker, the office).
-STATS_SCOPE = {"registrar_other": 0, "registrar": 1, "stat_in": 1, "stat_out": 0, "platform_admin": 1}
+STATS_SCOPE = {"anonymous": 1, "registrar_other": 0, "registrar": 1, "stat_in": 1, "stat_out": 0, "platform_admin": 1}
 _PAST = "past authorization"
 _ST = "412 = stale If-Match, " + _PAST
 
@@ -323,10 +323,11 @@ ROWS: tuple[Row, ...] = (
         "needs the auth:directory scope (auth's relay)", json={}),
     Row("GET", "/market/directory/organizations/{organization_id}", "200 200 200 200 200 200 200 200 200 200"),
     # After office A registered the contract: counted in office A's, sub-center A's and the platform's scope only,
-    # even when a caller asks for the broker's subtree and office A by name.
-    Row("GET", "/market/stats/contracts", "401 403 403 403 403 200 200 200 200 200", phase=2, counts=STATS_SCOPE,
+    # even when a caller asks for the broker's subtree and office A by name. Anonymous callers see every
+    # registered contract (the public scope) but may not name an office (403); the cumulative row counts theirs.
+    Row("GET", "/market/stats/contracts", "403 403 403 403 403 200 200 200 200 200", phase=2, counts=STATS_SCOPE,
         query={"broker_org": "{org_id}", "office": "{office_id}"}),
-    Row("GET", "/market/stats/cumulative", "401 403 403 403 403 200 200 200 200 200", phase=2, counts=STATS_SCOPE),
+    Row("GET", "/market/stats/cumulative", "200 403 403 403 403 200 200 200 200 200", phase=2, counts=STATS_SCOPE),
     Row("GET", "/market/stats/public", "200 200 200 200 200 200 200 200 200 200"),
 )
 # fmt: on
