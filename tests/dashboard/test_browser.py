@@ -14,17 +14,18 @@ import json
 import os
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import BACKENDS, REPO_ROOT
 from tests.market.contracts.factories import ensure_office, register, registrar, submit
 from tests.market.contracts.test_import import import_row, to_csv
 from tests.support.actors import Actor, Actors
@@ -33,6 +34,7 @@ from tests.support.server import RunningServer, running_server
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = REPO_ROOT / "artifacts"
+T = TypeVar("T")
 PHONE = {"width": 375, "height": 812}
 DESKTOP = {"width": 1366, "height": 900}
 
@@ -41,12 +43,36 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no chromium at {
 # Historical registrations (imported by the office): registered_on, seller region, buyer region, kind, subkind,
 # field, contract fen, technology fen.
 HISTORY = [
-    ("2021-03-05", "510104", "500103", "development", "commissioned_development", "new_energy", 120_000_000_00, 90_000_000_00),
+    (
+        "2021-03-05",
+        "510104",
+        "500103",
+        "development",
+        "commissioned_development",
+        "new_energy",
+        120_000_000_00,
+        90_000_000_00,
+    ),
     ("2022-07-01", "510703", "330100", "license", "patent_license", "agriculture", 3_000_000_00, 2_400_000_00),
     ("2023-06-15", "510104", "US", "service", "technical_service", "new_energy", 45_678_90, 40_000_00),
-    ("2024-01-20", "500103", "510104", "transfer", "patent_right_transfer", "new_materials", 8_800_000_00, 8_000_000_00),
+    (
+        "2024-01-20",
+        "500103",
+        "510104",
+        "transfer",
+        "patent_right_transfer",
+        "new_materials",
+        8_800_000_00,
+        8_000_000_00,
+    ),
     ("2025-12-31", "510107", "510107", "consulting", "technical_consulting", "urban_social", 12_345_67, 12_000_00),
 ]
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` to the end in a thread of its own (Playwright's sync API keeps a loop in this one)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 class _LiveStack:
@@ -101,7 +127,9 @@ async def _user_with_password(actors: LiveActors, of: Actor, roles: tuple[str, .
     assert response.status_code == 201, response.text
     token = await actors._login(email, password)
     return (
-        Actor(token=token, subject=email, org_id=of.org_id, org_kind=of.org_kind, org_path=of.org_path, roles=list(roles)),
+        Actor(
+            token=token, subject=email, org_id=of.org_id, org_kind=of.org_kind, org_path=of.org_path, roles=list(roles)
+        ),
         email,
         password,
     )
@@ -193,27 +221,25 @@ async def _drop_databases(server_url: str, prefix: str) -> None:
         await admin.close()
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     backend: str = request.param
     settings: dict[str, str] = {}
     prefix = f"tmt_dashboard_{secrets.token_hex(4)}"
     pg_url = postgres_url_from_env()
-    if backend == "postgres":
+    if backend == "postgresql":
         if pg_url is None:
             if os.environ.get("REQUIRE_POSTGRES") == "1":
                 pytest.fail("REQUIRE_POSTGRES=1 but TEST_POSTGRES_URL is not set")
             pytest.skip("PostgreSQL run skipped: TEST_POSTGRES_URL is not set")
-        settings = asyncio.run(_create_databases(pg_url, prefix))
+        settings = _run(_create_databases(pg_url, prefix))
     try:
         with running_server(tmp_path_factory.mktemp(f"dashboard-{backend}"), settings=settings) as server:
-            center, sub_a, center_email, center_password, sub_email, sub_password = asyncio.run(
-                _populate(server.base_url)
-            )
+            center, sub_a, center_email, center_password, sub_email, sub_password = _run(_populate(server.base_url))
             yield World(server, backend, center, sub_a, sub_password, sub_email, center_email, center_password)
     finally:
-        if backend == "postgres" and pg_url is not None:
-            asyncio.run(_drop_databases(pg_url, prefix))
+        if backend == "postgresql" and pg_url is not None:
+            _run(_drop_databases(pg_url, prefix))
 
 
 @pytest.fixture(scope="module")
@@ -311,7 +337,11 @@ class TestDashboard:
             assert yearly["total"]["contract_amount_fen"] == cumulative["contract_amount_fen"]
             assert yearly["total"]["count"] == len(HISTORY) + 3
             assert _chart(watched, "chart-yearly") == _rows(yearly, "year")
-            for chart, dim in (("chart-field", "technical_field"), ("chart-kind", "kind"), ("chart-city", "seller_city")):
+            for chart, dim in (
+                ("chart-field", "technical_field"),
+                ("chart-kind", "kind"),
+                ("chart-city", "seller_city"),
+            ):
                 assert _chart(watched, chart) == _rows(
                     _api(world, f"/market/stats/contracts?from={since}&group_by={dim}"), dim
                 ), chart
@@ -325,11 +355,18 @@ class TestDashboard:
             # Top institutions by brokered turnover, with their names from the directory.
             top = _api(world, f"/market/stats/contracts?from={since}&group_by=broker_level3")
             expected = sorted(
-                ((r["key"]["broker_level3"], r["contract_amount_fen"]) for r in top["rows"] if r["key"]["broker_level3"]),
+                (
+                    (r["key"]["broker_level3"], r["contract_amount_fen"])
+                    for r in top["rows"]
+                    if r["key"]["broker_level3"]
+                ),
                 key=lambda pair: -pair[1],
             )
             rows = page.query_selector_all("#top-institutions tbody tr")
-            assert [(r.get_attribute("data-org"), int(r.query_selector_all("td")[2].get_attribute("data-fen") or -1)) for r in rows] == expected
+            assert [
+                (r.get_attribute("data-org"), int(r.query_selector_all("td")[2].get_attribute("data-fen") or -1))
+                for r in rows
+            ] == expected
             assert page.inner_text("#top-institutions tbody tr:first-child td:nth-child(2)") == "四川某技术转移中心"
             # Exact values on hover, numbers in 亿元.
             assert "分" in (page.get_attribute("#total-contract", "title") or "")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from fastapi.routing import iter_route_contexts
 from starlette.routing import BaseRoute, Mount
 
 from shared.errors import NotFound
@@ -54,11 +55,12 @@ def _read(path: Path) -> _File:
 
 def _paths(routes: list[BaseRoute], prefix: str = "") -> set[str]:
     out: set[str] = set()
-    for route in routes:
+    for context in iter_route_contexts(routes):
+        route = context.original_route
         if isinstance(route, Mount):
             out |= _paths(list(route.routes), prefix + route.path)
-        elif path := getattr(route, "path", None):
-            out.add(prefix + path)
+        elif path := getattr(context, "path_format", None):
+            out.add(prefix + str(path))
     return out
 
 
