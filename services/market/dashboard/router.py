@@ -25,7 +25,7 @@ __all__ = ["STATIC_DIR", "VENDOR_DIR", "router"]
 
 STATIC_DIR = Path(__file__).parent / "static"
 VENDOR_DIR = STATIC_DIR / "vendor"
-ECHARTS_TAG = '<script src="dashboard/vendor/echarts.min.js"></script>'
+ECHARTS_TAG = '<script src="dashboard/vendor/echarts.min.js" defer></script>'
 OWN_FILES = {"dashboard.js": "text/javascript; charset=utf-8", "dashboard.css": "text/css; charset=utf-8"}
 VENDOR_FILES = {"echarts.min.js": "text/javascript; charset=utf-8", "ECHARTS-LICENSE.txt": "text/plain; charset=utf-8"}
 # Scripts from this origin only (no inline script); ECharts writes style attributes (tooltips), hence 'unsafe-inline'
@@ -70,6 +70,16 @@ def _features(request: Request) -> str:
     return " ".join(found)
 
 
+def _target_since(request: Request) -> str:
+    """The start of the configured target (the page's default period), from market's settings wherever it runs."""
+    apps = [request.app, *(r.app for r in request.app.routes if isinstance(r, Mount))]
+    for app in apps:
+        since = getattr(getattr(getattr(app, "state", None), "settings", None), "stats_target_since", None)
+        if since is not None:
+            return str(since.isoformat())
+    return ""
+
+
 def _answer(request: Request, file: _File, media_type: str, cache_control: str) -> Response:
     headers = {"ETag": file.etag, "Cache-Control": cache_control, "X-Content-Type-Options": "nosniff"}
     if request.headers.get("if-none-match") == file.etag:
@@ -84,6 +94,7 @@ async def dashboard_page(request: Request) -> Response:
     if not (VENDOR_DIR / "echarts.min.js").is_file():
         html = html.replace(ECHARTS_TAG, "")
     html = html.replace('data-features=""', f'data-features="{_features(request)}"')
+    html = html.replace('data-since=""', f'data-since="{_target_since(request)}"')
     body = html.encode()
     page = _File(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
     response = _answer(request, page, "text/html; charset=utf-8", "no-cache")

@@ -445,21 +445,23 @@
     return Promise.all(jobs);
   }
 
-  async function drawTopInstitutions(rows) {
-    const body = $("top-institutions").tBodies[0];
+  function topInstitutionNames(rows) {
     const top = byAmount(rows.filter((r) => r.key.broker_level3)).slice(0, 10);
-    if (!top.length) {
-      body.innerHTML = '<tr><td colspan="5" class="empty">暂无数据</td></tr>';
-      return;
-    }
     // Names from the market's public directory cards (one request each, in parallel).
-    const names = await Promise.all(
+    return Promise.all(
       top.map((r) =>
         getJson("/market/directory/organizations/" + encodeURIComponent(r.key.broker_level3))
           .then((card) => card.name)
           .catch(() => "机构 " + String(r.key.broker_level3).slice(0, 8)),
       ),
-    );
+    ).then((names) => ({ top, names }));
+  }
+  function drawTopInstitutions({ top, names }) {
+    const body = $("top-institutions").tBodies[0];
+    if (!top.length) {
+      body.innerHTML = '<tr><td colspan="5" class="empty">暂无数据</td></tr>';
+      return;
+    }
     body.innerHTML = "";
     top.forEach((r, i) => {
       const tr = document.createElement("tr");
@@ -497,21 +499,15 @@
   // ---- one full render -----------------------------------------------------------------------------------------
   async function render() {
     document.body.dataset.ready = "0";
-    if (!window.echarts) {
-      notice("图表库 ECharts 未安装：请运行 make install（或 python infra/vendor_assets.py）后刷新页面。", true);
-    }
     const cumulativeParams = new URLSearchParams();
     if (state.token && $("f-from").value) cumulativeParams.set("since", $("f-from").value);
     if (state.token && $("f-to").value) cumulativeParams.set("until", $("f-to").value);
-    const cumulative = await getJson(STATS + "/cumulative?" + cumulativeParams.toString());
-    state.since = cumulative.since;
-    const scope = cumulative.scope || {};
-    $("scope").textContent = state.token
-      ? "当前范围：" + (scope["scope.broker_subtree"] ? "本机构子树（" + scope["scope.broker_subtree"] + "）经纪的合同" : scope["scope.office"] ? "本登记机构（" + scope["scope.office"] + "）登记的合同" : "全部已登记技术合同")
-      : "当前范围：全部已登记技术合同（公开汇总）";
-    drawTargets(cumulative);
+    const cumulativeCall = getJson(STATS + "/cumulative?" + cumulativeParams.toString());
+    // The default period starts at the target's start, which the page carries (data-since); else ask first.
+    state.since = document.body.dataset.since || (await cumulativeCall).since;
     const features = (document.body.dataset.features || "").split(/\s+/);
-    const [yearly, monthly, fields, cities, flows, kinds, brokers, institutions] = await Promise.all([
+    const [cumulative, yearly, monthly, fields, cities, flows, kinds, brokers, institutions] = await Promise.all([
+      cumulativeCall,
       breakdown("year"),
       breakdown("month"),
       breakdown("technical_field"),
@@ -521,6 +517,14 @@
       breakdown("broker_level3"),
       features.includes("institutions") ? getJson(STATS + "/institutions").catch(() => null) : Promise.resolve(null),
     ]);
+    // The names of the top institutions load while the charts are drawn.
+    const topNames = topInstitutionNames(brokers.rows);
+    await domReady;
+    const scope = cumulative.scope || {};
+    $("scope").textContent = state.token
+      ? "当前范围：" + (scope["scope.broker_subtree"] ? "本机构子树（" + scope["scope.broker_subtree"] + "）经纪的合同" : scope["scope.office"] ? "本登记机构（" + scope["scope.office"] + "）登记的合同" : "全部已登记技术合同")
+      : "当前范围：全部已登记技术合同（公开汇总）";
+    drawTargets(cumulative);
     const total = yearly.total;
     setAmount($("total-contract"), total.contract_amount_fen, total.contract_amount_yi_yuan, total.contract_amount_wan_yuan);
     setAmount($("total-technology"), total.technology_amount_fen, total.technology_amount_yi_yuan, total.technology_amount_wan_yuan);
@@ -533,6 +537,7 @@
       state.optionsFilled = Boolean(state.token); // signed in: the first (unfiltered) answer lists the options
     }
     if (!window.echarts) {
+      notice("图表库 ECharts 未安装：请运行 make install（或 python infra/vendor_assets.py）后刷新页面。", true);
       document.body.dataset.ready = "1";
       return;
     }
@@ -545,7 +550,7 @@
       drawFlows(flows.rows),
       drawKinds(kinds.rows),
       drawInstitutions(institutions),
-      drawTopInstitutions(brokers.rows),
+      topNames.then(drawTopInstitutions),
     ]);
     state.renders += 1;
     document.body.dataset.renders = String(state.renders);
@@ -628,7 +633,13 @@
     setTimeout(() => URL.revokeObjectURL(url), 1000);
   }
 
-  document.addEventListener("DOMContentLoaded", () => {
+  // This script is deferred before ECharts: the data requests start at once, ECharts compiles meanwhile, and the
+  // charts are drawn once the document (with every deferred script) is ready.
+  const domReady = new Promise((resolve) => {
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", resolve, { once: true });
+    else resolve();
+  });
+  (() => {
     $("signin").addEventListener("submit", signIn);
     $("signout").addEventListener("click", () => signOut());
     $("filters").addEventListener("submit", (event) => {
@@ -650,5 +661,5 @@
     $("dl-xlsx").addEventListener("click", () => download("xlsx"));
     window.addEventListener("resize", () => Object.values(state.charts).forEach((c) => c.resize()));
     refresh();
-  });
+  })();
 })();
