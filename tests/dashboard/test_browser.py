@@ -167,7 +167,8 @@ async def _populate(base_url: str) -> tuple[Actor, Actor, str, str, str, str]:
             response = await client.post(
                 "/market/contracts/import", content=body, headers={**by.headers, "Content-Type": "text/csv"}
             )
-            assert response.status_code == 200 and response.json()["imported"] == len(rows), response.text
+            assert response.status_code == 200, response.text
+            assert response.json()["imported"] == len(rows), response.text
         center = await actors.org_member(kind="center", roles=("statistician",))
         sub_a = await actors.org_member(kind="sub_center", roles=("statistician",), parent=center, name="成都分中心")
         sub_b = await actors.org_member(kind="sub_center", roles=("statistician",), parent=center, name="绵阳分中心")
@@ -351,7 +352,8 @@ class TestDashboard:
             assert {"510000,to_chongqing", "500000,to_sichuan", "510000,abroad"} <= set(shown)
             # The target's progress, exact to the fen.
             achieved = page.get_attribute("#targets .target .achieved", "data-fen")
-            assert achieved is not None and int(achieved) == cumulative["target"]["achieved_fen"]
+            assert achieved is not None
+            assert int(achieved) == cumulative["target"]["achieved_fen"]
             # Top institutions by brokered turnover, with their names from the directory.
             top = _api(world, f"/market/stats/contracts?from={since}&group_by=broker_level3")
             expected = sorted(
@@ -403,7 +405,8 @@ class TestDashboard:
             assert mine["total"]["count"] == 2
             _assert_headline(watched, mine)
             assert _chart(watched, "chart-yearly") == _rows(mine, "year")
-            assert world.sub_a.org_path is not None and world.sub_a.org_path in page.inner_text("#scope")
+            assert world.sub_a.org_path is not None
+            assert world.sub_a.org_path in page.inner_text("#scope")
             assert not any("access_token" in url for url in watched.requests)
             assert watched.problems == []
         finally:
@@ -436,7 +439,8 @@ class TestDashboard:
             assert saved is not None
             text = Path(saved).read_text(encoding="utf-8-sig")
             assert text.startswith("year,technical_field,kind,"), text[:80]
-            assert "new_energy" in text and "agriculture" not in text
+            assert "new_energy" in text
+            assert "agriculture" not in text
             assert watched.problems == []
         finally:
             watched.close()

@@ -97,9 +97,11 @@ def test_the_gateway_serves_the_urls_of_the_embedded_default(topology: Topology)
         # The dashboard: the gateway's /dashboard reaches market's root, which serves it under /market too.
         for prefix in ("", "/market"):
             page = client.get(f"{prefix}/dashboard")
-            assert page.status_code == 200 and page.headers["content-type"].startswith("text/html"), prefix
+            assert page.status_code == 200, prefix
+            assert page.headers["content-type"].startswith("text/html"), prefix
             script = client.get(f"{prefix}/dashboard/static/dashboard.js")
-            assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+            assert script.status_code == 200
+            assert script.headers["content-type"].startswith("text/javascript")
             assert client.get(f"{prefix}/dashboard/vendor/echarts.min.js").status_code == 200, prefix
         assert client.get("/market/stats/cumulative").status_code == 200  # anonymous statistics, as in `make run`
     # Each process of the topology is addressable, and market runs two workers.
