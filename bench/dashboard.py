@@ -9,6 +9,8 @@
    static page of the same server (the vendored ECharts licence, text) in a new context.
 3. For the last cold load, the browser's resource timings per request (which API call is slow).
 
+Between loads the machine's load average is printed: the machine is shared, and the numbers depend on it.
+
 Prints a table (median / min / max of each); docs/benchmarks.md "## Dashboard" records a run.
 """
 
@@ -35,7 +37,7 @@ def _summary(values: list[float]) -> str:
     return f"median {statistics.median(values):7.0f} ms   min {min(values):7.0f}   max {max(values):7.0f}"
 
 
-def _measure(base_url: str, runs: int) -> dict[str, Any]:
+def _measure(base_url: str, runs: int, screenshot: Path | None = None) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     args = ["--no-sandbox"] if os.geteuid() == 0 else []
@@ -62,6 +64,8 @@ def _measure(base_url: str, runs: int) -> dict[str, Any]:
             page.goto("/dashboard")
             page.wait_for_function(ready, timeout=120_000)
             out["cold"].append((time.perf_counter() - started) * 1000)
+            if screenshot is not None:
+                page.screenshot(path=str(screenshot), full_page=True)
             resources = page.evaluate(
                 "performance.getEntriesByType('resource').map(e => [e.name, Math.round(e.startTime),"
                 " Math.round(e.duration)])"
@@ -81,6 +85,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="registered contracts to load")
     parser.add_argument("--runs", type=int, default=7, help="cold and warm loads each")
     parser.add_argument("--data-dir", type=Path, help="reuse a loaded data folder (its market.db)")
+    parser.add_argument("--screenshot", type=Path, help="save the page after a cold load here (PNG)")
     args = parser.parse_args()
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
     market_db = data_dir / "market.db"
@@ -98,8 +103,9 @@ def main() -> None:
         )
         print(f"loaded in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     with running_server(data_dir, startup_timeout=300) as server:
-        result = _measure(server.base_url, args.runs)
+        result = _measure(server.base_url, args.runs, args.screenshot)
     print(f"/dashboard, {args.rows:,} contracts (SQLite, `techmarket serve`), {args.runs} loads each")
+    print(f"  load average at the end: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
     for name in ("baseline", "cold", "warm"):
         print(f"  {name:8s} {_summary(result[name])}")
     print("  last cold load, per request (start ms, duration ms):")
