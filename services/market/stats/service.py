@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import contextlib
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
@@ -14,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.market.contracts import reference as contract_reference
+from services.market.directory import service as directory_service
 from services.market.stats.cube import GROUP_DIMS, TIME_DIMS, cell_rows, level_for
 from services.market.stats.repository import Filter, StatsRepository
 from shared.errors import Forbidden, Unauthorized, ValidationFailed
@@ -267,7 +269,32 @@ async def breakdown(
         total.count += sums[0]
         total.contract_amount_fen += sums[1]
         total.technology_amount_fen += sums[2]
+    await _label_organizations(session, out, [g for g in group_by if g in _ORG_DIMS])
     return Breakdown(rows=out, source=source, total=total)
+
+
+# Dimensions whose values are organization ids: labelled with the verified organization's name from the directory.
+_ORG_DIMS = frozenset({"broker_org", "broker_level1", "broker_level2", "broker_level3"})
+
+
+async def _label_organizations(session: AsyncSession, rows: Sequence[BreakdownRow], dims: Sequence[str]) -> None:
+    if not dims:
+        return
+    ids: dict[str, uuid.UUID] = {}
+    for row in rows:
+        for dim in dims:
+            value = row.key.get(dim)
+            if value and value not in ids:
+                with contextlib.suppress(ValueError):
+                    ids[str(value)] = uuid.UUID(str(value))
+    if not ids:
+        return
+    cards = await directory_service.get_many(session, ids.values())
+    for row in rows:
+        for dim in dims:
+            card = cards.get(ids.get(str(row.key.get(dim)), uuid.UUID(int=0)))
+            if card is not None and card.verified:
+                row.labels[dim] = card.name
 
 
 def ratio(numerator: int, denominator: int) -> str:

@@ -155,6 +155,13 @@ class TestBreakdown:
             (None, None, None, 6, 13_742_67, 13_183_00),
             (str(center.org_id), str(sub_center.org_id), str(broker.org_id), 2, 3_000, 3_000),
         ]
+        # Organization dimensions are labelled with the verified organization's name (the directory's card).
+        assert tree["rows"][1]["labels"] == {
+            "broker_level1": center.org_name,
+            "broker_level2": sub_center.org_name,
+            "broker_org": broker.org_name,
+        }
+        assert tree["rows"][0]["labels"] == {}
         subtree = await stats(stack, center, f"broker_org={sub_center.org_id}")
         assert subtree["total"]["count"] == 2
         scoped = await stats(stack, sub_center, "group_by=year")

@@ -445,19 +445,11 @@
     return Promise.all(jobs);
   }
 
-  function topInstitutionNames(rows) {
-    const top = byAmount(rows.filter((r) => r.key.broker_level3)).slice(0, 10);
-    // Names from the market's public directory cards (one request each, in parallel).
-    return Promise.all(
-      top.map((r) =>
-        getJson("/market/directory/organizations/" + encodeURIComponent(r.key.broker_level3))
-          .then((card) => card.name)
-          .catch(() => "机构 " + String(r.key.broker_level3).slice(0, 8)),
-      ),
-    ).then((names) => ({ top, names }));
-  }
-  function drawTopInstitutions({ top, names }) {
+  function drawTopInstitutions(rows) {
     const body = $("top-institutions").tBodies[0];
+    const top = byAmount(rows.filter((r) => r.key.broker_level3)).slice(0, 10);
+    // The statistics label each institution with its name (verified organizations of the directory).
+    const names = top.map((r) => (r.labels && r.labels.broker_level3) || "机构 " + String(r.key.broker_level3).slice(0, 8));
     if (!top.length) {
       body.innerHTML = '<tr><td colspan="5" class="empty">暂无数据</td></tr>';
       return;
@@ -517,8 +509,6 @@
       breakdown("broker_level3"),
       features.includes("institutions") ? getJson(STATS + "/institutions").catch(() => null) : Promise.resolve(null),
     ]);
-    // The names of the top institutions load while the charts are drawn.
-    const topNames = topInstitutionNames(brokers.rows);
     await domReady;
     const scope = cumulative.scope || {};
     $("scope").textContent = state.token
@@ -550,7 +540,7 @@
       drawFlows(flows.rows),
       drawKinds(kinds.rows),
       drawInstitutions(institutions),
-      topNames.then(drawTopInstitutions),
+      drawTopInstitutions(brokers.rows),
     ]);
     state.renders += 1;
     document.body.dataset.renders = String(state.renders);
