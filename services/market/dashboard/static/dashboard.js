@@ -185,12 +185,12 @@
       seriesOf(rows, (r) => Object.values(r.key).join(",")),
     );
   }
-  // A municipality's city level is named 市辖区 / 县 in GB/T 2260: show the municipality instead.
+  // A municipality's city level is named 市辖区 / 县 in GB/T 2260: name the municipality with it.
   const MUNICIPALITIES = { 11: "北京市", 12: "天津市", 31: "上海市", 50: "重庆市" };
   function labelFor(row, dim) {
     const code = String(row.key[dim] ?? "");
     const label = (row.labels && row.labels[dim]) || code || "未知";
-    if ((label === "市辖区" || label === "县") && MUNICIPALITIES[code.slice(0, 2)]) return MUNICIPALITIES[code.slice(0, 2)];
+    if ((label === "市辖区" || label === "县") && MUNICIPALITIES[code.slice(0, 2)]) return MUNICIPALITIES[code.slice(0, 2)] + "·" + label;
     return label;
   }
   function byAmount(rows) {
@@ -449,7 +449,7 @@
     const body = $("top-institutions").tBodies[0];
     const top = byAmount(rows.filter((r) => r.key.broker_level3)).slice(0, 10);
     // The statistics label each institution with its name (verified organizations of the directory).
-    const names = top.map((r) => (r.labels && r.labels.broker_level3) || "机构 " + String(r.key.broker_level3).slice(0, 8));
+    const names = top.map((r) => (r.labels && r.labels.broker_level3) || "机构 …" + String(r.key.broker_level3).slice(-8));
     if (!top.length) {
       body.innerHTML = '<tr><td colspan="5" class="empty">暂无数据</td></tr>';
       return;
