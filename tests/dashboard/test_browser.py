@@ -277,9 +277,17 @@ class Watched:
         return self.page
 
     def wait_renders(self, n: int) -> None:
-        self.page.wait_for_function(
-            "n => document.body.dataset.ready !== '0' && Number(document.body.dataset.renders) >= n", arg=n
-        )
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        try:
+            self.page.wait_for_function(
+                "n => document.body.dataset.ready !== '0' && Number(document.body.dataset.renders) >= n", arg=n
+            )
+        except PlaywrightTimeout:
+            state = self.page.evaluate(
+                "() => ({...document.body.dataset, notice: document.getElementById('notice').textContent})"
+            )
+            raise AssertionError(f"not ready: {state}; problems: {self.problems}") from None
         assert self.page.evaluate("document.body.dataset.ready") == "1", self.page.inner_text("#notice")
 
     def attr(self, selector: str, name: str) -> str:

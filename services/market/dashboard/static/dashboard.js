@@ -625,9 +625,12 @@
 
   // This script is deferred before ECharts: the data requests start at once, ECharts compiles meanwhile, and the
   // charts are drawn once the document (with every deferred script) is ready.
+  // (A deferred script runs while readyState is already "interactive" but before DOMContentLoaded: wait for the
+  // event, or for "load" should this script ever run later.)
   const domReady = new Promise((resolve) => {
-    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", resolve, { once: true });
-    else resolve();
+    if (document.readyState === "complete") resolve();
+    document.addEventListener("DOMContentLoaded", resolve, { once: true });
+    window.addEventListener("load", resolve, { once: true });
   });
   (() => {
     $("signin").addEventListener("submit", signIn);
