@@ -9,6 +9,8 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && { echo $$p; break; }; \
 	done)
 STAMP := $(VENV)/.installed-stamp
+# The dashboard's chart library (ECharts, pinned and verified from the npm registry; infra/vendor_assets.py).
+VENDOR := services/market/dashboard/static/vendor/VERSION
 BIN := $(VENV)/bin
 # PostgreSQL for the second run of every database test: used when it answers (CI requires it).
 TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
@@ -25,15 +27,19 @@ $(STAMP): pyproject.toml
 		$(BIN)/python -m pip install --quiet -e '.[dev]'; }
 	@touch $(STAMP)
 
-install: $(STAMP)
+$(VENDOR): infra/vendor_assets.py | $(STAMP)
+	$(BIN)/python infra/vendor_assets.py
+	@touch $(VENDOR)
 
-run: $(STAMP)
+install: $(STAMP) $(VENDOR)
+
+run: $(STAMP) $(VENDOR)
 	DATA_DIR=$(DATA_DIR) $(BIN)/techmarket serve --host $(HOST) --port $(PORT)
 
 # The production topology on this machine (README "Production"): nginx gateway on PORT, auth, market (2 workers),
 # search, the relays, on the machine's PostgreSQL (PROD_DATABASE_ADMIN_URL). Foreground: Ctrl-C stops it;
 # PROD_DETACH=1 returns at once (then `make prod-down`).
-prod: $(STAMP)
+prod: $(STAMP) $(VENDOR)
 	PORT=$(PORT) HOST=$(HOST) $(BIN)/techmarket prod up $(if $(PROD_DETACH),--detach,)
 
 prod-down: $(STAMP)
@@ -46,7 +52,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy services shared
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(VENDOR)
 	@if $(BIN)/python -c "import asyncio, asyncpg, sys; \
 		sys.exit(0 if asyncio.run(asyncpg.connect('$(TEST_POSTGRES_URL)', timeout=3)) else 1)" >/dev/null 2>&1; then \
 		echo "PostgreSQL answers at $(TEST_POSTGRES_URL): database tests run on SQLite and PostgreSQL"; \

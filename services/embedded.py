@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from services.auth.app import create_app as create_auth_app
 from services.auth.settings import AuthSettings
 from services.market.app import create_app as create_market_app
+from services.market.dashboard.router import router as dashboard_router
 from services.market.settings import MarketSettings
 from services.search.app import create_app as create_search_app
 from services.search.settings import SearchSettings
@@ -90,6 +91,8 @@ def create_app(
             }
         )
 
+    # The public dashboard at the top level, as the production gateway routes /dashboard to market.
+    gateway.include_router(dashboard_router)
     for name, sub in zip(("auth", "search", "market"), sub_apps, strict=True):
         gateway.mount(f"/{name}", sub)
     return gateway

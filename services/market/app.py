@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 
 from services.market.brokers.router import router as brokers_router
 from services.market.contracts.router import router as contracts_router
+from services.market.dashboard.router import router as dashboard_router
 from services.market.directory.router import router as directory_router
 from services.market.directory.stats_router import router as institution_stats_router
 from services.market.listings.router import achievements_router, demands_router
@@ -46,6 +47,7 @@ ROUTERS: list[APIRouter] = [
     notifications_router,
     webhooks_router,
     saved_searches_router,
+    dashboard_router,
 ]
 
 SPEC = ServiceSpec(

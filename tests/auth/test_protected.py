@@ -27,7 +27,7 @@ PROTECTED_ENDPOINTS: list[tuple[str, str]] = [
 OTHER_SERVICES_ENDPOINTS: list[tuple[str, str, str]] = [
     ("POST", "/market/achievements", "member"),
     ("GET", "/market/contracts", "member"),
-    ("GET", "/market/stats/contracts", "statistician"),
+    ("GET", "/market/stats/contracts?format=csv", "statistician"),  # anonymous reads are JSON only
     ("POST", "/search/documents", "service"),
 ]
 

@@ -127,7 +127,14 @@ def _contract_as_owner(world: World) -> dict[str, Any]:
 
 
 # Who counts the world's registered contract in its statistics (the 1+4+N subtree of the broker, the office).
-STATS_SCOPE = {"registrar_other": 0, "registrar": 1, "stat_in": 1, "stat_out": 0, "platform_admin": 1}
+def _file(name: str) -> Callable[[World], Awaitable[dict[str, str]]]:
+    async def fresh(_: World) -> dict[str, str]:
+        return {"name": name}
+
+    return fresh
+
+
+STATS_SCOPE = {"anonymous": 1, "registrar_other": 0, "registrar": 1, "stat_in": 1, "stat_out": 0, "platform_admin": 1}
 _PAST = "past authorization"
 _ST = "412 = stale If-Match, " + _PAST
 
@@ -328,10 +335,11 @@ ROWS: tuple[Row, ...] = (
         "needs the auth:directory scope (auth's relay)", json={}),
     Row("GET", "/market/directory/organizations/{organization_id}", "200 200 200 200 200 200 200 200 200 200"),
     # After office A registered the contract: counted in office A's, sub-center A's and the platform's scope only,
-    # even when a caller asks for the broker's subtree and office A by name.
-    Row("GET", "/market/stats/contracts", "401 403 403 403 403 200 200 200 200 200", phase=2, counts=STATS_SCOPE,
+    # even when a caller asks for the broker's subtree and office A by name. Anonymous callers see every
+    # registered contract (the public scope) but may not name an office (403); the cumulative row counts theirs.
+    Row("GET", "/market/stats/contracts", "403 403 403 403 403 200 200 200 200 200", phase=2, counts=STATS_SCOPE,
         query={"broker_org": "{org_id}", "office": "{office_id}"}),
-    Row("GET", "/market/stats/cumulative", "401 403 403 403 403 200 200 200 200 200", phase=2, counts=STATS_SCOPE),
+    Row("GET", "/market/stats/cumulative", "200 403 403 403 403 200 200 200 200 200", phase=2, counts=STATS_SCOPE),
     Row("GET", "/market/stats/public", "200 200 200 200 200 200 200 200 200 200"),
     # Targets: anyone reads; platform admins and the center's statisticians write (stat_in/stat_out: sub-centers).
     Row("GET", "/market/stats/targets", "200 200 200 200 200 200 200 200 200 200", query={"limit": "100"},
@@ -342,6 +350,18 @@ ROWS: tuple[Row, ...] = (
     Row("PATCH", "/market/stats/targets/{target_id}", "401 403 403 403 403 403 403 403 403 412", _ST,
         json={"value": 1}, headers=STALE),
     Row("GET", "/market/stats/institutions", "200 200 200 200 200 200 200 200 200 200"),
+    # ---- the public dashboard page (market serves it; the embedded app at the top level too) --------------------
+    *(
+        row
+        for prefix in ("", "/market")
+        for row in (
+            Row("GET", f"{prefix}/dashboard", "200 200 200 200 200 200 200 200 200 200"),
+            Row("GET", f"{prefix}/dashboard/static/{{name}}", "200 200 200 200 200 200 200 200 200 200",
+                fresh=_file("dashboard.js")),
+            Row("GET", f"{prefix}/dashboard/vendor/{{name}}", "200 200 200 200 200 200 200 200 200 200",
+                "the vendored ECharts (make install)", fresh=_file("echarts.min.js")),
+        )
+    ),
 )
 # fmt: on
 
@@ -355,9 +375,11 @@ def route_table(app: FastAPI) -> Iterator[tuple[str, str]]:
                     if method != "HEAD":
                         yield method, f"{route.path}{context.path_format}"
         else:
-            for method in sorted(getattr(route, "methods", None) or ()):
-                if method != "HEAD":
-                    yield method, str(getattr(route, "path_format", route.path))
+            # The embedded app's own routes: its index, and the dashboard router it includes.
+            for context in iter_route_contexts([route]):
+                for method in sorted(context.methods or ()):
+                    if method != "HEAD":
+                        yield method, str(context.path_format)
 
 
 def test_every_endpoint_has_exactly_one_row(tmp_path: Path) -> None:

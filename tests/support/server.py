@@ -47,7 +47,7 @@ def running_server(
     data_dir: Path, *, startup_timeout: float = 60.0, settings: dict[str, str] | None = None
 ) -> Iterator[RunningServer]:
     """`techmarket serve` on a free port with a fresh ``data_dir``; stopped (SIGTERM, then SIGKILL) on exit.
-    ``settings``: environment variables that override the defaults below."""
+    ``settings``: environment variables that override the defaults below (database URLs included)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     env = {
@@ -69,12 +69,13 @@ def running_server(
         # A live notification stream stays open until it ends; a fuzzer's request would wait for it (and time out),
         # so a served test app ends each stream after a second, as it would at a token's expiry.
         "MARKET_NOTIFICATIONS_STREAM_MAX_SECONDS": "1",
-        **(settings or {}),
     }
-    # Database URLs of the caller's environment would point the server at someone else's databases.
+    # Database URLs of the caller's environment would point the server at someone else's databases; the
+    # caller's ``settings`` may name its own (a PostgreSQL run).
     for name in list(env):
         if name.endswith("DATABASE_URL") or name == "MEILI_URL":
             del env[name]
+    env.update(settings or {})
     log_path = data_dir / "server.log"
     base_url = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log:

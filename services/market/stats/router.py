@@ -30,7 +30,7 @@ from shared.clock import IsoDate, today_in_china
 from shared.db import ReadSessionDep, SnapshotSessionDep
 from shared.errors import ValidationFailed, problem_responses
 from shared.money import fen_to_yi_yuan
-from shared.security import CurrentPrincipal
+from shared.security import OptionalPrincipal
 
 __all__ = ["router"]
 
@@ -79,8 +79,10 @@ def _check_range(date_from: dt.date | None, date_to: dt.date | None, *, to_name:
         "Number of contracts, contract amount and technology amount by registration date (amendments and "
         "revocations by their effective dates), grouped by any combination (up to 4) of: "
         + ", ".join(GROUP_DIMS)
-        + ". Filters take the same dimensions. Statisticians of the center and of government organizations see "
-        "everything, other statisticians the contracts brokered in their subtree, registrars their office's. "
+        + ". Filters take the same dimensions. Anonymous callers see every registered contract, aggregated, but may not "
+        "group or filter by `office` (403 naming the field) nor download CSV/XLSX (401: sign in to download). "
+        "Signed in: statisticians of the center and of government organizations see everything, other "
+        "statisticians the contracts brokered in their subtree, registrars their office's, other members 403. "
         "Amounts are integer fen plus exact 万元/亿元 strings. CSV/XLSX: `format=` or the Accept header."
     ),
     response_model=BreakdownPublic,
@@ -89,7 +91,7 @@ def _check_range(date_from: dt.date | None, date_to: dt.date | None, *, to_name:
 async def contract_stats(
     request: Request,
     session: ReadSessionDep,
-    principal: CurrentPrincipal,
+    principal: OptionalPrincipal,
     date_from: Annotated[IsoDate | None, Query(alias="from", description="First day, inclusive.")] = None,
     date_to: Annotated[
         IsoDate | None, Query(alias="to", description="Last day, inclusive; not before `from` (else 422 naming `to`).")
@@ -109,6 +111,8 @@ async def contract_stats(
     chosen = export.negotiate(request, fmt)
     _check_range(date_from, date_to)
     groups = service.parse_group_by(group_by)
+    if principal is None:
+        service.check_anonymous(group_by=groups, office=office, export_format=chosen)
     filters, echo = service.build_filters(
         {
             "seller_region": seller_region,
@@ -185,7 +189,8 @@ async def _target(session: AsyncSession, legacy: targets_service.LegacyTarget, f
         "Beijing), the progress toward the headline target (`target`: the seeded 6000亿元 of contract amount "
         "by sellers in Sichuan from 2021-01-01 to 2025-12-31, as /market/stats/targets holds it), the progress "
         "toward every target within the caller's scope whose period meets the range (`targets`), and every month "
-        "with running totals. Scoped like the breakdown."
+        "with running totals. Scoped like the breakdown: anonymous callers see every registered contract (JSON "
+        "only; CSV/XLSX need a token: 401)."
     ),
     response_model=CumulativePublic,
     responses=_EXPORT_RESPONSES,
@@ -193,7 +198,7 @@ async def _target(session: AsyncSession, legacy: targets_service.LegacyTarget, f
 async def cumulative_stats(
     request: Request,
     session: SnapshotSessionDep,
-    principal: CurrentPrincipal,
+    principal: OptionalPrincipal,
     since: Annotated[
         IsoDate | None, Query(description="First day, inclusive; the period spans at most 100 years.")
     ] = None,
@@ -212,6 +217,8 @@ async def cumulative_stats(
     _check_range(start, end, to_name="until")
     if (end.year - start.year) > 100:
         raise ValidationFailed.field("since", "at most 100 years", type="range_too_long")
+    if principal is None:
+        service.check_anonymous(group_by=[], office=None, export_format=chosen)
     series = await service.breakdown(session=session, date_from=start, date_to=end, group_by=["month"], filters=scope)
     by_month = {r.key["month"]: r for r in series.rows}
     points: list[MonthPoint] = []

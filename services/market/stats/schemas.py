@@ -57,7 +57,10 @@ class BreakdownRowPublic(Amounts):
     """One group of a breakdown."""
 
     key: dict[str, str | int | None] = Field(description="The group's value of each group_by dimension.")
-    labels: dict[str, str] = Field(description="Chinese labels of the key values when known (regions, kinds …).")
+    labels: dict[str, str] = Field(
+        description="Chinese labels of the key values when known (regions, kinds …; the "
+        "name of a verified organization for the broker dimensions).",
+    )
 
 
 class BreakdownPublic(BaseModel):

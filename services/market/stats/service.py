@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import contextlib
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
@@ -14,9 +15,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.market.contracts import reference as contract_reference
+from services.market.directory import service as directory_service
 from services.market.stats.cube import GROUP_DIMS, TIME_DIMS, cell_rows, level_for
 from services.market.stats.repository import Filter, StatsRepository
-from shared.errors import Forbidden, ValidationFailed
+from shared.errors import Forbidden, Unauthorized, ValidationFailed
 from shared.reference.regions import is_valid_region, region
 from shared.reference.technical_fields import technical_fields
 from shared.security import Principal
@@ -26,6 +28,7 @@ __all__ = [
     "BreakdownRow",
     "Filter",
     "breakdown",
+    "check_anonymous",
     "fold_import",
     "fold_pending",
     "scope_filters",
@@ -76,8 +79,14 @@ async def rebuild(*, session: AsyncSession) -> None:
     await repo.fold_ledger()
 
 
-def scope_filters(principal: Principal) -> list[Filter]:
-    """The filters that limit statistics to what ``principal`` may see; 403 for callers without a stats role."""
+def scope_filters(principal: Principal | None) -> list[Filter]:
+    """The filters that limit statistics to what ``principal`` may see; 403 for callers without a stats role.
+
+    Anonymous callers (``None``) get the public scope: every registered contract, aggregated (what
+    /market/stats/public shows); ``check_anonymous`` keeps them from the office dimension and the exports.
+    """
+    if principal is None:
+        return []
     if principal.has_role("platform_admin"):
         return []
     if principal.has_role("statistician"):
@@ -260,7 +269,32 @@ async def breakdown(
         total.count += sums[0]
         total.contract_amount_fen += sums[1]
         total.technology_amount_fen += sums[2]
+    await _label_organizations(session, out, [g for g in group_by if g in _ORG_DIMS])
     return Breakdown(rows=out, source=source, total=total)
+
+
+# Dimensions whose values are organization ids: labelled with the verified organization's name from the directory.
+_ORG_DIMS = frozenset({"broker_org", "broker_level1", "broker_level2", "broker_level3"})
+
+
+async def _label_organizations(session: AsyncSession, rows: Sequence[BreakdownRow], dims: Sequence[str]) -> None:
+    if not dims:
+        return
+    ids: dict[str, uuid.UUID] = {}
+    for row in rows:
+        for dim in dims:
+            value = row.key.get(dim)
+            if value and value not in ids:
+                with contextlib.suppress(ValueError):
+                    ids[str(value)] = uuid.UUID(str(value))
+    if not ids:
+        return
+    cards = await directory_service.get_many(session, ids.values())
+    for row in rows:
+        for dim in dims:
+            card = cards.get(ids.get(str(row.key.get(dim)), uuid.UUID(int=0)))
+            if card is not None and card.verified:
+                row.labels[dim] = card.name
 
 
 def ratio(numerator: int, denominator: int) -> str:
@@ -347,6 +381,24 @@ def parse_group_by(raw: str | None) -> list[str]:
     if len(names) > 4:
         raise ValidationFailed.field("group_by", "at most 4 dimensions", type="too_many_dimensions")
     return names
+
+
+def check_anonymous(*, group_by: Sequence[str], office: object | None, export_format: str) -> None:
+    """Refuse what anonymous callers may not do: downloads (401) and the office dimension (403 naming the field).
+
+    The registration office is an operational detail of the offices, not a public figure.
+    """
+    if export_format != "json":
+        raise Unauthorized(
+            "Sign in to download: CSV and XLSX exports need a bearer access token.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    for name, value in (("group_by", "office" if "office" in group_by else None), ("office", office)):
+        if value is not None:
+            message = "anonymous callers may not group or filter by registration office; sign in"
+            raise Forbidden(
+                f"{name}: {message}.", errors=[{"field": name, "message": message, "type": "sign_in_required"}]
+            )
 
 
 def scope_echo(filters: Sequence[Filter]) -> dict[str, str]:

@@ -2,7 +2,8 @@
 market (2 worker processes), search and the two relays, each its own OS process with ENVIRONMENT=production, on
 PostgreSQL. One topology serves the whole module (starting it takes ~20 s).
 
-- the gateway exposes the embedded default's URLs (/, /auth, /market, /search) and OpenAPI `servers` say so;
+- the gateway exposes the embedded default's URLs (/, /auth, /market, /search, /dashboard) and OpenAPI `servers`
+  say so;
 - the README walkthrough (docs/walkthrough.sh) runs through with BASE_URL at the gateway;
 - search follows market through the relay process;
 - a token from the auth process verifies at market and search (JWKS over HTTP), a forged one nowhere;
@@ -98,6 +99,16 @@ def test_the_gateway_serves_the_urls_of_the_embedded_default(topology: Topology)
         missing = client.get("/nowhere")
         assert missing.status_code == 404
         assert missing.json()["type"] == "urn:techmarket:problem:not-found"
+        # The dashboard: the gateway's /dashboard reaches market's root, which serves it under /market too.
+        for prefix in ("", "/market"):
+            page = client.get(f"{prefix}/dashboard")
+            assert page.status_code == 200, prefix
+            assert page.headers["content-type"].startswith("text/html"), prefix
+            script = client.get(f"{prefix}/dashboard/static/dashboard.js")
+            assert script.status_code == 200
+            assert script.headers["content-type"].startswith("text/javascript")
+            assert client.get(f"{prefix}/dashboard/vendor/echarts.min.js").status_code == 200, prefix
+        assert client.get("/market/stats/cumulative").status_code == 200  # anonymous statistics, as in `make run`
     # Each process of the topology is addressable, and market runs two workers.
     assert all(topology.is_running(name) for name in ("auth", "market", "search", "relay", "auth-relay", "gateway"))
     assert len(topology.market_worker_pids()) == 2

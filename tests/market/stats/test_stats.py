@@ -155,6 +155,13 @@ class TestBreakdown:
             (None, None, None, 6, 13_742_67, 13_183_00),
             (str(center.org_id), str(sub_center.org_id), str(broker.org_id), 2, 3_000, 3_000),
         ]
+        # Organization dimensions are labelled with the verified organization's name (the directory's card).
+        assert tree["rows"][1]["labels"] == {
+            "broker_level1": center.org_name,
+            "broker_level2": sub_center.org_name,
+            "broker_org": broker.org_name,
+        }
+        assert tree["rows"][0]["labels"] == {}
         subtree = await stats(stack, center, f"broker_org={sub_center.org_id}")
         assert subtree["total"]["count"] == 2
         scoped = await stats(stack, sub_center, "group_by=year")
@@ -169,8 +176,48 @@ class TestBreakdown:
     async def test_who_may_not(self, stack: Stack, actors: Actors, office: Actor) -> None:
         member = await actors.org_member(kind="university")
         assert_problem(await stack.client.get("/market/stats/contracts", headers=member.headers), 403)
-        assert_problem(await stack.client.get("/market/stats/contracts"), 401)
         assert_problem(await stack.client.get("/market/stats/cumulative", headers=member.headers), 403)
+
+
+class TestAnonymous:
+    """Without a token: the public scope (every registered contract, aggregated), no office, no downloads."""
+
+    async def test_reads_the_public_scope(self, stack: Stack, office: Actor, center: Actor) -> None:
+        query = "group_by=year,kind&technical_field=new_energy"
+        anonymous = await stack.client.get(f"/market/stats/contracts?{query}")
+        assert anonymous.status_code == 200, anonymous.text
+        signed_in = await stats(stack, center, query)
+        assert triples(anonymous.json()) == triples(signed_in)
+        assert anonymous.json()["total"]["count"] == 3
+        cumulative = await stack.client.get("/market/stats/cumulative?since=2021-01-01&until=2025-12-31")
+        assert cumulative.status_code == 200, cumulative.text
+        assert cumulative.json()["count"] == len(HISTORY)
+        assert cumulative.json()["scope"] == {}
+
+    @pytest.mark.parametrize(
+        ("query", "field"),
+        [("group_by=year,office", "group_by"), ("office=0190b3f2-0000-7000-8000-000000000000", "office")],
+    )
+    async def test_office_is_403_naming_the_field(self, stack: Stack, office: Actor, query: str, field: str) -> None:
+        problem = assert_problem(await stack.client.get(f"/market/stats/contracts?{query}"), 403)
+        assert problem["errors"][0]["field"] == field
+        assert problem["errors"][0]["type"] == "sign_in_required"
+
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "/market/stats/contracts?format=csv",
+            "/market/stats/contracts?format=xlsx",
+            "/market/stats/cumulative?format=csv",
+        ],
+    )
+    async def test_downloads_are_401(self, stack: Stack, office: Actor, path: str) -> None:
+        response = await stack.client.get(path)
+        problem = assert_problem(response, 401)
+        assert "sign in to download" in problem["detail"].lower()
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        by_accept = await stack.client.get("/market/stats/contracts", headers={"Accept": "text/csv"})
+        assert_problem(by_accept, 401)
 
     @pytest.mark.parametrize(
         ("query", "field"),
