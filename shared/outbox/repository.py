@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Generic, TypeVar
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -30,17 +30,34 @@ class OutboxRepository(Generic[E]):
         if flush:
             await self.session.flush()
 
-    async def claim_due(self, *, now: dt.datetime, limit: int) -> list[E]:
-        """Lock the oldest due undelivered events; rows another relay holds are skipped (PostgreSQL)."""
+    def claim_query(self, *, now: dt.datetime, limit: int) -> Select[E]:
+        """The oldest due undelivered events, locked: read in seq order from the partial index ``ix_<table>_pending``
+        (only undelivered rows, already in seq order), so no sort, whatever the backlog (tests/shared/test_outbox_plans.py).
+        """
         m = self.model
-        query = (
+        return (
             select(m)
             .where(col(m.delivered_at).is_(None), col(m.next_attempt_at) <= now)
             .order_by(col(m.seq))
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        return list((await self.session.execute(query)).scalars())
+
+    async def claim_due(self, *, now: dt.datetime, limit: int) -> list[E]:
+        """Lock the oldest due undelivered events; rows another relay holds are skipped (PostgreSQL)."""
+        return list((await self.session.execute(self.claim_query(now=now, limit=limit))).scalars())
+
+    def undelivered_query(
+        self, *, entities: Sequence[tuple[str, uuid.UUID]], up_to_seq: int
+    ) -> Select[str, uuid.UUID, int | None]:
+        """One equality per entity on ``ix_<table>_entity (entity_kind, entity_id, seq)``: bounded by the entities'
+        own events, not the backlog. No ORDER BY on purpose: it would let the planner walk the whole backlog in seq
+        order instead (the caller sorts the few rows)."""
+        m = self.model
+        match = or_(*(and_(col(m.entity_kind) == kind, col(m.entity_id) == entity_id) for kind, entity_id in entities))
+        return select(col(m.entity_kind), col(m.entity_id), col(m.seq)).where(
+            col(m.delivered_at).is_(None), col(m.seq) <= up_to_seq, match
+        )
 
     async def undelivered_of(
         self, *, entities: Sequence[tuple[str, uuid.UUID]], up_to_seq: int
@@ -48,14 +65,9 @@ class OutboxRepository(Generic[E]):
         """(kind, id, seq) of every undelivered event of ``entities`` up to ``up_to_seq``, in seq order."""
         if not entities:
             return []
-        m = self.model
-        match = or_(*(and_(col(m.entity_kind) == kind, col(m.entity_id) == entity_id) for kind, entity_id in entities))
-        query = (
-            select(col(m.entity_kind), col(m.entity_id), col(m.seq))
-            .where(col(m.delivered_at).is_(None), col(m.seq) <= up_to_seq, match)
-            .order_by(col(m.seq))
-        )
-        return [(row[0], row[1], int(row[2] or 0)) for row in (await self.session.execute(query)).all()]
+        query = self.undelivered_query(entities=entities, up_to_seq=up_to_seq)
+        rows = [(row[0], row[1], int(row[2] or 0)) for row in (await self.session.execute(query)).all()]
+        return sorted(rows, key=lambda row: row[2])
 
     async def lease(self, seqs: Sequence[int], *, until: dt.datetime) -> None:
         m = self.model
