@@ -50,11 +50,16 @@ class OutboxRepository(Generic[E]):
     def undelivered_query(
         self, *, entities: Sequence[tuple[str, uuid.UUID]], up_to_seq: int
     ) -> Select[str, uuid.UUID, int | None]:
-        """One equality per entity on ``ix_<table>_entity (entity_kind, entity_id, seq)``: bounded by the entities'
-        own events, not the backlog. No ORDER BY on purpose: it would let the planner walk the whole backlog in seq
-        order instead (the caller sorts the few rows)."""
+        """Per entity kind, ``entity_kind = ? AND entity_id IN (...)`` on ``ix_<table>_entity (entity_kind, entity_id,
+        seq)``: bounded by the entities' own events, not the backlog. No ORDER BY on purpose: it would let the planner
+        walk the whole backlog in seq order instead (the caller sorts the few rows)."""
         m = self.model
-        match = or_(*(and_(col(m.entity_kind) == kind, col(m.entity_id) == entity_id) for kind, entity_id in entities))
+        ids_by_kind: dict[str, list[uuid.UUID]] = {}
+        for kind, entity_id in entities:
+            ids_by_kind.setdefault(kind, []).append(entity_id)
+        match = or_(
+            *(and_(col(m.entity_kind) == kind, col(m.entity_id).in_(ids)) for kind, ids in sorted(ids_by_kind.items()))
+        )
         return select(col(m.entity_kind), col(m.entity_id), col(m.seq)).where(
             col(m.delivered_at).is_(None), col(m.seq) <= up_to_seq, match
         )

@@ -112,7 +112,7 @@ async def test_relay_queries_do_not_sort_or_scan_the_backlog(
     if empty_engine.dialect.name == "sqlite":
         assert claim == [f"SCAN {table} USING INDEX {pending}"], claim
         searches = [line for line in check if line.startswith(("SEARCH", "SCAN"))]
-        assert len(searches) == 100, check
+        assert searches, check
         assert all(line.startswith(f"SEARCH {table} USING INDEX {entity} (") for line in searches), check
         assert not any("TEMP B-TREE" in line for line in check), check
     else:
@@ -121,9 +121,10 @@ async def test_relay_queries_do_not_sort_or_scan_the_backlog(
         assert "Sort" not in text, text
         assert "Seq Scan" not in text, text
         text = "\n".join(check)
-        assert f"Bitmap Index Scan on {entity}" in text or f"Index Scan using {entity}" in text, text
-        # PostgreSQL may AND the entities' bitmap with the pending index's ``seq <= up_to_seq``: those entries are the
-        # claimed rows and the not-yet-due ones before them (leased, backing off), not the backlog behind the batch.
+        # Either the entities' index, or the pending index cut at ``seq <= up_to_seq``: the pending entries before the
+        # batch's last seq are the batch itself and the not-yet-due ones before it (leased, backing off: at most
+        # the backoff cap's worth of rounds), never the backlog behind the batch.
+        assert entity in text or "Index Cond: (seq <= " in text, text
         assert "Seq Scan" not in text, text
         assert "Sort" not in text, text
 
