@@ -62,7 +62,7 @@ async def _fill(engine: AsyncEngine, model: type[OutboxEventFields]) -> list[uui
     """DELIVERED delivered events, then UNDELIVERED undelivered ones (one entity each); the undelivered ids."""
     table = model.__table__  # type: ignore[attr-defined]
     ids = [uuid.uuid4() for _ in range(DELIVERED + UNDELIVERED)]
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "event_id": uuid.uuid4(),
             "event_type": "achievement.upserted",
