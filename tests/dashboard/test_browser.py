@@ -14,7 +14,6 @@ import datetime as dt
 import json
 import os
 import secrets
-import uuid
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,8 +30,9 @@ from tests.conftest import BACKENDS, REPO_ROOT
 from tests.market.contracts.factories import ensure_office, register, registrar, submit
 from tests.market.contracts.test_import import import_row, to_csv
 from tests.market.directory.factories import add_broker
-from tests.support.actors import Actor, Actors
+from tests.support.actors import Actor
 from tests.support.databases import postgres_url_from_env
+from tests.support.live import LiveActors, LiveStack
 from tests.support.server import RunningServer, running_server
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
@@ -79,33 +79,6 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run ``coroutine`` to the end in a thread of its own (Playwright's sync API keeps a loop in this one)."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
-
-
-class _LiveStack:
-    """What the shared factories need of a stack: a client (here, of the running server)."""
-
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
-
-
-class LiveActors(Actors):
-    """Actors made through a running server's API; its own auth relay carries organizations to market."""
-
-    async def sync_directory(self, *org_ids: uuid.UUID) -> int:
-        for org_id in org_ids:
-            for _ in range(300):  # the relay runs every few hundred ms; wait for the organization's public card
-                if (await self.client.get(f"/market/directory/organizations/{org_id}")).status_code == 200:
-                    break
-                await asyncio.sleep(0.1)
-            else:
-                raise AssertionError(f"organization {org_id} never reached market's directory")
-        return len(org_ids)
-
-    async def org_member(self, **kwargs: Any) -> Actor:
-        actor = await super().org_member(**kwargs)
-        if actor.org_id is not None and kwargs.get("verified", True) and actor.org_kind != "center":
-            await self.sync_directory(actor.org_id)
-        return actor
 
 
 @dataclass
@@ -168,7 +141,7 @@ async def _designations_and_targets(
         )
         assert response.status_code == 200, response.text
     for name, days in CERTIFICATES:
-        await add_broker(_LiveStack(client), actors, brokers[name].org_id, valid_until=today + dt.timedelta(days=days))  # type: ignore[arg-type]
+        await add_broker(LiveStack(client), actors, brokers[name].org_id, valid_until=today + dt.timedelta(days=days))  # type: ignore[arg-type]
     created = []
     for body in (
         {
@@ -205,8 +178,8 @@ async def _designations_and_targets(
 
 async def _populate(base_url: str) -> tuple[Actor, Actor, str, str, str, str, list[str]]:
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
-        stack: Any = _LiveStack(client)
-        actors = LiveActors(stack)
+        stack: Any = LiveStack(client)
+        actors = LiveActors(client)
         office = await registrar(actors, region_code="510000")
         chongqing_office = await registrar(actors, region_code="500000")
         await ensure_office(stack, office)
