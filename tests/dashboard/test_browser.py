@@ -2,6 +2,7 @@
 
 Once on SQLite and once on PostgreSQL (when TEST_POSTGRES_URL is set): data is made through the public API (a
 registration office imports historical contracts, brokers of two sub-centers submit contracts it registers), then
+institutions are designated and brokers certified through auth's API and two targets added through market's, then
 the page is loaded anonymously, at phone width, by a sub-center's statistician (their subtree only) and by the
 center's statistician with a filter. Every headline number is read from the DOM's exact attributes (data-fen,
 data-count, data-series) and compared with the API's answer for the same query. Screenshots go to artifacts/.
@@ -379,7 +380,7 @@ def _chart(watched: Watched, chart: str) -> dict[str, tuple[int, int, int]]:
     return {str(key): (contract, technology, count) for key, contract, technology, count in watched.series(chart)}
 
 
-def _assert_targets(watched: Watched, targets: list[dict[str, Any]], world: World) -> None:
+def _assert_targets(watched: Watched, targets: list[dict[str, Any]], world: World, *, public: bool = True) -> None:
     """Each target card shows the API's achieved, share, days left and status, in the API's order."""
     cards = watched.page.query_selector_all("#targets .target")
     assert [c.get_attribute("data-target-id") for c in cards] == [t["id"] for t in targets]
@@ -399,6 +400,8 @@ def _assert_targets(watched: Watched, targets: list[dict[str, Any]], world: Worl
             target["status"], f"距目标期结束还有 {target['days_left']} 天"
         )
         assert status in text, text
+    if not public:
+        return
     # The seeded 2021–2025 targets have ended, this year's runs, next year's has not started.
     statuses = {t["id"]: t["status"] for t in targets}
     assert [statuses[i] for i in world.targets] == ["running", "not_started"]
@@ -525,6 +528,11 @@ class TestDashboard:
             page.click("#signin button[type=submit]")
             watched.wait_renders(2)
             unfiltered = int(watched.attr("#total-contract", "data-fen"))
+            # Signed in, the targets are the caller's that meet the period (/cumulative): not next year's.
+            targets = _api(world, "/market/stats/cumulative", world.center)["targets"]
+            assert world.targets[0] in {t["id"] for t in targets}
+            assert world.targets[1] not in {t["id"] for t in targets}
+            _assert_targets(watched, targets, world, public=False)
             page.select_option("#f-field", "new_energy")
             watched.requests.clear()
             page.click("#filters button[type=submit]")
