@@ -12,12 +12,17 @@
 Between loads the machine's load average is printed: the machine is shared, and the numbers depend on it.
 
 Prints a table (median / min / max of each); docs/benchmarks.md "## Dashboard" records a run.
+
+With ``--directory`` it first builds, through the running server's API (as the browser tests do), the 1+4+N tree the
+page's institution sections count: four sub-centers, transfer institutions below them, designations (示范机构) and
+broker certificates (some expired), and a Sichuan–Chongqing contract-amount target running to this year's end — what docs/dashboard.png shows.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import os
 import random
 import statistics
@@ -27,7 +32,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench.stats import World, load
+from shared.clock import today_in_china
+from tests.market.directory.factories import add_broker
+from tests.support.live import LiveActors, LiveStack
 from tests.support.server import running_server
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -82,12 +92,87 @@ def _measure(base_url: str, runs: int, screenshot: Path | None = None) -> dict[s
     return out
 
 
+# Sub-centers (分中心) and their transfer institutions: (name, region, designation level or None, designation year,
+# certificates' last valid day relative to today in days; negative = expired).
+TREE: dict[tuple[str, str], list[tuple[str, str, str | None, int, tuple[int, ...]]]] = {
+    ("成都分中心", "510100"): [
+        ("四川大学技术转移中心", "510100", "national", 2021, (720, 540, 400, 365, 200, 90, -30)),
+        ("电子科技大学科技成果转化中心", "510100", "national", 2022, (700, 380, 300, 120)),
+        ("西南交通大学技术转移中心", "510100", "provincial", 2023, (600, 420, 60)),
+        ("成都技术转移集团", "510100", "provincial", 2024, (500, 240, -10)),
+        ("天府新区知识产权运营中心", "510100", None, 0, (330,)),
+    ],
+    ("绵阳分中心", "510700"): [
+        ("中国工程物理研究院技术转移中心", "510700", "national", 2021, (800, 650, 90)),
+        ("西南科技大学技术转移中心", "510700", "provincial", 2022, (300, 150)),
+    ],
+    ("德阳分中心", "510600"): [
+        ("德阳重装技术转移中心", "510600", "provincial", 2023, (410, 120, -200)),
+    ],
+    ("重庆分中心", "500103"): [
+        ("重庆大学技术转移中心", "500103", "national", 2022, (900, 500, 260, 30)),
+        ("重庆科技成果转化中心", "500103", "provincial", 2025, (450,)),
+    ],
+}
+
+
+async def _directory(base_url: str) -> None:
+    """The 1+4+N tree, designations, certificates and a running target, through the API (see the docstring)."""
+    today = today_in_china()
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+        actors = LiveActors(client)
+        admin = await actors.platform_admin()
+        center = await actors.org_member(kind="center", roles=("statistician",))
+        for (sub_name, sub_region), institutions in TREE.items():
+            sub = await actors.org_member(kind="sub_center", parent=center, name=sub_name, region_code=sub_region)
+            for name, region, level, year, certificates in institutions:
+                org = await actors.org_member(kind="transfer_institution", parent=sub, name=name, region_code=region)
+                if level is not None:
+                    response = await client.put(
+                        f"/auth/organizations/{org.org_id}/designation",
+                        json={"level": level, "year": year},
+                        headers=admin.headers,
+                    )
+                    response.raise_for_status()
+                for days in certificates:
+                    await add_broker(
+                        LiveStack(client),  # type: ignore[arg-type]
+                        actors,
+                        org.org_id,
+                        valid_until=today + dt.timedelta(days=days),
+                    )
+        response = await client.post(
+            "/market/stats/targets",
+            json={
+                "name": f"2021—{today.year}年川渝累计技术合同成交额",
+                "metric": "contract_amount",
+                "region": "川渝",
+                "period_from": "2021-01-01",
+                "period_to": f"{today.year}-12-31",
+                "value": 15_000_000_000_000,  # 1500亿元
+                "source": "川渝科技创新合作工作要点（示例）",
+            },
+            headers=admin.headers,
+        )
+        response.raise_for_status()
+        designated = sum(1 for rows in TREE.values() for row in rows if row[2] is not None)
+        for _ in range(300):  # auth's feed reaches market's directory within seconds
+            body = (await client.get("/market/stats/institutions")).json()
+            if body["demonstration_institutions"]["total"] == designated:
+                return
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"market's directory never counted {designated} demonstration institutions: {body}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000, help="registered contracts to load")
     parser.add_argument("--runs", type=int, default=7, help="cold and warm loads each")
     parser.add_argument("--data-dir", type=Path, help="reuse a loaded data folder (its market.db)")
     parser.add_argument("--screenshot", type=Path, help="save the page after a cold load here (PNG)")
+    parser.add_argument(
+        "--directory", action="store_true", help="first add sub-centers, institutions, designations and a target"
+    )
     args = parser.parse_args()
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
     market_db = data_dir / "market.db"
@@ -105,6 +190,8 @@ def main() -> None:
         )
         print(f"loaded in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     with running_server(data_dir, startup_timeout=300) as server:
+        if args.directory:
+            asyncio.run(_directory(server.base_url))
         result = _measure(server.base_url, args.runs, args.screenshot)
     print(f"/dashboard, {args.rows:,} contracts (SQLite, `techmarket serve`), {args.runs} loads each")
     print(f"  load average at the end: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")

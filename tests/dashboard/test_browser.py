@@ -2,6 +2,7 @@
 
 Once on SQLite and once on PostgreSQL (when TEST_POSTGRES_URL is set): data is made through the public API (a
 registration office imports historical contracts, brokers of two sub-centers submit contracts it registers), then
+institutions are designated and brokers certified through auth's API and two targets added through market's, then
 the page is loaded anonymously, at phone width, by a sub-center's statistician (their subtree only) and by the
 center's statistician with a filter. Every headline number is read from the DOM's exact attributes (data-fen,
 data-count, data-series) and compared with the API's answer for the same query. Screenshots go to artifacts/.
@@ -10,10 +11,10 @@ data-count, data-series) and compared with the API's answer for the same query. 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 import secrets
-import uuid
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,11 +26,14 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from shared.clock import today_in_china
 from tests.conftest import BACKENDS, REPO_ROOT
 from tests.market.contracts.factories import ensure_office, register, registrar, submit
 from tests.market.contracts.test_import import import_row, to_csv
-from tests.support.actors import Actor, Actors
+from tests.market.directory.factories import add_broker
+from tests.support.actors import Actor
 from tests.support.databases import postgres_url_from_env
+from tests.support.live import LiveActors, LiveStack
 from tests.support.server import RunningServer, running_server
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
@@ -78,33 +82,6 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coroutine).result()
 
 
-class _LiveStack:
-    """What the shared factories need of a stack: a client (here, of the running server)."""
-
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
-
-
-class LiveActors(Actors):
-    """Actors made through a running server's API; its own auth relay carries organizations to market."""
-
-    async def sync_directory(self, *org_ids: uuid.UUID) -> int:
-        for org_id in org_ids:
-            for _ in range(300):  # the relay runs every few hundred ms; wait for the organization's public card
-                if (await self.client.get(f"/market/directory/organizations/{org_id}")).status_code == 200:
-                    break
-                await asyncio.sleep(0.1)
-            else:
-                raise AssertionError(f"organization {org_id} never reached market's directory")
-        return len(org_ids)
-
-    async def org_member(self, **kwargs: Any) -> Actor:
-        actor = await super().org_member(**kwargs)
-        if actor.org_id is not None and kwargs.get("verified", True) and actor.org_kind != "center":
-            await self.sync_directory(actor.org_id)
-        return actor
-
-
 @dataclass
 class World:
     server: RunningServer
@@ -115,6 +92,18 @@ class World:
     sub_a_email: str
     center_email: str
     center_password: str
+    targets: list[str]  # ids of the targets the test created (this year's, next year's)
+
+
+# Demonstration institutions the test designates (institution name → level, year) and certificates it gives:
+# (institution name, last valid day relative to today in days); a negative one has expired and does not count.
+DESIGNATIONS = {"四川某技术转移中心": ("national", 2022), "绵阳某技术转移中心": ("provincial", 2024)}
+CERTIFICATES = (
+    ("四川某技术转移中心", 400),
+    ("四川某技术转移中心", 30),
+    ("绵阳某技术转移中心", 0),
+    ("绵阳某技术转移中心", -1),
+)
 
 
 async def _user_with_password(actors: LiveActors, of: Actor, roles: tuple[str, ...]) -> tuple[Actor, str, str]:
@@ -138,10 +127,60 @@ async def _user_with_password(actors: LiveActors, of: Actor, roles: tuple[str, .
     )
 
 
-async def _populate(base_url: str) -> tuple[Actor, Actor, str, str, str, str]:
+async def _designations_and_targets(
+    client: httpx.AsyncClient, actors: LiveActors, brokers: dict[str, Actor]
+) -> list[str]:
+    """Designate the transfer institutions and certify brokers through auth's API, add this year's and next year's
+    targets through market's; wait until market's directory counts them."""
+    admin = await actors.platform_admin()
+    today = today_in_china()
+    for name, (level, year) in DESIGNATIONS.items():
+        response = await client.put(
+            f"/auth/organizations/{brokers[name].org_id}/designation",
+            json={"level": level, "year": year},
+            headers=admin.headers,
+        )
+        assert response.status_code == 200, response.text
+    for name, days in CERTIFICATES:
+        await add_broker(LiveStack(client), actors, brokers[name].org_id, valid_until=today + dt.timedelta(days=days))  # type: ignore[arg-type]
+    created = []
+    for body in (
+        {
+            "name": f"{today.year}年川渝技术合同成交额",
+            "metric": "contract_amount",
+            "region": "川渝",
+            "period_from": f"{today.year}-01-01",
+            "period_to": f"{today.year}-12-31",
+            "value": 500_000_000_00,
+            "source": "测试：年度工作要点",
+        },
+        {
+            "name": f"{today.year + 1}年示范机构",
+            "metric": "demonstration_institutions",
+            "period_from": f"{today.year + 1}-01-01",
+            "period_to": f"{today.year + 1}-12-31",
+            "value": 120,
+            "source": "测试：下一年度计划",
+        },
+    ):
+        response = await client.post("/market/stats/targets", json=body, headers=admin.headers)
+        assert response.status_code == 201, response.text
+        created.append(response.json()["id"])
+    expected = (len(DESIGNATIONS), sum(1 for _, days in CERTIFICATES if days >= 0))
+    for _ in range(300):  # auth's feed carries designations and certificates to market's directory
+        body = (await client.get("/market/stats/institutions")).json()
+        if (body["demonstration_institutions"]["total"], body["certified_brokers"]["total"]) == expected:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError(f"the directory never counted {expected}: {body}")
+    return created
+
+
+async def _populate(base_url: str) -> tuple[Actor, Actor, str, str, str, str, list[str]]:
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
-        stack: Any = _LiveStack(client)
-        actors = LiveActors(stack)
+        stack: Any = LiveStack(client)
+        actors = LiveActors(client)
         office = await registrar(actors, region_code="510000")
         chongqing_office = await registrar(actors, region_code="500000")
         await ensure_office(stack, office)
@@ -175,11 +214,13 @@ async def _populate(base_url: str) -> tuple[Actor, Actor, str, str, str, str]:
         center = await actors.org_member(kind="center", roles=("statistician",))
         sub_a = await actors.org_member(kind="sub_center", roles=("statistician",), parent=center, name="成都分中心")
         sub_b = await actors.org_member(kind="sub_center", roles=("statistician",), parent=center, name="绵阳分中心")
+        brokers: dict[str, Actor] = {}
         for sub, name, amounts in (
             (sub_a, "四川某技术转移中心", (30_000_000_00, 15_000_000_00)),
             (sub_b, "绵阳某技术转移中心", (7_000_000_00,)),
         ):
             broker = await actors.org_member(kind="transfer_institution", roles=("broker",), parent=sub, name=name)
+            brokers[name] = broker
             for i, amount in enumerate(amounts):
                 contract = await submit(
                     stack,
@@ -190,6 +231,7 @@ async def _populate(base_url: str) -> tuple[Actor, Actor, str, str, str, str]:
                     technical_field=("electronic_information", "advanced_manufacturing")[i % 2],
                 )
                 await register(stack, office, contract["id"])
+        targets = await _designations_and_targets(client, actors, brokers)
         center_user, center_email, center_password = await _user_with_password(actors, center, ("statistician",))
         sub_user, sub_email, sub_password = await _user_with_password(actors, sub_a, ("statistician",))
         # Registered contracts reach the statistics through the background fold: wait until all are counted.
@@ -198,7 +240,7 @@ async def _populate(base_url: str) -> tuple[Actor, Actor, str, str, str, str]:
             if total == len(HISTORY) + 3:
                 break
             await asyncio.sleep(0.1)
-        return center_user, sub_user, center_email, center_password, sub_email, sub_password
+        return center_user, sub_user, center_email, center_password, sub_email, sub_password, targets
 
 
 async def _create_databases(server_url: str, prefix: str) -> dict[str, str]:
@@ -239,8 +281,10 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         settings = _run(_create_databases(pg_url, prefix))
     try:
         with running_server(tmp_path_factory.mktemp(f"dashboard-{backend}"), settings=settings) as server:
-            center, sub_a, center_email, center_password, sub_email, sub_password = _run(_populate(server.base_url))
-            yield World(server, backend, center, sub_a, sub_password, sub_email, center_email, center_password)
+            center, sub_a, center_email, center_password, sub_email, sub_password, targets = _run(
+                _populate(server.base_url)
+            )
+            yield World(server, backend, center, sub_a, sub_password, sub_email, center_email, center_password, targets)
     finally:
         if backend == "postgresql" and pg_url is not None:
             _run(_drop_databases(pg_url, prefix))
@@ -336,6 +380,62 @@ def _chart(watched: Watched, chart: str) -> dict[str, tuple[int, int, int]]:
     return {str(key): (contract, technology, count) for key, contract, technology, count in watched.series(chart)}
 
 
+def _assert_targets(watched: Watched, targets: list[dict[str, Any]], world: World, *, public: bool = True) -> None:
+    """Each target card shows the API's achieved, share, days left and status, in the API's order."""
+    cards = watched.page.query_selector_all("#targets .target")
+    assert [c.get_attribute("data-target-id") for c in cards] == [t["id"] for t in targets]
+    for card, target in zip(cards, targets, strict=True):
+        achieved = card.query_selector(".achieved")
+        assert achieved is not None
+        unit = "data-fen" if target["metric"] in ("contract_amount", "technology_amount") else "data-count"
+        assert int(achieved.get_attribute(unit) or -1) == target["achieved"], target
+        assert card.get_attribute("data-share") == target["share"]
+        assert int(card.get_attribute("data-days-left") or -1) == target["days_left"]
+        assert card.get_attribute("data-status") == target["status"]
+        whole, frac = target["share"].split(".")
+        percent = f"{int(whole) * 100 + int(frac[:2])}.{frac[2:4]}%"
+        text = card.inner_text()
+        assert f"完成 {percent}" in text, text
+        status = {"not_started": "目标期尚未开始", "ended": "目标期已结束"}.get(
+            target["status"], f"距目标期结束还有 {target['days_left']} 天"
+        )
+        assert status in text, text
+    if not public:
+        return
+    # The seeded 2021–2025 targets have ended, this year's runs, next year's has not started.
+    statuses = {t["id"]: t["status"] for t in targets}
+    assert [statuses[i] for i in world.targets] == ["running", "not_started"]
+    assert {t["status"] for t in targets} == {"ended", "running", "not_started"}
+
+
+def _assert_institutions(watched: Watched, body: dict[str, Any]) -> None:
+    """Demonstration institutions (total, by level) and certified brokers (total, by sub-center) equal the API's."""
+    demo = body["demonstration_institutions"]
+    assert (demo["total"], demo["by_level"]) == (2, {"national": 1, "provincial": 1})
+    assert int(watched.attr("#demo-total", "data-count")) == demo["total"]
+    for level in ("national", "provincial"):
+        assert int(watched.attr(f"#demo-{level}", "data-count")) == demo["by_level"][level]
+    assert watched.series("chart-demo")[1:] == [["national", 1], ["provincial", 1]]
+    # Against the seeded 2021–2025 target of 100 (next year's 120 has not started).
+    assert watched.series("chart-demo")[0] == ["total", demo["total"], 100]
+    assert int(watched.attr("#demo-title", "data-count")) == 100
+    brokers = body["certified_brokers"]
+    assert brokers["total"] == 3
+    assert int(watched.attr("#brokers-total", "data-count")) == brokers["total"]
+    assert watched.series("chart-brokers") == [
+        [
+            r["sub_center"]["id"] if r["sub_center"] else "",
+            r["sub_center"]["name"] if r["sub_center"] else "中心直属",
+            r["count"],
+        ]
+        for r in brokers["by_sub_center"]
+    ]
+    assert [(name, count) for _, name, count in watched.series("chart-brokers")] == [
+        ("成都分中心", 2),
+        ("绵阳分中心", 1),
+    ]
+
+
 class TestDashboard:
     def test_anonymous_page_equals_the_api(self, world: World, browser: Any) -> None:
         watched = Watched(browser, world.server.base_url, DESKTOP)
@@ -361,10 +461,9 @@ class TestDashboard:
             shown = {k.replace(">", ","): v for k, v in _chart(watched, "chart-flow").items()}
             assert shown == {k: v for k, v in _rows(flows, "seller_province,flow").items() if v[0] > 0}
             assert {"510000,to_chongqing", "500000,to_sichuan", "510000,abroad"} <= set(shown)
-            # The target's progress, exact to the fen.
-            achieved = page.get_attribute("#targets .target .achieved", "data-fen")
-            assert achieved is not None
-            assert int(achieved) == cumulative["target"]["achieved_fen"]
+            # Every target with its progress, as the public headline gives it.
+            _assert_targets(watched, _api(world, "/market/stats/public")["targets"], world)
+            _assert_institutions(watched, _api(world, "/market/stats/institutions"))
             # Top institutions by brokered turnover, with their names from the directory.
             top = _api(world, f"/market/stats/contracts?from={since}&group_by=broker_level3")
             expected = sorted(
@@ -384,9 +483,6 @@ class TestDashboard:
             # Exact values on hover, numbers in 亿元.
             assert "分" in (page.get_attribute("#total-contract", "title") or "")
             assert page.inner_text("#total-contract").endswith("亿元")
-            # Sections whose data is not served yet say so.
-            if "institutions" not in (page.get_attribute("body", "data-features") or ""):
-                assert page.inner_text("#chart-demo") == "暂无数据"
             watched.screenshot(f"dashboard-{world.backend}-desktop.png")
             assert watched.problems == []
         finally:
@@ -432,6 +528,11 @@ class TestDashboard:
             page.click("#signin button[type=submit]")
             watched.wait_renders(2)
             unfiltered = int(watched.attr("#total-contract", "data-fen"))
+            # Signed in, the targets are the caller's that meet the period (/cumulative): not next year's.
+            targets = _api(world, "/market/stats/cumulative", world.center)["targets"]
+            assert world.targets[0] in {t["id"] for t in targets}
+            assert world.targets[1] not in {t["id"] for t in targets}
+            _assert_targets(watched, targets, world, public=False)
             page.select_option("#f-field", "new_energy")
             watched.requests.clear()
             page.click("#filters button[type=submit]")

@@ -64,9 +64,6 @@
   function todayInChina() {
     return new Date(Date.now() + 8 * 3600 * 1000).toISOString().slice(0, 10);
   }
-  function daysBetween(from, to) {
-    return Math.round((Date.parse(to + "T00:00:00Z") - Date.parse(from + "T00:00:00Z")) / 86400000);
-  }
 
   // ---- HTTP ----------------------------------------------------------------------------------------------------
   class HttpError extends Error {
@@ -307,44 +304,36 @@
   }
 
   // ---- sections that are others' endpoints or fields: drawn when present, 暂无数据 otherwise ------------------------
-  function drawTargets(cumulative) {
+  // Region codes a target may carry, for its title (others show as the code).
+  const REGION_NAMES = { "510000": "四川省", "500000": "重庆市", "川渝": "川渝" };
+  /** A share as the API gives it (decimal fraction string, 6 places) as a percent cut to two places, no float. */
+  function percentOf(share) {
+    const [whole, frac = ""] = String(share || "0").split(".");
+    const digits = (frac + "000000").slice(0, 6);
+    return String(Number(whole) * 100 + Number(digits.slice(0, 2))) + "." + digits.slice(2, 4);
+  }
+  /** The targets: `targets` of /market/stats/public (anonymous: every target) or /cumulative (signed in: the
+   * caller's scope and period), each a TargetProgress. */
+  function drawTargets(targets) {
     const box = $("targets");
     box.innerHTML = "";
-    const today = todayInChina();
-    let targets = Array.isArray(cumulative.targets) ? cumulative.targets : null;
-    if (!targets && cumulative.target) {
-      // The single configured target of contract amount (before targets became data).
-      const t = cumulative.target;
-      const status = today < t.since ? "not_started" : today > t.until ? "ended" : "running";
-      targets = [
-        {
-          id: "configured",
-          name: "累计技术合同成交额目标",
-          metric: "contract_amount",
-          period_from: t.since,
-          period_to: t.until,
-          value: t.contract_amount_fen,
-          achieved: t.achieved_fen,
-          share: t.progress,
-          days_left: status === "running" ? daysBetween(today, t.until) : 0,
-          status,
-        },
-      ];
-    }
-    state.targets = targets || [];
-    if (!targets || !targets.length) {
+    state.targets = Array.isArray(targets) ? targets : [];
+    if (!state.targets.length) {
       box.innerHTML = '<p class="empty">暂无数据</p>';
       return;
     }
-    for (const t of targets) {
+    for (const t of state.targets) {
       const card = document.createElement("div");
-      card.className = "target";
+      card.className = "target " + t.status;
       card.dataset.targetId = String(t.id);
       card.dataset.metric = t.metric;
+      card.dataset.status = t.status;
+      card.dataset.share = String(t.share);
+      card.dataset.daysLeft = String(t.days_left);
       const amount = AMOUNT_METRICS.has(t.metric);
-      const share = Number(t.share || 0);
+      const percent = percentOf(t.share);
       const title = document.createElement("h3");
-      title.textContent = t.name + (t.region ? "（" + t.region + "）" : "");
+      title.textContent = t.name + (t.region ? "（" + (REGION_NAMES[t.region] || t.region) + "）" : "");
       const line = document.createElement("p");
       const achieved = document.createElement("span");
       achieved.className = "achieved";
@@ -354,89 +343,115 @@
         achieved.textContent = shortAmount(t.achieved, decimalOf(t.achieved, 10), decimalOf(t.achieved, 6));
         achieved.dataset.fen = String(t.achieved);
         achieved.title = "精确值：" + exactFen(t.achieved);
-        value.textContent = t.value_display || shortAmount(t.value, decimalOf(t.value, 10), decimalOf(t.value, 6));
+        value.textContent = t.value_display;
         value.dataset.fen = String(t.value);
         value.title = "精确值：" + exactFen(t.value);
       } else {
         achieved.textContent = groupDigits(String(t.achieved));
         achieved.dataset.count = String(t.achieved);
-        value.textContent = t.value_display || groupDigits(String(t.value));
+        value.textContent = t.value_display;
         value.dataset.count = String(t.value);
       }
       line.append((METRICS[t.metric] || t.metric) + "：已完成 ", achieved, " / 目标 ", value);
       const bar = document.createElement("div");
       bar.className = "bar";
       const fill = document.createElement("span");
-      fill.style.width = Math.min(100, share * 100).toFixed(2) + "%";
+      fill.style.width = Math.min(100, Number(percent)).toFixed(2) + "%";
       bar.appendChild(fill);
       const status = document.createElement("p");
+      const shareText = document.createElement("span");
+      shareText.className = "share";
+      shareText.textContent = "完成 " + percent + "%";
       const statusText = document.createElement("span");
       statusText.className = "status " + t.status;
-      statusText.dataset.share = String(t.share);
       statusText.textContent =
-        t.status === "not_started" ? "目标期尚未开始" : t.status === "ended" ? "目标期已结束" : "距目标期结束还有 " + t.days_left + " 天";
-      status.append("完成 " + (share * 100).toFixed(2) + "% · ", statusText);
+        t.status === "not_started"
+          ? "目标期尚未开始（共 " + t.days_left + " 天）"
+          : t.status === "ended"
+            ? "目标期已结束"
+            : "距目标期结束还有 " + t.days_left + " 天";
+      status.append(shareText, " · ", statusText);
       const period = document.createElement("p");
+      period.className = "period";
       period.textContent = "目标期 " + t.period_from + " 至 " + t.period_to + (t.source ? " · 来源：" + t.source : "");
       card.append(title, line, bar, status, period);
       box.appendChild(card);
     }
   }
 
-  function listOf(value) {
-    return Array.isArray(value) ? value : [];
-  }
+  const LEVELS = { national: "国家级", provincial: "省级" };
+  /** GET /market/stats/institutions (InstitutionStats): the demonstration institutions against their target
+   * (the running or latest target of that metric, else the action plan's 100) and certified brokers by sub-center. */
   function drawInstitutions(body) {
-    // GET /market/stats/institutions: demonstration institutions (by level / sub-center / year) and certified
-    // brokers by sub-center, with totals. Read tolerantly; anything missing shows 暂无数据.
-    const demoOf = body && (body.demonstration_institutions || body.institutions);
-    const demoTotal = demoOf && typeof demoOf.total === "number" ? demoOf.total : body && body.totals ? body.totals.demonstration_institutions : undefined;
-    const demoTarget = (state.targets || []).find((t) => t.metric === "demonstration_institutions");
-    const goal = demoTarget ? Number(demoTarget.value) : DEMO_TARGET;
     const jobs = [];
-    if (typeof demoTotal === "number") {
-      const levels = listOf(demoOf && demoOf.by_level);
-      jobs.push(
-        draw(
-          "chart-demo",
-          {
-            tooltip: { trigger: "item", confine: true },
-            series: [
-              {
-                type: "gauge",
-                min: 0,
-                max: goal,
-                progress: { show: true, width: 14 },
-                axisLine: { lineStyle: { width: 14 } },
-                detail: { formatter: "{value} 家", fontSize: 20, offsetCenter: [0, "60%"] },
-                title: { offsetCenter: [0, "85%"] },
-                data: [{ value: demoTotal, name: "目标 " + goal + " 家" + (levels.length ? "（" + levels.map((l) => (l.label || l.level) + " " + l.count).join("，") + "）" : "") }],
-              },
-            ],
-          },
-          [["total", demoTotal, goal]],
-        ),
-      );
-      $("chart-demo").dataset.count = String(demoTotal);
-    } else {
-      jobs.push(emptyBox("chart-demo"));
+    if (!body) {
+      $("demo-summary").textContent = "";
+      $("broker-summary").textContent = "";
+      return Promise.all([emptyBox("chart-demo"), emptyBox("chart-brokers")]);
     }
-    const brokersOf = body && (body.certified_brokers || body.brokers);
-    const bySub = listOf(brokersOf && (brokersOf.by_sub_center || brokersOf.rows));
-    if (bySub.length) {
-      const names = bySub.map((r) => r.label || r.name || r.sub_center_name || String(r.sub_center_id || r.sub_center || ""));
-      const counts = bySub.map((r) => Number(r.count ?? r.value ?? 0));
+    const demo = body.demonstration_institutions;
+    const demoTargets = (state.targets || []).filter((t) => t.metric === "demonstration_institutions" && !t.organization_id);
+    // The running target; else the one that ended last; else the first to start.
+    const ended = demoTargets.filter((t) => t.status === "ended").sort((a, b) => String(a.period_to).localeCompare(String(b.period_to)));
+    const demoTarget = demoTargets.find((t) => t.status === "running") || ended[ended.length - 1] || demoTargets[0];
+    const goal = demoTarget ? Number(demoTarget.value) : DEMO_TARGET;
+    $("demo-title").textContent = "示范机构（目标 " + goal + " 家）";
+    $("demo-title").dataset.count = String(goal);
+    const summary = $("demo-summary");
+    summary.innerHTML = "";
+    const total = document.createElement("span");
+    total.id = "demo-total";
+    setCount(total, demo.total);
+    summary.append("共 ", total, " 家");
+    for (const level of ["national", "provincial"]) {
+      const span = document.createElement("span");
+      span.id = "demo-" + level;
+      setCount(span, demo.by_level[level] || 0);
+      summary.append(" · " + LEVELS[level] + " ", span);
+    }
+    summary.append(" · 截至 " + body.on);
+    jobs.push(
+      draw(
+        "chart-demo",
+        {
+          series: [
+            {
+              type: "gauge",
+              min: 0,
+              max: Math.max(goal, demo.total),
+              progress: { show: true, width: 14 },
+              axisLine: { lineStyle: { width: 14 } },
+              axisLabel: { distance: 18, fontSize: 10 },
+              detail: { formatter: "{value} 家", fontSize: 20, offsetCenter: [0, "55%"] },
+              title: { offsetCenter: [0, "82%"], fontSize: 12 },
+              data: [{ value: demo.total, name: "目标 " + goal + " 家" }],
+            },
+          ],
+        },
+        [["total", demo.total, goal], ...["national", "provincial"].map((l) => [l, demo.by_level[l] || 0])],
+      ),
+    );
+    const brokers = body.certified_brokers;
+    const brokerTotal = document.createElement("span");
+    brokerTotal.id = "brokers-total";
+    setCount(brokerTotal, brokers.total);
+    $("broker-summary").innerHTML = "";
+    $("broker-summary").append("证书有效的技术经纪人共 ", brokerTotal, " 人");
+    const rows = brokers.by_sub_center;
+    if (rows.length) {
+      const names = rows.map((r) => (r.sub_center ? r.sub_center.name : "中心直属"));
+      const counts = rows.map((r) => r.count);
       jobs.push(
         draw(
           "chart-brokers",
           {
             tooltip: { trigger: "axis", confine: true },
-            grid: { left: 8, right: 16, top: 16, bottom: 8, containLabel: true },
+            grid: { left: 8, right: 32, top: 16, bottom: 8, containLabel: true },
             xAxis: { type: "value", minInterval: 1 },
             yAxis: { type: "category", inverse: true, data: names, axisLabel: { width: 110, overflow: "truncate" } },
             series: [{ name: "持证技术经纪人", type: "bar", data: counts, label: { show: true, position: "right" } }],
           },
-          names.map((n, i) => [n, counts[i]]),
+          rows.map((r, i) => [r.sub_center ? r.sub_center.id : "", names[i], counts[i]]),
         ),
       );
     } else {
@@ -495,11 +510,15 @@
     if (state.token && $("f-from").value) cumulativeParams.set("since", $("f-from").value);
     if (state.token && $("f-to").value) cumulativeParams.set("until", $("f-to").value);
     const cumulativeCall = getJson(STATS + "/cumulative?" + cumulativeParams.toString());
+    // Anonymous: every target (also those not started yet) from the public headline; signed in: the targets of
+    // the caller's scope that meet the chosen period, from the cumulative answer.
+    const publicCall = state.token ? Promise.resolve(null) : getJson(STATS + "/public");
     // The default period starts at the target's start, which the page carries (data-since); else ask first.
     state.since = document.body.dataset.since || (await cumulativeCall).since;
     const features = (document.body.dataset.features || "").split(/\s+/);
-    const [cumulative, yearly, monthly, fields, cities, flows, kinds, brokers, institutions] = await Promise.all([
+    const [cumulative, headline, yearly, monthly, fields, cities, flows, kinds, brokers, institutions] = await Promise.all([
       cumulativeCall,
+      publicCall,
       breakdown("year"),
       breakdown("month"),
       breakdown("technical_field"),
@@ -507,14 +526,14 @@
       breakdown("seller_province,flow"),
       breakdown("kind"),
       breakdown("broker_level3"),
-      features.includes("institutions") ? getJson(STATS + "/institutions").catch(() => null) : Promise.resolve(null),
+      features.includes("institutions") ? getJson(STATS + "/institutions") : Promise.resolve(null),
     ]);
     await domReady;
     const scope = cumulative.scope || {};
     $("scope").textContent = state.token
       ? "当前范围：" + (scope["scope.broker_subtree"] ? "本机构子树（" + scope["scope.broker_subtree"] + "）经纪的合同" : scope["scope.office"] ? "本登记机构（" + scope["scope.office"] + "）登记的合同" : "全部已登记技术合同")
       : "当前范围：全部已登记技术合同（公开汇总）";
-    drawTargets(cumulative);
+    drawTargets((headline || cumulative).targets);
     const total = yearly.total;
     setAmount($("total-contract"), total.contract_amount_fen, total.contract_amount_yi_yuan, total.contract_amount_wan_yuan);
     setAmount($("total-technology"), total.technology_amount_fen, total.technology_amount_yi_yuan, total.technology_amount_wan_yuan);
