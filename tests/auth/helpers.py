@@ -23,6 +23,22 @@ __all__ = [
     "whoami",
 ]
 
+# The fields of an organization document in auth's feed to market's directory (outbox payload and relay body).
+ORGANIZATION_FEED_FIELDS = {
+    "id",
+    "name",
+    "kind",
+    "credit_code",
+    "region_code",
+    "parent_id",
+    "path",
+    "status",
+    "designation",
+    "broker_certificates_valid_until",
+    "version",
+    "updated_at",
+}
+
 _ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 
 

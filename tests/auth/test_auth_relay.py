@@ -33,25 +33,11 @@ from services.embedded import INTERNAL_BASE_URL
 from shared.outbox.relay import Relay
 from shared.outbox.repository import OutboxRepository
 from shared.security import Principal
-from tests.auth.helpers import signup, signup_body
+from tests.auth.helpers import ORGANIZATION_FEED_FIELDS, signup, signup_body
 from tests.conftest import TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD, Databases, Stack
 from tests.support.actors import Actor, Actors
 
 DOCUMENT_KEYS = {"op", "kind", "id", "version", "event_type", "fields"}
-FIELDS = {
-    "id",
-    "name",
-    "kind",
-    "credit_code",
-    "region_code",
-    "parent_id",
-    "path",
-    "status",
-    "designation",
-    "broker_certificates_valid_until",
-    "version",
-    "updated_at",
-}
 
 
 @dataclass
@@ -126,7 +112,7 @@ class TestDelivery:
         )
         for sent in target.requests:
             assert set(json.loads(sent.content)) == {"documents"}
-        assert all(set(d) == DOCUMENT_KEYS and set(d["fields"]) == FIELDS for d in target.delivered)
+        assert all(set(d) == DOCUMENT_KEYS and set(d["fields"]) == ORGANIZATION_FEED_FIELDS for d in target.delivered)
         ours = target.of(org_id)
         assert [(d["version"], d["event_type"], d["fields"]["status"]) for d in ours] == [
             (1, "organization.created", "pending"),

@@ -9,24 +9,9 @@ from typing import Any
 
 from services.auth.outbox.models import AuthOutboxEvent
 from shared.outbox.repository import OutboxRepository
-from tests.auth.helpers import assert_problem, credit_code, signup
+from tests.auth.helpers import ORGANIZATION_FEED_FIELDS, assert_problem, credit_code, signup
 from tests.conftest import Stack
 from tests.support.actors import Actors
-
-FIELDS = {
-    "id",
-    "name",
-    "kind",
-    "credit_code",
-    "region_code",
-    "parent_id",
-    "path",
-    "status",
-    "designation",
-    "broker_certificates_valid_until",
-    "version",
-    "updated_at",
-}
 
 
 async def events_of(stack: Stack, org_id: object) -> list[AuthOutboxEvent]:
@@ -64,7 +49,7 @@ class TestOneEventPerChange:
             "organization.created",
             1,
         )
-        assert set(event.payload) == FIELDS
+        assert set(event.payload) == ORGANIZATION_FEED_FIELDS
         assert event.payload == {
             "id": organization["id"],
             "name": "成都技术转移中心",

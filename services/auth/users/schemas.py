@@ -7,7 +7,7 @@ import re
 import uuid
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from services.auth.organizations.schemas import OrganizationPublic, normalize_email
 from services.auth.vocabulary import Role
@@ -23,28 +23,30 @@ CERTIFICATE_FIRST_DAY = dt.date(2000, 1, 1)
 CERTIFICATE_LAST_DAY = dt.date(2099, 12, 31)
 
 
-def _valid_until(value: dt.date | None) -> dt.date | None:
-    if value is not None and not CERTIFICATE_FIRST_DAY <= value <= CERTIFICATE_LAST_DAY:
+def _valid_until(value: dt.date) -> dt.date:
+    if not CERTIFICATE_FIRST_DAY <= value <= CERTIFICATE_LAST_DAY:
         raise ValueError(f"a date from {CERTIFICATE_FIRST_DAY} to {CERTIFICATE_LAST_DAY}")
     return value
 
 
-def _issuer(value: str | None) -> str | None:
-    if value is None:
-        return None
+def _issuer(value: str) -> str:
     value = normalize_text(value)
     if not value:
         raise ValueError("must not be blank")
     return value
 
 
-def _certificate(value: str | None) -> str | None:
-    if value is None:
-        return None
+def _certificate(value: str) -> str:
     code = normalize_code(value)
     if not _CERTIFICATE.match(code):
         raise ValueError("4 to 64 letters, digits, '-' or '/'")
     return code
+
+
+# The broker certificate's fields, validated alike wherever a membership is written (create and update).
+CertificateNo = Annotated[str, AfterValidator(_certificate)]
+CertificateIssuer = Annotated[ShortText, AfterValidator(_issuer)]
+CertificateValidUntil = Annotated[dt.date, AfterValidator(_valid_until)]
 
 
 # _roles refuses an empty list (with its own message); minItems says so in the schema.
@@ -72,13 +74,13 @@ class MemberCreate(BaseModel):
     roles: NonEmptyRoles = Field(
         description="Roles in this organization, at least one (see the tier rules in docs/auth.md)."
     )
-    broker_certificate_no: str | None = Field(
+    broker_certificate_no: CertificateNo | None = Field(
         default=None, max_length=64, description="技术经纪人证书编号; required with the broker role."
     )
-    broker_certificate_issuer: ShortText | None = Field(
+    broker_certificate_issuer: CertificateIssuer | None = Field(
         default=None, max_length=200, description="Who issued the broker certificate (发证机构); needs the number."
     )
-    broker_certificate_valid_until: dt.date | None = Field(
+    broker_certificate_valid_until: CertificateValidUntil | None = Field(
         default=None,
         description="The certificate's last valid day (Beijing date); needs the number. Past it, the broker role's "
         "rights stop (403 broker-certificate-expired) until it is renewed and the member signs in again.",
@@ -88,21 +90,6 @@ class MemberCreate(BaseModel):
     @classmethod
     def _email(cls, value: str) -> str:
         return normalize_email(value)
-
-    @field_validator("broker_certificate_no")
-    @classmethod
-    def _certificate_no(cls, value: str | None) -> str | None:
-        return _certificate(value)
-
-    @field_validator("broker_certificate_issuer")
-    @classmethod
-    def _certificate_issuer(cls, value: str | None) -> str | None:
-        return _issuer(value)
-
-    @field_validator("broker_certificate_valid_until")
-    @classmethod
-    def _certificate_valid_until(cls, value: dt.date | None) -> dt.date | None:
-        return _valid_until(value)
 
     @field_validator("roles")
     @classmethod
@@ -124,30 +111,15 @@ class MemberUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     roles: NonEmptyRoles | None = Field(default=None, description="The complete new role list, at least one role.")
-    broker_certificate_no: str | None = Field(default=None, max_length=64, description="技术经纪人证书编号.")
-    broker_certificate_issuer: ShortText | None = Field(
+    broker_certificate_no: CertificateNo | None = Field(default=None, max_length=64, description="技术经纪人证书编号.")
+    broker_certificate_issuer: CertificateIssuer | None = Field(
         default=None, max_length=200, description="Who issued the broker certificate (发证机构)."
     )
-    broker_certificate_valid_until: dt.date | None = Field(
+    broker_certificate_valid_until: CertificateValidUntil | None = Field(
         default=None,
         description="The certificate's last valid day (Beijing date); a renewal sets a later one (the member signs "
         "in again to use it).",
     )
-
-    @field_validator("broker_certificate_no")
-    @classmethod
-    def _certificate_no(cls, value: str | None) -> str | None:
-        return _certificate(value)
-
-    @field_validator("broker_certificate_issuer")
-    @classmethod
-    def _certificate_issuer(cls, value: str | None) -> str | None:
-        return _issuer(value)
-
-    @field_validator("broker_certificate_valid_until")
-    @classmethod
-    def _certificate_valid_until(cls, value: dt.date | None) -> dt.date | None:
-        return _valid_until(value)
 
     @field_validator("roles")
     @classmethod
