@@ -3,7 +3,6 @@ from the organization directory (auth's published designations and broker certif
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections import Counter
 from collections.abc import Iterable
@@ -21,7 +20,7 @@ from services.market.directory.schemas import (
     SubCenterRef,
     YearCount,
 )
-from shared.clock import today_in_china
+from shared.clock import IsoDate, today_in_china
 from shared.db import ReadSessionDep
 from shared.errors import problem_responses
 
@@ -66,7 +65,7 @@ def _by_sub_center(
 async def institution_stats(
     session: ReadSessionDep,
     on: Annotated[
-        dt.date | None, Query(description="The day to count (YYYY-MM-DD, Beijing date); default today.")
+        IsoDate | None, Query(description="The day to count (YYYY-MM-DD, Beijing date); default today.")
     ] = None,
 ) -> InstitutionStats:
     day = on or today_in_china()
