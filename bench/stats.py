@@ -47,14 +47,14 @@ from services.market.app import create_app as create_market_app
 from services.market.contracts.models import contracts_table, counters_table, deltas_table
 from services.market.offices.models import offices_table
 from services.market.settings import MarketSettings
-from services.market.stats import service as stats_service
-from services.market.stats.cube import LEVELS, flow_of
+from services.market.stats import fold as stats_fold
+from services.market.stats.cube import LEVELS
+from services.market.stats.fold import fold_all, fold_forever
 from services.market.stats.models import cells_table
-from services.market.worker import fold_all, fold_forever
 from shared.db import create_engine, create_sessionmaker
 from shared.ids import new_id
 from shared.migrations import upgrade_to_head
-from shared.reference.regions import all_regions
+from shared.reference.regions import all_regions, flow_of
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 # The production defaults (MarketSettings.stats_fold_interval_seconds / stats_fold_batch).
@@ -328,7 +328,7 @@ async def load(url: str, world: World, n: int, *, chunk: int = 20_000, log: Call
         started = time.perf_counter()
         sessionmaker = create_sessionmaker(engine)
         async with sessionmaker() as session:
-            await stats_service.rebuild(session=session)
+            await stats_fold.rebuild(session=session)
             await session.commit()
         timings["rollup_build_s"] = time.perf_counter() - started
         async with engine.begin() as conn:
@@ -612,7 +612,7 @@ async def registrations(url: str, world: World, total: int, clients: int, log: C
             stop.set()
             await folder
         async with app.state.sessionmaker() as session:
-            backlog = await stats_service.unfolded(session=session)
+            backlog = await stats_fold.unfolded(session=session)
         drain_started = time.perf_counter()
         await fold_all(app.state.sessionmaker, batch=FOLD_BATCH, wait=True)
         return {

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 import time
 import uuid
 from collections import OrderedDict
@@ -47,6 +48,7 @@ __all__ = [
     "ACCESS_TOKEN_ALGORITHM",
     "BROKER_CERTIFICATE_CLAIM",
     "BROKER_CERTIFICATE_EXPIRED",
+    "ORG_PATH_SEGMENT",
     "BrokerCertificateExpired",
     "CurrentPrincipal",
     "JWKSVerifier",
@@ -54,6 +56,7 @@ __all__ = [
     "Principal",
     "TokenInvalid",
     "acts_as_broker",
+    "is_org_path",
     "principal_requirement",
     "require_roles",
     "require_scopes",
@@ -69,6 +72,15 @@ VERIFIED_TOKEN_CACHE_SIZE = 10_000
 BROKER_CERTIFICATE_CLAIM = "broker_certificate_valid_until"
 # The problem slug (type …/problems/broker-certificate-expired) of a broker action refused for an expired certificate.
 BROKER_CERTIFICATE_EXPIRED = "broker-certificate-expired"
+
+# The org_path claim: one "/<canonical UUID>" segment per level of the 1+4+N tree, then a closing "/".
+ORG_PATH_SEGMENT = 37  # "/" + a 36-character UUID
+_ORG_PATH = re.compile(r"^(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})+/$")
+
+
+def is_org_path(path: str) -> bool:
+    """Whether ``path`` is a materialized path of canonical UUIDs ("/<id>/<id>/")."""
+    return bool(_ORG_PATH.match(path))
 
 
 class TokenInvalid(Exception):

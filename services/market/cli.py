@@ -16,10 +16,10 @@ import httpx
 import typer
 from tqdm import tqdm
 
-from services.market import app as _market_app  # noqa: F401  (imports every domain: registers their maintenance jobs)
 from services.market.directory.rebuild import run_directory_rebuild
 from services.market.matching.client import open_search_client
 from services.market.settings import MarketSettings
+from services.market.stats.fold import fold_all
 from services.market.webhooks import delivery as webhook_delivery
 from services.market.worker import (
     NOTIFICATIONS_CHANNEL,
@@ -27,7 +27,7 @@ from services.market.worker import (
     build_relay,
     build_token_provider,
     deliver_webhooks,
-    fold_all,
+    maintenance_jobs,
     run_maintenance,
     webhook_config,
 )
@@ -66,7 +66,7 @@ async def _relay_main(*, once: bool) -> int:
                 delivered = await relay.drain()
                 await fold_all(sessionmaker, batch=settings.stats_fold_batch, wait=True)
                 await deliver_webhooks(sessionmaker, client=webhook_client, config=config)
-                await run_maintenance(sessionmaker)
+                await run_maintenance(sessionmaker, maintenance_jobs())
                 return delivered
             # The match alerts run here too: they percolate listings with search, with the relay's token.
             async with open_search_client(settings, transport=None, tokens=tokens) as search:
@@ -109,7 +109,7 @@ def sweep() -> None:
         settings = MarketSettings()
         engine = create_engine(settings.resolved_database_url)
         try:
-            return await run_maintenance(create_sessionmaker(engine))
+            return await run_maintenance(create_sessionmaker(engine), maintenance_jobs())
         finally:
             await engine.dispose()
 

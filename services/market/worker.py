@@ -6,8 +6,10 @@ runs the relay as its own process instead (``techmarket market relay`` / SERVICE
 Either way ``app.state.relay`` holds the relay, so tests can drive it by hand; likewise ``app.state.webhook_client``
 and ``app.state.webhook_config`` for :func:`deliver_webhooks`.
 
-Other domains add periodic jobs with ``register_maintenance(name, job)``: ``job(session) -> int`` runs in its own
-transaction every ``maintenance_interval_seconds`` and returns how many rows it touched.
+The maintenance jobs are named in one place, :func:`maintenance_jobs`: each ``job(session) -> int`` runs in its
+own transaction every ``maintenance_interval_seconds`` and returns how many rows it touched. The lifespan, the relay
+process and ``techmarket market sweep`` build that table and hand it to :func:`run_maintenance`. The statistics
+fold is services.market.stats.fold; this module only schedules it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 import httpx
@@ -33,7 +35,7 @@ from services.market.outbox.models import OutboxEvent
 from services.market.proposals import service as proposals_service
 from services.market.saved_searches import alerts as saved_search_alerts
 from services.market.settings import MarketSettings
-from services.market.stats import service as stats_service
+from services.market.stats.fold import fold_forever, fold_import
 from services.market.webhooks import delivery as webhook_delivery
 from services.market.webhooks.delivery import DeliveryConfig, DisabledEndpoint, RoundReport
 from shared.broadcast import attach, detach, open_broadcaster
@@ -44,16 +46,15 @@ from shared.service_token import ServiceTokenProvider
 
 __all__ = [
     "NOTIFICATIONS_CHANNEL",
+    "MaintenanceJob",
     "alert_forever",
     "background_tasks",
     "build_relay",
     "build_token_provider",
     "deliver_webhooks",
-    "fold_all",
-    "fold_forever",
+    "maintenance_jobs",
     "market_lifespan",
     "notify_disabled_webhook",
-    "register_maintenance",
     "run_maintenance",
     "webhook_config",
 ]
@@ -71,28 +72,31 @@ async def send_digests(session: AsyncSession) -> int:
     return await saved_search_alerts.send_digests(session, now=utcnow())
 
 
-# The worker's own jobs: the app, the relay process (SERVICE=relay) and `techmarket market sweep` all run them.
-_jobs: dict[str, MaintenanceJob] = {
-    "idempotency_keys_purged": lambda session: purge_expired(session),
-    "saved_search_digests": send_digests,
-    # Expiring-soon notices (issue 14), each once per subject and expiry (markers in notification_markers): they
-    # reach people within one maintenance interval of entering the window.
-    "proposals_expiring_notified": lambda session: proposals_service.notify_expiring(session),
-    "achievements_expiring_notified": lambda session: listings_service.notify_expiring(session, kind=ACHIEVEMENT),
-    "demands_expiring_notified": lambda session: listings_service.notify_expiring(session, kind=DEMAND),
-    "notification_markers_purged": lambda session: notifications_service.purge_markers(session),
-}
+def maintenance_jobs() -> dict[str, MaintenanceJob]:
+    """Every maintenance job of the market by name: the app, the relay process (SERVICE=relay) and
+    `techmarket market sweep` all run this table."""
+    return {
+        "idempotency_keys_purged": lambda session: purge_expired(session),
+        "saved_search_digests": send_digests,
+        # Expiring-soon notices (issue 14), each once per subject and expiry (markers in notification_markers): they
+        # reach people within one maintenance interval of entering the window.
+        "proposals_expiring_notified": lambda session: proposals_service.notify_expiring(session),
+        "achievements_expiring_notified": lambda session: listings_service.notify_expiring(session, kind=ACHIEVEMENT),
+        "demands_expiring_notified": lambda session: listings_service.notify_expiring(session, kind=DEMAND),
+        "notification_markers_purged": lambda session: notifications_service.purge_markers(session),
+        # The periodic half of expiry (the other half runs on read).
+        "achievements_expired": lambda session: listings_service.expire_due(session, kind=ACHIEVEMENT),
+        "demands_expired": lambda session: listings_service.expire_due(session, kind=DEMAND),
+        "proposals_expired": lambda session: proposals_service.expire_due(session),
+    }
 
 
-def register_maintenance(name: str, job: MaintenanceJob) -> None:
-    """Add a periodic job (idempotent by name)."""
-    _jobs[name] = job
-
-
-async def run_maintenance(sessionmaker: async_sessionmaker[AsyncSession]) -> dict[str, int]:
-    """Run every maintenance job once, each in its own transaction; returns rows touched per job."""
+async def run_maintenance(
+    sessionmaker: async_sessionmaker[AsyncSession], jobs: Mapping[str, MaintenanceJob]
+) -> dict[str, int]:
+    """Run every job of ``jobs`` once, each in its own transaction; returns rows touched per job."""
     done: dict[str, int] = {}
-    for name, job in list(_jobs.items()):
+    for name, job in jobs.items():
         try:
             async with sessionmaker() as session, session.begin():
                 done[name] = await job(session)
@@ -128,38 +132,15 @@ def build_relay(
 
 
 async def maintenance_forever(
-    sessionmaker: async_sessionmaker[AsyncSession], *, interval: float, stop: asyncio.Event
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    jobs: Mapping[str, MaintenanceJob],
+    interval: float,
+    stop: asyncio.Event,
 ) -> None:
-    """Run the maintenance jobs every ``interval`` seconds until ``stop``."""
+    """Run ``jobs`` every ``interval`` seconds until ``stop``."""
     while not stop.is_set():
-        await run_maintenance(sessionmaker)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)
-
-
-async def fold_all(sessionmaker: async_sessionmaker[AsyncSession], *, batch: int, wait: bool = False) -> int:
-    """Fold unfolded contract deltas into the rollup, ``batch`` per transaction, until none is left; returns how many.
-
-    With ``wait`` false a round stops as soon as another process's fold holds the lock (it is doing the work).
-    """
-    folded = 0
-    while True:
-        async with sessionmaker() as session, session.begin():
-            done = await stats_service.fold_pending(session=session, limit=batch, wait=wait)
-        folded += done
-        if done < batch:
-            return folded
-
-
-async def fold_forever(
-    sessionmaker: async_sessionmaker[AsyncSession], *, interval: float, batch: int, stop: asyncio.Event
-) -> None:
-    """Fold new contract deltas every ``interval`` seconds until ``stop``."""
-    while not stop.is_set():
-        try:
-            await fold_all(sessionmaker, batch=batch)
-        except Exception:  # a failed round is retried; the statistics stay exact meanwhile (see stats.service)
-            logger.exception("statistics fold failed")
+        await run_maintenance(sessionmaker, jobs)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
 
@@ -276,7 +257,9 @@ def background_tasks(
             fold_forever(
                 sessionmaker, interval=settings.stats_fold_interval_seconds, batch=settings.stats_fold_batch, stop=stop
             ),
-            maintenance_forever(sessionmaker, interval=settings.maintenance_interval_seconds, stop=stop),
+            maintenance_forever(
+                sessionmaker, jobs=maintenance_jobs(), interval=settings.maintenance_interval_seconds, stop=stop
+            ),
             *([alert_forever(sessionmaker, search=search, settings=settings, stop=stop)] if search is not None else []),
         ]
 
@@ -292,6 +275,8 @@ async def market_lifespan(app: FastAPI) -> AsyncIterator[None]:
     tokens = build_token_provider(settings, transport=transport)
     app.state.relay = build_relay(settings, sessionmaker=app.state.sessionmaker, client=app.state.http, tokens=tokens)
     app.state.webhook_config = webhook_config(settings)
+    # The HTTP contract import hands its deltas to the statistics' fold (contracts do not import stats).
+    app.state.contract_import_fold = fold_import
     # Deliveries go to the organizations' own servers over the real network, never through the in-process
     # transport of the embedded app.
     app.state.webhook_client = webhook_delivery.open_client(app.state.webhook_config)

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from services.market.audit.models import AuditEvent
 from services.market.listings.models import Achievement, Demand
 from services.market.outbox.models import OutboxEvent
-from services.market.worker import run_maintenance
+from services.market.worker import maintenance_jobs, run_maintenance
 from shared.clock import today_in_china
 from tests.conftest import Stack
 from tests.market.helpers import assert_problem, create_listing, demand_body, transition
@@ -79,7 +79,7 @@ class TestExpirySweep:
         for listing in (due, withdrawn):
             await set_last_day(stack, Achievement, listing["id"], "valid_until", yesterday)
         await set_last_day(stack, Achievement, future["id"], "valid_until", today_in_china() + dt.timedelta(days=30))
-        done = await run_maintenance(stack.service_app("market").state.sessionmaker)
+        done = await run_maintenance(stack.service_app("market").state.sessionmaker, maintenance_jobs())
         assert done["achievements_expired"] == 1
         assert done["demands_expired"] == 0
         statuses = {
@@ -87,4 +87,6 @@ class TestExpirySweep:
             for item in (await stack.client.get("/market/achievements", headers=uni.headers)).json()["items"]
         }
         assert statuses == {"过期的": "expired", "撤回的": "withdrawn", "还有效的": "draft"}
-        assert (await run_maintenance(stack.service_app("market").state.sessionmaker))["achievements_expired"] == 0
+        assert (await run_maintenance(stack.service_app("market").state.sessionmaker, maintenance_jobs()))[
+            "achievements_expired"
+        ] == 0

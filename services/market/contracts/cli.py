@@ -1,4 +1,8 @@
-"""``techmarket contracts …``: bulk import of historical registrations with a progress bar; rollup rebuild."""
+"""``techmarket contracts …``: bulk import of historical registrations with a progress bar; rollup rebuild.
+
+An entry point (mounted by services.cli), so it wires what the contracts domain does not import: the statistics'
+fold of an import (services.market.stats.fold), as the app's lifespan does for the HTTP import.
+"""
 
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ def import_file(
     from services.market.app import SPEC
     from services.market.contracts import importing
     from services.market.settings import MarketSettings
+    from services.market.stats.fold import fold_import
     from shared.db import create_engine, create_sessionmaker, is_sqlite
     from shared.migrations import upgrade_to_head
 
@@ -63,6 +68,7 @@ def import_file(
                         default_office=office,
                         restrict_office=None,
                         media_type=media,
+                        fold=fold_import,
                         keep="problems",
                         progress=_advance(bar),
                     )
@@ -107,14 +113,14 @@ def _advance(bar: tqdm) -> Callable[[int], None]:  # type: ignore[type-arg]
 def rebuild_stats() -> None:
     """Recompute the statistics rollup from the ledger of deltas (after a restore, or to verify it)."""
     from services.market.settings import MarketSettings
-    from services.market.stats import service as stats_service
+    from services.market.stats import fold
     from shared.db import create_engine, create_sessionmaker
 
     async def run() -> None:
         engine = create_engine(MarketSettings().resolved_database_url)
         try:
             async with create_sessionmaker(engine)() as session:
-                await stats_service.rebuild(session=session)
+                await fold.rebuild(session=session)
                 await session.commit()
         finally:
             await engine.dispose()
@@ -127,7 +133,7 @@ def rebuild_stats() -> None:
 def fold_stats() -> None:
     """Fold every delta still waiting into the statistics rollup now (the background process does it each second)."""
     from services.market.settings import MarketSettings
-    from services.market.worker import fold_all
+    from services.market.stats.fold import fold_all
     from shared.db import create_engine, create_sessionmaker
 
     async def run() -> int:

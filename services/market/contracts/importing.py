@@ -2,8 +2,10 @@
 
 Built for volume: rows are validated in Python (plain dicts and dataclasses, no pydantic per row; "today" taken once),
 then written in batches of 2,000 as value tuples: COPY on PostgreSQL, one driver-level executemany on SQLite, the
-columns every row shares bound once (ContractRepository.bulk_insert). The statistics rollup is updated once at the
-end with grouped INSERT … SELECT upserts over the import's deltas, all in the request's one transaction. The audit record of an import is its contract_imports row (actor, office,
+columns every row shares bound once (ContractRepository.bulk_insert). The import's deltas are stored folded and
+handed once at the end to the statistics' fold (``ImportFold``: grouped INSERT … SELECT upserts over them), all in
+the request's one transaction. Contracts do not import the statistics: the fold is wired by the composition root
+(the app's lifespan puts it on ``app.state.contract_import_fold``; the CLI passes it). The audit record of an import is its contract_imports row (actor, office,
 counts); each imported contract and delta carries its import_id (no per-contract history row, for volume). Re-importing a file finds every row by its duplicate key and stores nothing.
 """
 
@@ -19,29 +21,37 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from fastapi import Request
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.market.contracts import service as contracts_service
-from services.market.contracts.models import contracts_table, deltas_table
+from services.market.contracts.models import contracts_table, deltas_table, effective_period
 from services.market.contracts.repository import ContractRepository
 from services.market.contracts.schemas import MAX_AMOUNT_FEN, ContractImportReport, ImportRowReport
 from services.market.directory import service as directory
 from services.market.offices import service as offices_service
-from services.market.stats import service as stats_service
-from services.market.stats.cube import flow_of
 from shared import uploads
 from shared.clock import today_in_china, utcnow
 from shared.csvfile import iter_records, split_lf
 from shared.errors import BadRequest, Conflict, Forbidden, UnsupportedMediaType, ValidationFailed
 from shared.ids import new_id
+from shared.reference.regions import flow_of
 from shared.security import Principal
 from shared.text import TEXT_INVALID, check_text
 
-__all__ = ["COLUMNS", "REQUIRED", "XLSX_MEDIA_TYPE", "ImportResult", "import_request", "import_rows", "read_rows"]
+__all__ = [
+    "COLUMNS",
+    "REQUIRED",
+    "XLSX_MEDIA_TYPE",
+    "ImportFold",
+    "ImportResult",
+    "import_request",
+    "import_rows",
+    "read_rows",
+]
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_MEDIA_TYPES = ("text/csv", "application/csv", "text/plain")
@@ -129,6 +139,13 @@ _ROW_DELTA = (  # in the order _store_batch builds them
     "contract_amount_delta_fen",
     "technology_amount_delta_fen",
 )
+
+
+class ImportFold(Protocol):
+    """Adds an import's (folded) deltas to the statistics rollup in the import's transaction."""
+
+    async def __call__(self, *, session: AsyncSession, import_id: uuid.UUID) -> None: ...
+
 
 # A row's cells by column, or (a CSV record that could not be read) its errors.
 RawRow = tuple[int, dict[str, str] | list[dict[str, str]]]
@@ -458,10 +475,11 @@ async def import_rows(
     default_office: uuid.UUID | None,
     restrict_office: uuid.UUID | None,
     media_type: str,
+    fold: ImportFold,
     keep: str = "all",
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
-    """Validate and store rows as registered contracts in batches; update the statistics once at the end."""
+    """Validate and store rows as registered contracts in batches; ``fold`` adds them to the statistics at the end."""
     repo = ContractRepository.from_session(session)
     import_id = new_id()
     now = utcnow()
@@ -543,7 +561,7 @@ async def import_rows(
         await flush()
     await counters.write_back()
     if result.imported:
-        await stats_service.fold_import(session=session, import_id=import_id)
+        await fold(session=session, import_id=import_id)
     await repo.finish_import(
         import_id,
         {
@@ -645,7 +663,7 @@ async def _store_batch(
                 new_id(),
                 v["id"],
                 day,
-                day.year * 100 + day.month,
+                effective_period(day),
                 v["contract_amount_fen"],
                 v["technology_amount_fen"],
             )
@@ -699,6 +717,7 @@ async def import_request(
             default_office=default,
             restrict_office=restrict,
             media_type=media_type,
+            fold=request.app.state.contract_import_fold,
             keep=report,
         )
 

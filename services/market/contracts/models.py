@@ -3,6 +3,10 @@
 A registered contract is never edited in place: registration, amendments (补充协议) and revocation each append a
 row to ``contract_deltas`` (count, contract amount, technology amount; signed; dated by the day it takes effect),
 and the statistics are exactly the sum of those rows. The parties are stored as submitted.
+
+The delta log is the statistics' input: services.market.stats reads it (with the contract's dimensions) and folds
+it into its rollup; contracts know nothing of the statistics. ``delta_row`` and ``effective_period`` are the one
+definition of a delta's shape every writer uses (a request, the PostgreSQL registration statement, the import).
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ __all__ = [
     "RegistrationCounter",
     "contracts_table",
     "counters_table",
+    "delta_row",
     "deltas_table",
+    "effective_period",
     "events_table",
     "imports_table",
 ]
@@ -205,3 +211,42 @@ deltas_table: sa.Table = ContractDelta.__table__  # type: ignore[attr-defined]
 events_table: sa.Table = ContractEvent.__table__  # type: ignore[attr-defined]
 counters_table: sa.Table = RegistrationCounter.__table__  # type: ignore[attr-defined]
 imports_table: sa.Table = ContractImport.__table__  # type: ignore[attr-defined]
+
+
+def effective_period(day: dt.date) -> int:
+    """yyyymm of a delta's effective day: the month the statistics group it in."""
+    return day.year * 100 + day.month
+
+
+def delta_row(
+    *,
+    id: uuid.UUID,
+    contract_id: uuid.UUID,
+    action: str,
+    effective_on: dt.date,
+    count: int,
+    contract_amount_fen: int,
+    technology_amount_fen: int,
+    reason: str | None,
+    actor_subject: str,
+    created_at: dt.datetime,
+    import_id: uuid.UUID | None = None,
+    folded: bool = False,
+) -> dict[str, Any]:
+    """A ``contract_deltas`` row. A request's delta is unfolded: the statistics count it at once (queries add the
+    unfolded tail) and their fold moves it into the rollup later, off the request path."""
+    return {
+        "id": id,
+        "contract_id": contract_id,
+        "action": action,
+        "effective_on": effective_on,
+        "effective_period": effective_period(effective_on),
+        "count_delta": count,
+        "contract_amount_delta_fen": contract_amount_fen,
+        "technology_amount_delta_fen": technology_amount_fen,
+        "reason": reason,
+        "actor_subject": actor_subject,
+        "import_id": import_id,
+        "created_at": created_at,
+        "folded": folded,
+    }

@@ -19,6 +19,7 @@ from services.market.contracts.models import (
     contracts_table,
     counters_table,
     deltas_table,
+    effective_period,
     events_table,
     imports_table,
 )
@@ -47,7 +48,7 @@ class Registration:
         """Bind parameters of the statement."""
         values = {name: getattr(self, name) for name in self.__slots__}
         values["year"] = self.registered_on.year
-        values["period"] = self.registered_on.year * 100 + self.registered_on.month
+        values["period"] = effective_period(self.registered_on)
         return values
 
 

@@ -8,8 +8,9 @@ Status machine::
         ▼  │                    ▼                    ▼
      rejected                 revoked              revoked
 
-Registration, amendment and revocation append signed deltas (contract_deltas) and update the statistics rollup
-in the same transaction; a registered contract's own row is never edited again except for its status.
+Registration, amendment and revocation append signed deltas (contract_deltas) in the same transaction, unfolded:
+the statistics count them at once and fold them into their rollup later (services.market.stats.fold, run by the
+worker). A registered contract's own row is never edited again except for its status.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.market.concurrency import require_if_match
 from services.market.contracts import reference
+from services.market.contracts.models import delta_row
 from services.market.contracts.repository import ContractRepository, Registration, Visibility
 from services.market.contracts.schemas import (
     AmendIn,
@@ -50,14 +52,13 @@ from services.market.listings.kinds import ACHIEVEMENT, DEMAND, ListingKind
 from services.market.notifications import service as notifications_service
 from services.market.offices import service as offices_service
 from services.market.proposals import service as proposals_service
-from services.market.stats.cube import flow_of, is_org_path
 from shared.clock import today_in_china, utcnow
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from shared.ids import new_id
-from shared.reference.regions import is_valid_region
+from shared.reference.regions import flow_of, is_valid_region
 from shared.reference.technical_fields import is_technical_field
 from shared.requestid import current_request_id
-from shared.security import Principal
+from shared.security import Principal, is_org_path
 from shared.text import normalize_code, normalize_text
 
 __all__ = [
@@ -914,23 +915,18 @@ class _Delta:
 async def _record_delta(session: AsyncSession, principal: Principal, row: Row, delta: _Delta) -> None:
     await ContractRepository.from_session(session).insert_deltas(
         [
-            {
-                "id": new_id(),
-                "contract_id": row["id"],
-                "action": delta.action,
-                "effective_on": delta.effective_on,
-                "effective_period": delta.effective_on.year * 100 + delta.effective_on.month,
-                "count_delta": delta.count,
-                "contract_amount_delta_fen": delta.contract_fen,
-                "technology_amount_delta_fen": delta.technology_fen,
-                "reason": delta.reason,
-                "actor_subject": principal.subject,
-                "import_id": None,
-                "created_at": utcnow(),
-                # The statistics count it at once (queries add the unfolded tail); the fold moves it into the
-                # rollup cells later, off the request path.
-                "folded": False,
-            }
+            delta_row(
+                id=new_id(),
+                contract_id=row["id"],
+                action=delta.action,
+                effective_on=delta.effective_on,
+                count=delta.count,
+                contract_amount_fen=delta.contract_fen,
+                technology_amount_fen=delta.technology_fen,
+                reason=delta.reason,
+                actor_subject=principal.subject,
+                created_at=utcnow(),
+            )
         ]
     )
 

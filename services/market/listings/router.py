@@ -12,7 +12,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.market.audit.schemas import AuditEventPublic
 from services.market.concurrency import IfMatchHeader, etag_for
@@ -24,12 +23,12 @@ from services.market.listings.kinds import ACHIEVEMENT, DEMAND, ListingKind, Tra
 from services.market.listings.models import Listing
 from services.market.listings.repository import ListingFilters, ListingRow
 from services.market.listings.schemas import AchievementCreate, AchievementImportReport
-from services.market.worker import register_maintenance
 from shared import uploads
 from shared.clock import IsoInstant
 from shared.db import ReadSessionDep, SessionDep, write_session
 from shared.errors import ValidationFailed, problem_responses
 from shared.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
+from shared.reference.regions import region_prefix
 from shared.reference.technical_fields import is_technical_field
 from shared.security import CurrentPrincipal, OptionalPrincipal
 
@@ -45,10 +44,7 @@ def _region_prefix(region: str | None) -> str | None:
         return None
     if not _REGION_PREFIX.match(region):
         raise ValidationFailed.field("region", "2 to 6 digits of a GB/T 2260 code, e.g. 51 or 510100")
-    if len(region) == 6:
-        while region.endswith("00") and len(region) > 2:
-            region = region[:-2]
-    return region
+    return region_prefix(region)
 
 
 def _with_etag(response: Response, row: Listing | ListingRow) -> None:
@@ -298,16 +294,3 @@ async def import_achievements(
 
 # Keep the schema of a single row reachable from OpenAPI for import authors.
 ImportRowBody = AchievementCreate
-
-
-async def _expire_achievements(session: AsyncSession) -> int:
-    return await listings_service.expire_due(session, kind=ACHIEVEMENT)
-
-
-async def _expire_demands(session: AsyncSession) -> int:
-    return await listings_service.expire_due(session, kind=DEMAND)
-
-
-# The periodic half of expiry (the other half runs on read): see services.market.worker.
-register_maintenance("achievements_expired", _expire_achievements)
-register_maintenance("demands_expired", _expire_demands)

@@ -26,11 +26,10 @@ from services.market.directory import service as directory_service
 from services.market.directory.schemas import Applied, OrganizationCard
 from services.market.offices.repository import OfficeRepository
 from services.market.offices.schemas import OfficeCreate, OfficeUpdate
-from services.market.stats.cube import region_prefix
 from shared.clock import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.pagination import Page
-from shared.reference.regions import is_valid_region
+from shared.reference.regions import is_valid_region, region_prefix
 from shared.security import Principal
 
 __all__ = [

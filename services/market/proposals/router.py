@@ -26,7 +26,6 @@ from services.market.proposals.schemas import (
     ProposalStatus,
 )
 from services.market.reference.service import get_table, register_table
-from services.market.worker import register_maintenance
 from shared.db import SessionDep
 from shared.errors import problem_responses
 from shared.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
@@ -291,11 +290,3 @@ async def proposal_history(
 )
 async def contract_draft(proposal_id: ProposalId, session: SessionDep, principal: CurrentPrincipal) -> ContractDraft:
     return await service.contract_draft(session, principal=principal, proposal_id=proposal_id)
-
-
-async def _expire_proposals(session: AsyncSession) -> int:
-    return await service.expire_due(session)
-
-
-# The periodic half of expiry (the other half runs on read): see services.market.worker.
-register_maintenance("proposals_expired", _expire_proposals)

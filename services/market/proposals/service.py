@@ -47,11 +47,10 @@ from services.market.proposals.schemas import (
     ProposalCreate,
     ProposalPublic,
 )
-from services.market.stats.cube import is_org_path
 from shared.clock import today_in_china, utcnow
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.pagination import Page, cursor_id, encode_cursor
-from shared.security import Principal, acts_as_broker
+from shared.security import Principal, acts_as_broker, is_org_path
 
 __all__ = [
     "BROKER_ORG_KINDS",

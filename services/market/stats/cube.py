@@ -10,7 +10,7 @@ Design (see docs/contracts.md, "Statistics"):
   materialized (45 of them: the total, 9 singles, 35 pairs — a subkind implies its kind), each at two grains: the
   calendar year (``period`` = yyyy) and the month (``period`` = yyyymm).
 * A request appends its delta *unfolded*; the fold adds a batch of unfolded deltas to every level and grain and
-  flags them folded, in one transaction (see services.market.stats.service.fold_pending). Every query sums the
+  flags them folded, in one transaction (see services.market.stats.fold.fold_pending). Every query sums the
   cells plus the unfolded deltas in one SQL statement, so at any snapshot each delta is counted exactly once —
   the statistics are exact whether or not the fold has run, and no request waits on a hot cell's row lock.
 * A query needing at most two base dimensions (group-by ∪ filters ∪ the caller's scope) over whole months reads
@@ -23,13 +23,16 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
+
+from services.market.contracts.models import effective_period
+from shared.reference.regions import CITY_DIGITS, CODE_DIGITS, PROVINCE_DIGITS, city_code, province_code
+from shared.security import ORG_PATH_SEGMENT
 
 __all__ = [
     "BASE_DIMS",
@@ -39,11 +42,11 @@ __all__ = [
     "DeltaFacts",
     "GroupDim",
     "cell_rows",
-    "flow_of",
+    "city_sql",
     "level_for",
     "mask_of",
     "month_period",
-    "region_prefix",
+    "province_sql",
 ]
 
 # The base dimensions stored in a cell, in bit order.
@@ -105,45 +108,8 @@ def level_for(dims: Iterable[str]) -> int | None:
 
 
 def month_period(day: dt.date) -> int:
-    """yyyymm of a day."""
-    return day.year * 100 + day.month
-
-
-def region_prefix(code: str) -> str:
-    """The significant prefix of a region code: 510000 → 51, 510100 → 5101, 510104 → 510104; others unchanged."""
-    if len(code) != 6 or not code.isdigit():
-        return code
-    if code.endswith("0000"):
-        return code[:2]
-    if code.endswith("00"):
-        return code[:4]
-    return code
-
-
-def city_of(code: str) -> str:
-    """The prefecture of a region code as cells store it (same rule as the SQL expression ``_city``)."""
-    if len(code) != 6 or code[2:6] == "0000":
-        return code
-    return code[:4] + "00"
-
-
-def province_of(code: str) -> str:
-    """The province of a region code, or the code itself abroad (same rule as the SQL ``_province``)."""
-    return code[:2] + "0000" if len(code) == 6 else code
-
-
-def flow_of(seller_region: str, buyer_region: str) -> str:
-    """The flow code of a contract: local, to_chongqing, to_sichuan, other_province or abroad."""
-    if len(buyer_region) != 6 or not buyer_region.isdigit():
-        return "abroad"
-    seller_province, buyer_province = seller_region[:2], buyer_region[:2]
-    if seller_province == buyer_province:
-        return "local"
-    if seller_province == "51" and buyer_province == "50":
-        return "to_chongqing"
-    if seller_province == "50" and buyer_province == "51":
-        return "to_sichuan"
-    return "other_province"
+    """yyyymm of a day: the period of a month cell, the same as the ledger's ``effective_period``."""
+    return effective_period(day)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,8 +142,8 @@ def cell_rows(facts: Iterable[DeltaFacts]) -> list[dict[str, Any]]:
     merged: dict[tuple[Any, ...], list[int]] = {}
     for fact in facts:
         values = [getattr(fact, name) for name in BASE_DIMS]
-        values[0] = city_of(fact.seller_region)
-        values[1] = province_of(fact.buyer_region)
+        values[0] = city_code(fact.seller_region)
+        values[1] = province_code(fact.buyer_region)
         sums = (fact.contracts, fact.contract_amount_fen, fact.technology_amount_fen)
         for period in (fact.effective_on.year, month_period(fact.effective_on)):
             for level, keeps in _LEVEL_KEEPS:
@@ -207,49 +173,39 @@ def cell_rows(facts: Iterable[DeltaFacts]) -> list[dict[str, Any]]:
 # identical on the cells and on the ledger (so partial results of both paths merge by key).
 
 Expr = ColumnElement[Any]
-_UUID_PATH = re.compile(r"^(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})+/$")
-_SEGMENT = 37  # "/" + a 36-character UUID
-
-
-def is_org_path(path: str) -> bool:
-    """Whether ``path`` is a materialized path of canonical UUIDs ("/<id>/<id>/")."""
-    return bool(_UUID_PATH.match(path))
+_PROVINCE_ZEROS = "0" * (CODE_DIGITS - PROVINCE_DIGITS)
+_CITY_ZEROS = "0" * (CODE_DIGITS - CITY_DIGITS)
 
 
 def _substr(c: Expr, start: Expr | int, length: int) -> Expr:
     return sa.func.substr(c, start, length, type_=sa.String())
 
 
-def _province(c: Expr) -> Expr:
-    return sa.case((sa.func.length(c) == 6, _substr(c, 1, 2) + "0000"), else_=c)
-
-
-def _city(c: Expr) -> Expr:
-    return sa.case(
-        (sa.func.length(c) != 6, c),
-        (_substr(c, 3, 4) == "0000", c),
-        else_=_substr(c, 1, 4) + "00",
-    )
+def province_sql(c: Expr) -> Expr:
+    """SQL: the province of a region code, or the code itself abroad (shared.reference.regions.province_code)."""
+    return sa.case((sa.func.length(c) == CODE_DIGITS, _substr(c, 1, PROVINCE_DIGITS) + _PROVINCE_ZEROS), else_=c)
 
 
 def city_sql(c: Expr) -> Expr:
-    """SQL: the prefecture of a region code (see ``city_of``)."""
-    return _city(c)
-
-
-def province_sql(c: Expr) -> Expr:
-    """SQL: the province of a region code, or the code itself abroad (see ``province_of``)."""
-    return _province(c)
+    """SQL: the prefecture of a region code (shared.reference.regions.city_code)."""
+    return sa.case(
+        (sa.func.length(c) != CODE_DIGITS, c),
+        (_substr(c, PROVINCE_DIGITS + 1, CODE_DIGITS - PROVINCE_DIGITS) == _PROVINCE_ZEROS, c),
+        else_=_substr(c, 1, CITY_DIGITS) + _CITY_ZEROS,
+    )
 
 
 def _broker_org(c: Expr) -> Expr:
-    return sa.case((c == "", c), else_=_substr(c, sa.func.length(c) - 36, 36))
+    return sa.case((c == "", c), else_=_substr(c, sa.func.length(c) - (ORG_PATH_SEGMENT - 1), ORG_PATH_SEGMENT - 1))
 
 
 def _broker_level(depth: int) -> Callable[[Expr], Expr]:
     def expr(c: Expr) -> Expr:
         return sa.case(
-            (sa.func.length(c) >= _SEGMENT * depth + 1, _substr(c, _SEGMENT * (depth - 1) + 2, 36)),
+            (
+                sa.func.length(c) >= ORG_PATH_SEGMENT * depth + 1,
+                _substr(c, ORG_PATH_SEGMENT * (depth - 1) + 2, ORG_PATH_SEGMENT - 1),
+            ),
             else_=sa.literal(""),
         )
 
@@ -289,13 +245,13 @@ GROUP_DIMS: dict[str, GroupDim] = {
         GroupDim("year", None, _year, "Calendar year of the effective date (registration, amendment, revocation)."),
         GroupDim("quarter", None, _quarter, "Quarter, as 2024-Q1."),
         GroupDim("month", None, _month, "Month, as 2024-03."),
-        GroupDim("seller_province", "seller_region", _province, "Seller's province code (输出方 省)."),
+        GroupDim("seller_province", "seller_region", province_sql, "Seller's province code (输出方 省)."),
         GroupDim("seller_city", "seller_region", _same, "Seller's prefecture code (市)."),
         GroupDim(
             "seller_county", "seller_county", _same, "Seller's region code as registered (区县; from the ledger)."
         ),
         GroupDim("buyer_province", "buyer_region", _same, "Buyer's province code, or its country code abroad."),
-        GroupDim("buyer_city", "buyer_county", _city, "Buyer's prefecture code, or its country (from the ledger)."),
+        GroupDim("buyer_city", "buyer_county", city_sql, "Buyer's prefecture code, or its country (from the ledger)."),
         GroupDim("buyer_county", "buyer_county", _same, "Buyer's region code as registered (from the ledger)."),
         GroupDim("kind", "kind", _same, "Contract kind (技术开发 …)."),
         GroupDim("subkind", "subkind", _same, "Contract subkind (委托开发 …)."),

@@ -14,7 +14,7 @@ class ContractStatCell(MarketTable, table=True):
     """Sums of the folded contract deltas falling in one cell: (level, period, dimension values).
 
     ``level`` is a bitmask of the dimensions the cell keeps; the other dimension columns hold ''. ``period`` is
-    yyyymm for a month cell and yyyy for a year cell. Only the fold writes cells (see services.market.stats.service),
+    yyyymm for a month cell and yyyy for a year cell. Only the fold writes cells (see services.market.stats.fold),
     so no request ever waits on a cell's row lock.
     """
 

@@ -1,4 +1,4 @@
-"""Contract statistics: folding deltas into the rollup, planning and answering breakdowns, scopes, cumulative."""
+"""Contract statistics: planning and answering breakdowns, scopes, cumulative (the fold: services.market.stats.fold)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.market.contracts import reference as contract_reference
 from services.market.directory import service as directory_service
-from services.market.stats.cube import GROUP_DIMS, TIME_DIMS, cell_rows, level_for
+from services.market.stats.cube import GROUP_DIMS, TIME_DIMS, level_for
 from services.market.stats.repository import Filter, StatsRepository
 from shared.errors import Forbidden, Unauthorized, ValidationFailed
-from shared.reference.regions import is_valid_region, region
+from shared.reference.regions import is_valid_region, region, region_prefix
 from shared.reference.technical_fields import technical_fields
 from shared.security import Principal
 
@@ -29,54 +29,11 @@ __all__ = [
     "Filter",
     "breakdown",
     "check_anonymous",
-    "fold_import",
-    "fold_pending",
     "scope_filters",
 ]
 
 _MIN_DAY = dt.date(1900, 1, 1)
 _MAX_DAY = dt.date(9999, 12, 31)
-
-
-async def fold_pending(*, session: AsyncSession, limit: int = 2000, wait: bool = False) -> int:
-    """Add up to ``limit`` unfolded deltas to every level and grain and flag them folded; returns how many.
-
-    Registrations, amendments and revocations append their delta unfolded (one narrow insert instead of ~90 cell
-    upserts in the request); this runs in the background (services.market.worker) and, being one transaction,
-    moves each delta from the unfolded tail into the cells atomically. Folds take turns (``wait`` false: give up
-    at once, returning 0, when another fold runs).
-    """
-    repo = StatsRepository.from_session(session)
-    if not await repo.lock_folds(wait=wait):
-        return 0
-    facts = await repo.take_unfolded(limit)
-    await repo.add_cells(cell_rows(facts))
-    return len(facts)
-
-
-async def unfolded(*, session: AsyncSession) -> int:
-    """How many deltas wait for the fold (a health figure: queries stay exact, only slower, as it grows)."""
-    return await StatsRepository.from_session(session).count_unfolded()
-
-
-async def fold_import(*, session: AsyncSession, import_id: uuid.UUID) -> None:
-    """Add every delta of one bulk import to the rollup in SQL (one grouped upsert per level and grain).
-
-    The import's deltas are stored folded: they reach the cells in this same transaction.
-    """
-    repo = StatsRepository.from_session(session)
-    await repo.lock_folds(wait=True)
-    await repo.fold_ledger(import_id=import_id)
-
-
-async def rebuild(*, session: AsyncSession) -> None:
-    """Recompute the whole rollup from the ledger (operations; the benchmark loader)."""
-    repo = StatsRepository.from_session(session)
-    await repo.lock_folds(wait=True)
-    await repo.lock_ledger()
-    await repo.mark_all_folded()
-    await repo.clear_cells()
-    await repo.fold_ledger()
 
 
 def scope_filters(principal: Principal | None) -> list[Filter]:
@@ -317,8 +274,6 @@ def month_series(date_from: dt.date, date_to: dt.date) -> list[str]:
 
 def build_filters(params: dict[str, str | None]) -> tuple[list[Filter], dict[str, str]]:
     """Validate the filter parameters of a breakdown; returns the filters and their echo."""
-    from services.market.stats.cube import region_prefix
-
     filters: list[Filter] = []
     echo: dict[str, str] = {}
     versions = [v.code for v in contract_reference.rules_versions()]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from services.search.engines.errors import EngineAuthFailed, EngineError, EngineRejected, EngineUnavailable
+from shared.reference.regions import Level, region_level
 
 __all__ = [
     "FACET_FIELDS",
@@ -60,13 +61,13 @@ FACET_FIELDS: dict[Kind, dict[str, str]] = {
 }
 
 
+# The internal field holding a document's region at each level of the hierarchy (see IndexDocument).
+_REGION_FIELDS: dict[Level, str] = {"province": "region_province", "prefecture": "region_city", "county": "region_code"}
+
+
 def region_filter(code: str) -> tuple[str, str]:
     """The internal field and value a region code filters on: its province, its prefecture or itself."""
-    if code.endswith("0000"):
-        return "region_province", code
-    if code.endswith("00"):
-        return "region_city", code
-    return "region_code", code
+    return _REGION_FIELDS[region_level(code)], code
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,8 @@ import asyncio
 import sqlalchemy as sa
 
 from services.market.contracts.models import deltas_table
+from services.market.stats.fold import fold_all
 from services.market.stats.models import cells_table
-from services.market.worker import fold_all
 from shared.clock import today_in_china
 from tests.conftest import Stack
 from tests.market.contracts.factories import ensure_office, payload, registrar, seller

@@ -21,7 +21,7 @@ from services.market.listings.models import Achievement, Demand
 from services.market.notifications import service as notifications_service
 from services.market.notifications.models import Notification, NotificationMarker
 from services.market.proposals import service as proposals_service
-from services.market.worker import run_maintenance
+from services.market.worker import maintenance_jobs, run_maintenance
 from shared.clock import CHINA_TZ, today_in_china, utcnow
 from tests.conftest import Stack
 from tests.market.helpers import create_listing, demand_body, transition
@@ -169,9 +169,9 @@ class TestProposalExpiring:
     async def test_the_maintenance_loop_runs_it(self, world: World) -> None:
         proposal = await world.propose()
         await set_expires_at(world.stack, proposal["id"], utcnow() + dt.timedelta(days=2))
-        done = await run_maintenance(world.stack.service_app("market").state.sessionmaker)
+        done = await run_maintenance(world.stack.service_app("market").state.sessionmaker, maintenance_jobs())
         assert done["proposals_expiring_notified"] == 1
-        done = await run_maintenance(world.stack.service_app("market").state.sessionmaker)
+        done = await run_maintenance(world.stack.service_app("market").state.sessionmaker, maintenance_jobs())
         assert done["proposals_expiring_notified"] == 0
         assert len(await expiring(world.client, world.buyer)) == 1
 

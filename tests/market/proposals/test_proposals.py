@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import update
 
 from services.market.listings.models import Achievement
-from services.market.worker import run_maintenance
+from services.market.worker import maintenance_jobs, run_maintenance
 from shared.clock import today_in_china, utcnow
 from tests.conftest import Stack
 from tests.market.helpers import assert_problem, create_listing, demand_body, error_fields, transition
@@ -290,7 +290,7 @@ class TestExpiry:
         past = utcnow() - dt.timedelta(minutes=1)
         for proposal in (stale, agreed):
             await set_expires_at(world.stack, proposal["id"], past)
-        done = await run_maintenance(world.stack.service_app("market").state.sessionmaker)
+        done = await run_maintenance(world.stack.service_app("market").state.sessionmaker, maintenance_jobs())
         assert done["proposals_expired"] == 1
         seen = await world.client.get(f"/market/proposals/{stale['id']}", headers=world.seller.headers)
         assert (seen.json()["status"], seen.headers["etag"]) == ("expired", '"v2"')
@@ -305,7 +305,9 @@ class TestExpiry:
             "expired",
             "system",
         )
-        assert (await run_maintenance(world.stack.service_app("market").state.sessionmaker))["proposals_expired"] == 0
+        assert (await run_maintenance(world.stack.service_app("market").state.sessionmaker, maintenance_jobs()))[
+            "proposals_expired"
+        ] == 0
         # An expired proposal frees its slot.
         assert (await world.propose())["status"] == "proposed"
 

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
 from services.embedded import create_app as create_embedded_app
-from services.market.stats import service as stats_service
+from services.market.stats import fold as stats_fold
 from shared.clock import today_in_china
 from shared.reference.regions import city_code, province_code
 from tests.conftest import Databases, Stack, stack_settings
@@ -336,11 +336,11 @@ class ContractMachine(RuleBasedStateMachine):
 
     @rule(limit=st.integers(1, 4))
     def fold_some(self, limit: int) -> None:
-        self.run(self._in_transaction(lambda session: stats_service.fold_pending(session=session, limit=limit)))
+        self.run(self._in_transaction(lambda session: stats_fold.fold_pending(session=session, limit=limit)))
 
     @rule()
     def rebuild_rollup(self) -> None:
-        self.run(self._in_transaction(lambda session: stats_service.rebuild(session=session)))
+        self.run(self._in_transaction(lambda session: stats_fold.rebuild(session=session)))
 
     async def _in_transaction(self, work: Callable[[Any], Any]) -> None:
         sessionmaker = self.harness.stack.service_app("market").state.sessionmaker

@@ -8,9 +8,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from services.market.stats import service as stats_service
+from services.market.stats import fold as stats_fold
+from services.market.stats.fold import fold_all, fold_forever
 from services.market.stats.models import cells_table
-from services.market.worker import fold_all, fold_forever
 from shared.clock import today_in_china
 from tests.conftest import Stack
 from tests.market.contracts.factories import ensure_office, register, registrar, seller, submit
@@ -19,7 +19,7 @@ from tests.support.actors import Actor, Actors
 
 async def _unfolded(stack: Stack) -> int:
     async with stack.service_app("market").state.sessionmaker() as session:
-        return await stats_service.unfolded(session=session)
+        return await stats_fold.unfolded(session=session)
 
 
 async def _year_total_in_cells(stack: Stack) -> tuple[int, int, int]:
@@ -59,7 +59,7 @@ class TestFold:
 
         sessionmaker = stack.service_app("market").state.sessionmaker
         async with sessionmaker() as session, session.begin():
-            assert await stats_service.fold_pending(session=session, limit=2) == 2
+            assert await stats_fold.fold_pending(session=session, limit=2) == 2
         assert await _unfolded(stack) == 1
         assert await _total(stack, office) == expected  # two in the cells, one in the tail: no double count
 
@@ -74,7 +74,7 @@ class TestFold:
         office = await _registered(stack, actors, 2)
         sessionmaker = stack.service_app("market").state.sessionmaker
         async with sessionmaker() as session, session.begin():
-            assert await stats_service.fold_pending(session=session, limit=10) == 2
+            assert await stats_fold.fold_pending(session=session, limit=10) == 2
             await session.rollback()  # cells and flags go together
         assert await _unfolded(stack) == 2
         assert await _year_total_in_cells(stack) == (0, 0, 0)
@@ -101,9 +101,9 @@ class TestFold:
         office = await _registered(stack, actors, 2)
         sessionmaker = stack.service_app("market").state.sessionmaker
         async with sessionmaker() as session, session.begin():
-            await stats_service.fold_pending(session=session, limit=1)
+            await stats_fold.fold_pending(session=session, limit=1)
         async with sessionmaker() as session, session.begin():
-            await stats_service.rebuild(session=session)
+            await stats_fold.rebuild(session=session)
         assert await _unfolded(stack) == 0
         assert await _year_total_in_cells(stack) == (2, 3_000, 30)
         assert await _total(stack, office) == (2, 3_000, 30)

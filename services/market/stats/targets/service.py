@@ -14,7 +14,6 @@ from services.market.audit import service as audit_service
 from services.market.concurrency import require_if_match
 from services.market.directory import service as directory_service
 from services.market.stats import service as stats_service
-from services.market.stats.cube import region_prefix
 from services.market.stats.repository import Filter
 from services.market.stats.targets.models import StatsTarget
 from services.market.stats.targets.repository import TargetRepository
@@ -30,7 +29,7 @@ from shared.clock import utcnow
 from shared.errors import NotFound, ValidationFailed
 from shared.money import FEN_PER_YI_YUAN, fen_to_wan_yuan, fen_to_yi_yuan
 from shared.pagination import Page, cursor_id, encode_cursor
-from shared.reference.regions import CHONGQING, SICHUAN, is_valid_region
+from shared.reference.regions import CHONGQING, SICHUAN, is_valid_region, region_prefix
 from shared.security import Principal
 from shared.text import normalize_code
 
