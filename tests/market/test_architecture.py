@@ -201,7 +201,7 @@ def test_no_import_cycle_between_market_domains() -> None:
     assert not gone, f"cycles removed meanwhile: take them out of KNOWN_CYCLES_TO_REMOVE: {sorted(map(sorted, gone))}"
 
 
-def test_statistics_import_nothing_that_imports_them_back() -> None:
+def test_contracts_never_import_the_statistics() -> None:
     # The one-way dependency issue 17 asked for, stated directly: stats read contracts, contracts never import stats.
     graph = _domain_graph()
     assert "stats" not in graph.get("contracts", {}), graph["contracts"].get("stats")

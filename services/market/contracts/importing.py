@@ -5,8 +5,9 @@ then written in batches of 2,000 as value tuples: COPY on PostgreSQL, one driver
 columns every row shares bound once (ContractRepository.bulk_insert). The import's deltas are stored folded and
 handed once at the end to the statistics' fold (``ImportFold``: grouped INSERT … SELECT upserts over them), all in
 the request's one transaction. Contracts do not import the statistics: the fold is wired by the composition root
-(the app's lifespan puts it on ``app.state.contract_import_fold``; the CLI passes it). The audit record of an import is its contract_imports row (actor, office,
-counts); each imported contract and delta carries its import_id (no per-contract history row, for volume). Re-importing a file finds every row by its duplicate key and stores nothing.
+(the app's lifespan puts it on ``app.state.contract_import_fold``; the CLI passes it). The audit record of an import
+is its contract_imports row (actor, office, counts); each imported contract and delta carries its import_id (no
+per-contract history row, for volume). Re-importing a file finds every row by its duplicate key and stores nothing.
 """
 
 from __future__ import annotations
