@@ -1,6 +1,10 @@
 """Audit trail of every state change of a market entity, written in the request's transaction.
 
-Interface (domain-neutral: listings and contracts both use it)::
+One table, ``market_audit_events``, for the whole market service: listings (achievement, demand), proposals,
+contracts (entity kind ``contract``; its registration on PostgreSQL writes the row inside its one statement, see
+contracts.repository), registration offices, statistics targets and saved searches.
+
+Interface (domain-neutral)::
 
     from services.market.audit import service as audit_service
 
@@ -14,6 +18,8 @@ Interface (domain-neutral: listings and contracts both use it)::
         comes from shared.requestid; the time from shared.clock.utcnow().
     await audit_service.history(session, entity_kind=..., entity_id=..., limit=50, cursor=None)
         -> Page[AuditEventPublic]    oldest first, keyset-paginated; authorization is the caller domain's job
+    await audit_service.history_as(session, entity_kind=..., entity_id=..., limit=..., after=..., view=...)
+        -> Page[T]    the same page, each row shown by ``view`` (contracts keep their own event schema)
     AuditEventPublic                 the response schema of GET /market/{kind}/{id}/history
 
 Rows are never updated or deleted. Actor ``system`` (no org) marks changes made by the platform itself, such as

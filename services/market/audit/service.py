@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,9 +16,11 @@ from shared.pagination import Page, cursor_id, encode_cursor
 from shared.requestid import current_request_id
 from shared.security import Principal
 
-__all__ = ["SYSTEM_ACTOR", "history", "record"]
+__all__ = ["SYSTEM_ACTOR", "history", "history_as", "record"]
 
 SYSTEM_ACTOR = "system"
+
+T = TypeVar("T")
 
 
 async def record(
@@ -56,11 +59,31 @@ async def history(
     session: AsyncSession, *, entity_kind: str, entity_id: uuid.UUID, limit: int = 50, cursor: str | None = None
 ) -> Page[AuditEventPublic]:
     """One page of an entity's history, oldest first."""
-    after = cursor_id(cursor)
+    return await history_as(
+        session,
+        entity_kind=entity_kind,
+        entity_id=entity_id,
+        limit=limit,
+        after=cursor_id(cursor),
+        view=AuditEventPublic.model_validate,
+    )
+
+
+async def history_as(
+    session: AsyncSession,
+    *,
+    entity_kind: str,
+    entity_id: uuid.UUID,
+    limit: int,
+    after: uuid.UUID | None,
+    view: Callable[[AuditEvent], T],
+) -> Page[T]:
+    """One page of an entity's history after the event ``after`` (a decoded cursor), each row shown by ``view``.
+
+    For a domain whose history endpoint predates this trail and keeps its own response schema (contracts).
+    """
     rows = await AuditRepository.from_session(session).list_for(
         entity_kind=entity_kind, entity_id=entity_id, after=after, limit=limit + 1
     )
     next_cursor = encode_cursor(str(rows[limit - 1].id)) if len(rows) > limit else None
-    return Page[AuditEventPublic](
-        items=[AuditEventPublic.model_validate(row) for row in rows[:limit]], next_cursor=next_cursor
-    )
+    return Page(items=[view(row) for row in rows[:limit]], next_cursor=next_cursor)

@@ -1,4 +1,7 @@
-"""Tables of technology contracts: the contract, its signed statistical deltas, its history, numbering counters.
+"""Tables of technology contracts: the contract, its signed statistical deltas, numbering counters, imports.
+
+A contract's history is not a table of its own: it is the market audit trail (``market_audit_events``, entity kind
+``AUDIT_ENTITY_KIND``), shared with listings, proposals and offices.
 
 A registered contract is never edited in place: registration, amendments (补充协议) and revocation each append a
 row to ``contract_deltas`` (count, contract amount, technology amount; signed; dated by the day it takes effect),
@@ -21,10 +24,13 @@ from sqlmodel import JSON, Column, Field
 from services.market.base import MarketTable
 from shared.db import UTCDateTime
 
+# The entity kind of a contract's rows in the market audit trail.
+AUDIT_ENTITY_KIND = "contract"
+
 __all__ = [
+    "AUDIT_ENTITY_KIND",
     "Contract",
     "ContractDelta",
-    "ContractEvent",
     "ContractImport",
     "RegistrationCounter",
     "contracts_table",
@@ -32,7 +38,6 @@ __all__ = [
     "delta_row",
     "deltas_table",
     "effective_period",
-    "events_table",
     "imports_table",
 ]
 
@@ -162,24 +167,6 @@ class ContractDelta(MarketTable, table=True):
     )
 
 
-class ContractEvent(MarketTable, table=True):
-    """History of a contract: who moved it from which status to which, and why (also the audit row, see service)."""
-
-    __tablename__ = "contract_events"
-    __table_args__ = (sa.Index("ix_contract_events_contract", "contract_id", "id"),)
-
-    id: uuid.UUID = Field(primary_key=True)
-    contract_id: uuid.UUID = Field(foreign_key="contracts.id")
-    action: str = Field(max_length=20)
-    from_status: str | None = Field(default=None, max_length=20)
-    to_status: str = Field(max_length=20)
-    actor_subject: str = Field(max_length=200)
-    actor_org_id: uuid.UUID | None = None
-    request_id: str | None = Field(default=None, max_length=200)
-    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    created_at: dt.datetime = Field(sa_type=UTCDateTime)
-
-
 class RegistrationCounter(MarketTable, table=True):
     """The last serial given by an office in a year; incremented under a row lock in the registering transaction."""
 
@@ -208,7 +195,6 @@ class ContractImport(MarketTable, table=True):
 
 contracts_table: sa.Table = Contract.__table__  # type: ignore[attr-defined]
 deltas_table: sa.Table = ContractDelta.__table__  # type: ignore[attr-defined]
-events_table: sa.Table = ContractEvent.__table__  # type: ignore[attr-defined]
 counters_table: sa.Table = RegistrationCounter.__table__  # type: ignore[attr-defined]
 imports_table: sa.Table = ContractImport.__table__  # type: ignore[attr-defined]
 

@@ -1,4 +1,9 @@
-"""All SQL of technology contracts: rows, conditional status transitions, deltas, history, numbering counters."""
+"""All SQL of technology contracts: rows, conditional status transitions, registration, deltas, numbering counters.
+
+A contract's history is the market audit trail (``market_audit_events``, entity kind ``contract``): the service
+writes and reads it through services.market.audit; only registration writes its audit row here, because on
+PostgreSQL that row is part of the one registering statement.
+"""
 
 from __future__ import annotations
 
@@ -15,24 +20,27 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from services.market.audit.models import AuditEvent
 from services.market.contracts.models import (
+    AUDIT_ENTITY_KIND,
     contracts_table,
     counters_table,
+    delta_row,
     deltas_table,
     effective_period,
-    events_table,
     imports_table,
 )
+from services.market.offices.models import offices_table
 from shared.db import UTCDateTime, statement_connection
 
-__all__ = ["ContractRepository", "Registration", "RegistrationOutcome", "Visibility"]
+__all__ = ["ContractRepository", "Registration", "RegistrationOutcome", "Visibility", "registration_no"]
 
 Row = Mapping[Any, Any]
 
 
 @dataclass(frozen=True, slots=True)
 class Registration:
-    """What ``register_at_once`` needs: the contract, the registrar's office, the confirmed amount, the stamps."""
+    """What ``ContractRepository.register`` needs: the contract, the registrar's office, the confirmed amount, the stamps."""
 
     contract_id: uuid.UUID
     office_id: uuid.UUID
@@ -44,22 +52,39 @@ class Registration:
     event_id: uuid.UUID
     delta_id: uuid.UUID
 
+    @property
+    def period(self) -> int:
+        """The delta's effective month, YYYYMM."""
+        return effective_period(self.registered_on)
+
     def params(self) -> dict[str, Any]:
         """Bind parameters of the statement."""
         values = {name: getattr(self, name) for name in self.__slots__}
         values["year"] = self.registered_on.year
-        values["period"] = effective_period(self.registered_on)
+        values["period"] = self.period
+        values["entity_kind"] = AUDIT_ENTITY_KIND
         return values
 
 
 @dataclass(frozen=True, slots=True)
 class RegistrationOutcome:
-    """The registered contract row, or None with the serial the attempt took (None: nothing was registrable)."""
+    """The registered contract row, or None with the serial the attempt took (None: nothing was registrable).
+
+    A serial without a row means the office's year is exhausted (above 999999).
+    """
 
     row: Row | None
     serial: int | None
 
 
+def registration_no(year: int, office_region: str, serial: int) -> str:
+    """16 digits: year (4) + the office's region code (6) + serial (6). (_REGISTER_AT_ONCE builds the same.)"""
+    return f"{year:04d}{office_region}{serial:06d}"
+
+
+MAX_SERIAL = 999_999
+
+_AUDIT_TABLE: sa.Table = AuditEvent.__table__  # type: ignore[attr-defined]
 _CONTRACT_COLUMNS = ", ".join(f"contracts.{column.name}" for column in contracts_table.c)
 # Lock the contract if it is still submitted at the registrar's office and the confirmed technology amount fits;
 # count it at the office; number and register it; its history row; its unfolded delta — or, when any condition
@@ -89,10 +114,10 @@ WITH target AS (
     FROM serial, checked WHERE contracts.id = checked.id AND serial.last_serial <= 999999
     RETURNING {_CONTRACT_COLUMNS}
 ), event AS (
-    INSERT INTO contract_events (id, contract_id, action, from_status, to_status, actor_subject, actor_org_id,
-        request_id, detail, created_at)
-    SELECT :event_id, id, 'register', 'submitted', 'registered', :registrar_subject, :office_id, :request_id,
-        json_build_object('technology_amount_fen', technology_amount_fen), :now
+    INSERT INTO market_audit_events (id, entity_kind, entity_id, action, from_status, to_status, actor_subject,
+        actor_org_id, request_id, occurred_at, details)
+    SELECT :event_id, :entity_kind, id, 'register', 'submitted', 'registered', :registrar_subject, :office_id,
+        :request_id, :now, json_build_object('technology_amount_fen', technology_amount_fen)
     FROM registered
 ), delta AS (
     INSERT INTO contract_deltas (id, contract_id, action, effective_on, effective_period, count_delta,
@@ -116,6 +141,7 @@ SELECT registered.*, (SELECT last_serial FROM serial) AS serial FROM (SELECT 1) 
         sa.bindparam("request_id", type_=sa.String()),
         sa.bindparam("event_id", type_=sa.Uuid()),
         sa.bindparam("delta_id", type_=sa.Uuid()),
+        sa.bindparam("entity_kind", type_=sa.String()),
     )
     .columns(*contracts_table.c, sa.column("serial", sa.Integer()))
 )
@@ -331,7 +357,7 @@ class ContractRepository:
         stmt = stmt.order_by(c.id).limit(limit)
         return list((await self.session.execute(stmt)).mappings().all())
 
-    # -- deltas and history --------------------------------------------------------------------------------------
+    # -- deltas --------------------------------------------------------------------------------------
 
     async def insert_deltas(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Append statistical deltas."""
@@ -356,20 +382,6 @@ class ContractRepository:
         result = await self.session.execute(stmt)
         return {cid: (int(n), int(a), int(t)) for cid, n, a, t in result.all()}
 
-    async def insert_events(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Append history rows."""
-        if rows:
-            await self.session.execute(sa.insert(events_table), [dict(r) for r in rows])
-
-    async def events(self, contract_id: uuid.UUID, *, after_id: uuid.UUID | None, limit: int) -> list[Row]:
-        """One page of a contract's history, oldest first (keyset on the UUIDv7 id)."""
-        e = events_table.c
-        stmt = sa.select(events_table).where(e.contract_id == contract_id)
-        if after_id is not None:
-            stmt = stmt.where(e.id > after_id)
-        stmt = stmt.order_by(e.id).limit(limit)
-        return list((await self.session.execute(stmt)).mappings().all())
-
     # -- numbering ----------------------------------------------------------------------------------------------
 
     async def next_serials(self, office_id: uuid.UUID, year: int, count: int = 1) -> int:
@@ -383,30 +395,106 @@ class ContractRepository:
         )
         return int((await self.session.execute(stmt)).scalar_one())
 
-    async def assign_registration_no(
-        self, contract_id: uuid.UUID, *, office_id: uuid.UUID, year: int, prefix: str
-    ) -> int:
-        """SQLite: take the office's next serial and write ``prefix`` + serial (6 digits) on the contract.
+    async def register(self, registration: Registration) -> RegistrationOutcome:
+        """Check and register a submitted contract: its status and amount, its number, its audit row, its delta.
 
-        Returns the serial; serials above 999999 leave the number empty (the caller refuses them). PostgreSQL
-        registers with ``register_at_once`` instead.
+        The conditions: the contract is still submitted at the registrar's office and the confirmed technology
+        amount does not exceed the contract amount. When one fails nothing changes and the outcome has no row
+        (the caller finds out which one). PostgreSQL does it in one autocommitted statement (see
+        ``_register_at_once``); SQLite, whose writers BEGIN IMMEDIATE serializes, step by step in the session's
+        transaction.
         """
-        serial = await self.next_serials(office_id, year)
-        if serial <= 999_999:
-            await self.session.execute(
-                sa.update(contracts_table)
-                .where(contracts_table.c.id == contract_id)
-                .values(registration_no=f"{prefix}{serial:06d}", version=contracts_table.c.version + 1)
-            )
-        return serial
+        if self.dialect == "postgresql":
+            return await self._register_at_once(registration)
+        return await self._register_in_steps(registration)
 
-    async def register_at_once(self, registration: Registration) -> RegistrationOutcome:
+    async def _register_in_steps(self, registration: Registration) -> RegistrationOutcome:
+        """SQLite: the statements of ``_REGISTER_AT_ONCE`` one by one, in the request's transaction."""
+        c = contracts_table.c
+        target = (
+            await self.session.execute(
+                sa.select(c.contract_amount_fen, c.claimed_technology_amount_fen, offices_table.c.region_code)
+                .join_from(contracts_table, offices_table, offices_table.c.id == c.office_id)
+                .where(
+                    c.id == registration.contract_id,
+                    c.office_id == registration.office_id,
+                    c.status == "submitted",
+                )
+            )
+        ).first()
+        if target is None:
+            return RegistrationOutcome(row=None, serial=None)
+        contract_fen, claimed_fen, region = target
+        technology = claimed_fen if registration.technology_amount_fen is None else registration.technology_amount_fen
+        if technology > contract_fen:
+            return RegistrationOutcome(row=None, serial=None)
+        year = registration.registered_on.year
+        serial = await self.next_serials(registration.office_id, year)
+        if serial > MAX_SERIAL:
+            return RegistrationOutcome(row=None, serial=serial)
+        now = registration.now
+        register = (
+            sa.update(contracts_table)
+            .where(c.id == registration.contract_id)
+            .values(
+                status="registered",
+                technology_amount_fen=technology,
+                registered_on=registration.registered_on,
+                registered_at=now,
+                registrar_subject=registration.registrar_subject,
+                updated_at=now,
+                version=c.version + 2,
+                registration_no=registration_no(year, region, serial),
+            )
+            .returning(*contracts_table.c)
+        )
+        registered = (await self.session.execute(register)).mappings().one()
+        await self._registration_records(registration, contract_fen=contract_fen, technology_fen=technology)
+        return RegistrationOutcome(row=registered, serial=serial)
+
+    async def _registration_records(
+        self, registration: Registration, *, contract_fen: int, technology_fen: int
+    ) -> None:
+        """SQLite: the registration's audit row and its unfolded delta (the ``event`` and ``delta`` steps)."""
+        await self.session.execute(
+            sa.insert(_AUDIT_TABLE).values(
+                id=registration.event_id,
+                entity_kind=AUDIT_ENTITY_KIND,
+                entity_id=registration.contract_id,
+                action="register",
+                from_status="submitted",
+                to_status="registered",
+                actor_subject=registration.registrar_subject,
+                actor_org_id=registration.office_id,
+                request_id=registration.request_id,
+                occurred_at=registration.now,
+                details={"technology_amount_fen": technology_fen},
+            )
+        )
+        await self.insert_deltas(
+            [
+                delta_row(
+                    id=registration.delta_id,
+                    contract_id=registration.contract_id,
+                    action="register",
+                    effective_on=registration.registered_on,
+                    count=1,
+                    contract_amount_fen=contract_fen,
+                    technology_amount_fen=technology_fen,
+                    reason=None,
+                    actor_subject=registration.registrar_subject,
+                    created_at=registration.now,
+                )
+            ]
+        )
+
+    async def _register_at_once(self, registration: Registration) -> RegistrationOutcome:
         """PostgreSQL: check and register a submitted contract in ONE autocommitted statement.
 
         Gap-free numbering needs the office's counter row locked from its increment to the commit, and every
         registration at a busy office queues on that lock. In a request transaction the lock would also span the
         round trip back to the application and the COMMIT — under load, the event loop's latency — so the whole
-        registration (checks, count, number, history row, unfolded delta) is one statement on an autocommit
+        registration (checks, count, number, audit row, unfolded delta) is one statement on an autocommit
         connection: the lock is held for the statement alone, and the request needs one round trip. The
         statement is atomic; when a condition fails it changes nothing and the caller finds out which one.
         """

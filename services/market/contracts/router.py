@@ -262,8 +262,6 @@ async def revoke_contract(
 async def contract_events(
     session: SessionDep, principal: CurrentPrincipal, contract_id: uuid.UUID, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[ContractEventPublic]:
-    rows = await service.contract_events(
-        session=session, principal=principal, contract_id=contract_id, after_id=cursor_id(cursor), limit=limit + 1
+    return await service.contract_events(
+        session=session, principal=principal, contract_id=contract_id, after_id=cursor_id(cursor), limit=limit
     )
-    items = [ContractEventPublic.model_validate(dict(r)) for r in rows[:limit]]
-    return Page(items=items, next_cursor=encode_cursor(str(items[-1].id)) if len(rows) > limit else None)

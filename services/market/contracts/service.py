@@ -23,18 +23,21 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.market.audit import service as audit_service
+from services.market.audit.models import AuditEvent
 from services.market.concurrency import require_if_match
 from services.market.contracts import reference
-from services.market.contracts.models import delta_row
-from services.market.contracts.repository import ContractRepository, Registration, Visibility
+from services.market.contracts.models import AUDIT_ENTITY_KIND, delta_row
+from services.market.contracts.repository import ContractRepository, Registration, Visibility, registration_no
 from services.market.contracts.schemas import (
     AmendIn,
     ContractCreate,
+    ContractEventPublic,
     ContractPublic,
     ContractUpdate,
     FollowUp,
@@ -55,6 +58,7 @@ from services.market.proposals import service as proposals_service
 from shared.clock import today_in_china, utcnow
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from shared.ids import new_id
+from shared.pagination import Page
 from shared.reference.regions import flow_of, is_valid_region
 from shared.reference.technical_fields import is_technical_field
 from shared.requestid import current_request_id
@@ -68,6 +72,7 @@ __all__ = [
     "get_contract",
     "list_contracts",
     "register_contract",
+    "registration_no",
     "reject_contract",
     "resubmit_contract",
     "revoke_contract",
@@ -301,8 +306,7 @@ async def _office_contract(session: AsyncSession, principal: Principal, contract
 async def _audit(
     *,
     session: AsyncSession,
-    principal: Principal | None,
-    actor_subject: str | None = None,
+    principal: Principal,
     contract_id: uuid.UUID,
     action: str,
     from_status: str | None,
@@ -311,25 +315,35 @@ async def _audit(
 ) -> None:
     """THE one place a contract state change is recorded (actor, org, from → to, request id), same transaction.
 
-    Contracts keep their audit rows in their own history table (served by GET /market/contracts/{id}/events), with
-    the same columns as the market audit log of listings. Folding both into services/market/audit is a known
-    follow-up (see docs/contracts.md).
+    The row goes to the market audit trail (entity kind ``contract``), served by GET /market/contracts/{id}/events.
+    Registration is the exception: its row is written by ContractRepository.register, inside the registering
+    statement on PostgreSQL.
     """
-    await ContractRepository.from_session(session).insert_events(
-        [
-            {
-                "id": new_id(),
-                "contract_id": contract_id,
-                "action": action,
-                "from_status": from_status,
-                "to_status": to_status,
-                "actor_subject": principal.subject if principal else (actor_subject or "system"),
-                "actor_org_id": principal.org_id if principal else None,
-                "request_id": current_request_id(),
-                "detail": dict(detail or {}),
-                "created_at": utcnow(),
-            }
-        ]
+    await audit_service.record(
+        session,
+        entity_kind=AUDIT_ENTITY_KIND,
+        entity_id=contract_id,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        actor=principal,
+        details=dict(detail or {}),
+    )
+
+
+def _event_public(event: AuditEvent) -> ContractEventPublic:
+    """A contract's audit row in the shape GET …/events has always had (``detail``, ``created_at``)."""
+    assert event.to_status is not None  # every contract event names the status it leads to
+    return ContractEventPublic(
+        id=event.id,
+        action=event.action,
+        from_status=event.from_status,
+        to_status=event.to_status,
+        actor_subject=event.actor_subject,
+        actor_org_id=event.actor_org_id,
+        request_id=event.request_id,
+        detail=event.details or {},
+        created_at=event.occurred_at,
     )
 
 
@@ -499,10 +513,12 @@ async def list_contracts(
 
 async def contract_events(
     *, session: AsyncSession, principal: Principal, contract_id: uuid.UUID, after_id: uuid.UUID | None, limit: int
-) -> list[Row]:
-    """Up to ``limit`` events of a contract the caller may see, oldest first, after ``after_id``."""
+) -> Page[ContractEventPublic]:
+    """One page of the history of a contract the caller may see, oldest first, after the event ``after_id``."""
     await _visible(session, principal, contract_id)
-    return await ContractRepository.from_session(session).events(contract_id, after_id=after_id, limit=limit)
+    return await audit_service.history_as(
+        session, entity_kind=AUDIT_ENTITY_KIND, entity_id=contract_id, limit=limit, after=after_id, view=_event_public
+    )
 
 
 # -- submission ------------------------------------------------------------------------------------------------------
@@ -696,8 +712,18 @@ def _match_deal(
             errors.add(name, f"must be the deal's {name.removesuffix('_id')} ({value})", "deal_mismatch")
 
 
-async def submit_contract(*, session: AsyncSession, principal: Principal, data: ContractCreate) -> ContractPublic:
-    """Submit a contract for registration; 409 pointing at an existing duplicate."""
+@dataclass(frozen=True, slots=True)
+class _Submission:
+    """A submission validated and its parties verified: the contract's fields, its parties, its broker columns."""
+
+    fields: dict[str, Any]
+    seller: dict[str, Any]
+    buyer: dict[str, Any]
+    submitter: dict[str, Any]
+
+
+async def _checked_submission(session: AsyncSession, principal: Principal, data: ContractCreate) -> _Submission:
+    """Validate a submission and verify its parties: against the agreed deal it names, or the directory."""
     errors = _Errors()
     submitter = _submitter(principal, data)
     assert principal.org_id is not None  # _submitter refuses callers without an organization
@@ -725,6 +751,13 @@ async def submit_contract(*, session: AsyncSession, principal: Principal, data: 
         await _verify_submission(
             session, claims, submitted_as=data.submitted_as, own_org_id=principal.org_id, errors=errors
         )
+    return _Submission(fields=fields, seller=seller, buyer=buyer, submitter=submitter)
+
+
+async def submit_contract(*, session: AsyncSession, principal: Principal, data: ContractCreate) -> ContractPublic:
+    """Submit a contract for registration; 409 pointing at an existing duplicate."""
+    checked = await _checked_submission(session, principal, data)
+    fields, seller, buyer = checked.fields, checked.seller, checked.buyer
     office = await _route(session, data.office_id, seller["region_code"])
     key = dedupe_key(seller, buyer, fields["contract_no"], fields["signed_on"])
     await _duplicate_conflict(session, key)
@@ -736,7 +769,7 @@ async def submit_contract(*, session: AsyncSession, principal: Principal, data: 
         **fields,
         **_party_columns("seller", seller),
         **_party_columns("buyer", buyer),
-        **submitter,
+        **checked.submitter,
         "flow": flow_of(seller["region_code"], buyer["region_code"]),
         "office_id": office["id"],
         "submitter_subject": principal.subject,
@@ -931,24 +964,17 @@ async def _record_delta(session: AsyncSession, principal: Principal, row: Row, d
     )
 
 
-def registration_no(year: int, office_region: str, serial: int) -> str:
-    """16 digits: year (4) + the office's region code (6) + serial (6)."""
-    return f"{year:04d}{office_region}{serial:06d}"
-
-
 async def register_contract(
     *, session: AsyncSession, principal: Principal, contract_id: uuid.UUID, data: RegisterIn
 ) -> ContractPublic:
     """Register a submitted contract: confirm the technology amount, number it, count it."""
-    repo = ContractRepository.from_session(session)
-    today = today_in_china()
-    if repo.dialect == "postgresql" and offices_service.is_registrar(principal) and principal.org_id is not None:
-        outcome = await repo.register_at_once(
+    if offices_service.is_registrar(principal) and principal.org_id is not None:
+        outcome = await ContractRepository.from_session(session).register(
             Registration(
                 contract_id=contract_id,
                 office_id=principal.org_id,
                 technology_amount_fen=data.technology_amount_fen,
-                registered_on=today,
+                registered_on=today_in_china(),
                 now=utcnow(),
                 registrar_subject=principal.subject,
                 request_id=current_request_id(),
@@ -957,14 +983,24 @@ async def register_contract(
             )
         )
         if outcome.row is not None:
-            row = outcome.row
-            await _notify(session, row, "contract.registered", registration_no=row["registration_no"])
-            registered_now = to_public(row, (1, row["contract_amount_fen"], row["technology_amount_fen"]))
-            return (await with_follow_ups(session, [registered_now]))[0]
+            return await _registered(session, outcome.row)
         if outcome.serial is not None:
             raise Conflict("The office has used every serial number of this year.", slug="serials-exhausted")
-        # Nothing was registrable: the checks below name the reason (404, 403, 422 or 409).
-    row, office = await _office_contract(session, principal, contract_id)
+    await _refuse_registration(session, principal, contract_id, data)
+
+
+async def _registered(session: AsyncSession, row: Row) -> ContractPublic:
+    """Tell the parties, and show the contract as registered just now (its one delta is the registration's)."""
+    await _notify(session, row, "contract.registered", registration_no=row["registration_no"])
+    registered_now = to_public(row, (1, row["contract_amount_fen"], row["technology_amount_fen"]))
+    return (await with_follow_ups(session, [registered_now]))[0]
+
+
+async def _refuse_registration(
+    session: AsyncSession, principal: Principal, contract_id: uuid.UUID, data: RegisterIn
+) -> NoReturn:
+    """Nothing was registrable: name the reason (404, 403, 422 or 409)."""
+    row, _ = await _office_contract(session, principal, contract_id)
     technology = (
         row["claimed_technology_amount_fen"] if data.technology_amount_fen is None else data.technology_amount_fen
     )
@@ -972,43 +1008,9 @@ async def register_contract(
         raise ValidationFailed.field(
             "technology_amount_fen", "cannot exceed the contract amount", type="amount_exceeds"
         )
-    if repo.dialect == "postgresql":
-        if row["status"] != "submitted":
-            raise Conflict(f"Not possible on a {row['status']} contract.", slug="invalid-status")
-        raise Conflict("The contract changed meanwhile; fetch it again.", slug="invalid-status")
-    # SQLite: writers are serialized by BEGIN IMMEDIATE, so the request transaction does it step by step.
-    now = utcnow()
-    changes = {
-        "status": "registered",
-        "technology_amount_fen": technology,
-        "registered_on": today,
-        "registered_at": now,
-        "registrar_subject": principal.subject,
-        "updated_at": now,
-    }
-    await _transition(session, row, ("submitted",), changes)
-    await _audit(
-        session=session,
-        principal=principal,
-        contract_id=contract_id,
-        action="register",
-        from_status="submitted",
-        to_status="registered",
-        detail={"technology_amount_fen": technology},
-    )
-    await _record_delta(session, principal, row, _Delta("register", today, 1, row["contract_amount_fen"], technology))
-    prefix = f"{today.year:04d}{office['region_code']}"
-    serial = await repo.assign_registration_no(contract_id, office_id=office["id"], year=today.year, prefix=prefix)
-    if serial > 999_999:
-        raise Conflict("The office has used every serial number of this year.", slug="serials-exhausted")
-    registered = {
-        **row,
-        **changes,
-        "registration_no": registration_no(today.year, office["region_code"], serial),
-        "version": row["version"] + 2,
-    }
-    await _notify(session, registered, "contract.registered", registration_no=registered["registration_no"])
-    return (await with_follow_ups(session, [to_public(registered, (1, row["contract_amount_fen"], technology))]))[0]
+    if row["status"] != "submitted":
+        raise Conflict(f"Not possible on a {row['status']} contract.", slug="invalid-status")
+    raise Conflict("The contract changed meanwhile; fetch it again.", slug="invalid-status")
 
 
 async def reject_contract(

@@ -55,21 +55,11 @@ CONTRACTS = sa.table(
 )
 
 
-async def _state(engine: AsyncEngine) -> tuple[set[str], set[str]]:
-    def read(sync: Any) -> tuple[set[str], set[str]]:
-        inspector = sa.inspect(sync)
-        columns = {c["name"] for c in inspector.get_columns("contracts")}
-        indexes = {i["name"] or "" for i in inspector.get_indexes("market_organizations")}
-        return columns, indexes
-
-    async with engine.connect() as connection:
-        return await connection.run_sync(read)
-
-
-async def test_old_contracts_read_unverified_and_the_migration_reverts(empty_engine: AsyncEngine) -> None:
-    await migrate_market(empty_engine, "upgrade", "market_0006")
-    office_id, contract_id = uuid.uuid4(), uuid.uuid4()
-    async with empty_engine.begin() as connection:
+async def insert_office_and_contract(
+    engine: AsyncEngine, *, office_id: uuid.UUID, contract_id: uuid.UUID, status: str = "submitted"
+) -> None:
+    """An office and a contract with the columns every revision since market_0006 has (later ones default)."""
+    async with engine.begin() as connection:
         await connection.execute(
             sa.insert(OFFICES).values(
                 id=office_id,
@@ -84,7 +74,7 @@ async def test_old_contracts_read_unverified_and_the_migration_reverts(empty_eng
         await connection.execute(
             sa.insert(CONTRACTS).values(
                 id=contract_id,
-                status="submitted",
+                status=status,
                 rules_version="2026",
                 kind="transfer",
                 subkind="patent_right_transfer",
@@ -111,6 +101,23 @@ async def test_old_contracts_read_unverified_and_the_migration_reverts(empty_eng
                 updated_at=NOW,
             )
         )
+
+
+async def _state(engine: AsyncEngine) -> tuple[set[str], set[str]]:
+    def read(sync: Any) -> tuple[set[str], set[str]]:
+        inspector = sa.inspect(sync)
+        columns = {c["name"] for c in inspector.get_columns("contracts")}
+        indexes = {i["name"] or "" for i in inspector.get_indexes("market_organizations")}
+        return columns, indexes
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(read)
+
+
+async def test_old_contracts_read_unverified_and_the_migration_reverts(empty_engine: AsyncEngine) -> None:
+    await migrate_market(empty_engine, "upgrade", "market_0006")
+    office_id, contract_id = uuid.uuid4(), uuid.uuid4()
+    await insert_office_and_contract(empty_engine, office_id=office_id, contract_id=contract_id)
     await migrate_market(empty_engine, "upgrade", "heads")
     columns, indexes = await _state(empty_engine)
     assert {"seller_verification", "buyer_verification"} <= columns
