@@ -252,6 +252,14 @@ def _party_columns(prefix: str, party: Mapping[str, Any]) -> dict[str, Any]:
     return {f"{prefix}_{name}": value for name, value in party.items()}
 
 
+_PARTY_FIELDS = ("name", "credit_code", "region_code", "entity_type", "ownership", "org_id")
+
+
+def _stored_party_fields(row: Row, prefix: str) -> dict[str, Any]:
+    """A party's fields, its verification aside, read back from its ``<prefix>_*`` columns (see _party_columns)."""
+    return {name: row[f"{prefix}_{name}"] for name in _PARTY_FIELDS}
+
+
 def _contract_columns(fields: Mapping[str, Any], seller: Mapping[str, Any], buyer: Mapping[str, Any]) -> dict[str, Any]:
     """The columns a contract's checked fields and parties give: those, the parties', its flow and duplicate key."""
     return {
@@ -351,15 +359,7 @@ def to_public(row: Row, current: tuple[int, int, int] | None, *, now: dt.datetim
     now = now or utcnow()
 
     def party(prefix: str) -> PartyPublic:
-        return PartyPublic(
-            name=row[f"{prefix}_name"],
-            credit_code=row[f"{prefix}_credit_code"],
-            region_code=row[f"{prefix}_region_code"],
-            entity_type=row[f"{prefix}_entity_type"],
-            ownership=row[f"{prefix}_ownership"],
-            org_id=row[f"{prefix}_org_id"],
-            verification=row[f"{prefix}_verification"],
-        )
+        return PartyPublic(**_stored_party_fields(row, prefix), verification=row[f"{prefix}_verification"])
 
     registered = row["status"] in (*REGISTERED, "revoked")
     return ContractPublic(
@@ -823,15 +823,7 @@ def _corrected_fields(row: Row, changes: Mapping[str, Any]) -> dict[str, Any]:
 
 def _stored_party(row: Row, prefix: str) -> PartyIn:
     """A party as stored, in the shape a correction sends it."""
-    return PartyIn(
-        name=row[f"{prefix}_name"],
-        credit_code=row[f"{prefix}_credit_code"],
-        region_code=row[f"{prefix}_region_code"],
-        entity_type=row[f"{prefix}_entity_type"],
-        ownership=row[f"{prefix}_ownership"],
-        org_id=row[f"{prefix}_org_id"],
-        unverified=row[f"{prefix}_verification"] == "unverified",
-    )
+    return PartyIn(**_stored_party_fields(row, prefix), unverified=row[f"{prefix}_verification"] == "unverified")
 
 
 async def _verify_correction(
