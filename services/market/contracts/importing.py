@@ -39,7 +39,6 @@ from shared.clock import today_in_china, utcnow
 from shared.csvfile import iter_records, split_lf
 from shared.errors import BadRequest, Conflict, Forbidden, UnsupportedMediaType, ValidationFailed
 from shared.ids import new_id
-from shared.reference.regions import flow_of
 from shared.security import Principal
 from shared.text import TEXT_INVALID, check_text
 
@@ -318,16 +317,8 @@ def _office_uuid(text: str) -> uuid.UUID | None:
         return None
 
 
-def _validate(
-    number: int,
-    raw: dict[str, str],
-    *,
-    offices: Mapping[uuid.UUID, Mapping[str, Any]],
-    default_office: uuid.UUID | None,
-    restrict_office: uuid.UUID | None,
-    today: dt.date,
-) -> _Candidate | list[dict[str, str]]:
-    errors = contracts_service._Errors()
+def _check_cells(raw: dict[str, str], errors: contracts_service._Errors) -> None:
+    """What holds for the cells before they are read: the required ones given, lengths, the kernel's text rule."""
     for name in REQUIRED:
         if not raw.get(name):
             errors.add(name, "required", "missing")
@@ -339,18 +330,64 @@ def _validate(
         problem = check_text(value)
         if problem is not None:
             errors.add(name, problem, TEXT_INVALID)
-    if errors.items:
-        return errors.items
-    office_id: uuid.UUID | None = default_office
+
+
+def _office(raw: dict[str, str], context: _Import, errors: contracts_service._Errors) -> Mapping[str, Any] | None:
+    """The row's registration office: its office_id cell, else the import's default; within a registrar's own."""
+    office_id: uuid.UUID | None = context.default_office
     if raw.get("office_id"):
         office_id = _office_uuid(raw["office_id"])
         if office_id is None:
             errors.add("office_id", "not a UUID", "uuid_invalid")
-    if office_id is not None and restrict_office is not None and office_id != restrict_office:
+    if office_id is not None and context.restrict_office is not None and office_id != context.restrict_office:
         errors.add("office_id", "registrars import their own office's contracts only", "not_allowed")
-    office = offices.get(office_id) if office_id is not None else None
+    office = context.offices.get(office_id) if office_id is not None else None
     if office is None and not errors.items:
         errors.add("office_id", "no such registration office (give office_id)", "office_unknown")
+    return office
+
+
+def _parties(
+    raw: dict[str, str], rules_version: str, errors: contracts_service._Errors
+) -> tuple[dict[str, dict[str, Any]], dict[str, bool]]:
+    """The seller and buyer checked as a submission's, and whether each is declared unverified."""
+    declared = {prefix: _flag(raw, f"{prefix}_unverified", errors) for prefix in ("seller", "buyer")}
+    parties = {}
+    for prefix in ("seller", "buyer"):
+        party = contracts_service.PartyData(
+            name=raw[f"{prefix}_name"],
+            credit_code=raw.get(f"{prefix}_credit_code") or None,
+            region_code=raw[f"{prefix}_region_code"],
+            entity_type=raw[f"{prefix}_entity_type"],
+            ownership=raw.get(f"{prefix}_ownership") or None,
+        )
+        parties[prefix] = contracts_service._party(party, prefix, rules_version, errors, seller=prefix == "seller")
+    return parties, declared
+
+
+def _check_registration_no(
+    number_text: str, registered_on: dt.date, office: Mapping[str, Any], errors: contracts_service._Errors
+) -> None:
+    """A given registration number has the shape the office would give it: year, region code, a serial."""
+    if not _REGISTRATION_NO.match(number_text):
+        errors.add("registration_no", "16 digits: year, office region code, serial", "registration_no_invalid")
+    elif int(number_text[:4]) != registered_on.year or number_text[4:10] != office["region_code"]:
+        errors.add(
+            "registration_no",
+            "must start with the registration year and the office's region code",
+            "registration_no_invalid",
+        )
+    elif int(number_text[10:]) == 0:
+        errors.add("registration_no", "serial 000000 is not used", "registration_no_invalid")
+
+
+def _validate(number: int, raw: dict[str, str], context: _Import) -> _Candidate | list[dict[str, str]]:
+    """A row as a contract to store, or its errors."""
+    errors = contracts_service._Errors()
+    _check_cells(raw, errors)
+    if errors.items:
+        return errors.items
+    office = _office(raw, context, errors)
     signed_on = _date(raw, "signed_on", errors)
     registered_on = _date(raw, "registered_on", errors)
     valid_from = _date(raw, "valid_from", errors)
@@ -373,49 +410,23 @@ def _validate(
             "technology_amount_fen": technology_fen,
         },
         errors,
-        today=today,
+        today=context.today,
     )
     if registered_on < signed_on:
         errors.add("registered_on", "cannot be before signed_on", "date_order")
-    if registered_on > today:
+    if registered_on > context.today:
         errors.add("registered_on", "cannot be in the future", "date_in_future")
-    parties = {}
-    declared = {prefix: _flag(raw, f"{prefix}_unverified", errors) for prefix in ("seller", "buyer")}
-    for prefix in ("seller", "buyer"):
-        party = contracts_service.PartyData(
-            name=raw[f"{prefix}_name"],
-            credit_code=raw.get(f"{prefix}_credit_code") or None,
-            region_code=raw[f"{prefix}_region_code"],
-            entity_type=raw[f"{prefix}_entity_type"],
-            ownership=raw.get(f"{prefix}_ownership") or None,
-        )
-        parties[prefix] = contracts_service._party(
-            party, prefix, fields["rules_version"], errors, seller=prefix == "seller"
-        )
+    parties, declared = _parties(raw, fields["rules_version"], errors)
     number_text = raw.get("registration_no") or None
     if number_text is not None:
-        if not _REGISTRATION_NO.match(number_text):
-            errors.add("registration_no", "16 digits: year, office region code, serial", "registration_no_invalid")
-        elif int(number_text[:4]) != registered_on.year or number_text[4:10] != office["region_code"]:
-            errors.add(
-                "registration_no",
-                "must start with the registration year and the office's region code",
-                "registration_no_invalid",
-            )
-        elif int(number_text[10:]) == 0:
-            errors.add("registration_no", "serial 000000 is not used", "registration_no_invalid")
+        _check_registration_no(number_text, registered_on, office, errors)
     if errors.items:
         return [{k: str(v) for k, v in e.items()} for e in errors.items]
     seller, buyer = parties["seller"], parties["buyer"]
-    technology = fields["claimed_technology_amount_fen"]
     values = {
-        **fields,
-        "technology_amount_fen": technology,
-        **contracts_service._party_columns("seller", seller),
-        **contracts_service._party_columns("buyer", buyer),
-        "flow": flow_of(seller["region_code"], buyer["region_code"]),
+        **contracts_service.contract_columns(fields, seller, buyer),
+        "technology_amount_fen": fields["claimed_technology_amount_fen"],
         "office_id": office["id"],
-        "dedupe_key": contracts_service.dedupe_key(seller, buyer, fields["contract_no"], fields["signed_on"]),
         "registered_on": registered_on,
     }
     claims = [contracts_service._Claim(prefix, parties[prefix], declared[prefix]) for prefix in ("seller", "buyer")]
@@ -467,41 +478,32 @@ class _Counters:
         await self.repo.set_counters(changed)
 
 
-async def import_rows(
-    *,
-    session: AsyncSession,
-    actor_subject: str,
-    actor_org_id: uuid.UUID | None,
-    rows: Iterable[RawRow],
-    default_office: uuid.UUID | None,
-    restrict_office: uuid.UUID | None,
-    media_type: str,
-    fold: ImportFold,
-    keep: str = "all",
-    progress: Callable[[int], None] | None = None,
-) -> ImportResult:
-    """Validate and store rows as registered contracts in batches; ``fold`` adds them to the statistics at the end."""
-    repo = ContractRepository.from_session(session)
-    import_id = new_id()
-    now = utcnow()
-    await repo.insert_import(
-        {
-            "id": import_id,
-            "actor_subject": actor_subject,
-            "office_id": restrict_office or default_office,
-            "media_type": media_type,
-            "created_at": now,
-        }
-    )
-    offices = {
-        o["id"]: o
-        for o in await offices_service.list_offices(session=session, after_id=None, limit=100_000)
-        if o["active"]
-    }
-    result = ImportResult(import_id=import_id)
+@dataclass
+class _Import:
+    """One import across its batches: what each row is checked against, the columns its rows share, what the
+    earlier batches stored (duplicate keys and registration numbers) and the offices' counters."""
+
+    session: AsyncSession
+    repo: ContractRepository
+    result: ImportResult
+    offices: Mapping[uuid.UUID, Mapping[str, Any]]
+    default_office: uuid.UUID | None
+    restrict_office: uuid.UUID | None
     # One "today" for the whole import, so that every row is judged against the same date.
-    today = today_in_china()
-    same_contract: dict[str, Any] = {
+    today: dt.date
+    keep: str
+    same_contract: Mapping[str, Any]
+    same_delta: Mapping[str, Any]
+    counters: _Counters
+    seen_keys: dict[str, uuid.UUID] = field(default_factory=dict)
+    seen_numbers: set[str] = field(default_factory=set)
+
+
+def _same_contract(
+    actor_subject: str, actor_org_id: uuid.UUID | None, import_id: uuid.UUID, now: dt.datetime
+) -> dict[str, Any]:
+    """The columns of _SAME_CONTRACT, as every contract of the import has them."""
+    return {
         "status": "registered",
         "broker_org_id": None,
         "broker_org_path": None,
@@ -521,7 +523,11 @@ async def import_rows(
         "created_at": now,
         "updated_at": now,
     }
-    same_delta: dict[str, Any] = {
+
+
+def _same_delta(actor_subject: str, import_id: uuid.UUID, now: dt.datetime) -> dict[str, Any]:
+    """The columns every delta of the import shares (the others are _ROW_DELTA)."""
+    return {
         "action": "import",
         "count_delta": 1,
         "reason": None,
@@ -529,42 +535,84 @@ async def import_rows(
         "import_id": import_id,
         "created_at": now,
     }
-    seen_keys: dict[str, uuid.UUID] = {}
-    seen_numbers: set[str] = set()
-    counters = _Counters(repo)
-    batch: list[RawRow] = []
 
-    async def flush() -> None:
-        await _store_batch(
-            session=session,
-            batch=batch,
-            result=result,
-            offices=offices,
-            default_office=default_office,
-            restrict_office=restrict_office,
-            today=today,
-            seen_keys=seen_keys,
-            seen_numbers=seen_numbers,
-            counters=counters,
-            same_contract=same_contract,
-            same_delta=same_delta,
-            keep=keep,
-        )
+
+async def _start(
+    session: AsyncSession,
+    *,
+    actor_subject: str,
+    actor_org_id: uuid.UUID | None,
+    default_office: uuid.UUID | None,
+    restrict_office: uuid.UUID | None,
+    media_type: str,
+    keep: str,
+) -> _Import:
+    """The import's contract_imports row (its audit record) and what its batches share."""
+    repo = ContractRepository.from_session(session)
+    import_id = new_id()
+    now = utcnow()
+    await repo.insert_import(
+        {
+            "id": import_id,
+            "actor_subject": actor_subject,
+            "office_id": restrict_office or default_office,
+            "media_type": media_type,
+            "created_at": now,
+        }
+    )
+    offices = {
+        o["id"]: o
+        for o in await offices_service.list_offices(session=session, after_id=None, limit=100_000)
+        if o["active"]
+    }
+    return _Import(
+        session=session,
+        repo=repo,
+        result=ImportResult(import_id=import_id),
+        offices=offices,
+        default_office=default_office,
+        restrict_office=restrict_office,
+        today=today_in_china(),
+        keep=keep,
+        same_contract=_same_contract(actor_subject, actor_org_id, import_id, now),
+        same_delta=_same_delta(actor_subject, import_id, now),
+        counters=_Counters(repo),
+    )
+
+
+async def import_rows(
+    *,
+    session: AsyncSession,
+    actor_subject: str,
+    actor_org_id: uuid.UUID | None,
+    rows: Iterable[RawRow],
+    default_office: uuid.UUID | None,
+    restrict_office: uuid.UUID | None,
+    media_type: str,
+    fold: ImportFold,
+    keep: str = "all",
+    progress: Callable[[int], None] | None = None,
+) -> ImportResult:
+    """Validate and store rows as registered contracts in batches; ``fold`` adds them to the statistics at the end."""
+    context = await _start(
+        session,
+        actor_subject=actor_subject,
+        actor_org_id=actor_org_id,
+        default_office=default_office,
+        restrict_office=restrict_office,
+        media_type=media_type,
+        keep=keep,
+    )
+    for batch in _batches(rows):
+        await _store_batch(context, batch)
         if progress is not None:
             progress(len(batch))
-        batch.clear()
-
-    for item in rows:
-        batch.append(item)
-        if len(batch) >= BATCH:
-            await flush()
-    if batch:
-        await flush()
-    await counters.write_back()
+    await context.counters.write_back()
+    result = context.result
     if result.imported:
-        await fold(session=session, import_id=import_id)
-    await repo.finish_import(
-        import_id,
+        await fold(session=session, import_id=result.import_id)
+    await context.repo.finish_import(
+        result.import_id,
         {
             "total_rows": result.total_rows,
             "imported": result.imported,
@@ -575,54 +623,57 @@ async def import_rows(
     return result
 
 
-async def _store_batch(
-    *,
-    session: AsyncSession,
-    batch: list[RawRow],
-    result: ImportResult,
-    offices: Mapping[uuid.UUID, Mapping[str, Any]],
-    default_office: uuid.UUID | None,
-    restrict_office: uuid.UUID | None,
-    today: dt.date,
-    seen_keys: dict[str, uuid.UUID],
-    seen_numbers: set[str],
-    counters: _Counters,
-    same_contract: Mapping[str, Any],
-    same_delta: Mapping[str, Any],
-    keep: str,
-) -> None:
-    repo = ContractRepository.from_session(session)
+def _batches(rows: Iterable[RawRow]) -> Iterator[list[RawRow]]:
+    """The rows BATCH at a time (read when called, so tests may lower it)."""
+    batch: list[RawRow] = []
+    for item in rows:
+        batch.append(item)
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+async def _store_batch(context: _Import, batch: list[RawRow]) -> None:
+    """Check a batch's rows, store the good ones that are new, count every row in the import's result."""
     outcomes: list[ImportRowReport | _Candidate] = []
     for number, raw in batch:
-        if isinstance(raw, list):
-            outcomes.append(ImportRowReport(row=number, status="failed", errors=raw))
-            continue
-        checked = _validate(
-            number,
-            raw,
-            offices=offices,
-            default_office=default_office,
-            restrict_office=restrict_office,
-            today=today,
+        checked = raw if isinstance(raw, list) else _validate(number, raw, context)
+        outcomes.append(
+            ImportRowReport(row=number, status="failed", errors=checked) if isinstance(checked, list) else checked
         )
-        if isinstance(checked, list):
-            outcomes.append(ImportRowReport(row=number, status="failed", errors=checked))
-        else:
-            outcomes.append(checked)
     candidates = [o for o in outcomes if isinstance(o, _Candidate)]
-    refused = await _verify_candidates(session, candidates)
-    candidates = [c for c in candidates if c.row not in refused]
-    existing = await repo.ids_by_dedupe_keys([c.values["dedupe_key"] for c in candidates])
-    taken = await repo.existing_registration_nos([c.registration_no for c in candidates if c.registration_no])
+    reports = await _verify_candidates(context.session, candidates)
+    accepted = await _new_rows(context, [c for c in candidates if c.row not in reports], reports)
+    await _number(context, accepted)
+    await _write(context, accepted, reports)
+    keep_all = context.keep == "all"
+    for outcome in outcomes:
+        if isinstance(outcome, ImportRowReport):
+            context.result.add(outcome, keep=True)
+        elif outcome.row in reports:
+            report = reports[outcome.row]
+            context.result.add(report, keep=keep_all or report.status != "imported")
+        else:
+            context.result.count_imported()
+
+
+async def _new_rows(
+    context: _Import, candidates: list[_Candidate], reports: dict[int, ImportRowReport]
+) -> list[_Candidate]:
+    """The candidates to store, each given its id: not stored before nor earlier in the file (a duplicate), no
+    registration number taken (a failure). The others are reported in ``reports``."""
+    existing = await context.repo.ids_by_dedupe_keys([c.values["dedupe_key"] for c in candidates])
+    taken = await context.repo.existing_registration_nos([c.registration_no for c in candidates if c.registration_no])
     accepted: list[_Candidate] = []
-    reports: dict[int, ImportRowReport] = dict(refused)
     for c in candidates:
         key = c.values["dedupe_key"]
-        earlier = existing.get(key) or seen_keys.get(key)
+        earlier = existing.get(key) or context.seen_keys.get(key)
         if earlier is not None:
             reports[c.row] = ImportRowReport(row=c.row, status="duplicate", contract_id=earlier)
             continue
-        if c.registration_no and (c.registration_no in taken or c.registration_no in seen_numbers):
+        if c.registration_no and (c.registration_no in taken or c.registration_no in context.seen_numbers):
             reports[c.row] = ImportRowReport(
                 row=c.row,
                 status="failed",
@@ -632,12 +683,18 @@ async def _store_batch(
             )
             continue
         c.values["id"] = new_id()
-        seen_keys[key] = c.values["id"]
+        context.seen_keys[key] = c.values["id"]
         if c.registration_no:
-            seen_numbers.add(c.registration_no)
+            context.seen_numbers.add(c.registration_no)
         accepted.append(c)
-    # Explicit numbers first raise each office's counter; then rows without one get the next serials. Counters
-    # live in memory for the import (their rows are locked by the first touch) and are written back at the end.
+    return accepted
+
+
+async def _number(context: _Import, accepted: list[_Candidate]) -> None:
+    """Registration numbers: explicit numbers first raise each office's counter; then rows without one get the
+    next serials. Counters live in memory for the import (their rows are locked by the first touch) and are
+    written back at the end."""
+    counters = context.counters
     for c in accepted:
         if c.registration_no:
             key = (c.office["id"], c.values["registered_on"].year)
@@ -652,11 +709,16 @@ async def _store_batch(
                 raise Conflict(f"Office {key[0]} ran out of serial numbers for {year}.", slug="serials-exhausted")
             counters.values[key] = serial
             c.registration_no = contracts_service.registration_no(year, c.office["region_code"], serial)
-            seen_numbers.add(c.registration_no)
+            context.seen_numbers.add(c.registration_no)
+        c.values["registration_no"] = c.registration_no
+
+
+async def _write(context: _Import, accepted: list[_Candidate], reports: dict[int, ImportRowReport]) -> None:
+    """Store the accepted rows as contracts and their deltas (the import's only writes per row: no history row
+    per contract), and report them when the whole report is kept."""
     contracts, deltas = [], []
     for c in accepted:
         v = c.values
-        v["registration_no"] = c.registration_no
         contracts.append(_contract_row(v))
         day = v["registered_on"]
         deltas.append(
@@ -669,23 +731,15 @@ async def _store_batch(
                 v["technology_amount_fen"],
             )
         )
-        if keep == "all":
+        if context.keep == "all":
             reports[c.row] = ImportRowReport(
                 row=c.row, status="imported", contract_id=v["id"], registration_no=c.registration_no
             )
     try:
-        await repo.bulk_insert(contracts_table, _ROW_CONTRACT, contracts, same=same_contract)
-        await repo.bulk_insert(deltas_table, _ROW_DELTA, deltas, same=same_delta)
+        await context.repo.bulk_insert(contracts_table, _ROW_CONTRACT, contracts, same=context.same_contract)
+        await context.repo.bulk_insert(deltas_table, _ROW_DELTA, deltas, same=context.same_delta)
     except IntegrityError as exc:
         raise Conflict("Another import stored some of these contracts meanwhile; import the file again.") from exc
-    for outcome in outcomes:
-        if isinstance(outcome, ImportRowReport):
-            result.add(outcome, keep=True)
-        elif outcome.row in reports:
-            report = reports[outcome.row]
-            result.add(report, keep=keep == "all" or report.status != "imported")
-        else:
-            result.count_imported()
 
 
 async def import_request(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from collections.abc import Awaitable
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.market.concurrency import IfMatchHeader, etag_for
 from services.market.contracts import importing, reference, service
@@ -26,13 +29,14 @@ from shared import uploads
 from shared.db import SessionDep
 from shared.errors import problem_responses
 from shared.pagination import Cursor, Limit, Page, cursor_id, encode_cursor
-from shared.security import CurrentPrincipal
+from shared.security import CurrentPrincipal, Principal
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/contracts", tags=["contracts"])
 reference.register_contract_tables()
 
+_Body = TypeVar("_Body", bound=BaseModel, contravariant=True)
 StatusFilter = Literal["submitted", "rejected", "registered", "amended", "revoked"]
 
 
@@ -194,62 +198,75 @@ async def resubmit_contract(
     return _with_etag(response, contract)
 
 
-@router.post(
-    "/{contract_id}/register",
+class _RegistrarAction(Protocol[_Body]):
+    """A service function of the registrar's workflow: the contract after the action."""
+
+    def __call__(
+        self, *, session: AsyncSession, principal: Principal, contract_id: uuid.UUID, data: _Body
+    ) -> Awaitable[ContractPublic]: ...
+
+
+def _registrar_action(
+    action: str, body: type[_Body], run: _RegistrarAction[_Body], *, summary: str, description: str
+) -> None:
+    """POST /contracts/{contract_id}/<action>: the action's body in, the contract out with its ETag; the
+    operation is ``<action>_contract``."""
+
+    async def endpoint(
+        session: SessionDep, principal: CurrentPrincipal, contract_id: uuid.UUID, data: Any, response: Response
+    ) -> ContractPublic:
+        contract = await run(session=session, principal=principal, contract_id=contract_id, data=data)
+        return _with_etag(response, contract)
+
+    # Annotations are strings in this module (postponed evaluation), which FastAPI resolves in the module's
+    # globals; the body's model is this call's, so it is set as the class itself.
+    endpoint.__annotations__["data"] = body
+    endpoint.__name__ = endpoint.__qualname__ = f"{action}_contract"
+    router.add_api_route(
+        f"/{{contract_id}}/{action}",
+        endpoint,
+        methods=["POST"],
+        name=f"{action}_contract",
+        summary=summary,
+        description=description,
+        responses=problem_responses(401, 403, 404, 409, 422),
+    )
+
+
+_registrar_action(
+    "register",
+    RegisterIn,
+    service.register_contract,
     summary="Register a contract (registrar)",
     description=(
         "A registrar of the contract's office confirms the technology amount (may lower it; never above the "
         "contract amount) and registers it: the registration number is year + office region code + a serial, "
         "gap-free per office and year. The contract counts in the statistics from today (Beijing)."
     ),
-    responses=problem_responses(401, 403, 404, 409, 422),
 )
-async def register_contract(
-    session: SessionDep, principal: CurrentPrincipal, contract_id: uuid.UUID, data: RegisterIn, response: Response
-) -> ContractPublic:
-    contract = await service.register_contract(session=session, principal=principal, contract_id=contract_id, data=data)
-    return _with_etag(response, contract)
-
-
-@router.post(
-    "/{contract_id}/reject",
+_registrar_action(
+    "reject",
+    RejectIn,
+    service.reject_contract,
     summary="Reject a contract (未予登记)",
     description="A registrar of the contract's office refuses it with a reason; the submitter may correct and resubmit.",
-    responses=problem_responses(401, 403, 404, 409, 422),
 )
-async def reject_contract(
-    session: SessionDep, principal: CurrentPrincipal, contract_id: uuid.UUID, data: RejectIn, response: Response
-) -> ContractPublic:
-    contract = await service.reject_contract(session=session, principal=principal, contract_id=contract_id, data=data)
-    return _with_etag(response, contract)
-
-
-@router.post(
-    "/{contract_id}/amend",
+_registrar_action(
+    "amend",
+    AmendIn,
+    service.amend_contract,
     summary="Record a supplementary agreement (补充协议)",
     description="A registrar records new amounts effective on a day; the statistics get the signed difference "
     "dated that day. The registered contract itself is not edited.",
-    responses=problem_responses(401, 403, 404, 409, 422),
 )
-async def amend_contract(
-    session: SessionDep, principal: CurrentPrincipal, contract_id: uuid.UUID, data: AmendIn, response: Response
-) -> ContractPublic:
-    contract = await service.amend_contract(session=session, principal=principal, contract_id=contract_id, data=data)
-    return _with_etag(response, contract)
-
-
-@router.post(
-    "/{contract_id}/revoke",
+_registrar_action(
+    "revoke",
+    RevokeIn,
+    service.revoke_contract,
     summary="Revoke a registration",
     description="A registrar revokes a registered contract with a reason; from the effective day the statistics "
     "subtract the contract (count and current amounts).",
-    responses=problem_responses(401, 403, 404, 409, 422),
 )
-async def revoke_contract(
-    session: SessionDep, principal: CurrentPrincipal, contract_id: uuid.UUID, data: RevokeIn, response: Response
-) -> ContractPublic:
-    contract = await service.revoke_contract(session=session, principal=principal, contract_id=contract_id, data=data)
-    return _with_etag(response, contract)
 
 
 @router.get(

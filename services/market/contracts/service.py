@@ -68,6 +68,7 @@ from shared.text import normalize_code, normalize_text
 __all__ = [
     "OVERDUE_AFTER",
     "amend_contract",
+    "contract_columns",
     "contract_events",
     "get_contract",
     "list_contracts",
@@ -258,6 +259,25 @@ def _party_columns(prefix: str, party: Mapping[str, Any]) -> dict[str, Any]:
     return {f"{prefix}_{name}": value for name, value in party.items()}
 
 
+_PARTY_FIELDS = ("name", "credit_code", "region_code", "entity_type", "ownership", "org_id")
+
+
+def _stored_party_fields(row: Row, prefix: str) -> dict[str, Any]:
+    """A party's fields, its verification aside, read back from its ``<prefix>_*`` columns (see _party_columns)."""
+    return {name: row[f"{prefix}_{name}"] for name in _PARTY_FIELDS}
+
+
+def contract_columns(fields: Mapping[str, Any], seller: Mapping[str, Any], buyer: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns a contract's checked fields and parties give: those, the parties', its flow and duplicate key."""
+    return {
+        **fields,
+        **_party_columns("seller", seller),
+        **_party_columns("buyer", buyer),
+        "flow": flow_of(seller["region_code"], buyer["region_code"]),
+        "dedupe_key": dedupe_key(seller, buyer, fields["contract_no"], fields["signed_on"]),
+    }
+
+
 # -- authorization -----------------------------------------------------------------------------------------------
 
 
@@ -355,15 +375,7 @@ def to_public(row: Row, current: tuple[int, int, int] | None, *, now: dt.datetim
     now = now or utcnow()
 
     def party(prefix: str) -> PartyPublic:
-        return PartyPublic(
-            name=row[f"{prefix}_name"],
-            credit_code=row[f"{prefix}_credit_code"],
-            region_code=row[f"{prefix}_region_code"],
-            entity_type=row[f"{prefix}_entity_type"],
-            ownership=row[f"{prefix}_ownership"],
-            org_id=row[f"{prefix}_org_id"],
-            verification=row[f"{prefix}_verification"],
-        )
+        return PartyPublic(**_stored_party_fields(row, prefix), verification=row[f"{prefix}_verification"])
 
     registered = row["status"] in (*REGISTERED, "revoked")
     return ContractPublic(
@@ -759,23 +771,20 @@ async def submit_contract(*, session: AsyncSession, principal: Principal, data: 
     checked = await _checked_submission(session, principal, data)
     fields, seller, buyer = checked.fields, checked.seller, checked.buyer
     office = await _route(session, data.office_id, seller["region_code"])
-    key = dedupe_key(seller, buyer, fields["contract_no"], fields["signed_on"])
+    columns = contract_columns(fields, seller, buyer)
+    key = columns["dedupe_key"]
     await _duplicate_conflict(session, key)
     now = utcnow()
     contract_id = new_id()
     values = {
         "id": contract_id,
         "status": "submitted",
-        **fields,
-        **_party_columns("seller", seller),
-        **_party_columns("buyer", buyer),
+        **columns,
         **checked.submitter,
-        "flow": flow_of(seller["region_code"], buyer["region_code"]),
         "office_id": office["id"],
         "submitter_subject": principal.subject,
         "submitter_org_id": principal.org_id,
         "submitted_at": now,
-        "dedupe_key": key,
         "proposal_id": data.proposal_id,
         "version": 1,
         "created_at": now,
@@ -803,21 +812,30 @@ async def submit_contract(*, session: AsyncSession, principal: Principal, data: 
     return to_public(row, None)
 
 
-async def update_contract(
-    *, session: AsyncSession, principal: Principal, contract_id: uuid.UUID, if_match: str | None, data: ContractUpdate
-) -> ContractPublic:
-    """Correct a submitted or rejected contract (its submitter side; If-Match on its version)."""
+_CORRECTABLE = ("submitted", "rejected")
+# Fields a correction may set to null; every other field keeps a value.
+_NULLABLE = frozenset({"valid_from", "valid_to", "achievement_id", "demand_id"})
+
+
+async def _correctable(
+    session: AsyncSession, principal: Principal, contract_id: uuid.UUID, if_match: str | None
+) -> Row:
+    """The contract the caller may correct: visible, its submitter side, not registered yet, at If-Match's version."""
     row = await _visible(session, principal, contract_id)
     if not _is_submitter_side(principal, row):
         raise Forbidden("Only the submitting side may correct a contract.")
-    if row["status"] not in ("submitted", "rejected"):
+    if row["status"] not in _CORRECTABLE:
         raise Conflict(
             f"A {row['status']} contract cannot be edited; amend or revoke it instead.", slug="invalid-status"
         )
     require_if_match(if_match, version=row["version"])
-    changes = data.model_dump(exclude_unset=True)
+    return row
+
+
+def _corrected_fields(row: Row, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The contract's own fields as stored, with the correction's (the parties are corrected apart)."""
     for name, value in changes.items():
-        if value is None and name not in ("valid_from", "valid_to", "achievement_id", "demand_id"):
+        if value is None and name not in _NULLABLE:
             raise ValidationFailed.field(name, "cannot be null", type="null")
     merged: dict[str, Any] = {
         "kind": row["kind"],
@@ -835,56 +853,66 @@ async def update_contract(
         "attachments": row["attachments"],
     }
     merged.update({k: v for k, v in changes.items() if k not in ("seller", "buyer")})
-    errors = _Errors()
-    fields = _contract_fields(merged, errors)
+    return merged
 
-    def stored_party(prefix: str) -> PartyIn:
-        return PartyIn(
-            name=row[f"{prefix}_name"],
-            credit_code=row[f"{prefix}_credit_code"],
-            region_code=row[f"{prefix}_region_code"],
-            entity_type=row[f"{prefix}_entity_type"],
-            ownership=row[f"{prefix}_ownership"],
-            org_id=row[f"{prefix}_org_id"],
-            unverified=row[f"{prefix}_verification"] == "unverified",
-        )
 
-    seller_in = data.seller if data.seller is not None else stored_party("seller")
-    buyer_in = data.buyer if data.buyer is not None else stored_party("buyer")
-    seller = _party(seller_in, "seller", fields["rules_version"], errors, seller=True)
-    buyer = _party(buyer_in, "buyer", fields["rules_version"], errors, seller=False)
-    seller["verification"], buyer["verification"] = row["seller_verification"], row["buyer_verification"]
+def _stored_party(row: Row, prefix: str) -> PartyIn:
+    """A party as stored, in the shape a correction sends it."""
+    return PartyIn(**_stored_party_fields(row, prefix), unverified=row[f"{prefix}_verification"] == "unverified")
+
+
+async def _verify_correction(
+    session: AsyncSession,
+    row: Row,
+    data: ContractUpdate,
+    *,
+    fields: dict[str, Any],
+    parties: Mapping[str, dict[str, Any]],
+    errors: _Errors,
+) -> None:
+    """The corrected contract still concludes its deal, or its corrected parties pass verification again."""
     if row["proposal_id"] is not None:
         # A correction cannot move the contract away from the deal it concludes.
         deal = await proposals_service.deal_of(session, row["proposal_id"])
         if deal is not None:
-            _match_deal(deal, fields, seller, buyer, errors)
+            _match_deal(deal, fields, parties["seller"], parties["buyer"], errors)
         errors.raise_if_any()
-    else:
-        # A corrected party is verified again under the rule it was submitted by (as seller when the submitting
-        # organization is the seller, else as broker): a correction cannot name another organization's contract.
-        errors.raise_if_any()
-        changed = [(p, data.seller if p == "seller" else data.buyer) for p in ("seller", "buyer")]
-        claims = [
-            _Claim(prefix, seller if prefix == "seller" else buyer, given.unverified)
-            for prefix, given in changed
-            if given is not None
-        ]
-        if claims and row["submitter_org_id"] is not None:
-            submitted_as = "seller" if row["seller_org_id"] == row["submitter_org_id"] else "broker"
-            await _verify_submission(
-                session, claims, submitted_as=submitted_as, own_org_id=row["submitter_org_id"], errors=errors
-            )
-    values: dict[str, Any] = {
-        **fields,
-        **_party_columns("seller", seller),
-        **_party_columns("buyer", buyer),
-        "flow": flow_of(seller["region_code"], buyer["region_code"]),
-        "dedupe_key": dedupe_key(seller, buyer, fields["contract_no"], fields["signed_on"]),
-        "updated_at": utcnow(),
-    }
-    if seller["region_code"] != row["seller_region_code"]:
-        values["office_id"] = (await _route(session, None, seller["region_code"]))["id"]
+        return
+    # A corrected party is verified again under the rule it was submitted by (as seller when the submitting
+    # organization is the seller, else as broker): a correction cannot name another organization's contract.
+    errors.raise_if_any()
+    given = {"seller": data.seller, "buyer": data.buyer}
+    claims = [_Claim(p, parties[p], party.unverified) for p, party in given.items() if party is not None]
+    if claims and row["submitter_org_id"] is not None:
+        submitted_as = "seller" if row["seller_org_id"] == row["submitter_org_id"] else "broker"
+        await _verify_submission(
+            session, claims, submitted_as=submitted_as, own_org_id=row["submitter_org_id"], errors=errors
+        )
+
+
+async def update_contract(
+    *, session: AsyncSession, principal: Principal, contract_id: uuid.UUID, if_match: str | None, data: ContractUpdate
+) -> ContractPublic:
+    """Correct a submitted or rejected contract (its submitter side; If-Match on its version)."""
+    row = await _correctable(session, principal, contract_id, if_match)
+    changes = data.model_dump(exclude_unset=True)
+    errors = _Errors()
+    fields = _contract_fields(_corrected_fields(row, changes), errors)
+    parties = {}
+    for prefix, given in (("seller", data.seller), ("buyer", data.buyer)):
+        party = _party(
+            given if given is not None else _stored_party(row, prefix),
+            prefix,
+            fields["rules_version"],
+            errors,
+            seller=prefix == "seller",
+        )
+        party["verification"] = row[f"{prefix}_verification"]
+        parties[prefix] = party
+    await _verify_correction(session, row, data, fields=fields, parties=parties, errors=errors)
+    values = {**contract_columns(fields, parties["seller"], parties["buyer"]), "updated_at": utcnow()}
+    if values["seller_region_code"] != row["seller_region_code"]:
+        values["office_id"] = (await _route(session, None, values["seller_region_code"]))["id"]
     if values["dedupe_key"] != row["dedupe_key"]:
         await _duplicate_conflict(session, values["dedupe_key"])
     repo = ContractRepository.from_session(session)

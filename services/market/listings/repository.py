@@ -76,9 +76,11 @@ class ListingRepository:
         query = select(self.model).where(self._c("id").in_(sorted(set(listing_ids))))
         return list((await self.session.execute(query)).scalars())
 
-    async def add(self, row: Listing) -> None:
+    async def add(self, row: Listing, *, flush: bool = True) -> None:
+        """Add ``row``; ``flush=False`` leaves it pending, for an import that writes its rows a batch per flush."""
         self.session.add(row)
-        await self.session.flush()
+        if flush:
+            await self.session.flush()
 
     async def flush(self) -> None:
         await self.session.flush()

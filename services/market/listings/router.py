@@ -16,7 +16,7 @@ from pydantic import Field
 from services.market.audit.schemas import AuditEventPublic
 from services.market.concurrency import IfMatchHeader, etag_for
 from services.market.idempotency import IdempotencyDep, StoredResponse
-from services.market.listings import importer
+from services.market.listings import importing
 from services.market.listings import reference as _reference  # noqa: F401  (registers the listing code tables)
 from services.market.listings import service as listings_service
 from services.market.listings.kinds import ACHIEVEMENT, DEMAND, ListingKind, Transition
@@ -285,10 +285,12 @@ async def import_achievements(
 ) -> AchievementImportReport:
     if uploads.is_multipart(request):
         async with uploads.uploaded_file(request) as upload:
-            kind = uploads.file_media_type(upload, importer.CSV_TYPES | importer.JSONL_TYPES, importer.FILE_EXTENSIONS)
-            rows = importer.parse_rows(kind, uploads.chunks(upload))
+            kind = uploads.file_media_type(
+                upload, importing.CSV_TYPES | importing.JSONL_TYPES, importing.FILE_EXTENSIONS
+            )
+            rows = importing.parse_rows(kind, uploads.chunks(upload))
             return await listings_service.import_achievements(session, principal=principal, rows=rows)
-    rows = importer.parse_rows(request.headers.get("content-type"), request.stream())
+    rows = importing.parse_rows(request.headers.get("content-type"), request.stream())
     return await listings_service.import_achievements(session, principal=principal, rows=rows)
 
 

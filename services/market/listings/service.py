@@ -777,7 +777,7 @@ async def _import_one(
         row = _new_row(kind, principal, owner_org_id, payload)
     except ProblemError as exc:
         return ImportRow(row=number, status="error", errors=exc.errors or [{"field": "row", "message": exc.detail}])
-    session.add(row)
+    await ListingRepository(session, kind.model).add(row, flush=False)
     await _record_change(
         session, kind=kind, row=row, action="created", from_status=None, actor=principal, owner=owner, flush=False
     )
