@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from services.market.concurrency import IfMatchHeader, etag_for
-from services.market.contracts import importing, reference, service
+from services.market.contracts import importing, service
 from services.market.contracts.schemas import (
     AmendIn,
     ContractCreate,
@@ -31,7 +31,6 @@ from shared.security import CurrentPrincipal
 __all__ = ["router"]
 
 router = APIRouter(prefix="/contracts", tags=["contracts"])
-reference.register_contract_tables()
 
 StatusFilter = Literal["submitted", "rejected", "registered", "amended", "revoked"]
 

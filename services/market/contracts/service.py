@@ -28,7 +28,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.market.concurrency import require_if_match
-from services.market.contracts import reference
 from services.market.contracts.repository import ContractRepository, Registration, Visibility
 from services.market.contracts.schemas import (
     AmendIn,
@@ -50,6 +49,7 @@ from services.market.listings.kinds import ACHIEVEMENT, DEMAND, ListingKind
 from services.market.notifications import service as notifications_service
 from services.market.offices import service as offices_service
 from services.market.proposals import service as proposals_service
+from services.market.reference import contract_rules as reference
 from services.market.stats.cube import flow_of, is_org_path
 from shared.clock import today_in_china, utcnow
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, PreconditionFailed, ValidationFailed

@@ -18,7 +18,6 @@ from services.market.audit.schemas import AuditEventPublic
 from services.market.concurrency import IfMatchHeader, etag_for
 from services.market.idempotency import IdempotencyDep, StoredResponse
 from services.market.listings import importer
-from services.market.listings import reference as _reference  # noqa: F401  (registers the listing code tables)
 from services.market.listings import service as listings_service
 from services.market.listings.kinds import ACHIEVEMENT, DEMAND, ListingKind, Transition
 from services.market.listings.models import Listing
