@@ -78,8 +78,10 @@ _jobs: dict[str, MaintenanceJob] = {
     # Expiring-soon notices (issue 14), each once per subject and expiry (markers in notification_markers): they
     # reach people within one maintenance interval of entering the window.
     "proposals_expiring_notified": lambda session: proposals_service.notify_expiring(session),
-    "achievements_expiring_notified": lambda session: listings_service.notify_expiring(session, kind=ACHIEVEMENT),
-    "demands_expiring_notified": lambda session: listings_service.notify_expiring(session, kind=DEMAND),
+    "achievements_expiring_notified": lambda session: listings_service.notify_expiring(
+        session=session, kind=ACHIEVEMENT
+    ),
+    "demands_expiring_notified": lambda session: listings_service.notify_expiring(session=session, kind=DEMAND),
     "notification_markers_purged": lambda session: notifications_service.purge_markers(session),
 }
 

@@ -403,7 +403,7 @@ async def with_follow_ups(session: AsyncSession, contracts: list[ContractPublic]
         ids = [getattr(c, attribute) for c in registered if getattr(c, attribute) is not None]
         if not ids:
             continue
-        listings = await listings_service.listings_by_id(session, kind=kind, listing_ids=ids)
+        listings = await listings_service.listings_by_id(session=session, kind=kind, listing_ids=ids)
         sources = kind.transition(action).sources
         for contract in registered:
             listing = listings.get(getattr(contract, attribute))
