@@ -323,6 +323,21 @@ async def _insert(*, session: AsyncSession, kind: ListingKind, row: Listing, pri
     except IntegrityError as exc:
         # A concurrent request listed the same achievement, or used the same external_id, first.
         raise Conflict("Your organization already lists this achievement.", slug="duplicate-listing") from exc
+    await _record_created(
+        session=session, kind=kind, row=row, principal=principal, owner=await owner_of(session=session, row=row)
+    )
+
+
+async def _record_created(
+    *,
+    session: AsyncSession,
+    kind: ListingKind,
+    row: Listing,
+    principal: Principal,
+    owner: OrganizationCard | None,
+    flush: bool = True,
+) -> None:
+    """Audit and publish a new listing (a create, or an import row: flushed with its batch)."""
     await _record_change(
         session=session,
         kind=kind,
@@ -330,7 +345,8 @@ async def _insert(*, session: AsyncSession, kind: ListingKind, row: Listing, pri
         action="created",
         from_status=None,
         actor=principal,
-        owner=await owner_of(session=session, row=row),
+        owner=owner,
+        flush=flush,
     )
 
 
@@ -790,16 +806,7 @@ async def _import_one(
     except ProblemError as exc:
         return ImportRow(row=number, status="error", errors=exc.errors or [{"field": "row", "message": exc.detail}])
     session.add(row)
-    await _record_change(
-        session=session,
-        kind=kind,
-        row=row,
-        action="created",
-        from_status=None,
-        actor=principal,
-        owner=owner,
-        flush=False,
-    )
+    await _record_created(session=session, kind=kind, row=row, principal=principal, owner=owner, flush=False)
     known[key] = row.id
     if payload.external_id is not None:
         external_ids[payload.external_id] = row.id
