@@ -111,7 +111,7 @@ def _add_create(router: APIRouter, kind: ListingKind) -> None:
 
 def _add_list(router: APIRouter, kind: ListingKind) -> None:
     public_schema = kind.public_schema
-    statuses = sorted({"draft", "withdrawn", "expired"} | kind.open_states | kind.public_states)
+    statuses = sorted(status.value for status in kind.statuses)
 
     @router.get(
         "",
