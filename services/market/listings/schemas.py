@@ -1,4 +1,5 @@
-"""Request and response schemas of achievements (科技成果) and demands (技术需求), and their code lists.
+"""Request and response schemas of achievements (科技成果) and demands (技术需求); their code lists (IpType, …) are the
+reference domain's (services.market.reference.codes), re-exported here.
 
 Request models forbid unknown fields: status, owner, ids, versions, timestamps and verification are set by the
 service, and a body that tries to set them is a 422 naming the field (mass assignment). Text is NFC-normalized and

@@ -1,8 +1,8 @@
 """Request and response schemas of proposals (撮合), direct interest and contract drafts.
 
 Requests forbid unknown fields (status, parties, timestamps are the service's: 422 naming the field). Money is
-the listings' ``Money`` (integer fen, fixed | range | negotiable), the cooperation mode the listings'
-``CooperationMode`` and a contact the listings' ``Contact``.
+the listings' ``Money`` (integer fen, fixed | range | negotiable), a contact the listings' ``Contact``; the
+cooperation mode and the proposal statuses are code lists of the reference domain (``reference.codes``).
 """
 
 from __future__ import annotations
