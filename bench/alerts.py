@@ -166,10 +166,12 @@ async def publish(market: FastAPI, patent: dict[str, Any], org_id: uuid.UUID) ->
         }
     )
     async with market.state.sessionmaker() as session, session.begin():
-        row = await listings_service.create_listing(session, kind=ACHIEVEMENT, principal=principal, payload=payload)
+        row = await listings_service.create_listing(
+            session=session, kind=ACHIEVEMENT, principal=principal, payload=payload
+        )
     async with market.state.sessionmaker() as session, session.begin():
         await listings_service.transition_listing(
-            session, kind=ACHIEVEMENT, principal=principal, listing_id=row.id, if_match="*", action="publish"
+            session=session, kind=ACHIEVEMENT, principal=principal, listing_id=row.id, if_match="*", action="publish"
         )
     return row.id
 

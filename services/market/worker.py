@@ -81,12 +81,14 @@ def maintenance_jobs() -> dict[str, MaintenanceJob]:
         # Expiring-soon notices (issue 14), each once per subject and expiry (markers in notification_markers): they
         # reach people within one maintenance interval of entering the window.
         "proposals_expiring_notified": lambda session: proposals_service.notify_expiring(session),
-        "achievements_expiring_notified": lambda session: listings_service.notify_expiring(session, kind=ACHIEVEMENT),
-        "demands_expiring_notified": lambda session: listings_service.notify_expiring(session, kind=DEMAND),
+        "achievements_expiring_notified": lambda session: listings_service.notify_expiring(
+            session=session, kind=ACHIEVEMENT
+        ),
+        "demands_expiring_notified": lambda session: listings_service.notify_expiring(session=session, kind=DEMAND),
         "notification_markers_purged": lambda session: notifications_service.purge_markers(session),
         # The periodic half of expiry (the other half runs on read).
-        "achievements_expired": lambda session: listings_service.expire_due(session, kind=ACHIEVEMENT),
-        "demands_expired": lambda session: listings_service.expire_due(session, kind=DEMAND),
+        "achievements_expired": lambda session: listings_service.expire_due(session=session, kind=ACHIEVEMENT),
+        "demands_expired": lambda session: listings_service.expire_due(session=session, kind=DEMAND),
         "proposals_expired": lambda session: proposals_service.expire_due(session),
     }
 

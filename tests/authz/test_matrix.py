@@ -209,9 +209,9 @@ ROWS: tuple[Row, ...] = (
         "universities and research institutes list achievements", json=_unique_achievement),
     Row("GET", "/market/achievements", "200 200 200 200 200 200 200 200 200 200", query={"limit": "100"},
         contains=("achievement", "GET /market/achievements/{listing_id}"),
-        private=("achievement", "contact", "GET /market/achievements/{listing_id}/history")),
+        private=("achievement", "contact", "GET /market/achievements/{listing_id}/events")),
     Row("GET", "/market/achievements/{listing_id}", "200 200 200 200 200 200 200 200 200 200",
-        params={"listing_id": "achievement"}, private=("achievement", "contact", "GET /market/achievements/{listing_id}/history")),
+        params={"listing_id": "achievement"}, private=("achievement", "contact", "GET /market/achievements/{listing_id}/events")),
     Row("PATCH", "/market/achievements/{listing_id}", "401 403 412 412 403 403 403 403 403 403", _ST,
         json={"title": "一种无人机机载多功能盒"}, headers=STALE, params={"listing_id": "achievement"}),
     *(
@@ -219,6 +219,9 @@ ROWS: tuple[Row, ...] = (
             headers=STALE, params={"listing_id": "achievement"})
         for action in ("publish", "negotiate", "transfer", "withdraw")
     ),
+    Row("GET", "/market/achievements/{listing_id}/events", "401 403 200 200 403 403 403 403 403 200",
+        params={"listing_id": "achievement"}),
+    # The deprecated alias of /events: the same handler.
     Row("GET", "/market/achievements/{listing_id}/history", "401 403 200 200 403 403 403 403 403 200",
         params={"listing_id": "achievement"}),
     Row("POST", "/market/achievements/import", "401 200 200 200 403 403 403 403 403 403",
@@ -227,9 +230,9 @@ ROWS: tuple[Row, ...] = (
         "enterprises, research institutes and universities post demands", json=_unique_demand),
     Row("GET", "/market/demands", "200 200 200 200 200 200 200 200 200 200", query={"limit": "100"},
         contains=("demand", "GET /market/demands/{listing_id}"),
-        private=("demand", "contact", "GET /market/demands/{listing_id}/history")),
+        private=("demand", "contact", "GET /market/demands/{listing_id}/events")),
     Row("GET", "/market/demands/{listing_id}", "200 200 200 200 200 200 200 200 200 200",
-        params={"listing_id": "demand"}, private=("demand", "contact", "GET /market/demands/{listing_id}/history")),
+        params={"listing_id": "demand"}, private=("demand", "contact", "GET /market/demands/{listing_id}/events")),
     Row("PATCH", "/market/demands/{listing_id}", "401 403 412 412 403 403 403 403 403 403", _ST,
         json={"title": "高温合金叶片检测"}, headers=STALE, params={"listing_id": "demand"}),
     *(
@@ -237,6 +240,9 @@ ROWS: tuple[Row, ...] = (
             headers=STALE, params={"listing_id": "demand"})
         for action in ("publish", "match", "close", "fulfill", "withdraw")
     ),
+    Row("GET", "/market/demands/{listing_id}/events", "401 403 200 200 403 403 403 403 403 200",
+        params={"listing_id": "demand"}),
+    # The deprecated alias of /events: the same handler.
     Row("GET", "/market/demands/{listing_id}/history", "401 403 200 200 403 403 403 403 403 200",
         params={"listing_id": "demand"}),
     Row("GET", "/market/achievements/{listing_id}/suggestions", "401 403 200 200 200 403 403 403 403 200",

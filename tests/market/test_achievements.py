@@ -576,7 +576,7 @@ class TestAchievementHistory:
         await stack.client.post(
             f"{URL}/{listing['id']}/publish", headers={**uni.headers, "If-Match": '"v2"', "X-Request-ID": "pub-1"}
         )
-        response = await stack.client.get(f"{URL}/{listing['id']}/history", headers=uni.headers)
+        response = await stack.client.get(f"{URL}/{listing['id']}/events", headers=uni.headers)
         assert response.status_code == 200
         items = response.json()["items"]
         assert [(i["action"], i["from_status"], i["to_status"]) for i in items] == [
@@ -589,19 +589,34 @@ class TestAchievementHistory:
         assert items[2]["actor_org_id"] == str(uni.org_id)
         assert items[2]["request_id"] == "pub-1"
         admin = await actors.platform_admin()
-        assert (await stack.client.get(f"{URL}/{listing['id']}/history", headers=admin.headers)).status_code == 200
+        assert (await stack.client.get(f"{URL}/{listing['id']}/events", headers=admin.headers)).status_code == 200
 
-    async def test_history_is_for_owner_and_admins_only(self, stack: Stack, actors: Any) -> None:
+    async def test_events_are_for_owner_and_admins_only(self, stack: Stack, actors: Any) -> None:
         uni = await actors.org_member(kind="university")
         draft = await create_listing(stack, uni)
         public = await published(stack, uni, patents=[], title="公开")
         other = await actors.org_member(kind="enterprise")
-        assert_problem(await stack.client.get(f"{URL}/{public['id']}/history"), 401)
-        assert_problem(await stack.client.get(f"{URL}/{public['id']}/history", headers=other.headers), 403)
-        assert_problem(await stack.client.get(f"{URL}/{draft['id']}/history", headers=other.headers), 404)
+        assert_problem(await stack.client.get(f"{URL}/{public['id']}/events"), 401)
+        assert_problem(await stack.client.get(f"{URL}/{public['id']}/events", headers=other.headers), 403)
+        assert_problem(await stack.client.get(f"{URL}/{draft['id']}/events", headers=other.headers), 404)
         assert_problem(
-            await stack.client.get(f"{URL}/{draft['id']}/history", headers={**uni.headers}, params={"limit": 0}), 422
+            await stack.client.get(f"{URL}/{draft['id']}/events", headers={**uni.headers}, params={"limit": 0}), 422
         )
+
+    async def test_history_is_the_deprecated_alias_of_events(self, stack: Stack, actors: Any) -> None:
+        uni = await actors.org_member(kind="university")
+        listing = await create_listing(stack, uni)
+        await transition(stack, uni, "achievements", listing["id"], "publish")
+        events = await stack.client.get(f"{URL}/{listing['id']}/events", headers=uni.headers, params={"limit": 1})
+        history = await stack.client.get(f"{URL}/{listing['id']}/history", headers=uni.headers, params={"limit": 1})
+        assert history.status_code == events.status_code == 200
+        assert history.json() == events.json()
+        assert_problem(await stack.client.get(f"{URL}/{listing['id']}/history"), 401)
+        paths = (await stack.client.get("/market/openapi.json")).json()["paths"]
+        alias = paths["/achievements/{listing_id}/history"]["get"]
+        assert alias["deprecated"] is True
+        assert "/events" in alias["description"]
+        assert "deprecated" not in paths["/achievements/{listing_id}/events"]["get"]
 
     async def test_failed_writes_leave_no_audit_or_outbox_rows(self, stack: Stack, actors: Any) -> None:
         uni = await actors.org_member(kind="university")

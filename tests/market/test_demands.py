@@ -155,8 +155,14 @@ class TestDemandLifecycle:
         assert response.status_code == 200, response.text
         assert response.json()["budget"] == {"kind": "negotiable", "min_fen": None, "max_fen": None}
         assert response.headers["etag"] == '"v2"'
+        events = await stack.client.get(f"{URL}/{demand['id']}/events", headers=company.headers)
+        assert events.json()["items"][-1]["details"] == {"fields": ["desired_trl", "budget"]}
+        # /history is the deprecated alias of /events: the same answer.
         history = await stack.client.get(f"{URL}/{demand['id']}/history", headers=company.headers)
-        assert history.json()["items"][-1]["details"] == {"fields": ["desired_trl", "budget"]}
+        assert history.status_code == 200
+        assert history.json() == events.json()
+        paths = (await stack.client.get("/market/openapi.json")).json()["paths"]
+        assert paths["/demands/{listing_id}/history"]["get"]["deprecated"] is True
 
 
 class TestListDemands:

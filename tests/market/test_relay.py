@@ -304,7 +304,7 @@ class TestBackgroundRelay:
         )
         async with app.state.sessionmaker() as session:
             row = await listings_service.create_listing(
-                session,
+                session=session,
                 kind=ACHIEVEMENT,
                 principal=principal,
                 payload=AchievementCreate.model_validate(achievement_body()),

@@ -28,6 +28,9 @@ from services.market.concurrency import etag_for, require_if_match
 from services.market.idempotency import IdempotencyDep, StoredResponse, purge_expired
 from services.market.idempotency.models import IdempotencyRecord
 from services.market.reference import service as reference_service
+from services.market.reference.codes import TransferMode, labels_zh
+from services.market.reference.registry import ReferenceTable, code_table, index
+from services.market.reference.tables import TABLES
 from services.market.settings import MarketSettings
 from shared.db import SessionDep
 from shared.errors import PreconditionFailed, PreconditionRequired
@@ -257,32 +260,47 @@ class TestEtagHelpers:
 
 
 class TestReferenceRegistry:
-    @pytest.fixture(autouse=True)
-    def _registry_restored(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        # Tables registered here must not reach the reference API of later tests (a broken one answers 500).
-        monkeypatch.setattr(reference_service, "_registry", dict(reference_service._registry))
-
     def test_rejects_bad_names_duplicates_and_rows(self) -> None:
         with pytest.raises(ValueError, match="must match"):
-            reference_service.register_table("Bad-Name", [], description="x")
-        with pytest.raises(ValueError, match="already registered"):
-            reference_service.register_table("technical_fields", [], description="x")
-        table = reference_service.register_table(
-            "test_broken_rows", [{"code": 1, "label_zh": "x"}], description="x", replace=True
-        )
+            ReferenceTable("Bad-Name", "x", list)
+        with pytest.raises(ValueError, match="declared twice"):
+            index([*TABLES, ReferenceTable("technical_fields", "x", list)])
+        table = ReferenceTable("test_broken_rows", "x", lambda: [{"code": 1, "label_zh": "x"}])
         with pytest.raises(ValueError, match="needs str code"):
             table.rows()
 
-    def test_registered_table_is_served_lazily(self) -> None:
+    def test_table_is_loaded_lazily_once(self) -> None:
         calls: list[int] = []
 
         def load() -> list[dict[str, Any]]:
             calls.append(1)
             return [{"code": "a", "label_zh": "甲"}]
 
-        table = reference_service.register_table("test_lazy", load, description="x", version="2026", replace=True)
+        table = ReferenceTable("test_lazy", "x", load, version="2026")
         assert calls == []
         assert table.rows() == [{"code": "a", "label_zh": "甲"}]
         assert table.rows() == [{"code": "a", "label_zh": "甲"}]
         assert calls == [1]
         assert table.codes() == frozenset({"a"})
+
+    def test_every_declared_table_is_served_and_the_index_is_read_only(self) -> None:
+        assert reference_service.table_names() == sorted(t.name for t in TABLES)
+        for table in TABLES:
+            assert reference_service.get_table(table.name) is table
+            assert table.rows(), table.name
+        assert reference_service.get_table("no_such_table") is None
+        with pytest.raises(TypeError):
+            reference_service._TABLES["x"] = TABLES[0]  # type: ignore[index]
+
+    def test_a_code_list_is_its_enum_and_its_labels(self) -> None:
+        rows = code_table("x_modes", TransferMode, description="x").rows()
+        assert [r["code"] for r in rows] == [m.value for m in TransferMode]
+        assert rows[1] == {
+            "code": "exclusive_license",
+            "label_zh": "独占许可",
+            "label_en": "Exclusive license",
+            "order": 2,
+        }
+        assert TransferMode("equity") is TransferMode.EQUITY
+        assert TransferMode.EQUITY == "equity"
+        assert labels_zh(["transfer", "unknown"], TransferMode) == "转让、unknown"

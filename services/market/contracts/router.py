@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.market.concurrency import IfMatchHeader, etag_for
-from services.market.contracts import importing, reference, service
+from services.market.contracts import importing, service
 from services.market.contracts.schemas import (
     AmendIn,
     ContractCreate,
@@ -34,7 +34,6 @@ from shared.security import CurrentPrincipal, Principal
 __all__ = ["router"]
 
 router = APIRouter(prefix="/contracts", tags=["contracts"])
-reference.register_contract_tables()
 
 _Body = TypeVar("_Body", bound=BaseModel, contravariant=True)
 StatusFilter = Literal["submitted", "rejected", "registered", "amended", "revoked"]

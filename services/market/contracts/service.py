@@ -31,7 +31,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.market.audit import service as audit_service
 from services.market.audit.models import AuditEvent
 from services.market.concurrency import require_if_match
-from services.market.contracts import reference
 from services.market.contracts.models import AUDIT_ENTITY_KIND, delta_row
 from services.market.contracts.repository import ContractRepository, Registration, Visibility, registration_no
 from services.market.contracts.schemas import (
@@ -55,6 +54,7 @@ from services.market.listings.kinds import ACHIEVEMENT, DEMAND, ListingKind
 from services.market.notifications import service as notifications_service
 from services.market.offices import service as offices_service
 from services.market.proposals import service as proposals_service
+from services.market.reference import contract_rules as reference
 from shared.clock import today_in_china, utcnow
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from shared.ids import new_id
@@ -430,7 +430,7 @@ async def with_follow_ups(session: AsyncSession, contracts: list[ContractPublic]
         ids = [getattr(c, attribute) for c in registered if getattr(c, attribute) is not None]
         if not ids:
             continue
-        listings = await listings_service.listings_by_id(session, kind=kind, listing_ids=ids)
+        listings = await listings_service.listings_by_id(session=session, kind=kind, listing_ids=ids)
         sources = kind.transition(action).sources
         for contract in registered:
             listing = listings.get(getattr(contract, attribute))

@@ -60,5 +60,5 @@ async def apply_cards(session: AsyncSession, cards: Sequence[OrganizationCard]) 
     """Store the cards newer than what is stored, in order, with their consequences (the caller commits)."""
     applied = await directory.apply(session, cards)
     offices = await offices_service.follow_directory(session=session, applied=applied)
-    listings = await listings_service.follow_owner_changes(session, applied=applied)
+    listings = await listings_service.follow_owner_changes(session=session, applied=applied)
     return FeedReport(applied=len(applied), stale=len(cards) - len(applied), offices=offices, listings=listings)

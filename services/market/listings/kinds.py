@@ -24,6 +24,7 @@ from services.market.listings.schemas import (
     DemandPublic,
     DemandUpdate,
 )
+from services.market.reference.codes import AchievementStatus, CodeEnum, DemandStatus
 
 __all__ = ["ACHIEVEMENT", "DEMAND", "KINDS", "ListingKind", "Transition"]
 
@@ -46,6 +47,7 @@ class ListingKind:
     name: str  # "achievement": entity kind in audit, outbox and search documents
     plural: str  # "achievements": the URL segment
     label_zh: str
+    statuses: type[CodeEnum]  # every state, with its labels (served as <name>_statuses)
     model: type[Listing]
     create_schema: type[BaseModel]
     update_schema: type[BaseModel]
@@ -57,6 +59,13 @@ class ListingKind:
     open_states: frozenset[str]
     public_states: frozenset[str]
     transitions: tuple[Transition, ...]
+
+    def __post_init__(self) -> None:
+        # The lifecycle names states of the code list; a state outside it would be stored but never served.
+        named = self.open_states | self.public_states | {s for t in self.transitions for s in (*t.sources, t.target)}
+        unknown = named - {status.value for status in self.statuses}
+        if unknown:
+            raise ValueError(f"{self.name} states not in {self.statuses.__name__}: {sorted(unknown)}")
 
     def transition(self, action: str) -> Transition:
         """The transition named ``action``."""
@@ -70,6 +79,7 @@ ACHIEVEMENT = ListingKind(
     name="achievement",
     plural="achievements",
     label_zh="科技成果",
+    statuses=AchievementStatus,
     model=Achievement,
     create_schema=AchievementCreate,
     update_schema=AchievementUpdate,
@@ -94,6 +104,7 @@ DEMAND = ListingKind(
     name="demand",
     plural="demands",
     label_zh="技术需求",
+    statuses=DemandStatus,
     model=Demand,
     create_schema=DemandCreate,
     update_schema=DemandUpdate,

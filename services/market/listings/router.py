@@ -17,7 +17,6 @@ from services.market.audit.schemas import AuditEventPublic
 from services.market.concurrency import IfMatchHeader, etag_for
 from services.market.idempotency import IdempotencyDep, StoredResponse
 from services.market.listings import importing
-from services.market.listings import reference as _reference  # noqa: F401  (registers the listing code tables)
 from services.market.listings import service as listings_service
 from services.market.listings.kinds import ACHIEVEMENT, DEMAND, ListingKind, Transition
 from services.market.listings.models import Listing
@@ -32,7 +31,7 @@ from shared.reference.regions import region_prefix
 from shared.reference.technical_fields import is_technical_field
 from shared.security import CurrentPrincipal, OptionalPrincipal
 
-__all__ = ["achievements_router", "demands_router"]
+__all__ = ["build_router", "build_routers"]
 
 ListingId = Annotated[uuid.UUID, Path(description="The listing id (UUIDv7).")]
 _REGION_PREFIX = re.compile(r"^\d{2,6}$")
@@ -51,18 +50,33 @@ def _with_etag(response: Response, row: Listing | ListingRow) -> None:
     response.headers["ETag"] = etag_for(row.version)
 
 
+def build_routers() -> tuple[APIRouter, APIRouter]:
+    """The routers of /market/achievements (with the bulk import) and /market/demands, built per app."""
+    achievements = build_router(ACHIEVEMENT)
+    _add_import(achievements)
+    return achievements, build_router(DEMAND)
+
+
 def build_router(kind: ListingKind) -> APIRouter:
-    """The router of one listing kind."""
+    """The router of one listing kind: each concern adds its endpoints (the order is the OpenAPI document's)."""
     router = APIRouter(prefix=f"/{kind.plural}", tags=[kind.plural])
+    _add_create(router, kind)
+    _add_list(router, kind)
+    _add_get(router, kind)
+    _add_update(router, kind)
+    for step in kind.transitions:
+        _add_transition(router, kind, step)
+    _add_events(router, kind)
+    return router
+
+
+def _add_create(router: APIRouter, kind: ListingKind) -> None:
     create_schema = kind.create_schema
-    update_schema = kind.update_schema
-    public_schema = kind.public_schema
-    statuses = sorted({"draft", "withdrawn", "expired"} | kind.open_states | kind.public_states)
 
     @router.post(
         "",
         status_code=201,
-        response_model=public_schema,
+        response_model=kind.public_schema,
         name=f"create_{kind.name}",
         summary=f"Create a {kind.name} ({kind.label_zh}) as a draft",
         description=(
@@ -80,13 +94,20 @@ def build_router(kind: ListingKind) -> APIRouter:
         payload: Annotated[create_schema, Body()],  # type: ignore[valid-type]
     ) -> JSONResponse:
         async def run() -> StoredResponse:
-            row = await listings_service.create_listing(session, kind=kind, principal=principal, payload=payload)
-            view = await listings_service.public_view(session, kind=kind, row=row, principal=principal)
+            row = await listings_service.create_listing(
+                session=session, kind=kind, principal=principal, payload=payload
+            )
+            view = await listings_service.public_view(session=session, kind=kind, row=row, principal=principal)
             body = view.model_dump(mode="json")
             location = request.url_for(f"get_{kind.name}", listing_id=str(row.id)).path
             return StoredResponse(201, body, {"Location": location, "ETag": etag_for(row.version)})
 
         return await idempotency.replay_or_run(session, run)
+
+
+def _add_list(router: APIRouter, kind: ListingKind) -> None:
+    public_schema = kind.public_schema
+    statuses = sorted(status.value for status in kind.statuses)
 
     @router.get(
         "",
@@ -134,18 +155,20 @@ def build_router(kind: ListingKind) -> APIRouter:
             updated_since=updated_since.astimezone(dt.UTC) if updated_since else None,
         )
         page = await listings_service.read_listings(
-            session, kind=kind, principal=principal, filters=filters, limit=limit, cursor=cursor
+            session=session, kind=kind, principal=principal, filters=filters, limit=limit, cursor=cursor
         )
         if page is not None:
             return page
         async with write_session(request) as writer:  # some listing must be recorded as expired first
             return await listings_service.list_listings(
-                writer, kind=kind, principal=principal, filters=filters, limit=limit, cursor=cursor
+                session=writer, kind=kind, principal=principal, filters=filters, limit=limit, cursor=cursor
             )
 
+
+def _add_get(router: APIRouter, kind: ListingKind) -> None:
     @router.get(
         "/{listing_id}",
-        response_model=public_schema,
+        response_model=kind.public_schema,
         name=f"get_{kind.name}",
         summary=f"Get one {kind.name}",
         description=(
@@ -164,19 +187,27 @@ def build_router(kind: ListingKind) -> APIRouter:
         principal: OptionalPrincipal,
         response: Response,
     ) -> Any:
-        found = await listings_service.read_listing(session, kind=kind, principal=principal, listing_id=listing_id)
+        found = await listings_service.read_listing(
+            session=session, kind=kind, principal=principal, listing_id=listing_id
+        )
         if found is None:  # past its last day: recorded as expired first, as every read of it does
             async with write_session(request) as writer:
-                row = await listings_service.get_listing(writer, kind=kind, principal=principal, listing_id=listing_id)
+                row = await listings_service.get_listing(
+                    session=writer, kind=kind, principal=principal, listing_id=listing_id
+                )
                 _with_etag(response, row)
-                return await listings_service.public_view(writer, kind=kind, row=row, principal=principal)
+                return await listings_service.public_view(session=writer, kind=kind, row=row, principal=principal)
         read, owner = found
         _with_etag(response, read)
         return listings_service.to_public(kind, read, principal=principal, owner=owner)
 
+
+def _add_update(router: APIRouter, kind: ListingKind) -> None:
+    update_schema = kind.update_schema
+
     @router.patch(
         "/{listing_id}",
-        response_model=public_schema,
+        response_model=kind.public_schema,
         name=f"update_{kind.name}",
         summary=f"Update a {kind.name}",
         description=(
@@ -194,23 +225,16 @@ def build_router(kind: ListingKind) -> APIRouter:
         if_match: IfMatchHeader = None,
     ) -> Any:
         row = await listings_service.update_listing(
-            session, kind=kind, principal=principal, listing_id=listing_id, if_match=if_match, payload=payload
+            session=session, kind=kind, principal=principal, listing_id=listing_id, if_match=if_match, payload=payload
         )
         _with_etag(response, row)
-        return await listings_service.public_view(session, kind=kind, row=row, principal=principal)
+        return await listings_service.public_view(session=session, kind=kind, row=row, principal=principal)
 
-    for step in kind.transitions:
-        _add_transition(router, kind, step)
 
-    @router.get(
-        "/{listing_id}/history",
-        response_model=Page[AuditEventPublic],
-        name=f"{kind.name}_history",
-        summary=f"Audit history of a {kind.name}",
-        description="Every change with actor, organization, from → to, time and request id; owner and platform admins.",
-        responses=problem_responses(401, 403, 404, 422),
-    )
-    async def history(
+def _add_events(router: APIRouter, kind: ListingKind) -> None:
+    """GET /{listing_id}/events, the audit trail (named like contracts' /events), and /history, its old alias."""
+
+    async def events(
         listing_id: ListingId,
         session: SessionDep,
         principal: CurrentPrincipal,
@@ -218,10 +242,27 @@ def build_router(kind: ListingKind) -> APIRouter:
         cursor: Cursor = None,
     ) -> Page[AuditEventPublic]:
         return await listings_service.listing_history(
-            session, kind=kind, principal=principal, listing_id=listing_id, limit=limit, cursor=cursor
+            session=session, kind=kind, principal=principal, listing_id=listing_id, limit=limit, cursor=cursor
         )
 
-    return router
+    description = "Every change with actor, organization, from → to, time and request id; owner and platform admins."
+    router.get(
+        "/{listing_id}/events",
+        response_model=Page[AuditEventPublic],
+        name=f"{kind.name}_events",
+        summary=f"Audit events of a {kind.name}",
+        description=description,
+        responses=problem_responses(401, 403, 404, 422),
+    )(events)
+    router.get(
+        "/{listing_id}/history",
+        response_model=Page[AuditEventPublic],
+        name=f"{kind.name}_history",
+        summary=f"Audit history of a {kind.name} (deprecated: use /events)",
+        description=f"Deprecated alias of GET /market/{kind.plural}/{{listing_id}}/events, same answer. {description}",
+        responses=problem_responses(401, 403, 404, 422),
+        deprecated=True,
+    )(events)
 
 
 def _add_transition(router: APIRouter, kind: ListingKind, step: Transition) -> None:
@@ -244,54 +285,58 @@ def _add_transition(router: APIRouter, kind: ListingKind, step: Transition) -> N
         if_match: IfMatchHeader = None,
     ) -> Any:
         row = await listings_service.transition_listing(
-            session, kind=kind, principal=principal, listing_id=listing_id, if_match=if_match, action=step.action
+            session=session,
+            kind=kind,
+            principal=principal,
+            listing_id=listing_id,
+            if_match=if_match,
+            action=step.action,
         )
         _with_etag(response, row)
-        return await listings_service.public_view(session, kind=kind, row=row, principal=principal)
+        return await listings_service.public_view(session=session, kind=kind, row=row, principal=principal)
 
 
-achievements_router = build_router(ACHIEVEMENT)
-demands_router = build_router(DEMAND)
+def _add_import(router: APIRouter) -> None:
+    """POST /market/achievements/import."""
 
-
-@achievements_router.post(
-    "/import",
-    response_model=AchievementImportReport,
-    name="import_achievements",
-    summary="Bulk-import achievements (CSV or JSON lines)",
-    description=(
-        "For a technology transfer office: up to 10,000 rows, streamed. Send the file as the multipart/form-data "
-        "part `file` (its Content-Type, else its extension .csv, .ndjson or .jsonl, says what it is); a raw body "
-        "with Content-Type text/csv or application/x-ndjson is accepted too. CSV has a header row; JSON lines hold "
-        "one POST /market/achievements body per line. Every good row becomes a draft; "
-        "a bad row is reported with its field errors and stores nothing; a row whose natural key (owner + first "
-        "patent application number, else owner + external_id, else owner + case-folded title and summary) is "
-        "already listed is reported as `existing` and neither created again nor updated, so importing the same file "
-        "twice creates no duplicates. A row whose external_id belongs to another listing of your organization is an "
-        "error of that row (external_id is unique per organization, as on create)."
-    ),
-    responses=problem_responses(400, 401, 403, 413, 415, 422),
-    # The handler reads the body itself (multipart or raw, streamed), so the body is declared here; only the
-    # multipart form is documented because client generators handle one upload type per body well.
-    openapi_extra={
-        "requestBody": uploads.multipart_body(
-            "The import file: CSV with a header row, or JSON lines (columns: docs/market.md).",
-            ["text/csv", "application/x-ndjson"],
-        )
-    },
-)
-async def import_achievements(
-    request: Request, session: SessionDep, principal: CurrentPrincipal
-) -> AchievementImportReport:
-    if uploads.is_multipart(request):
-        async with uploads.uploaded_file(request) as upload:
-            kind = uploads.file_media_type(
-                upload, importing.CSV_TYPES | importing.JSONL_TYPES, importing.FILE_EXTENSIONS
+    @router.post(
+        "/import",
+        response_model=AchievementImportReport,
+        name="import_achievements",
+        summary="Bulk-import achievements (CSV or JSON lines)",
+        description=(
+            "For a technology transfer office: up to 10,000 rows, streamed. Send the file as the multipart/form-data "
+            "part `file` (its Content-Type, else its extension .csv, .ndjson or .jsonl, says what it is); a raw body "
+            "with Content-Type text/csv or application/x-ndjson is accepted too. CSV has a header row; JSON lines hold "
+            "one POST /market/achievements body per line. Every good row becomes a draft; "
+            "a bad row is reported with its field errors and stores nothing; a row whose natural key (owner + first "
+            "patent application number, else owner + external_id, else owner + case-folded title and summary) is "
+            "already listed is reported as `existing` and neither created again nor updated, so importing the same file "
+            "twice creates no duplicates. A row whose external_id belongs to another listing of your organization is an "
+            "error of that row (external_id is unique per organization, as on create)."
+        ),
+        responses=problem_responses(400, 401, 403, 413, 415, 422),
+        # The handler reads the body itself (multipart or raw, streamed), so the body is declared here; only the
+        # multipart form is documented because client generators handle one upload type per body well.
+        openapi_extra={
+            "requestBody": uploads.multipart_body(
+                "The import file: CSV with a header row, or JSON lines (columns: docs/market.md).",
+                ["text/csv", "application/x-ndjson"],
             )
-            rows = importing.parse_rows(kind, uploads.chunks(upload))
-            return await listings_service.import_achievements(session, principal=principal, rows=rows)
-    rows = importing.parse_rows(request.headers.get("content-type"), request.stream())
-    return await listings_service.import_achievements(session, principal=principal, rows=rows)
+        },
+    )
+    async def import_achievements(
+        request: Request, session: SessionDep, principal: CurrentPrincipal
+    ) -> AchievementImportReport:
+        if uploads.is_multipart(request):
+            async with uploads.uploaded_file(request) as upload:
+                kind = uploads.file_media_type(
+                    upload, importing.CSV_TYPES | importing.JSONL_TYPES, importing.FILE_EXTENSIONS
+                )
+                rows = importing.parse_rows(kind, uploads.chunks(upload))
+                return await listings_service.import_achievements(session=session, principal=principal, rows=rows)
+        rows = importing.parse_rows(request.headers.get("content-type"), request.stream())
+        return await listings_service.import_achievements(session=session, principal=principal, rows=rows)
 
 
 # Keep the schema of a single row reachable from OpenAPI for import authors.

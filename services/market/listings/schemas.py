@@ -1,4 +1,5 @@
-"""Request and response schemas of achievements (科技成果) and demands (技术需求), and their code lists.
+"""Request and response schemas of achievements (科技成果) and demands (技术需求); their code lists (IpType, …) are the
+reference domain's (services.market.reference.codes), re-exported here.
 
 Request models forbid unknown fields: status, owner, ids, versions, timestamps and verification are set by the
 service, and a body that tries to set them is a 422 naming the field (mass assignment). Text is NFC-normalized and
@@ -9,7 +10,6 @@ are null in the view of anyone but the owner organization and platform admins, a
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import re
 import uuid
 from typing import Annotated, Any
@@ -32,6 +32,14 @@ from services.market.listings.codes import (
     normalize_application_no,
     normalize_ipc,
     normalize_publication_no,
+)
+from services.market.reference.codes import (
+    AchievementStatus,
+    CooperationMode,
+    DemandStatus,
+    IpType,
+    PriceKind,
+    TransferMode,
 )
 from shared.clock import IsoDate
 from shared.reference.regions import is_valid_region
@@ -60,149 +68,6 @@ __all__ = [
 ]
 
 MAX_FEN = 10**16  # 1000亿元: far above any single listing, still well inside BIGINT
-
-
-class IpType(enum.StrEnum):
-    """Kind of intellectual property of an achievement."""
-
-    INVENTION_PATENT = "invention_patent"
-    UTILITY_MODEL = "utility_model"
-    DESIGN = "design"
-    SOFTWARE_COPYRIGHT = "software_copyright"
-    TECHNICAL_SECRET = "technical_secret"
-    PLANT_VARIETY = "plant_variety"
-    OTHER = "other"
-
-
-IP_TYPE_LABELS = {
-    "invention_patent": ("发明专利", "Invention patent"),
-    "utility_model": ("实用新型专利", "Utility model patent"),
-    "design": ("外观设计专利", "Design patent"),
-    "software_copyright": ("计算机软件著作权", "Software copyright"),
-    "technical_secret": ("技术秘密", "Technical secret (know-how)"),
-    "plant_variety": ("植物新品种权", "Plant variety right"),
-    "other": ("其他", "Other"),
-}
-
-
-class TransferMode(enum.StrEnum):
-    """How an achievement may be transferred."""
-
-    TRANSFER = "transfer"
-    EXCLUSIVE_LICENSE = "exclusive_license"
-    SOLE_LICENSE = "sole_license"
-    ORDINARY_LICENSE = "ordinary_license"
-    EQUITY = "equity"
-    CO_DEVELOPMENT = "co_development"
-    OTHER = "other"
-
-
-TRANSFER_MODE_LABELS = {
-    "transfer": ("转让", "Assignment"),
-    "exclusive_license": ("独占许可", "Exclusive license"),
-    "sole_license": ("排他许可", "Sole license"),
-    "ordinary_license": ("普通许可", "Ordinary (non-exclusive) license"),
-    "equity": ("作价入股", "Contribution as equity"),
-    "co_development": ("合作开发", "Co-development"),
-    "other": ("其他", "Other"),
-}
-
-
-class CooperationMode(enum.StrEnum):
-    """How an enterprise wants to work with a supplier of technology."""
-
-    TRANSFER = "transfer"
-    LICENSE = "license"
-    CO_DEVELOPMENT = "co_development"
-    COMMISSIONED_DEVELOPMENT = "commissioned_development"
-    CONSULTING = "consulting"
-    SERVICE = "service"
-    EQUITY = "equity"
-    OTHER = "other"
-
-
-COOPERATION_MODE_LABELS = {
-    "transfer": ("技术转让", "Technology transfer"),
-    "license": ("技术许可", "Licensing"),
-    "co_development": ("合作开发", "Cooperative development"),
-    "commissioned_development": ("委托开发", "Commissioned development"),
-    "consulting": ("技术咨询", "Technical consulting"),
-    "service": ("技术服务", "Technical service"),
-    "equity": ("作价入股", "Equity cooperation"),
-    "other": ("其他", "Other"),
-}
-
-
-class PriceKind(enum.StrEnum):
-    """How a price or budget is given."""
-
-    FIXED = "fixed"
-    RANGE = "range"
-    NEGOTIABLE = "negotiable"
-
-
-PRICE_KIND_LABELS = {
-    "fixed": ("一口价", "Fixed price"),
-    "range": ("区间价", "Price range"),
-    "negotiable": ("面议", "Negotiable"),
-}
-
-
-class AchievementStatus(enum.StrEnum):
-    """Lifecycle of an achievement listing."""
-
-    DRAFT = "draft"
-    PUBLISHED = "published"
-    NEGOTIATING = "negotiating"
-    TRANSFERRED = "transferred"
-    WITHDRAWN = "withdrawn"
-    EXPIRED = "expired"
-
-
-ACHIEVEMENT_STATUS_LABELS = {
-    "draft": ("草稿", "Draft"),
-    "published": ("已发布", "Published"),
-    "negotiating": ("洽谈中", "In negotiation"),
-    "transferred": ("已转化", "Transferred"),
-    "withdrawn": ("已撤回", "Withdrawn"),
-    "expired": ("已过期", "Expired"),
-}
-
-
-class DemandStatus(enum.StrEnum):
-    """Lifecycle of a demand posting."""
-
-    DRAFT = "draft"
-    PUBLISHED = "published"
-    MATCHED = "matched"
-    CLOSED = "closed"
-    FULFILLED = "fulfilled"
-    WITHDRAWN = "withdrawn"
-    EXPIRED = "expired"
-
-
-DEMAND_STATUS_LABELS = {
-    "draft": ("草稿", "Draft"),
-    "published": ("已发布", "Published"),
-    "matched": ("已对接", "Matched"),
-    "closed": ("已关闭", "Closed"),
-    "fulfilled": ("已满足", "Fulfilled"),
-    "withdrawn": ("已撤回", "Withdrawn"),
-    "expired": ("已过期", "Expired"),
-}
-
-# GB/T 22900-2022 technology readiness levels (short Chinese descriptions).
-TRL_LABELS = {
-    1: ("发现基本原理或看到基本原理的报道", "Basic principles observed"),
-    2: ("形成技术概念或开发方案", "Technology concept formulated"),
-    3: ("关键功能分析和实验结论成立", "Key function proven analytically and experimentally"),
-    4: ("研究室环境中关键功能仿真结论成立", "Key function validated in the laboratory"),
-    5: ("相关环境中关键功能仿真结论成立", "Key function validated in a relevant environment"),
-    6: ("相关环境中系统样机演示", "System prototype demonstrated in a relevant environment"),
-    7: ("典型使用环境中系统样机试验", "System prototype tested in an operational environment"),
-    8: ("实际系统完成并通过试验验证", "Actual system completed and qualified"),
-    9: ("实际系统通过任务运行的成功考验", "Actual system proven in operation"),
-}
 
 
 def _code(value: Any) -> Any:

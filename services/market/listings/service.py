@@ -124,7 +124,7 @@ def access_of(kind: ListingKind, principal: Principal | None, row: Listing) -> L
     return "none"
 
 
-async def owner_of(session: AsyncSession, row: Listing) -> OrganizationCard | None:
+async def owner_of(*, session: AsyncSession, row: Listing) -> OrganizationCard | None:
     """The directory's card of the listing's owner (None while the directory does not know it)."""
     return await directory.get(session, row.owner_org_id)
 
@@ -140,10 +140,10 @@ def to_public(
 
 
 async def public_view(
-    session: AsyncSession, *, kind: ListingKind, row: Listing, principal: Principal | None
+    *, session: AsyncSession, kind: ListingKind, row: Listing, principal: Principal | None
 ) -> BaseModel:
     """:func:`to_public` of one listing, its owner read from the directory."""
-    return to_public(kind, row, principal=principal, owner=await owner_of(session, row))
+    return to_public(kind, row, principal=principal, owner=await owner_of(session=session, row=row))
 
 
 def _owner_view(row: Readable, owner: OrganizationCard | None) -> dict[str, Any]:
@@ -181,8 +181,8 @@ def _public_fields(kind: ListingKind, row: Listing, owner: OrganizationCard | No
 
 
 async def _record_change(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     kind: ListingKind,
     row: Listing,
     action: str,
@@ -314,7 +314,7 @@ def _new_row(kind: ListingKind, principal: Principal, owner_org_id: uuid.UUID, p
     return row
 
 
-async def _insert(session: AsyncSession, kind: ListingKind, row: Listing, principal: Principal) -> None:
+async def _insert(*, session: AsyncSession, kind: ListingKind, row: Listing, principal: Principal) -> None:
     repository = ListingRepository(session, kind.model)
     if isinstance(row, Achievement):
         await _check_unique(repository, row)
@@ -323,14 +323,30 @@ async def _insert(session: AsyncSession, kind: ListingKind, row: Listing, princi
     except IntegrityError as exc:
         # A concurrent request listed the same achievement, or used the same external_id, first.
         raise Conflict("Your organization already lists this achievement.", slug="duplicate-listing") from exc
+    await _record_created(
+        session=session, kind=kind, row=row, principal=principal, owner=await owner_of(session=session, row=row)
+    )
+
+
+async def _record_created(
+    *,
+    session: AsyncSession,
+    kind: ListingKind,
+    row: Listing,
+    principal: Principal,
+    owner: OrganizationCard | None,
+    flush: bool = True,
+) -> None:
+    """Audit and publish a new listing (a create, or an import row: flushed with its batch)."""
     await _record_change(
-        session,
+        session=session,
         kind=kind,
         row=row,
         action="created",
         from_status=None,
         actor=principal,
-        owner=await owner_of(session, row),
+        owner=owner,
+        flush=flush,
     )
 
 
@@ -373,22 +389,24 @@ def _external_id_taken(existing_id: uuid.UUID) -> dict[str, Any]:
 
 
 async def create_listing(
-    session: AsyncSession, *, kind: ListingKind, principal: Principal, payload: BaseModel
+    *, session: AsyncSession, kind: ListingKind, principal: Principal, payload: BaseModel
 ) -> Listing:
     """Create a draft listing owned by the caller's organization."""
     owner_org_id = _authorize_creator(kind, principal)
     row = _new_row(kind, principal, owner_org_id, payload)
-    await _insert(session, kind, row, principal)
+    await _insert(session=session, kind=kind, row=row, principal=principal)
     return row
 
 
-async def _expire(session: AsyncSession, *, kind: ListingKind, row: Listing, owner: OrganizationCard | None) -> None:
+async def _expire(*, session: AsyncSession, kind: ListingKind, row: Listing, owner: OrganizationCard | None) -> None:
     previous = row.status
     row.status = "expired"
     row.version += 1
     row.updated_at = utcnow()
     await ListingRepository(session, kind.model).flush()
-    await _record_change(session, kind=kind, row=row, action="expired", from_status=previous, actor=None, owner=owner)
+    await _record_change(
+        session=session, kind=kind, row=row, action="expired", from_status=previous, actor=None, owner=owner
+    )
 
 
 def _is_due(kind: ListingKind, row: Readable) -> bool:
@@ -396,14 +414,14 @@ def _is_due(kind: ListingKind, row: Readable) -> bool:
     return row.status in kind.open_states and last_day is not None and last_day < today_in_china()
 
 
-async def expire_due(session: AsyncSession, *, kind: ListingKind, limit: int = EXPIRY_BATCH) -> int:
+async def expire_due(*, session: AsyncSession, kind: ListingKind, limit: int = EXPIRY_BATCH) -> int:
     """Move open listings past their last day to expired; returns how many."""
     rows = await ListingRepository(session, kind.model).due_for_expiry(
         expiry_field=kind.expiry_field, today=today_in_china(), open_states=kind.open_states, limit=limit
     )
     owners = await directory.get_many(session, {row.owner_org_id for row in rows})
     for row in rows:
-        await _expire(session, kind=kind, row=row, owner=owners.get(row.owner_org_id))
+        await _expire(session=session, kind=kind, row=row, owner=owners.get(row.owner_org_id))
     return len(rows)
 
 
@@ -426,8 +444,8 @@ def _expiring_notice(kind: ListingKind, row: Listing, within_days: int) -> notif
 
 
 async def notify_expiring(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     kind: ListingKind,
     now: dt.datetime | None = None,
     within_days: int = EXPIRING_NOTICE_DAYS,
@@ -458,24 +476,24 @@ async def notify_expiring(
 
 
 async def _load(
-    session: AsyncSession, *, kind: ListingKind, principal: Principal | None, listing_id: uuid.UUID, for_update: bool
+    *, session: AsyncSession, kind: ListingKind, principal: Principal | None, listing_id: uuid.UUID, for_update: bool
 ) -> Listing:
     row = await ListingRepository(session, kind.model).get(listing_id, for_update=for_update)
     if row is None or not _visible(kind, principal, row):
         raise NotFound(f"No {kind.name} {listing_id} that you can see.")
     if _is_due(kind, row):
-        await _expire(session, kind=kind, row=row, owner=await owner_of(session, row))
+        await _expire(session=session, kind=kind, row=row, owner=await owner_of(session=session, row=row))
     return row
 
 
-async def peek_listing(session: AsyncSession, *, kind: ListingKind, listing_id: uuid.UUID) -> Listing | None:
+async def peek_listing(*, session: AsyncSession, kind: ListingKind, listing_id: uuid.UUID) -> Listing | None:
     """The listing as stored, for another domain that judges its state itself (``access_of`` tells whether it is
     public today): no visibility check, and a due expiry is not recorded."""
     return await ListingRepository(session, kind.model).get(listing_id)
 
 
 async def listings_by_id(
-    session: AsyncSession, *, kind: ListingKind, listing_ids: list[uuid.UUID]
+    *, session: AsyncSession, kind: ListingKind, listing_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, Listing]:
     """Several listings as stored (see ``peek_listing``), by id; unknown ids are left out."""
     rows = await ListingRepository(session, kind.model).get_many(listing_ids)
@@ -483,17 +501,17 @@ async def listings_by_id(
 
 
 async def get_listing(
-    session: AsyncSession, *, kind: ListingKind, principal: Principal | None, listing_id: uuid.UUID
+    *, session: AsyncSession, kind: ListingKind, principal: Principal | None, listing_id: uuid.UUID
 ) -> Listing:
     """One listing visible to the caller (drafts of others are 404); expires it first when its day has passed."""
-    row = await _load(session, kind=kind, principal=principal, listing_id=listing_id, for_update=False)
+    row = await _load(session=session, kind=kind, principal=principal, listing_id=listing_id, for_update=False)
     if not _visible(kind, principal, row):
         raise NotFound(f"No {kind.name} {listing_id} that you can see.")
     return row
 
 
 async def read_listing(
-    session: AsyncSession, *, kind: ListingKind, principal: Principal | None, listing_id: uuid.UUID
+    *, session: AsyncSession, kind: ListingKind, principal: Principal | None, listing_id: uuid.UUID
 ) -> WithOwner | None:
     """:func:`get_listing` on a read-only session, with the owner's card (one statement, a Core row): the listing,
     or None when its last day has passed — get_listing on a read-write session then records the expiry first and
@@ -505,17 +523,17 @@ async def read_listing(
 
 
 async def _load_for_write(
-    session: AsyncSession, *, kind: ListingKind, principal: Principal, listing_id: uuid.UUID
+    *, session: AsyncSession, kind: ListingKind, principal: Principal, listing_id: uuid.UUID
 ) -> Listing:
-    row = await _load(session, kind=kind, principal=principal, listing_id=listing_id, for_update=True)
+    row = await _load(session=session, kind=kind, principal=principal, listing_id=listing_id, for_update=True)
     if not _is_member_of_owner(principal, row):
         raise Forbidden(f"Only members of the organization that owns this {kind.name} can change it.")
     return row
 
 
 async def update_listing(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     kind: ListingKind,
     principal: Principal,
     listing_id: uuid.UUID,
@@ -523,7 +541,7 @@ async def update_listing(
     payload: BaseModel,
 ) -> Listing:
     """Apply a partial update to an open listing of the caller's organization (If-Match required)."""
-    row = await _load_for_write(session, kind=kind, principal=principal, listing_id=listing_id)
+    row = await _load_for_write(session=session, kind=kind, principal=principal, listing_id=listing_id)
     require_if_match(if_match, version=row.version)
     if row.status not in kind.open_states:
         raise Conflict(
@@ -550,21 +568,21 @@ async def update_listing(
     except IntegrityError as exc:
         raise Conflict("Your organization already lists this achievement.", slug="duplicate-listing") from exc
     await _record_change(
-        session,
+        session=session,
         kind=kind,
         row=row,
         action="updated",
         from_status=row.status,
         actor=principal,
-        owner=await owner_of(session, row),
+        owner=await owner_of(session=session, row=row),
         details={"fields": changed},
     )
     return row
 
 
 async def transition_listing(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     kind: ListingKind,
     principal: Principal,
     listing_id: uuid.UUID,
@@ -573,7 +591,7 @@ async def transition_listing(
 ) -> Listing:
     """Move a listing along its lifecycle; illegal steps are 409, publishing needs a verified organization."""
     step = kind.transition(action)
-    row = await _load_for_write(session, kind=kind, principal=principal, listing_id=listing_id)
+    row = await _load_for_write(session=session, kind=kind, principal=principal, listing_id=listing_id)
     if step.needs_verified_org and not principal.org_verified:
         raise Forbidden("Your organization must be verified before it can publish.", slug="organization-not-verified")
     require_if_match(if_match, version=row.version)
@@ -592,20 +610,20 @@ async def transition_listing(
         row.published_at = now
     await ListingRepository(session, kind.model).flush()
     await _record_change(
-        session,
+        session=session,
         kind=kind,
         row=row,
         action=step.target,
         from_status=previous,
         actor=principal,
-        owner=await owner_of(session, row),
+        owner=await owner_of(session=session, row=row),
     )
     return row
 
 
 async def list_listings(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     kind: ListingKind,
     principal: Principal | None,
     filters: ListingFilters,
@@ -613,13 +631,13 @@ async def list_listings(
     cursor: str | None,
 ) -> Page[Any]:
     """A page of listings the caller may see, newest first (open listings past their last day expired first)."""
-    await expire_due(session, kind=kind)
-    return await _page(session, kind=kind, principal=principal, filters=filters, limit=limit, cursor=cursor)
+    await expire_due(session=session, kind=kind)
+    return await _page(session=session, kind=kind, principal=principal, filters=filters, limit=limit, cursor=cursor)
 
 
 async def read_listings(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     kind: ListingKind,
     principal: Principal | None,
     filters: ListingFilters,
@@ -634,12 +652,12 @@ async def read_listings(
     )
     if due:
         return None
-    return await _page(session, kind=kind, principal=principal, filters=filters, limit=limit, cursor=cursor)
+    return await _page(session=session, kind=kind, principal=principal, filters=filters, limit=limit, cursor=cursor)
 
 
 async def _page(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     kind: ListingKind,
     principal: Principal | None,
     filters: ListingFilters,
@@ -662,8 +680,8 @@ async def _page(
 
 
 async def listing_history(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     kind: ListingKind,
     principal: Principal,
     listing_id: uuid.UUID,
@@ -671,7 +689,7 @@ async def listing_history(
     cursor: str | None,
 ) -> Page[AuditEventPublic]:
     """The audit trail of a listing, for its owner organization and platform admins."""
-    row = await get_listing(session, kind=kind, principal=principal, listing_id=listing_id)
+    row = await get_listing(session=session, kind=kind, principal=principal, listing_id=listing_id)
     if not _sees_private(principal, row):
         raise Forbidden(f"Only the owner organization and platform admins can read the history of a {kind.name}.")
     return await audit_service.history(session, entity_kind=kind.name, entity_id=row.id, limit=limit, cursor=cursor)
@@ -692,7 +710,7 @@ def _pydantic_errors(exc: ValidationError) -> list[dict[str, Any]]:
 
 
 async def import_achievements(
-    session: AsyncSession, *, principal: Principal, rows: AsyncIterator[ImportInput]
+    *, session: AsyncSession, principal: Principal, rows: AsyncIterator[ImportInput]
 ) -> AchievementImportReport:
     """Create draft achievements row by row; bad rows are reported and skipped, known natural keys are not re-created."""
     kind = ACHIEVEMENT
@@ -708,16 +726,25 @@ async def import_achievements(
         if len(report) >= MAX_IMPORT_ROWS:
             raise PayloadTooLarge(f"An import holds at most {MAX_IMPORT_ROWS} rows; split the file.")
         outcome = await _import_one(
-            session, kind, principal, owner_org_id, owner, known, external_ids, number, data, parse_errors
+            session=session,
+            kind=kind,
+            principal=principal,
+            owner_org_id=owner_org_id,
+            owner=owner,
+            known=known,
+            external_ids=external_ids,
+            number=number,
+            data=data,
+            parse_errors=parse_errors,
         )
         counts[outcome.status] += 1
         report.append(outcome)
         if outcome.status == "created":
             pending += 1
             if pending >= IMPORT_FLUSH_ROWS:
-                await _flush_import_batch(session)
+                await _flush_import_batch(session=session)
                 pending = 0
-    await _flush_import_batch(session)
+    await _flush_import_batch(session=session)
     return AchievementImportReport(
         total_rows=len(report),
         created=counts["created"],
@@ -727,7 +754,7 @@ async def import_achievements(
     )
 
 
-async def _flush_import_batch(session: AsyncSession) -> None:
+async def _flush_import_batch(*, session: AsyncSession) -> None:
     """Write the pending rows in one flush and drop them from the session, so a long import stays linear."""
     try:
         await session.flush()
@@ -741,6 +768,7 @@ async def _flush_import_batch(session: AsyncSession) -> None:
 
 
 async def _import_one(
+    *,
     session: AsyncSession,
     kind: ListingKind,
     principal: Principal,
@@ -778,9 +806,7 @@ async def _import_one(
     except ProblemError as exc:
         return ImportRow(row=number, status="error", errors=exc.errors or [{"field": "row", "message": exc.detail}])
     await ListingRepository(session, kind.model).add(row, flush=False)
-    await _record_change(
-        session, kind=kind, row=row, action="created", from_status=None, actor=principal, owner=owner, flush=False
-    )
+    await _record_created(session=session, kind=kind, row=row, principal=principal, owner=owner, flush=False)
     known[key] = row.id
     if payload.external_id is not None:
         external_ids[payload.external_id] = row.id
@@ -803,7 +829,7 @@ def _owner_action(before: OrganizationCard | None, after: OrganizationCard) -> s
     return None
 
 
-async def follow_owner_changes(session: AsyncSession, *, applied: Sequence[Applied]) -> int:
+async def follow_owner_changes(*, session: AsyncSession, applied: Sequence[Applied]) -> int:
     """Re-send the public listings of organizations whose public facts changed; returns how many listings.
 
     Renamed, re-kinded or moved to another region → each public listing gets version + 1, an audit row (actor
@@ -819,11 +845,11 @@ async def follow_owner_changes(session: AsyncSession, *, applied: Sequence[Appli
         if action is None:
             continue
         for kind in (ACHIEVEMENT, DEMAND):
-            touched += await _resend_public(session, kind=kind, owner=change.after, action=action)
+            touched += await _resend_public(session=session, kind=kind, owner=change.after, action=action)
     return touched
 
 
-async def _resend_public(session: AsyncSession, *, kind: ListingKind, owner: OrganizationCard, action: str) -> int:
+async def _resend_public(*, session: AsyncSession, kind: ListingKind, owner: OrganizationCard, action: str) -> int:
     """One action on every public listing of ``owner``, OWNER_CHANGE_BATCH rows per flush (like the importer)."""
     repository = ListingRepository(session, kind.model)
     details = {"owner": {"name": owner.name, "kind": owner.kind, "region_code": owner.region_code}}
@@ -841,7 +867,7 @@ async def _resend_public(session: AsyncSession, *, kind: ListingKind, owner: Org
             written.append(row)
             written.extend(
                 await _record_change(
-                    session,
+                    session=session,
                     kind=kind,
                     row=row,
                     action=action,

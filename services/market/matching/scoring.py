@@ -11,12 +11,11 @@ suggestion. ``offer`` is always the achievement's side and ``want`` the demand's
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from services.market.listings.schemas import COOPERATION_MODE_LABELS, TRANSFER_MODE_LABELS
 from services.market.matching.client import SimilarHit
 from services.market.matching.models import Amount, Side
 from services.market.matching.schemas import (
@@ -31,6 +30,7 @@ from services.market.matching.schemas import (
     TextReason,
     TrlReason,
 )
+from services.market.reference.codes import CooperationMode, TransferMode, labels_zh
 from shared.money import fen_to_wan_yuan
 from shared.reference.regions import CHONGQING, SICHUAN, city_code, province_code, region
 from shared.reference.technical_fields import technical_fields
@@ -138,10 +138,6 @@ def _region_name(code: str) -> str | None:
     return found.name if found is not None else None
 
 
-def _labels(codes: Iterable[str], table: dict[str, tuple[str, str]]) -> str:
-    return "、".join(table.get(code, (code, code))[0] for code in codes)
-
-
 def _text(hit: SimilarHit) -> ReasonMaker | None:
     if not hit.matched_terms:
         return None
@@ -236,11 +232,11 @@ def _mode(offer: Side, want: Side) -> Component | None:
 
     def reason() -> Reason:
         if shared:
-            label = "合作方式匹配：" + _labels(shared, COOPERATION_MODE_LABELS)
+            label = "合作方式匹配：" + labels_zh(shared, CooperationMode)
         else:
             label = (
-                f"合作方式不匹配：成果可{_labels(offer.modes, TRANSFER_MODE_LABELS)}，"
-                f"需求要{_labels(want.modes, COOPERATION_MODE_LABELS)}"
+                f"合作方式不匹配：成果可{labels_zh(offer.modes, TransferMode)}，"
+                f"需求要{labels_zh(want.modes, CooperationMode)}"
             )
         return ModeReason(
             label=label, offered=list(offer.modes), wanted=list(want.modes), shared=shared, fits=bool(shared)

@@ -1,6 +1,6 @@
 """The contract of an agreed deal, prefilled: parties from the directory, kind and subkind from the cooperation mode.
 
-Kind and subkind follow the contracts' reference data (services/market/contracts/data) of the rules version in
+Kind and subkind follow the contract rules' reference data (services/market/reference/data) of the rules version in
 force today; the submitter may change them (the contract is validated against the version of its signing date).
 
 ==========================  ===================  =====================================================================
@@ -28,11 +28,11 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from services.market.contracts import reference
 from services.market.directory.schemas import OrganizationCard
 from services.market.listings.models import Achievement
 from services.market.proposals.models import Proposal
 from services.market.proposals.schemas import ContractDraft, ContractDraftBody, PartyDraft
+from services.market.reference import contract_rules
 
 __all__ = ["ENTITY_TYPES", "build_draft", "infer_kind"]
 
@@ -106,8 +106,8 @@ def infer_kind(
             "No specific cooperation mode: drafted as 其他技术转让; change kind and subkind if the deal is a "
             "development, consulting or service contract."
         )
-    known = reference.subkinds(rules_version).get(subkind)
-    if kind not in reference.kinds(rules_version) or known is None or known.kind != kind:
+    known = contract_rules.subkinds(rules_version).get(subkind)
+    if kind not in contract_rules.kinds(rules_version) or known is None or known.kind != kind:
         notes.append(f"Rules {rules_version} have no {kind}/{subkind}: choose the kind and subkind.")
         return None, None, notes
     return kind, subkind, notes
@@ -150,7 +150,7 @@ def build_draft(
     seller_party = _party(seller, proposal.seller_org_id, "seller", missing)
     buyer_party = _party(buyer, proposal.buyer_org_id, "buyer", missing)
     kind, subkind, notes = infer_kind(
-        proposal.cooperation_mode, achievement, rules_version=reference.rules_version_for(today)
+        proposal.cooperation_mode, achievement, rules_version=contract_rules.rules_version_for(today)
     )
     if kind is None:
         missing += ["kind", "subkind"]

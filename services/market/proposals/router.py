@@ -16,7 +16,6 @@ from services.market.idempotency import IdempotencyDep, StoredResponse
 from services.market.proposals import service
 from services.market.proposals.models import Proposal
 from services.market.proposals.schemas import (
-    PROPOSAL_STATUS_LABELS,
     ContractDraft,
     DeclineIn,
     InterestCreate,
@@ -25,7 +24,6 @@ from services.market.proposals.schemas import (
     ProposalRole,
     ProposalStatus,
 )
-from services.market.reference.service import get_table, register_table
 from shared.db import SessionDep
 from shared.errors import problem_responses
 from shared.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
@@ -35,16 +33,6 @@ __all__ = ["interest_router", "router"]
 
 router = APIRouter(prefix="/proposals", tags=["proposals"])
 interest_router = APIRouter(prefix="/achievements", tags=["proposals"])
-
-if get_table("proposal_statuses") is None:
-    register_table(
-        "proposal_statuses",
-        [
-            {"code": code, "label_zh": zh, "label_en": en, "order": order}
-            for order, (code, (zh, en)) in enumerate(PROPOSAL_STATUS_LABELS.items(), start=1)
-        ],
-        description="Lifecycle states of a proposal (撮合) or a direct interest.",
-    )
 
 ProposalId = Annotated[uuid.UUID, Path(description="The proposal id (UUIDv7).")]
 _TRANSITION_ERRORS = problem_responses(401, 403, 404, 409, 412, 422, 428)

@@ -1,24 +1,23 @@
 """Request and response schemas of proposals (撮合), direct interest and contract drafts.
 
 Requests forbid unknown fields (status, parties, timestamps are the service's: 422 naming the field). Money is
-the listings' ``Money`` (integer fen, fixed | range | negotiable), the cooperation mode the listings'
-``CooperationMode`` and a contact the listings' ``Contact``.
+the listings' ``Money`` (integer fen, fixed | range | negotiable), a contact the listings' ``Contact``; the
+cooperation mode and the proposal statuses are code lists of the reference domain (``reference.codes``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import uuid
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.market.listings.schemas import Contact, CooperationMode, Money
+from services.market.listings.schemas import Contact, Money
+from services.market.reference.codes import CooperationMode, ProposalStatus
 from shared.text import LongText
 
 __all__ = [
-    "PROPOSAL_STATUS_LABELS",
     "ContractDraft",
     "ContractDraftBody",
     "DeclineIn",
@@ -31,28 +30,6 @@ __all__ = [
     "ProposalStatus",
 ]
 
-
-class ProposalStatus(enum.StrEnum):
-    """Lifecycle of a proposal."""
-
-    PROPOSED = "proposed"
-    SELLER_ACCEPTED = "seller_accepted"
-    BUYER_ACCEPTED = "buyer_accepted"
-    AGREED = "agreed"
-    DECLINED = "declined"
-    WITHDRAWN = "withdrawn"
-    EXPIRED = "expired"
-
-
-PROPOSAL_STATUS_LABELS = {
-    "proposed": ("待双方确认", "Proposed"),
-    "seller_accepted": ("供方已接受", "Accepted by the seller"),
-    "buyer_accepted": ("需方已接受", "Accepted by the buyer"),
-    "agreed": ("双方已达成", "Agreed"),
-    "declined": ("已拒绝", "Declined"),
-    "withdrawn": ("已撤回", "Withdrawn"),
-    "expired": ("已过期", "Expired"),
-}
 
 ProposalRole = Literal["seller", "buyer", "broker"]
 

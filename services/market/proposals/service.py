@@ -180,8 +180,8 @@ async def to_public_many(
     shown = {row.id: _contacts_shown(principal, row) for row in rows}
     achievement_ids = [row.achievement_id for row in rows if shown[row.id][0]]
     demand_ids = [row.demand_id for row in rows if shown[row.id][1] and row.contact is None and row.demand_id]
-    achievements = await listings_service.listings_by_id(session, kind=ACHIEVEMENT, listing_ids=achievement_ids)
-    demands = await listings_service.listings_by_id(session, kind=DEMAND, listing_ids=demand_ids)
+    achievements = await listings_service.listings_by_id(session=session, kind=ACHIEVEMENT, listing_ids=achievement_ids)
+    demands = await listings_service.listings_by_id(session=session, kind=DEMAND, listing_ids=demand_ids)
     views = []
     for row in rows:
         seller_shown, buyer_shown = shown[row.id]
@@ -260,7 +260,7 @@ async def proposal_history(
 
 async def _deal_listing(session: AsyncSession, kind: ListingKind, listing_id: uuid.UUID, field: str) -> Listing:
     """A listing a deal may name (published, or in negotiation / matched), else 422 naming ``field``."""
-    row = await listings_service.peek_listing(session, kind=kind, listing_id=listing_id)
+    row = await listings_service.peek_listing(session=session, kind=kind, listing_id=listing_id)
     # Drafts and other private states count as unknown: their existence is the owner's business.
     if row is None or listings_service.access_of(kind, None, row) != "public":
         raise ValidationFailed.field(field, f"no published {kind.name} with this id", type="listing_unavailable")
@@ -470,7 +470,7 @@ def _authorize_interest(principal: Principal) -> uuid.UUID:
 
 
 async def _interest_target(session: AsyncSession, achievement_id: uuid.UUID) -> Listing:
-    row = await listings_service.peek_listing(session, kind=ACHIEVEMENT, listing_id=achievement_id)
+    row = await listings_service.peek_listing(session=session, kind=ACHIEVEMENT, listing_id=achievement_id)
     if row is None or listings_service.access_of(ACHIEVEMENT, None, row) != "public":
         raise NotFound(f"No published achievement {achievement_id}.")
     if row.status not in DEAL_STATES[ACHIEVEMENT.name]:
@@ -644,7 +644,7 @@ async def _require_listings_open(session: AsyncSession, row: Proposal) -> None:
     if row.demand_id is not None:
         named.append((DEMAND, row.demand_id))
     for kind, listing_id in named:
-        listing = await listings_service.peek_listing(session, kind=kind, listing_id=listing_id)
+        listing = await listings_service.peek_listing(session=session, kind=kind, listing_id=listing_id)
         if (
             listing is None
             or listings_service.access_of(kind, None, listing) != "public"
@@ -825,7 +825,7 @@ async def contract_draft(session: AsyncSession, *, principal: Principal, proposa
     else:
         raise Forbidden("The contract of a deal is drafted by its seller side or its broker.", slug="not-the-submitter")
     _require_agreed(row)
-    achievement = await listings_service.peek_listing(session, kind=ACHIEVEMENT, listing_id=row.achievement_id)
+    achievement = await listings_service.peek_listing(session=session, kind=ACHIEVEMENT, listing_id=row.achievement_id)
     assert isinstance(achievement, Achievement)  # listings are never deleted
     deal = await _deal(session, row)
     return drafts.build_draft(

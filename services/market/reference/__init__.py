@@ -1,19 +1,18 @@
-"""Reference data served at GET /market/reference/{name}: a registry other market domains add tables to.
+"""Reference data: every code table of the market (code → Chinese and English labels), served at
+GET /market/reference/{name}. The reference domain owns them; other domains import from it, never the reverse.
 
 Interface::
 
     from services.market.reference import service as reference_service
+    from services.market.reference import codes, contract_rules
 
-    reference_service.register_table(
-        "ip_types",                                   # ^[a-z][a-z0-9_]{1,63}$, unique
-        rows=[{"code": "invention_patent", "label_zh": "发明专利", "label_en": "Invention patent"}, ...]
-             # or a zero-argument callable returning the rows (loaded on first use, then cached)
-        description="Kinds of intellectual property", version="2024",    # version: optional free text
-    )
-    reference_service.get_table("ip_types") -> ReferenceTable | None
+    codes.IpType.INVENTION_PATENT            # a StrEnum member: == "invention_patent"; .label_zh == "发明专利"
+    codes.labels_zh(["transfer", "equity"], codes.TransferMode) -> "转让、作价入股"
+    contract_rules.kinds(rules_version), contract_rules.rules_version_for(day), …   # versioned, from data/*.csv
+    reference_service.get_table("ip_types") -> ReferenceTable | None   # .rows(), .codes(), .description, .version
     reference_service.table_names() -> list[str]
 
-Every row needs ``code`` (str) and ``label_zh`` (str); other keys (label_en, order, parent_code, level, …) are
-passed through. Register at import time of your domain's module (the app imports every router). Registering the
-same name twice raises unless ``replace=True``.
+Every row has ``code`` (str) and ``label_zh`` (str); other keys (label_en, order, parent_code, level, …) are
+passed through. A new table is one more entry in ``tables.TABLES`` (a code list in ``codes``, a data file, or a
+loader); nothing is registered at import time.
 """

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Path, Response
 
 from services.market.reference import service as reference_service
-from services.market.reference import tables as _tables  # noqa: F401  (registers the shared tables)
 from services.market.reference.schemas import ReferenceTableOut, ReferenceTables, ReferenceTableSummary
 from shared.errors import NotFound, problem_responses
 

@@ -29,13 +29,13 @@ from typing import Any, Literal
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.market.listings.models import Achievement, Demand
-from services.market.listings.schemas import COOPERATION_MODE_LABELS, IP_TYPE_LABELS, TRANSFER_MODE_LABELS
 from services.market.matching.client import SearchClient
 from services.market.matching.models import COLUMNS, side_of
 from services.market.matching.repository import MatchingRepository
 from services.market.matching.scoring import assess
 from services.market.matching.service import MAX_DEPTH, SUGGESTIBLE_STATUS, SUMMARY_CHARS, query_text
 from services.market.notifications import service as notifications_service
+from services.market.reference.codes import CooperationMode, IpType, TransferMode, labels_zh
 from services.market.saved_searches.models import MatchAlertJob, SavedSearch, SavedSearchHit
 from services.market.saved_searches.repository import SavedSearchRepository
 from services.market.settings import MarketSettings
@@ -249,10 +249,6 @@ def _money_label(money: Any) -> str | None:
     return f"{fen_to_wan_yuan(low)}万元"
 
 
-def _labels(codes: Iterable[str], table: dict[str, tuple[str, str]]) -> str:
-    return "、".join(table.get(code, (code, code))[0] for code in codes)
-
-
 def reasons_for(search: SavedSearch, fields: dict[str, Any], matched_terms: Iterable[str]) -> list[str]:
     """Why a listing matched a saved search, in words: where each matched word is, then each filter it satisfies."""
     title = str(fields.get("title") or "")
@@ -280,10 +276,12 @@ def reasons_for(search: SavedSearch, fields: dict[str, Any], matched_terms: Iter
         if label is not None:
             reasons.append(f"{'报价' if search.kind == 'achievement' else '预算'}：{label}")
     if search.ip_type is not None:
-        reasons.append(f"知识产权类型：{_labels([search.ip_type], IP_TYPE_LABELS)}")
+        reasons.append(f"知识产权类型：{labels_zh([search.ip_type], IpType)}")
     if search.mode is not None:
-        table = TRANSFER_MODE_LABELS if search.kind == "achievement" else COOPERATION_MODE_LABELS
-        reasons.append(f"{'转化方式' if search.kind == 'achievement' else '合作方式'}：{_labels([search.mode], table)}")
+        table = TransferMode if search.kind == "achievement" else CooperationMode
+        reasons.append(
+            f"{'转化方式' if search.kind == 'achievement' else '合作方式'}：{labels_zh([search.mode], table)}"
+        )
     return reasons
 
 

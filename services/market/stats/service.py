@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.market.contracts import reference as contract_reference
 from services.market.directory import service as directory_service
+from services.market.reference import contract_rules as contract_reference
 from services.market.stats.cube import GROUP_DIMS, TIME_DIMS, level_for
 from services.market.stats.repository import Filter, StatsRepository
 from shared.errors import Forbidden, Unauthorized, ValidationFailed

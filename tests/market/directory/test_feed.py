@@ -278,7 +278,7 @@ class TestListingsFollowTheirOwner:
             assert (now["owner"]["name"], now["version"]) == ("成都理工大学", listing["version"] + 1)
             assert now["updated_at"] == listing["updated_at"]  # the owner did not edit it
         history = (
-            await stack.client.get(f"/market/achievements/{achievement['id']}/history", headers=uni.headers)
+            await stack.client.get(f"/market/achievements/{achievement['id']}/events", headers=uni.headers)
         ).json()
         last = history["items"][-1]
         assert (last["action"], last["actor_subject"]) == ("owner_updated", "system")

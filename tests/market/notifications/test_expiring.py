@@ -49,7 +49,7 @@ def proposals_at(now: dt.datetime) -> Job:
 
 
 def listings_at(kind: Any, now: dt.datetime) -> Job:
-    return lambda session: listings_service.notify_expiring(session, kind=kind, now=now)
+    return lambda session: listings_service.notify_expiring(session=session, kind=kind, now=now)
 
 
 def noon_in_china(day: dt.date) -> dt.datetime:
@@ -276,7 +276,7 @@ class TestListingExpiring:
         expired = await self.publish(stack, owner, patents=[], title="过期的", valid_until=last_day.isoformat())
         yesterday = today_in_china() - dt.timedelta(days=1)
         await set_last_day(stack, Achievement, expired["id"], "valid_until", yesterday)
-        swept = await run(stack, lambda session: listings_service.expire_due(session, kind=ACHIEVEMENT))
+        swept = await run(stack, lambda session: listings_service.expire_due(session=session, kind=ACHIEVEMENT))
         assert swept == 1
         assert await run(stack, listings_at(ACHIEVEMENT, noon_in_china(yesterday - dt.timedelta(days=1)))) == 0
         assert await stored_notices(stack) == 0

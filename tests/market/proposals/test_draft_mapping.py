@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.market.contracts import reference
 from services.market.listings.models import Achievement
 from services.market.proposals.draft import infer_kind
+from services.market.reference import contract_rules
 
 UTILITY_GRANTED = [{"application_no": "202223220665.2", "publication_no": "CN218751475U"}]
 INVENTION_PUBLISHED = [{"application_no": "202110123456.7", "publication_no": "CN112345678A"}]
@@ -44,7 +44,7 @@ def achievement(ip_type: str, patents: list[dict[str, str]]) -> Achievement:
     ],
 )
 def test_mapping(mode: str | None, ip_type: str, patents: list[dict[str, str]], expected: tuple[str, str]) -> None:
-    for version in reference.rules_versions():
+    for version in contract_rules.rules_versions():
         kind, subkind, _ = infer_kind(mode, achievement(ip_type, patents), rules_version=version.code)
         assert (kind, subkind) == expected, version.code
 
