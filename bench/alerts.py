@@ -10,7 +10,7 @@ patent title (../shared/data/patents, segmented by search's own segmenter), with
 region, TRL, price, IP type, transfer mode) and strategy (last / all); 2% are written from the published patent's
 own title so that some match. One achievement (a real patent) is then created and published through market's
 service (the same code as POST /market/achievements + /publish: the alert job is written in the publish's
-transaction), and the clock runs from that commit until the alert loop (saved_searches.alerts.run_pending, as the
+transaction), and the clock runs from that commit until the alert loop (match_alerts.service.run_pending, as the
 worker runs it) has recorded every hit and notification.
 
 Baselines in the same run: the same publish with 0 saved searches (the job's fixed cost: percolation of nothing
@@ -44,8 +44,8 @@ from services.embedded import create_app
 from services.market.listings import service as listings_service
 from services.market.listings.kinds import ACHIEVEMENT
 from services.market.listings.schemas import AchievementCreate
+from services.market.match_alerts import service as alerts
 from services.market.notifications.models import Notification
-from services.market.saved_searches import alerts
 from services.market.saved_searches.models import SavedSearch, SavedSearchHit
 from services.market.settings import MarketSettings
 from services.search.segment import segmenter

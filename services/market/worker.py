@@ -28,12 +28,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.market.idempotency import purge_expired
 from services.market.listings import service as listings_service
 from services.market.listings.kinds import ACHIEVEMENT, DEMAND
+from services.market.match_alerts import service as match_alerts
 from services.market.matching.client import SearchClient, open_search_client
 from services.market.notifications import service as notifications_service
 from services.market.notifications.stream import StreamSlots
 from services.market.outbox.models import OutboxEvent
 from services.market.proposals import service as proposals_service
-from services.market.saved_searches import alerts as saved_search_alerts
 from services.market.settings import MarketSettings
 from services.market.stats.fold import fold_forever, fold_import
 from services.market.webhooks import delivery as webhook_delivery
@@ -69,7 +69,7 @@ MaintenanceJob = Callable[[AsyncSession], Awaitable[int]]
 
 async def send_digests(session: AsyncSession) -> int:
     """Maintenance job: the saved searches' daily digests due now (09:00 Asia/Shanghai)."""
-    return await saved_search_alerts.send_digests(session, now=utcnow())
+    return await match_alerts.send_digests(session, now=utcnow())
 
 
 def maintenance_jobs() -> dict[str, MaintenanceJob]:
@@ -218,10 +218,10 @@ async def alert_forever(
     stop: asyncio.Event,
 ) -> None:
     """Run the due match-alert jobs (saved searches, open demands) every ``match_alert_interval_seconds`` until
-    ``stop``. A job search cannot answer stays pending with backoff (saved_searches.alerts)."""
+    ``stop``. A job search cannot answer stays pending with backoff (match_alerts.service)."""
     while not stop.is_set():
         try:
-            await saved_search_alerts.run_pending(sessionmaker, search=search, settings=settings)
+            await match_alerts.run_pending(sessionmaker, search=search, settings=settings)
         except Exception:  # a failed round is retried; the jobs stay pending meanwhile
             logger.exception("match alert round failed")
         with contextlib.suppress(TimeoutError):

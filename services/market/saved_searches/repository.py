@@ -1,4 +1,4 @@
-"""All SQL of saved searches and match alerts."""
+"""All SQL of saved searches, their hits and the alert jobs (the demands' standing alerts: match_alerts)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.market.listings.models import Demand
-from services.market.saved_searches.models import DemandMatchAlert, MatchAlertJob, SavedSearch, SavedSearchHit
+from services.market.saved_searches.models import MatchAlertJob, SavedSearch, SavedSearchHit
 
 __all__ = ["SavedSearchRepository"]
 
 
 class SavedSearchRepository:
-    """Reads and writes ``saved_searches``, ``match_alert_jobs``, ``saved_search_hits`` and ``demand_match_alerts``."""
+    """Reads and writes ``saved_searches``, ``match_alert_jobs`` and ``saved_search_hits``."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -201,27 +200,6 @@ class SavedSearchRepository:
             .order_by(col(SavedSearchHit.id))
         )
         return list((await self.session.execute(query)).scalars())
-
-    # -- the standing alerts of demands ------------------------------------------------------------------------------
-
-    async def demands_alerting(self, demand_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-        """The demands among ``demand_ids`` whose owner keeps match alerts on."""
-        if not demand_ids:
-            return set()
-        query = select(col(Demand.id)).where(col(Demand.id).in_(list(demand_ids)), col(Demand.match_alerts).is_(True))
-        return set((await self.session.execute(query)).scalars())
-
-    async def insert_demand_alerts(self, rows: Sequence[dict[str, Any]]) -> set[uuid.UUID]:
-        """Insert-if-absent on (demand, achievement); returns the demand ids whose alert is new."""
-        if not rows:
-            return set()
-        statement = (
-            self._insert(DemandMatchAlert)
-            .values(list(rows))
-            .on_conflict_do_nothing(index_elements=["demand_id", "achievement_id"])
-            .returning(col(DemandMatchAlert.demand_id))
-        )
-        return set((await self.session.execute(statement)).scalars())
 
 
 def _owned(user_id: str, org_id: uuid.UUID | None) -> list[Any]:

@@ -1,7 +1,7 @@
 """Saved searches of a user (CRUD) and the alert jobs the listings enqueue (see the package docstring).
 
 The alert side — running the jobs, recording hits, sending alerts and digests — is in
-:mod:`services.market.saved_searches.alerts`, run by the market worker, off the request path.
+:mod:`services.market.match_alerts.service`, run by the market worker, off the request path.
 """
 
 from __future__ import annotations

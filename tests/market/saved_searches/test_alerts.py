@@ -1,7 +1,7 @@
 """Match alerts: publishing or changing a listing alerts the saved searches it matches, once; digests at 09:00
 Asia/Shanghai; the standing search of open demands; search outages; concurrent workers (both backends).
 
-The loop is driven by hand (as the relay in tests/market/test_relay.py): ``alerts.run_pending`` with market's own
+The loop is driven by hand (as the relay in tests/market/test_relay.py): ``match_alerts.service.run_pending`` with market's own
 search client, which reaches the embedded search service in-process — nothing is faked.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from services.market.match_alerts import service as alerts
 from services.market.matching.client import SearchClient
-from services.market.saved_searches import alerts
 from services.market.saved_searches.models import MatchAlertJob, SavedSearch, SavedSearchHit
 from shared.clock import today_in_china
 from tests.conftest import Stack

@@ -1,4 +1,5 @@
-"""The alert side of saved searches, run by the market worker off the request path (never imported by listings).
+"""Match alerts: the alert side of saved searches and the demands' standing search, run by the market worker off
+the request path (imported by the worker alone).
 
     run_pending(sessionmaker, search=…, settings=…, now=None) -> int      due alert jobs, one per transaction
     run_job(session, search=…, settings=…, now=…) -> MatchAlertJob | None  claim and run one job
@@ -29,6 +30,7 @@ from typing import Any, Literal
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.market.listings.models import Achievement, Demand
+from services.market.match_alerts.repository import DemandAlertRepository
 from services.market.matching.client import SearchClient
 from services.market.matching.models import COLUMNS, side_of
 from services.market.matching.repository import MatchingRepository
@@ -47,7 +49,7 @@ from shared.reference.technical_fields import technical_fields
 
 __all__ = ["DIGEST_HOUR", "DIGEST_ITEMS", "digest_cutoff", "reasons_for", "run_job", "run_pending", "send_digests"]
 
-logger = logging.getLogger("techmarket.market.saved_searches")
+logger = logging.getLogger("techmarket.market.match_alerts")
 
 DIGEST_HOUR = 9  # local hour (Asia/Shanghai) of the daily digest
 DIGEST_ITEMS = 20  # items listed in one digest (the count covers all)
@@ -317,7 +319,7 @@ async def _demand_alerts(
         not_owner_org_id=job.owner_org_id,
         not_id=job.listing_id,
     )
-    repository = SavedSearchRepository(session)
+    repository = DemandAlertRepository(session)
     alerting = await repository.demands_alerting([row.id for row in candidates])
     rows = {row.id: row for row in candidates if row.id in alerting}
     offer = side_of("achievement", achievement)
