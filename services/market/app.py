@@ -13,6 +13,7 @@ from services.market.contracts.router import router as contracts_router
 from services.market.dashboard.router import router as dashboard_router
 from services.market.directory.router import router as directory_router
 from services.market.directory.stats_router import router as institution_stats_router
+from services.market.directory_feed.router import router as directory_feed_router
 from services.market.listings import router as listings_router
 from services.market.matching.router import router as matching_router
 from services.market.notifications.router import router as notifications_router
@@ -45,6 +46,7 @@ def build_routers() -> list[APIRouter]:
         brokers_router,
         contracts_router,
         offices_router,
+        directory_feed_router,
         directory_router,
         stats_targets_router,
         stats_router,

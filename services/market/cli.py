@@ -16,7 +16,7 @@ import httpx
 import typer
 from tqdm import tqdm
 
-from services.market.directory.rebuild import run_directory_rebuild
+from services.market.directory_feed.rebuild import run_directory_rebuild
 from services.market.matching.client import open_search_client
 from services.market.settings import MarketSettings
 from services.market.stats.fold import fold_all

@@ -11,8 +11,8 @@ import pytest
 from authlib.integrations.base_client.errors import OAuthError
 from pydantic import SecretStr
 
-from services.market.directory.rebuild import run_directory_rebuild
 from services.market.directory.schemas import Designation
+from services.market.directory_feed.rebuild import run_directory_rebuild
 from services.market.settings import MarketSettings
 from tests.conftest import Stack
 from tests.market.contracts.factories import seller, submit

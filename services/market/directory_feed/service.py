@@ -9,7 +9,7 @@ trigger the same consequences, in the caller's transaction, in the order given:
 
 Dependencies point one way: this module imports the directory service, offices and listings; listings (and
 contracts, proposals…) read the directory through ``directory.service`` only, and nothing imports this module
-but the directory's router and its rebuild command.
+but the feed's router and its rebuild command.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Pages through ``GET {auth_url}/organizations`` with a client_credentials token of the relay's client asking
 ``auth:directory`` (auth lists every organization, whatever its status, to that scope), the way search's reindex
 pages through market's lists. Every organization goes through the same upsert-if-newer path as a relay document,
-with the same consequences (services.market.directory.feed), one transaction per page: an organization market
+with the same consequences (services.market.directory_feed.service), one transaction per page: an organization market
 already has at that version or a newer one is left alone, so the rebuild is safe to run while the relay delivers,
 and running it twice changes nothing the second time.
 """
@@ -19,8 +19,8 @@ import httpx
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.market.directory import feed
 from services.market.directory.schemas import OrganizationCard, OrganizationFields
+from services.market.directory_feed import service as feed
 from services.market.settings import MarketSettings
 from shared.db import create_engine, create_sessionmaker
 from shared.outbox.relay import TokenSource
