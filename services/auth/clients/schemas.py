@@ -8,7 +8,7 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.text import ShortText, normalize_text
+from shared.text import RequiredShortText
 
 __all__ = ["CLIENT_ID_PATTERN", "SCOPE_PATTERN", "ClientCreate", "ClientCreated", "ClientPublic", "ClientUpdate"]
 
@@ -32,7 +32,9 @@ class ClientCreate(BaseModel):
     client_id: str | None = Field(
         default=None, pattern=CLIENT_ID_PATTERN, description="Wanted client id; generated when absent."
     )
-    name: ShortText = Field(min_length=1, max_length=200, description="What the client is, e.g. 四川大学 TTO system.")
+    name: RequiredShortText = Field(
+        min_length=1, max_length=200, description="What the client is, e.g. 四川大学 TTO system."
+    )
     scopes: list[str] = Field(default_factory=list, max_length=32, description="Scopes its tokens may carry.")
     organization_id: uuid.UUID | None = Field(
         default=None,
@@ -45,21 +47,13 @@ class ClientCreate(BaseModel):
     def _scope_list(cls, value: list[str]) -> list[str]:
         return _scopes(value)
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        value = normalize_text(value)
-        if not value:
-            raise ValueError("must not be blank")
-        return value
-
 
 class ClientUpdate(BaseModel):
     """PATCH /auth/clients/{client_id}: fields left out stay."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: ShortText | None = Field(default=None, min_length=1, max_length=200)
+    name: RequiredShortText | None = Field(default=None, min_length=1, max_length=200)
     scopes: list[str] | None = Field(default=None, max_length=32, description="The complete new scope list.")
 
     @field_validator("scopes")

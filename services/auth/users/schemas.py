@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from services.auth.organizations.schemas import OrganizationPublic, normalize_email
 from services.auth.vocabulary import Role
-from shared.text import ShortText, normalize_code, normalize_text
+from shared.text import RequiredShortText, normalize_code
 
 __all__ = ["MeResponse", "MemberCreate", "MemberPublic", "MemberUpdate", "MembershipPublic", "UserPublic"]
 
@@ -29,13 +29,6 @@ def _valid_until(value: dt.date) -> dt.date:
     return value
 
 
-def _issuer(value: str) -> str:
-    value = normalize_text(value)
-    if not value:
-        raise ValueError("must not be blank")
-    return value
-
-
 def _certificate(value: str) -> str:
     code = normalize_code(value)
     if not _CERTIFICATE.match(code):
@@ -45,7 +38,7 @@ def _certificate(value: str) -> str:
 
 # The broker certificate's fields, validated alike wherever a membership is written (create and update).
 CertificateNo = Annotated[str, AfterValidator(_certificate)]
-CertificateIssuer = Annotated[ShortText, AfterValidator(_issuer)]
+CertificateIssuer = RequiredShortText
 CertificateValidUntil = Annotated[dt.date, AfterValidator(_valid_until)]
 
 
@@ -69,7 +62,7 @@ class MemberCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: str = Field(max_length=254, description="Login name; stored lower-cased.")
-    name: ShortText = Field(min_length=1, max_length=200, description="Display name.")
+    name: RequiredShortText = Field(min_length=1, max_length=200, description="Display name.")
     password: str = Field(max_length=256, description="At least 10 characters, not a common password.")
     roles: NonEmptyRoles = Field(
         description="Roles in this organization, at least one (see the tier rules in docs/auth.md)."
@@ -95,14 +88,6 @@ class MemberCreate(BaseModel):
     @classmethod
     def _role_list(cls, value: list[Role]) -> list[Role]:
         return _roles(value)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        value = normalize_text(value)
-        if not value:
-            raise ValueError("must not be blank")
-        return value
 
 
 class MemberUpdate(BaseModel):
