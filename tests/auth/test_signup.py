@@ -16,9 +16,11 @@ from services.auth.organizations.models import Organization
 from services.auth.organizations.router import SIGNUP_ACCEPTED_DETAIL as ACCEPTED_DETAIL
 from services.auth.users.models import User
 from services.cli import app as cli_app
-from tests.auth.helpers import assert_problem, credit_code, login, signup, signup_body, whoami
+from tests.auth.helpers import login, signup, signup_body, whoami
 from tests.conftest import Stack
 from tests.support.actors import Actors
+from tests.support.codes import credit_code
+from tests.support.problems import assert_problem
 
 _FULLWIDTH = str.maketrans(
     "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", "０１２３４５６７８９ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ"

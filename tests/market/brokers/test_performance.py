@@ -9,9 +9,9 @@ import pytest
 
 from shared.clock import today_in_china
 from tests.conftest import Stack
-from tests.market.helpers import assert_problem
 from tests.market.proposals.world import World, make_world
 from tests.support.actors import Actor, Actors
+from tests.support.problems import assert_problem
 
 CONTRACT_FEN = 123_456_789
 CLAIMED_FEN = 100_000_000

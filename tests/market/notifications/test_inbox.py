@@ -16,10 +16,10 @@ from shared.pagination import encode_cursor
 from shared.security import Principal
 from tests.conftest import Stack
 from tests.market.contracts.factories import ensure_office, register, registrar, submit
-from tests.market.helpers import assert_problem, error_fields
 from tests.market.proposals.test_deal_contracts import draft_of, filled
 from tests.market.proposals.world import World, make_world
 from tests.support.actors import Actor, Actors
+from tests.support.problems import assert_problem, error_fields
 
 URL = "/market/notifications"
 

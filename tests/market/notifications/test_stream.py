@@ -27,9 +27,9 @@ from services.market.notifications import service as notifications_service
 from services.market.notifications import stream as stream_module
 from shared.broadcast import InProcessBroadcaster, PostgresBroadcaster
 from tests.conftest import Stack
-from tests.market.helpers import assert_problem
 from tests.market.proposals.world import World, make_world
 from tests.support.actors import Actor, Actors
+from tests.support.problems import assert_problem
 
 URL = "/market/notifications/stream"
 # Pushed within a second of the commit (issue 14).

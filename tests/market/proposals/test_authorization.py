@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import Stack
-from tests.market.helpers import assert_problem
 from tests.market.proposals.world import World, make_world
 from tests.support.actors import Actor, Actors
+from tests.support.problems import assert_problem
 
 # action → party → expected status, on an open broker proposal (contract-draft: on an agreed one).
 BROKER_MATRIX: dict[str, dict[str, int]] = {

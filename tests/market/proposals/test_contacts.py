@@ -10,9 +10,9 @@ import pytest
 
 from shared.clock import utcnow
 from tests.conftest import Stack
-from tests.market.helpers import assert_problem, error_fields
 from tests.market.proposals.world import BUYER_CONTACT, SELLER_CONTACT, World, make_world, set_expires_at
 from tests.support.actors import Actors
+from tests.support.problems import assert_problem, error_fields
 
 HIDDEN = {"seller": None, "buyer": None}
 OPEN = ("proposed", "seller_accepted", "buyer_accepted")

@@ -12,10 +12,12 @@ import sqlalchemy as sa
 from services.market.contracts.models import contracts_table
 from shared.clock import today_in_china
 from tests.conftest import Stack
-from tests.market.contracts.factories import credit_code, ensure_office, register, registrar
-from tests.market.helpers import assert_problem, error_fields, transition
+from tests.market.contracts.factories import ensure_office, register, registrar
+from tests.market.helpers import transition
 from tests.market.proposals.world import World, make_world
 from tests.support.actors import Actor, Actors
+from tests.support.codes import credit_code
+from tests.support.problems import assert_problem, error_fields
 
 CONTRACT_FEN = 1_234_567_89
 TECHNOLOGY_FEN = 1_000_000_01

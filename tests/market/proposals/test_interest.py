@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import Stack
-from tests.market.helpers import assert_problem, create_listing, demand_body, error_fields, transition
+from tests.market.helpers import create_listing, demand_body, transition
 from tests.market.proposals.world import World, count_proposals, make_world
 from tests.support.actors import Actors
+from tests.support.problems import assert_problem, error_fields
 
 CONTACT = {"name": "采购部 张经理", "phone": "023-61234567"}
 

@@ -14,9 +14,10 @@ from services.market.listings.models import Achievement
 from services.market.worker import run_maintenance
 from shared.clock import today_in_china, utcnow
 from tests.conftest import Stack
-from tests.market.helpers import assert_problem, create_listing, demand_body, error_fields, transition
+from tests.market.helpers import create_listing, demand_body, transition
 from tests.market.proposals.world import World, count_proposals, make_world, set_expires_at
 from tests.support.actors import Actors
+from tests.support.problems import assert_problem, error_fields
 
 
 @pytest.fixture
