@@ -29,7 +29,7 @@ _FULLWIDTH = str.maketrans(
 
 async def _messages(stack: Stack, email: str) -> list[OutboundMessage]:
     async with stack.service_app("auth").state.sessionmaker() as session:
-        return list(await messages_to(session, email))
+        return list(await messages_to(session=session, to=email))
 
 
 async def _counts(stack: Stack) -> tuple[int, int]:

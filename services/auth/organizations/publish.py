@@ -88,8 +88,8 @@ async def record_change(
     )
     await session.flush()
     await outbox.enqueue(
-        session,
-        AuthOutboxEvent,
+        session=session,
+        model=AuthOutboxEvent,
         entity_kind=FEED_ENTITY_KIND,
         entity_id=organization.id,
         version=organization.version,
