@@ -10,7 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.text import RequiredShortText
 
-__all__ = ["CLIENT_ID_PATTERN", "SCOPE_PATTERN", "ClientCreate", "ClientCreated", "ClientPublic", "ClientUpdate"]
+__all__ = [
+    "CLIENT_ID_PATTERN",
+    "SCOPE_PATTERN",
+    "ClientCreate",
+    "ClientPublic",
+    "ClientUpdate",
+    "ClientWithSecretPublic",
+]
 
 CLIENT_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{2,63}$"
 # RFC 6749 scope tokens, narrowed to what our scopes look like: "search:ingest", "market:read".
@@ -73,7 +80,7 @@ class ClientPublic(BaseModel):
     disabled_at: dt.datetime | None
 
 
-class ClientCreated(ClientPublic):
+class ClientWithSecretPublic(ClientPublic):
     """A new client with its secret: shown once, stored only as a hash."""
 
     client_secret: str = Field(description="Shown only in this response.")

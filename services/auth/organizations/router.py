@@ -16,7 +16,7 @@ from services.auth.organizations.schemas import (
     OrganizationPublic,
     OrganizationUpdate,
     RejectRequest,
-    SignupAccepted,
+    SignupPublic,
     SignupRequest,
     SuspendRequest,
 )
@@ -72,12 +72,12 @@ SIGNUP_ACCEPTED_DETAIL = (
     "shows it in embedded and development deployments). Sign in to learn the new user's and organization's ids "
     "(`GET /auth/me`).",
     status_code=202,
-    response_model=SignupAccepted,
+    response_model=SignupPublic,
     responses=problem_responses(400, 409, 422),
 )
-async def signup(body: SignupRequest, session: SessionDep, hasher: HasherDep) -> SignupAccepted:
+async def signup(body: SignupRequest, session: SessionDep, hasher: HasherDep) -> SignupPublic:
     await organizations_service.signup(session=session, request=body, hasher=hasher)
-    return SignupAccepted(email=body.user.email, detail=SIGNUP_ACCEPTED_DETAIL)
+    return SignupPublic(email=body.user.email, detail=SIGNUP_ACCEPTED_DETAIL)
 
 
 @router.get(

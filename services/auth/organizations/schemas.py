@@ -26,7 +26,7 @@ __all__ = [
     "OrganizationPublic",
     "OrganizationUpdate",
     "RejectRequest",
-    "SignupAccepted",
+    "SignupPublic",
     "SignupRequest",
     "SignupUser",
     "SuspendRequest",
@@ -218,7 +218,7 @@ class OrganizationPublic(BaseModel):
     decided_at: dt.datetime | None = Field(description="When it was verified or rejected.")
 
 
-class SignupAccepted(BaseModel):
+class SignupPublic(BaseModel):
     """The answer to every accepted signup, whether the email was new or already had an account: the outcome is
     sent to the address (docs/auth.md, "Signup")."""
 

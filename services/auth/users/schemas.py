@@ -13,7 +13,7 @@ from services.auth.organizations.schemas import OrganizationPublic, normalize_em
 from services.auth.vocabulary import Role
 from shared.text import RequiredShortText, normalize_code
 
-__all__ = ["MeResponse", "MemberCreate", "MemberPublic", "MemberUpdate", "MembershipPublic", "UserPublic"]
+__all__ = ["MePublic", "MemberCreate", "MemberPublic", "MemberUpdate", "MembershipPublic", "UserPublic"]
 
 _CERTIFICATE = re.compile(r"^[A-Z0-9][A-Z0-9\-/]{3,63}$")
 
@@ -149,7 +149,7 @@ class MembershipPublic(BaseModel):
     )
 
 
-class MeResponse(BaseModel):
+class MePublic(BaseModel):
     """GET /auth/me: who the token belongs to."""
 
     user: UserPublic

@@ -14,7 +14,7 @@ from services.search.embeddings import service as embeddings_service
 from services.search.embeddings.embedders import Embedder
 from services.search.engines.base import FACET_FIELDS, SearchEngine, SearchQuery
 from services.search.query import service
-from services.search.query.schemas import AchievementHit, DemandHit, SearchResponse, SimilarRequest
+from services.search.query.schemas import AchievementHit, DemandHit, SearchPage, SimilarRequest
 from services.search.segment import Segmenter
 from shared.db import read_session
 from shared.errors import problem_responses
@@ -266,7 +266,7 @@ def _add_search_route(spec: _SearchKind) -> None:
         name=f"search_{spec.kind}s",
         summary=spec.summary,
         description=spec.description,
-        response_model=SearchResponse[spec.hit_model],  # type: ignore[name-defined]
+        response_model=SearchPage[spec.hit_model],  # type: ignore[name-defined]
         responses=problem_responses(422, 502, 503),
     )
 
@@ -332,7 +332,7 @@ def _add_similar_route(
         name=f"similar_{kind}s",
         summary=f"{kind.capitalize()}s closest to a text ({offer_or_need} written as sentences)",
         description=_SIMILAR_DESCRIPTION.format(kinds=f"published {kind}s", kind=kind),
-        response_model=SearchResponse[hit_model],  # type: ignore[valid-type]
+        response_model=SearchPage[hit_model],  # type: ignore[valid-type]
         responses=problem_responses(400, 422, 502, 503),
     )
 
