@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shared.text import RequiredShortText
 
@@ -31,6 +32,10 @@ def _scopes(value: list[str]) -> list[str]:
     return sorted(set(value))
 
 
+# A scope list, checked and sorted without repeats.
+Scopes = Annotated[list[str], AfterValidator(_scopes)]
+
+
 class ClientCreate(BaseModel):
     """POST /auth/clients."""
 
@@ -42,17 +47,12 @@ class ClientCreate(BaseModel):
     name: RequiredShortText = Field(
         min_length=1, max_length=200, description="What the client is, e.g. 四川大学 TTO system."
     )
-    scopes: list[str] = Field(default_factory=list, max_length=32, description="Scopes its tokens may carry.")
+    scopes: Scopes = Field(default_factory=list, max_length=32, description="Scopes its tokens may carry.")
     organization_id: uuid.UUID | None = Field(
         default=None,
         description="The organization it acts for (its tokens carry that org's claims); org admins may only "
         "name their own, which is also the default for them.",
     )
-
-    @field_validator("scopes")
-    @classmethod
-    def _scope_list(cls, value: list[str]) -> list[str]:
-        return _scopes(value)
 
 
 class ClientUpdate(BaseModel):
@@ -61,12 +61,7 @@ class ClientUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: RequiredShortText | None = Field(default=None, min_length=1, max_length=200)
-    scopes: list[str] | None = Field(default=None, max_length=32, description="The complete new scope list.")
-
-    @field_validator("scopes")
-    @classmethod
-    def _scope_list(cls, value: list[str] | None) -> list[str] | None:
-        return None if value is None else _scopes(value)
+    scopes: Scopes | None = Field(default=None, max_length=32, description="The complete new scope list.")
 
 
 class ClientPublic(BaseModel):

@@ -22,6 +22,7 @@ __all__ = [
     "EMAIL_PATTERN",
     "DesignationPublic",
     "DesignationRequest",
+    "Email",
     "OrganizationCreate",
     "OrganizationPublic",
     "OrganizationUpdate",
@@ -63,6 +64,9 @@ def normalize_email(value: str) -> str:
         raise ValueError("not an email address")
     return email
 
+
+# A login name, trimmed and lower-cased (signup and new members).
+Email = Annotated[str, AfterValidator(normalize_email)]
 
 # The registration facts, normalized and checked the same way at signup and in a PATCH.
 OrganizationName = Annotated[RequiredShortText, Field(min_length=1, max_length=200)]
@@ -127,14 +131,9 @@ class SignupUser(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(max_length=254, description="Login name; stored lower-cased.")
+    email: Email = Field(max_length=254, description="Login name; stored lower-cased.")
     password: str = Field(max_length=256, description="At least 10 characters, not one of the most common passwords.")
     name: RequiredShortText = Field(min_length=1, max_length=200, description="Display name.")
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        return normalize_email(value)
 
 
 class SignupRequest(BaseModel):

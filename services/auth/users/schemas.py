@@ -7,9 +7,9 @@ import re
 import uuid
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from services.auth.organizations.schemas import OrganizationPublic, normalize_email
+from services.auth.organizations.schemas import Email, OrganizationPublic
 from services.auth.vocabulary import Role
 from shared.text import RequiredShortText, normalize_code
 
@@ -42,18 +42,18 @@ CertificateIssuer = RequiredShortText
 CertificateValidUntil = Annotated[dt.date, AfterValidator(_valid_until)]
 
 
-# _roles refuses an empty list (with its own message); minItems says so in the schema.
-NonEmptyRoles = Annotated[list[Role], Field(json_schema_extra={"minItems": 1})]
-# The roles of an answer: always of the Role vocabulary.
-RoleNames = Annotated[
-    list[str], Field(json_schema_extra={"items": {"type": "string", "enum": [r.value for r in Role]}})
-]
-
-
 def _roles(value: list[Role]) -> list[Role]:
     if not value:
         raise ValueError("at least one role")
     return sorted(set(value))
+
+
+# _roles refuses an empty list (with its own message); minItems says so in the schema.
+NonEmptyRoles = Annotated[list[Role], Field(json_schema_extra={"minItems": 1}), AfterValidator(_roles)]
+# The roles of an answer: always of the Role vocabulary.
+RoleNames = Annotated[
+    list[str], Field(json_schema_extra={"items": {"type": "string", "enum": [r.value for r in Role]}})
+]
 
 
 class MemberCreate(BaseModel):
@@ -61,7 +61,7 @@ class MemberCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(max_length=254, description="Login name; stored lower-cased.")
+    email: Email = Field(max_length=254, description="Login name; stored lower-cased.")
     name: RequiredShortText = Field(min_length=1, max_length=200, description="Display name.")
     password: str = Field(max_length=256, description="At least 10 characters, not a common password.")
     roles: NonEmptyRoles = Field(
@@ -79,16 +79,6 @@ class MemberCreate(BaseModel):
         "rights stop (403 broker-certificate-expired) until it is renewed and the member signs in again.",
     )
 
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        return normalize_email(value)
-
-    @field_validator("roles")
-    @classmethod
-    def _role_list(cls, value: list[Role]) -> list[Role]:
-        return _roles(value)
-
 
 class MemberUpdate(BaseModel):
     """PATCH a membership: new roles and/or broker certificate number (fields left out stay)."""
@@ -105,11 +95,6 @@ class MemberUpdate(BaseModel):
         description="The certificate's last valid day (Beijing date); a renewal sets a later one (the member signs "
         "in again to use it).",
     )
-
-    @field_validator("roles")
-    @classmethod
-    def _role_list(cls, value: list[Role] | None) -> list[Role] | None:
-        return None if value is None else _roles(value)
 
 
 class MemberPublic(BaseModel):
