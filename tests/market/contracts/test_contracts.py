@@ -24,13 +24,6 @@ async def count_contracts(stack: Stack) -> int:
         return int((await connection.execute(sa.select(sa.func.count()).select_from(contracts_table))).scalar_one())
 
 
-@pytest.fixture
-async def office(stack: Stack, actors: Actors) -> Actor:
-    reg = await registrar(actors)
-    await ensure_office(stack, reg)
-    return reg
-
-
 class TestSubmit:
     async def test_seller_submission_goes_to_the_most_specific_office(self, stack: Stack, actors: Actors) -> None:
         province = await registrar(actors, region_code="510000")

@@ -79,13 +79,6 @@ async def post_import(stack: Stack, by: Actor, body: bytes, media: str = "text/c
     )
 
 
-@pytest.fixture
-async def office(stack: Stack, actors: Actors) -> Actor:
-    reg = await registrar(actors)
-    await ensure_office(stack, reg)
-    return reg
-
-
 class TestImport:
     async def test_good_rows_are_stored_bad_rows_reported_reimport_is_idempotent(
         self, stack: Stack, actors: Actors, office: Actor

@@ -27,8 +27,8 @@ from services.market.notifications import service as notifications_service
 from services.market.notifications import stream as stream_module
 from shared.broadcast import InProcessBroadcaster, PostgresBroadcaster
 from tests.conftest import Stack
-from tests.market.proposals.world import World, make_world
-from tests.support.actors import Actor, Actors
+from tests.market.proposals.world import World
+from tests.support.actors import Actor
 from tests.support.problems import assert_problem
 
 URL = "/market/notifications/stream"
@@ -36,11 +36,6 @@ URL = "/market/notifications/stream"
 PUSH_TIMEOUT = 1.0
 # Generous bound for things that must merely happen (start-up, a stream closing).
 SETTLE_TIMEOUT = 10.0
-
-
-@pytest.fixture
-async def world(stack: Stack, actors: Actors) -> World:
-    return await make_world(stack, actors)
 
 
 def _free_port() -> int:

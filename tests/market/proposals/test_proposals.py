@@ -13,16 +13,10 @@ from sqlalchemy import update
 from services.market.listings.models import Achievement
 from services.market.worker import run_maintenance
 from shared.clock import today_in_china, utcnow
-from tests.conftest import Stack
 from tests.market.helpers import create_listing, demand_body, transition
-from tests.market.proposals.world import World, count_proposals, make_world, set_expires_at
+from tests.market.proposals.world import World, count_proposals, set_expires_at
 from tests.support.actors import Actors
 from tests.support.problems import assert_problem, error_fields
-
-
-@pytest.fixture
-async def world(stack: Stack, actors: Actors) -> World:
-    return await make_world(stack, actors)
 
 
 class TestCreate:
