@@ -78,7 +78,7 @@ async def record_change(
         organization.updated_at = now or utcnow()
     session.add(organization)
     await audit.record(
-        session,
+        session=session,
         actor=actor,
         action=action,
         organization_id=organization.id,

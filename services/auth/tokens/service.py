@@ -57,7 +57,7 @@ async def _revoke_family(
     """Revoke every refresh token of ``stored``'s family, audited as ``action`` by its user."""
     await repo.revoke_family(stored.family_id, now)
     await audit.record(
-        session,
+        session=session,
         actor=f"user:{stored.user_id}",
         action=action,
         organization_id=stored.organization_id,
