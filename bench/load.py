@@ -305,7 +305,7 @@ async def bulk_listings(
                     flush=False,
                 )
                 await outbox_service.enqueue(
-                    session,
+                    session=session,
                     entity_kind=kind.name,
                     entity_id=row.id,
                     version=row.version,

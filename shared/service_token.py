@@ -10,15 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import httpx2
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
-__all__ = ["ServiceTokenProvider"]
+__all__ = ["ServiceTokenProvider", "TokenSource"]
 
 REFRESH_LEEWAY_SECONDS = 60
+
+
+class TokenSource(Protocol):
+    """Where a caller gets its bearer token (:class:`ServiceTokenProvider` in production, a stub in tests)."""
+
+    async def headers(self) -> dict[str, str]: ...
+
+    def invalidate(self) -> None: ...
 
 
 class ServiceTokenProvider:

@@ -5,7 +5,8 @@ or a :data:`LongText` (several lines); both refuse lone surrogates (U+D800–U+D
 ``"\\ud800"`` decodes to one, and no database or UTF-8 response can store it), the C0 controls (U+0000–U+001F,
 NUL included), DEL (U+007F) and the C1 controls (U+0080–U+009F) — except tab and newline in long text, where a
 CR LF line end is first turned into LF. A refused value is a 422 whose error ``type`` is ``text_invalid`` on the
-field. Accepted text is NFC-normalized and trimmed.
+field. Accepted text is NFC-normalized and trimmed. :data:`RequiredShortText` and :data:`RequiredLongText` are the
+same text that must not be blank once trimmed ("must not be blank", a ``value_error``).
 """
 
 from __future__ import annotations
@@ -14,18 +15,21 @@ import re
 import unicodedata
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
 from pydantic_core import PydanticCustomError
 
 __all__ = [
     "TEXT_INVALID",
     "LongText",
+    "RequiredLongText",
+    "RequiredShortText",
     "ShortText",
     "check_text",
     "clean_long_text",
     "clean_short_text",
     "normalize_code",
     "normalize_text",
+    "not_blank",
 ]
 
 TEXT_INVALID = "text_invalid"
@@ -73,6 +77,18 @@ def clean_long_text(value: Any) -> Any:
 # Length limits stay with each field (Field(min_length=…, max_length=…)); they apply to the cleaned text.
 ShortText = Annotated[str, BeforeValidator(clean_short_text)]
 LongText = Annotated[str, BeforeValidator(clean_long_text)]
+
+
+def not_blank(value: str) -> str:
+    """Pydantic after-validator: refuse text that trimming left empty."""
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
+# A field with Field(min_length=1) refuses blank text first (string_too_short); without one, this says why.
+RequiredShortText = Annotated[ShortText, AfterValidator(not_blank)]
+RequiredLongText = Annotated[LongText, AfterValidator(not_blank)]
 
 
 def normalize_code(value: str) -> str:

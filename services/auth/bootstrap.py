@@ -79,7 +79,7 @@ async def create_platform_admin(
             session.add(membership)
         created = False
     await audit.record(
-        session,
+        session=session,
         actor="system:bootstrap",
         action="platform_admin.ensure",
         organization_id=center.id,

@@ -136,7 +136,7 @@ def messages(email: Annotated[str, typer.Argument(help="The address whose messag
     async def work(session: AsyncSession) -> list[tuple[str, str, str, str, str]]:
         return [
             (m.created_at.isoformat(), m.kind, m.to, m.subject, m.body)
-            for m in await messages_service.messages_to(session, email)
+            for m in await messages_service.messages_to(session=session, to=email)
         ]
 
     sent = _run(settings, work)

@@ -7,7 +7,7 @@ and a ``document_of(event)`` callable to the one relay implementation here.
 Interface::
 
     from shared.outbox import service as outbox
-    await outbox.enqueue(session, Model, entity_kind=..., entity_id=..., version=3, event_type="x.updated",
+    await outbox.enqueue(session=session, model=Model, entity_kind=..., entity_id=..., version=3, event_type="x.updated",
                          op="upsert", fields={...public fields...})
         one row in the caller's transaction (flush only): the event exists iff the change committed.
 

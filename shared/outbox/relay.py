@@ -10,7 +10,7 @@ import signal
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol
+from typing import Any, Generic
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,7 +19,7 @@ from shared.clock import utcnow
 from shared.outbox.models import OutboxEventFields
 from shared.outbox.repository import E, OutboxRepository
 from shared.outbox.settings import RelaySettings
-from shared.service_token import ServiceTokenProvider
+from shared.service_token import ServiceTokenProvider, TokenSource
 
 __all__ = [
     "Jobs",
@@ -38,14 +38,6 @@ logger = logging.getLogger("techmarket.outbox.relay")
 
 # A process's background loops: given the event that stops them, the coroutines to run (each returns once it is set).
 Jobs = Callable[[asyncio.Event], list[Coroutine[Any, Any, None]]]
-
-
-class TokenSource(Protocol):
-    """Where the relay gets its bearer token (shared.service_token.ServiceTokenProvider in production)."""
-
-    async def headers(self) -> dict[str, str]: ...
-
-    def invalidate(self) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ Op = Literal["upsert", "delete"]
 
 
 class Event(TypedDict):
-    """The arguments of :func:`enqueue` after the model, for a service's own ``enqueue(session, **event)``."""
+    """The arguments of :func:`enqueue` after the model, for a service's own ``enqueue(session=..., **event)``."""
 
     entity_kind: str
     entity_id: uuid.UUID
@@ -28,9 +28,9 @@ class Event(TypedDict):
 
 
 async def enqueue(
+    *,
     session: AsyncSession,
     model: type[E],
-    *,
     entity_kind: str,
     entity_id: uuid.UUID,
     version: int,

@@ -7,16 +7,14 @@ from typing import Any
 
 import httpx
 from sqlalchemy import select
-from stdnum.cn import uscc
 
 from services.auth.audit.models import AuditEvent
 from tests.conftest import Stack
+from tests.support.codes import credit_code
 
 __all__ = [
     "assert_oauth_error",
-    "assert_problem",
     "audit_log",
-    "credit_code",
     "login",
     "signup",
     "signup_body",
@@ -38,14 +36,6 @@ ORGANIZATION_FEED_FIELDS = {
     "version",
     "updated_at",
 }
-
-_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-
-
-def credit_code(region_code: str = "510100") -> str:
-    """A fresh checksum-valid unified social credit code."""
-    body = "91" + region_code + "".join(secrets.choice(_ALPHABET) for _ in range(9))
-    return body + uscc.calc_check_digit(body)
 
 
 def signup_body(**organization: Any) -> dict[str, Any]:
@@ -102,17 +92,6 @@ async def whoami(client: httpx.AsyncClient, email: str, password: str) -> dict[s
 async def login(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
     """The password grant."""
     return await client.post("/auth/token", data={"grant_type": "password", "username": email, "password": password})
-
-
-def assert_problem(response: httpx.Response, status: int, *, field: str | None = None) -> dict[str, Any]:
-    """A problem+json response of ``status``, naming ``field`` when given."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    if field is not None:
-        assert field in [e["field"] for e in body.get("errors", [])], body
-    return body
 
 
 def assert_oauth_error(response: httpx.Response, status: int, error: str) -> dict[str, Any]:

@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from tests.auth.helpers import assert_oauth_error, assert_problem
+from tests.auth.helpers import assert_oauth_error
 from tests.conftest import Stack
 from tests.support.actors import Actors
+from tests.support.problems import assert_problem
 
 
 async def _grant(stack: Stack, client_id: str, secret: str, scope: str | None = None) -> Any:

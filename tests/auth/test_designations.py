@@ -10,10 +10,11 @@ import pytest
 
 from services.market.directory.schemas import Designation
 from shared.clock import today_in_china
-from tests.auth.helpers import assert_problem, audit_log
+from tests.auth.helpers import audit_log
 from tests.conftest import Stack
 from tests.market.directory.factories import stored
 from tests.support.actors import Actor, Actors
+from tests.support.problems import assert_problem
 
 
 def url(org_id: object) -> str:

@@ -9,9 +9,11 @@ from typing import Any
 
 from services.auth.outbox.models import AuthOutboxEvent
 from shared.outbox.repository import OutboxRepository
-from tests.auth.helpers import ORGANIZATION_FEED_FIELDS, assert_problem, credit_code, signup
+from tests.auth.helpers import ORGANIZATION_FEED_FIELDS, signup
 from tests.conftest import Stack
 from tests.support.actors import Actors
+from tests.support.codes import credit_code
+from tests.support.problems import assert_problem
 
 
 async def events_of(stack: Stack, org_id: object) -> list[AuthOutboxEvent]:

@@ -18,9 +18,10 @@ from services.auth.keys.models import SigningKey
 from services.auth.settings import AuthSettings
 from services.embedded import create_app as create_embedded_app
 from shared.security import JWKSVerifier
-from tests.auth.helpers import assert_problem, audit_log
+from tests.auth.helpers import audit_log
 from tests.conftest import Databases, Stack, stack_settings
 from tests.support.actors import Actors
+from tests.support.problems import assert_problem
 
 
 def _kid(token: str) -> str:

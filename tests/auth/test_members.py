@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from tests.auth.helpers import assert_problem, login
+from tests.auth.helpers import login
 from tests.conftest import Stack
 from tests.support.actors import Actor, Actors
+from tests.support.problems import assert_problem
 
 
 def member_body(**overrides: Any) -> dict[str, Any]:

@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
-from tests.auth.helpers import assert_problem, credit_code, login, signup
+from tests.auth.helpers import login, signup
 from tests.conftest import Stack
 from tests.support.actors import Actor, Actors
+from tests.support.codes import credit_code
+from tests.support.problems import assert_problem
 
 UNKNOWN = "01890a5d-ac96-774b-bcce-b302099a8057"
 

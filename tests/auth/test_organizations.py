@@ -6,9 +6,10 @@ import uuid
 
 import pytest
 
-from tests.auth.helpers import assert_problem, login, signup
+from tests.auth.helpers import login, signup
 from tests.conftest import Stack
 from tests.support.actors import Actors
+from tests.support.problems import assert_problem
 
 UNKNOWN = "01890a5d-ac96-774b-bcce-b302099a8057"
 

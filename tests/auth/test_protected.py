@@ -12,9 +12,9 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
-from tests.auth.helpers import assert_problem
 from tests.conftest import Stack
 from tests.support.actors import Actor, Actors
+from tests.support.problems import assert_problem
 
 # (method, path) of endpoints that need a valid token; every bad kind of token is tried on each (one stack per kind).
 PROTECTED_ENDPOINTS: list[tuple[str, str]] = [

@@ -16,9 +16,11 @@ from services.auth.organizations.models import Organization
 from services.auth.organizations.router import SIGNUP_ACCEPTED_DETAIL as ACCEPTED_DETAIL
 from services.auth.users.models import User
 from services.cli import app as cli_app
-from tests.auth.helpers import assert_problem, credit_code, login, signup, signup_body, whoami
+from tests.auth.helpers import login, signup, signup_body, whoami
 from tests.conftest import Stack
 from tests.support.actors import Actors
+from tests.support.codes import credit_code
+from tests.support.problems import assert_problem
 
 _FULLWIDTH = str.maketrans(
     "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", "０１２３４５６７８９ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ"
@@ -27,7 +29,7 @@ _FULLWIDTH = str.maketrans(
 
 async def _messages(stack: Stack, email: str) -> list[OutboundMessage]:
     async with stack.service_app("auth").state.sessionmaker() as session:
-        return list(await messages_to(session, email))
+        return list(await messages_to(session=session, to=email))
 
 
 async def _counts(stack: Stack) -> tuple[int, int]:

@@ -15,9 +15,10 @@ from sqlalchemy import select
 from services.auth.passwords import PasswordHasher
 from services.auth.tokens.models import LoginFailure
 from services.auth.users.models import User
-from tests.auth.helpers import assert_oauth_error, assert_problem, login, signup
+from tests.auth.helpers import assert_oauth_error, login, signup
 from tests.conftest import TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD, Databases, Stack, running_stack
 from tests.support.actors import Actors
+from tests.support.problems import assert_problem
 
 
 @asynccontextmanager

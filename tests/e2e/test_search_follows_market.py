@@ -16,15 +16,13 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from services.embedded import INTERNAL_BASE_URL
-from services.embedded import create_app as create_embedded_app
 from services.market.outbox.models import OutboxEvent
 from services.market.worker import build_token_provider
 from services.search.cli import run_reindex
 from shared.outbox.relay import Relay, ingestion_document
-from tests.conftest import Databases, Stack, stack_settings
+from tests.conftest import Databases, Stack, running_stack
 from tests.market.helpers import achievement_body, create_listing, demand_body, transition
 
 
@@ -175,31 +173,17 @@ class TestReindexFromMarket:
 
 
 @pytest.fixture
-async def running_stack(databases: Databases, tmp_path: Path) -> AsyncIterator[Stack]:
+async def relaying_stack(databases: Databases, tmp_path: Path) -> AsyncIterator[Stack]:
     """The embedded app as `make run` serves it: the outbox relay runs in the background."""
-    auth_settings, market_settings, search_settings = stack_settings(databases, tmp_path)
-    market_settings = market_settings.model_copy(update={"relay_enabled": True})
-    app = create_embedded_app(
-        auth_settings=auth_settings, market_settings=market_settings, search_settings=search_settings
-    )
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield Stack(
-                app=app,
-                client=client,
-                backend=databases.backend,
-                auth_settings=auth_settings,
-                market_settings=market_settings,
-                search_settings=search_settings,
-            )
+    async with running_stack(databases, tmp_path, market_overrides={"relay_enabled": True}) as stack:
+        yield stack
 
 
 class TestBackgroundRelay:
-    async def test_published_listing_becomes_searchable_without_any_manual_step(self, running_stack: Stack) -> None:
+    async def test_published_listing_becomes_searchable_without_any_manual_step(self, relaying_stack: Stack) -> None:
         from tests.support.actors import Actors
 
-        stack = running_stack
+        stack = relaying_stack
         actors = Actors(stack)
         try:
             university = await actors.org_member(kind="university")

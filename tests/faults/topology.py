@@ -21,7 +21,7 @@ import httpx
 from infra.prod import PROCESS_NAMES, Topology
 from tests.conftest import TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD
 from tests.faults.processes import wait_until
-from tests.support.actors import fake_credit_code
+from tests.support import codes
 from tests.support.pgbouncer import PgBouncer
 from tests.support.topology import topology_for_tests, topology_through_pgbouncer
 
@@ -79,7 +79,7 @@ class FaultTopology:
         market's directory knows it (the auth-relay process)."""
         email = f"tto-{secrets.token_hex(4)}@faults.test"
         password = f"faults-{secrets.token_hex(8)}"
-        credit_code = fake_credit_code("510100")
+        credit_code = codes.credit_code("510100")
         name = f"故障测试{kind}{secrets.token_hex(2)}"
         with self.client("auth") as auth:
             signup = auth.post(

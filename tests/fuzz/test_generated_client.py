@@ -34,12 +34,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import yaml
-from asgi_lifespan import LifespanManager
 from fastapi.testclient import TestClient
 
 from services.embedded import create_app as create_embedded_app
 from services.market.openapi_examples import REQUEST_EXAMPLES
-from tests.conftest import TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD, Databases, Stack, stack_settings
+from tests.conftest import TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD, Databases, Stack, running_stack
 from tests.market.contracts.factories import ensure_office, registrar
 from tests.market.contracts.test_import import import_row, to_xlsx
 
@@ -236,23 +235,9 @@ class Walk:
 @pytest.fixture
 async def relayed_stack(databases: Databases, tmp_path: Path) -> AsyncIterator[Stack]:
     """The embedded app as `make run` serves it: both relays (auth → market, market → search) in the background."""
-    auth_settings, market_settings, search_settings = stack_settings(databases, tmp_path)
-    auth_settings = auth_settings.model_copy(update={"relay_enabled": True})
-    market_settings = market_settings.model_copy(update={"relay_enabled": True})
-    app = create_embedded_app(
-        auth_settings=auth_settings, market_settings=market_settings, search_settings=search_settings
-    )
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield Stack(
-                app=manager.app,  # type: ignore[arg-type]
-                client=client,
-                backend=databases.backend,
-                auth_settings=auth_settings,
-                market_settings=market_settings,
-                search_settings=search_settings,
-            )
+    relaying = {"relay_enabled": True}
+    async with running_stack(databases, tmp_path, auth_overrides=relaying, market_overrides=relaying) as stack:
+        yield stack
 
 
 # The README's bodies, as market's OpenAPI document shows them (one copy: services/market/openapi_examples.py).

@@ -12,6 +12,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import create_engine
+from tests.conftest import Stack
+from tests.market.contracts.factories import ensure_office, registrar
+from tests.market.proposals.world import World, make_world
+from tests.support.actors import Actor, Actors
 from tests.support.databases import postgres_url_from_env
 
 
@@ -34,3 +38,17 @@ async def empty_engine(backend: str, tmp_path: Path) -> AsyncIterator[AsyncEngin
         await engine.dispose()
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.fixture
+async def world(stack: Stack, actors: Actors) -> World:
+    """Organizations and people of a proposal's story (tests/market/proposals/world.py)."""
+    return await make_world(stack, actors)
+
+
+@pytest.fixture
+async def office(stack: Stack, actors: Actors) -> Actor:
+    """A registrar of a registration office serving 510100 (成都), the office row in place."""
+    reg = await registrar(actors)
+    await ensure_office(stack, reg)
+    return reg

@@ -15,28 +15,11 @@ from tests.conftest import Stack
 
 __all__ = [
     "achievement_body",
-    "assert_problem",
     "create_listing",
     "demand_body",
     "migrate_market",
     "transition",
 ]
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    """The response is a problem+json of ``status``; returns its body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert str(body["type"]).startswith("urn:techmarket:problem:")
-    assert body["title"]
-    return body
-
-
-def error_fields(body: dict[str, Any]) -> list[str]:
-    """The field paths named by a problem's errors."""
-    return [str(e["field"]) for e in body.get("errors", [])]
 
 
 def achievement_body(**overrides: Any) -> dict[str, Any]:

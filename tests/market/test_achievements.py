@@ -13,13 +13,8 @@ from services.market.audit.models import AuditEvent
 from services.market.listings.models import Achievement
 from services.market.outbox.models import OutboxEvent
 from tests.conftest import Stack
-from tests.market.helpers import (
-    achievement_body,
-    assert_problem,
-    create_listing,
-    error_fields,
-    transition,
-)
+from tests.market.helpers import achievement_body, create_listing, transition
+from tests.support.problems import assert_problem, error_fields
 
 URL = "/market/achievements"
 

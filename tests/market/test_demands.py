@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import Stack
-from tests.market.helpers import assert_problem, create_listing, demand_body, error_fields, transition
+from tests.market.helpers import create_listing, demand_body, transition
+from tests.support.problems import assert_problem, error_fields
 
 URL = "/market/demands"
 

@@ -14,7 +14,8 @@ from services.market.outbox.models import OutboxEvent
 from services.market.worker import maintenance_jobs, run_maintenance
 from shared.clock import today_in_china
 from tests.conftest import Stack
-from tests.market.helpers import assert_problem, create_listing, demand_body, transition
+from tests.market.helpers import create_listing, demand_body, transition
+from tests.support.problems import assert_problem
 
 
 async def set_last_day(stack: Stack, model: Any, listing_id: str, column: str, day: dt.date) -> None:

@@ -14,7 +14,8 @@ from services.market.cli import import_file
 from services.market.listings.models import Achievement
 from services.market.outbox.models import OutboxEvent
 from tests.conftest import SHARED_DATA, Stack
-from tests.market.helpers import achievement_body, assert_problem, error_fields
+from tests.market.helpers import achievement_body
+from tests.support.problems import assert_problem, error_fields
 
 URL = "/market/achievements/import"
 CSV_HEADERS = {"content-type": "text/csv"}

@@ -12,18 +12,10 @@ import pytest
 from services.market.directory import service as directory_service
 from services.market.directory.repository import DirectoryRepository
 from tests.conftest import Stack
-from tests.market import helpers
 from tests.support.actors import Actor, Actors
+from tests.support.problems import assert_problem
 
 OFFICES = "/market/offices"
-
-
-def assert_problem(response: Any, status: int, field: str | None = None) -> dict[str, Any]:
-    """A problem+json of ``status`` naming ``field`` when given."""
-    body = helpers.assert_problem(response, status)
-    if field is not None:
-        assert field in helpers.error_fields(body), body
-    return body
 
 
 async def _verified_in_directory_only(stack: Stack, org_id: uuid.UUID) -> None:

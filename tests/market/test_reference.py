@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import Stack
-from tests.market.helpers import assert_problem
+from tests.support.problems import assert_problem
 
 
 class TestListReferenceTables:

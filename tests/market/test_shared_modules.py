@@ -39,7 +39,7 @@ from shared.pagination import Page
 from shared.security import CurrentPrincipal, Principal, TokenInvalid
 from shared.service import ServiceSpec, build_service_app
 from tests.conftest import Databases
-from tests.market.helpers import assert_problem
+from tests.support.problems import assert_problem
 
 
 class FakeVerifier:

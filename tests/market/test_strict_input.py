@@ -12,8 +12,9 @@ from pydantic import TypeAdapter, ValidationError
 from shared.clock import IsoDate
 from tests.conftest import Stack
 from tests.market.contracts.factories import payload, seller
-from tests.market.helpers import achievement_body, assert_problem, demand_body, error_fields
+from tests.market.helpers import achievement_body, demand_body
 from tests.support.actors import Actors
+from tests.support.problems import assert_problem, error_fields
 
 
 class TestIsoDate:

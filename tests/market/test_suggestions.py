@@ -27,14 +27,8 @@ from services.market.matching.service import MAX_DEPTH
 from shared.clock import today_in_china
 from shared.pagination import encode_cursor
 from tests.conftest import Stack
-from tests.market.helpers import (
-    achievement_body,
-    assert_problem,
-    create_listing,
-    demand_body,
-    error_fields,
-    transition,
-)
+from tests.market.helpers import achievement_body, create_listing, demand_body, transition
+from tests.support.problems import assert_problem, error_fields
 
 # -- scoring (no I/O) ------------------------------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from sqlalchemy import select, update
 from services.search.app import create_app as create_search_app
 from services.search.cli import run_embed
 from services.search.documents.models import IndexedDocument
-from services.search.documents.schemas import AchievementFields, DocumentBatch
+from services.search.documents.schemas import AchievementFields, IngestRequest
 from services.search.documents.service import ingest
 from services.search.embeddings import service
 from services.search.embeddings.embedders import Embedder, EmbedderError
@@ -471,7 +471,7 @@ class TestStatus:
         schema = (await stack.client.get("/search/openapi.json")).json()
         operation = schema["paths"]["/status"]["get"]
         assert set(operation["responses"]) == {"200", "401", "403"}
-        properties = schema["components"]["schemas"]["EmbeddingStatus"]["properties"]
+        properties = schema["components"]["schemas"]["EmbeddingStatusPublic"]["properties"]
         assert set(properties) == {"embedder", "dimensions", "documents", "pending_embeddings"}
 
 
@@ -488,7 +488,7 @@ class TestBackgroundJob:
         async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
             assert app.state.embedder is embedder
             async with app.state.sessionmaker() as session:
-                batch = DocumentBatch.model_validate({"documents": [upsert_op(), upsert_op(title="无人机")]})
+                batch = IngestRequest.model_validate({"documents": [upsert_op(), upsert_op(title="无人机")]})
                 await ingest(
                     session=session, engine=app.state.search_engine, batch=batch, embedding_model=embedder.name
                 )

@@ -12,6 +12,7 @@ from services.search.documents.service import indexed_documents
 from shared.ids import new_id
 from tests.conftest import Stack
 from tests.search.factories import delete_op, upsert_op
+from tests.support.problems import assert_problem
 
 PRIVATE = {
     "contact_name": "张三",
@@ -30,15 +31,6 @@ async def search(stack: Stack, kind: str = "achievements", **params: Any) -> dic
     response = await stack.client.get(f"/search/{kind}", params=params)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
-    return body
-
-
-def assert_problem(response: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    if field is not None:
-        assert field in [e["field"] for e in body["errors"]], body
     return body
 
 

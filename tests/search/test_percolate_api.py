@@ -8,7 +8,8 @@ import httpx
 
 from tests.conftest import Stack
 from tests.search.factories import delete_op, upsert_op
-from tests.search.test_ingestion import assert_problem, ingest, search
+from tests.search.test_ingestion import ingest, search
+from tests.support.problems import assert_problem
 
 DRONE = upsert_op(
     title="无人机电力巡检图像处理方法",

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from services.search.cli import run_reindex
-from services.search.documents.schemas import DocumentBatch
+from services.search.documents.schemas import IngestRequest
 from services.search.documents.service import indexed_documents, ingest
 from services.search.engines.base import SearchQuery
 from services.search.engines.embedded import EmbeddedEngine
@@ -168,7 +168,7 @@ class TestReindex:
         engine = await open_engine(settings)
         # The relay was faster than the listing: version 3 ingested, and a deletion recorded.
         async with sessionmaker() as session:
-            batch = DocumentBatch.model_validate(
+            batch = IngestRequest.model_validate(
                 {
                     "documents": [
                         upsert_op(id=doc_id, version=3, title="第三版标题"),

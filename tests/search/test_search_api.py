@@ -10,7 +10,8 @@ from services.search.engines.errors import EngineRejected, EngineUnavailable
 from shared.ids import new_id
 from tests.conftest import Stack
 from tests.search.factories import upsert_op
-from tests.search.test_ingestion import assert_problem, ingest, search
+from tests.search.test_ingestion import ingest, search
+from tests.support.problems import assert_problem
 
 OWNER = str(new_id())
 

@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError
 
 from shared.errors import install_error_handlers
 from shared.middleware import RequestContextMiddleware
-from tests.market.helpers import assert_problem
+from tests.support.problems import assert_problem
 
 
 class ConnectionDoesNotExistError(Exception):

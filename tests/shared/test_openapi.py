@@ -366,7 +366,7 @@ class TestRulesInTheSchema:
         assert create["items"] == {"$ref": "#/components/schemas/Role"}
         assert set(schemas["Role"]["enum"]) == roles
         assert _string_branch(schemas["MemberUpdate"]["properties"]["roles"])["minItems"] == 1
-        for answer in ("MemberPublic", "MeResponse", "MembershipPublic"):
+        for answer in ("MemberPublic", "MePublic", "MembershipPublic"):
             assert set(schemas[answer]["properties"]["roles"]["items"]["enum"]) == roles, answer
 
     def test_credit_and_region_code_patterns(self, documents: dict[str, Document]) -> None:

@@ -14,9 +14,10 @@ from fastapi.routing import iter_route_contexts
 from shared.errors import problem_response
 from tests.conftest import Stack
 from tests.market.contracts.factories import ensure_office, registrar, submit
-from tests.market.helpers import achievement_body, assert_problem, create_listing, demand_body, error_fields
+from tests.market.helpers import achievement_body, create_listing, demand_body
 from tests.market.proposals.world import World, make_world
 from tests.support.actors import Actors
+from tests.support.problems import assert_problem, error_fields
 
 
 def forged(raw: bytes) -> str:

@@ -23,6 +23,7 @@ from shared.errors import Conflict, problem_responses
 from shared.ids import new_id
 from shared.service import ServiceSpec, build_service_app
 from tests.conftest import Databases
+from tests.support.problems import assert_problem
 
 
 class Color(enum.StrEnum):
@@ -109,18 +110,6 @@ async def client(databases: Databases, tmp_path: Path) -> AsyncIterator[httpx.As
             yield http
 
 
-def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body = response.json()
-    assert body["status"] == status
-    assert str(body["type"]).startswith("urn:techmarket:problem:")
-    assert body["title"]
-    assert body["instance"]
-    assert body["request_id"] == response.headers["x-request-id"]
-    return body
-
-
 class TestReadSession:
     async def test_one_snapshot_that_does_not_hold_up_writers(self, client: httpx.AsyncClient) -> None:
         response = await client.get("/snapshot")
@@ -139,34 +128,34 @@ class TestBadInput:
 
     async def test_malformed_json_is_400(self, client: httpx.AsyncClient) -> None:
         response = await client.post("/echo", content=b'{"name": ', headers={"content-type": "application/json"})
-        body = assert_problem(response, 400)
+        body = assert_problem(response, 400, traced=True)
         assert body["type"] == "urn:techmarket:problem:malformed-json"
 
     async def test_wrong_content_type_is_4xx(self, client: httpx.AsyncClient) -> None:
         response = await client.post("/echo", content=b"name=x", headers={"content-type": "text/plain"})
         assert 400 <= response.status_code < 500
-        assert_problem(response, response.status_code)
+        assert_problem(response, response.status_code, traced=True)
 
     async def test_wrong_type_names_the_nested_field(self, client: httpx.AsyncClient) -> None:
         response = await client.post("/echo", json={"name": "x", "color": "red", "inner": {"amount_fen": "many"}})
-        body = assert_problem(response, 422)
+        body = assert_problem(response, 422, traced=True)
         assert [e["field"] for e in body["errors"]] == ["inner.amount_fen"]  # type: ignore[union-attr]
 
     async def test_unknown_enum_value_names_the_field(self, client: httpx.AsyncClient) -> None:
         response = await client.post("/echo", json={"name": "x", "color": "green", "inner": {"amount_fen": 1}})
-        body = assert_problem(response, 422)
+        body = assert_problem(response, 422, traced=True)
         assert body["errors"][0]["field"] == "color"  # type: ignore[index]
 
     async def test_extra_field_is_refused(self, client: httpx.AsyncClient) -> None:
         response = await client.post(
             "/echo", json={"name": "x", "color": "red", "inner": {"amount_fen": 1}, "status": "published"}
         )
-        body = assert_problem(response, 422)
+        body = assert_problem(response, 422, traced=True)
         assert body["errors"][0]["field"] == "status"  # type: ignore[index]
 
     async def test_oversized_body_is_413(self, client: httpx.AsyncClient) -> None:
         response = await client.post("/echo", json={"name": "x" * 5000, "color": "red", "inner": {"amount_fen": 1}})
-        assert_problem(response, 413)
+        assert_problem(response, 413, traced=True)
 
     async def test_oversized_streamed_body_is_413(self, client: httpx.AsyncClient) -> None:
         async def chunks() -> AsyncIterator[bytes]:
@@ -174,26 +163,26 @@ class TestBadInput:
                 yield b" " * 1000
 
         response = await client.post("/echo", content=chunks(), headers={"content-type": "application/json"})
-        assert_problem(response, 413)
+        assert_problem(response, 413, traced=True)
 
     async def test_import_paths_take_larger_bodies(self, client: httpx.AsyncClient) -> None:
         response = await client.post("/import", json={"k": "v" * 5000})
         assert response.status_code == 200
 
     async def test_unknown_path_and_method(self, client: httpx.AsyncClient) -> None:
-        assert_problem(await client.get("/nowhere"), 404)
-        assert_problem(await client.delete("/echo"), 405)
+        assert_problem(await client.get("/nowhere"), 404, traced=True)
+        assert_problem(await client.delete("/echo"), 405, traced=True)
 
 
 class TestErrors:
     async def test_domain_error_carries_extra_members(self, client: httpx.AsyncClient) -> None:
-        body = assert_problem(await client.get("/conflict"), 409)
+        body = assert_problem(await client.get("/conflict"), 409, traced=True)
         assert body["existing_id"] == "abc"
         assert body["detail"] == "already there"
 
     async def test_unhandled_error_is_500_without_internals(self, client: httpx.AsyncClient) -> None:
         response = await client.get("/boom")
-        body = assert_problem(response, 500)
+        body = assert_problem(response, 500, traced=True)
         assert "hunter2" not in response.text
         assert "Traceback" not in response.text
         assert body["type"] == "urn:techmarket:problem:internal-error"

@@ -22,8 +22,9 @@ from typing import Any
 import httpx
 
 from tests.conftest import TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD, Stack
+from tests.support import codes
 
-__all__ = ["Actor", "Actors", "fake_credit_code"]
+__all__ = ["Actor", "Actors"]
 
 # Kinds that must hang below a tier parent; without an explicit parent, actors put them below the center.
 _NEEDS_TIER_PARENT = frozenset({"sub_center", "transfer_institution"})
@@ -110,7 +111,7 @@ class Actors:
         parent_id = parent.org_id if parent is not None else (admin.org_id if kind in _NEEDS_TIER_PARENT else None)
         email = f"{kind}-{n}-{secrets.token_hex(3)}@actors.test"
         password = f"actor-pass-{secrets.token_hex(6)}"
-        credit_code = fake_credit_code(region_code)
+        credit_code = codes.credit_code(region_code)
         org_name = name or f"{kind} {n}"
         organization: dict[str, Any] = {
             "name": org_name,
@@ -260,12 +261,3 @@ class Actors:
 def _certificate_no() -> str:
     """A broker certificate number (技术经纪人证书编号) in the shape the auth service accepts."""
     return f"JJR-{secrets.randbelow(10**10):010d}"
-
-
-def fake_credit_code(region_code: str) -> str:
-    """A fresh checksum-valid unified social credit code (GB 32100) registered in ``region_code``."""
-    from stdnum.cn import uscc
-
-    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-    body = "91" + region_code + "".join(secrets.choice(alphabet) for _ in range(9))
-    return body + uscc.calc_check_digit(body)

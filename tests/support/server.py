@@ -132,7 +132,7 @@ def _login(client: httpx.Client, email: str, password: str) -> str:
 
 def make_actor_tokens(base_url: str) -> dict[str, str]:
     """Tokens of the platform admin and of a verified university's admin, made through the public API."""
-    from tests.support.actors import fake_credit_code
+    from tests.support.codes import credit_code
 
     with httpx.Client(base_url=base_url, timeout=30) as client:
         admin = _login(client, TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD)
@@ -144,7 +144,7 @@ def make_actor_tokens(base_url: str) -> dict[str, str]:
                 "organization": {
                     "name": "模糊测试大学",
                     "kind": "university",
-                    "credit_code": fake_credit_code("510100"),
+                    "credit_code": credit_code("510100"),
                     "region_code": "510100",
                 },
                 "user": {"email": email, "password": password, "name": "技术转移办公室"},

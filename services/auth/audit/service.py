@@ -13,8 +13,8 @@ __all__ = ["record"]
 
 
 async def record(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     actor: str,
     action: str,
     organization_id: uuid.UUID | None = None,

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 
 from services.auth.clients import service as clients_service
 from services.auth.clients.models import Client
-from services.auth.clients.schemas import ClientCreate, ClientCreated, ClientPublic, ClientUpdate
+from services.auth.clients.schemas import ClientCreate, ClientPublic, ClientUpdate, ClientWithSecretPublic
 from services.auth.deps import AuthPrincipal, HasherDep, SettingsDep
 from services.auth.settings import AuthSettings
 from shared.db import SessionDep
@@ -41,14 +41,14 @@ def _public(client: Client) -> ClientPublic:
     "or without an organization); org admins of a verified organization create clients acting for it. The "
     "secret is in this response only; it is stored hashed.",
     status_code=201,
-    response_model=ClientCreated,
+    response_model=ClientWithSecretPublic,
     responses=problem_responses(401, 403, 409, 422),
 )
 async def create_client(
     body: ClientCreate, principal: AuthPrincipal, session: SessionDep, hasher: HasherDep
-) -> ClientCreated:
+) -> ClientWithSecretPublic:
     client, secret = await clients_service.create(session=session, principal=principal, data=body, hasher=hasher)
-    return ClientCreated(**_public(client).model_dump(), client_secret=secret)
+    return ClientWithSecretPublic(**_public(client).model_dump(), client_secret=secret)
 
 
 @router.get(

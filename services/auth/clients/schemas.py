@@ -5,12 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from shared.text import ShortText, normalize_text
+from shared.text import RequiredShortText
 
-__all__ = ["CLIENT_ID_PATTERN", "SCOPE_PATTERN", "ClientCreate", "ClientCreated", "ClientPublic", "ClientUpdate"]
+__all__ = [
+    "CLIENT_ID_PATTERN",
+    "SCOPE_PATTERN",
+    "ClientCreate",
+    "ClientPublic",
+    "ClientUpdate",
+    "ClientWithSecretPublic",
+]
 
 CLIENT_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{2,63}$"
 # RFC 6749 scope tokens, narrowed to what our scopes look like: "search:ingest", "market:read".
@@ -24,6 +32,10 @@ def _scopes(value: list[str]) -> list[str]:
     return sorted(set(value))
 
 
+# A scope list, checked and sorted without repeats.
+Scopes = Annotated[list[str], AfterValidator(_scopes)]
+
+
 class ClientCreate(BaseModel):
     """POST /auth/clients."""
 
@@ -32,26 +44,15 @@ class ClientCreate(BaseModel):
     client_id: str | None = Field(
         default=None, pattern=CLIENT_ID_PATTERN, description="Wanted client id; generated when absent."
     )
-    name: ShortText = Field(min_length=1, max_length=200, description="What the client is, e.g. 四川大学 TTO system.")
-    scopes: list[str] = Field(default_factory=list, max_length=32, description="Scopes its tokens may carry.")
+    name: RequiredShortText = Field(
+        min_length=1, max_length=200, description="What the client is, e.g. 四川大学 TTO system."
+    )
+    scopes: Scopes = Field(default_factory=list, max_length=32, description="Scopes its tokens may carry.")
     organization_id: uuid.UUID | None = Field(
         default=None,
         description="The organization it acts for (its tokens carry that org's claims); org admins may only "
         "name their own, which is also the default for them.",
     )
-
-    @field_validator("scopes")
-    @classmethod
-    def _scope_list(cls, value: list[str]) -> list[str]:
-        return _scopes(value)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        value = normalize_text(value)
-        if not value:
-            raise ValueError("must not be blank")
-        return value
 
 
 class ClientUpdate(BaseModel):
@@ -59,13 +60,8 @@ class ClientUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: ShortText | None = Field(default=None, min_length=1, max_length=200)
-    scopes: list[str] | None = Field(default=None, max_length=32, description="The complete new scope list.")
-
-    @field_validator("scopes")
-    @classmethod
-    def _scope_list(cls, value: list[str] | None) -> list[str] | None:
-        return None if value is None else _scopes(value)
+    name: RequiredShortText | None = Field(default=None, min_length=1, max_length=200)
+    scopes: Scopes | None = Field(default=None, max_length=32, description="The complete new scope list.")
 
 
 class ClientPublic(BaseModel):
@@ -79,7 +75,7 @@ class ClientPublic(BaseModel):
     disabled_at: dt.datetime | None
 
 
-class ClientCreated(ClientPublic):
+class ClientWithSecretPublic(ClientPublic):
     """A new client with its secret: shown once, stored only as a hash."""
 
     client_secret: str = Field(description="Shown only in this response.")

@@ -87,7 +87,7 @@ async def create(
     except IntegrityError as exc:
         raise _client_id_taken() from exc
     await audit.record(
-        session,
+        session=session,
         actor=f"user:{principal.subject}",
         action="client.create",
         organization_id=organization_id,
@@ -165,7 +165,7 @@ async def update(
     client.updated_at = utcnow()
     session.add(client)
     await audit.record(
-        session,
+        session=session,
         actor=f"user:{principal.subject}",
         action="client.update",
         organization_id=client.organization_id,
@@ -185,7 +185,7 @@ async def disable(*, session: AsyncSession, principal: Principal, client_id: str
         client.disabled_at = utcnow()
         session.add(client)
         await audit.record(
-            session,
+            session=session,
             actor=f"user:{principal.subject}",
             action="client.disable",
             organization_id=client.organization_id,
@@ -227,7 +227,7 @@ async def ensure_service_client(
         )
         await repo.add(client)
         await audit.record(
-            session, actor="system:startup", action="client.ensure", subject=client_id, to_state=scope_text
+            session=session, actor="system:startup", action="client.ensure", subject=client_id, to_state=scope_text
         )
         return client
     ok, _ = await hasher.verify(client_secret, client.secret_hash)
@@ -240,7 +240,7 @@ async def ensure_service_client(
         client.updated_at = utcnow()
         session.add(client)
         await audit.record(
-            session,
+            session=session,
             actor="system:startup",
             action="client.ensure",
             subject=client_id,

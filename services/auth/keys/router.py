@@ -71,7 +71,7 @@ async def rotate_keys(
         min_interval_seconds=settings.access_token_ttl_seconds,
     )
     await audit.record(
-        session,
+        session=session,
         actor=f"user:{principal.subject}",
         action="signing_key.rotate",
         subject=status.kid,

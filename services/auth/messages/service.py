@@ -21,17 +21,17 @@ SIGNUP_CREATED = "signup.created"
 SIGNUP_EMAIL_TAKEN = "signup.email_taken"
 
 
-async def send(session: AsyncSession, *, to: str, kind: str, subject: str, body: str) -> OutboundMessage:
+async def send(*, session: AsyncSession, to: str, kind: str, subject: str, body: str) -> OutboundMessage:
     """Record a message to ``to`` in the caller's transaction (it is sent only if the transaction commits)."""
     message = OutboundMessage(to=to.lower(), kind=kind, subject=subject, body=body)
     await MessageRepository(session).add(message)
     return message
 
 
-async def signup_created(session: AsyncSession, *, user: User, organization: Organization) -> OutboundMessage:
+async def signup_created(*, session: AsyncSession, user: User, organization: Organization) -> OutboundMessage:
     """Your account was created: confirm it was you, and what happens next."""
     return await send(
-        session,
+        session=session,
         to=user.email,
         kind=SIGNUP_CREATED,
         subject="Your techmarket account was created",
@@ -46,10 +46,10 @@ async def signup_created(session: AsyncSession, *, user: User, organization: Org
     )
 
 
-async def signup_email_taken(session: AsyncSession, *, to: str) -> OutboundMessage:
+async def signup_email_taken(*, session: AsyncSession, to: str) -> OutboundMessage:
     """Someone tried to sign up with your address: nothing changed; if it was you, sign in or reset."""
     return await send(
-        session,
+        session=session,
         to=to,
         kind=SIGNUP_EMAIL_TAKEN,
         subject="Someone tried to sign up with your address",
@@ -62,6 +62,6 @@ async def signup_email_taken(session: AsyncSession, *, to: str) -> OutboundMessa
     )
 
 
-async def messages_to(session: AsyncSession, to: str) -> Sequence[OutboundMessage]:
+async def messages_to(*, session: AsyncSession, to: str) -> Sequence[OutboundMessage]:
     """The messages sent to an address, oldest first."""
     return await MessageRepository(session).to_address(to.strip().lower())

@@ -78,7 +78,7 @@ async def record_change(
         organization.updated_at = now or utcnow()
     session.add(organization)
     await audit.record(
-        session,
+        session=session,
         actor=actor,
         action=action,
         organization_id=organization.id,
@@ -88,8 +88,8 @@ async def record_change(
     )
     await session.flush()
     await outbox.enqueue(
-        session,
-        AuthOutboxEvent,
+        session=session,
+        model=AuthOutboxEvent,
         entity_kind=FEED_ENTITY_KIND,
         entity_id=organization.id,
         version=organization.version,

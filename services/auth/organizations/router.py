@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -16,7 +16,7 @@ from services.auth.organizations.schemas import (
     OrganizationPublic,
     OrganizationUpdate,
     RejectRequest,
-    SignupAccepted,
+    SignupPublic,
     SignupRequest,
     SuspendRequest,
 )
@@ -72,12 +72,12 @@ SIGNUP_ACCEPTED_DETAIL = (
     "shows it in embedded and development deployments). Sign in to learn the new user's and organization's ids "
     "(`GET /auth/me`).",
     status_code=202,
-    response_model=SignupAccepted,
+    response_model=SignupPublic,
     responses=problem_responses(400, 409, 422),
 )
-async def signup(body: SignupRequest, session: SessionDep, hasher: HasherDep) -> SignupAccepted:
+async def signup(body: SignupRequest, session: SessionDep, hasher: HasherDep) -> SignupPublic:
     await organizations_service.signup(session=session, request=body, hasher=hasher)
-    return SignupAccepted(email=body.user.email, detail=SIGNUP_ACCEPTED_DETAIL)
+    return SignupPublic(email=body.user.email, detail=SIGNUP_ACCEPTED_DETAIL)
 
 
 @router.get(
@@ -176,73 +176,79 @@ async def list_descendants(
     return _page(rows, limit)
 
 
-@router.post(
-    "/organizations/{organization_id}/verify",
+def _add_decision_route(
+    action: str,
+    *,
+    summary: str,
+    description: str,
+    decide: Callable[..., Awaitable[Organization]],
+    reason: type[RejectRequest] | None = None,
+) -> None:
+    """POST /organizations/{id}/<action>: one decision on an organization, with a reason body when ``reason``."""
+
+    async def decided(
+        organization_id: uuid.UUID, principal: AuthPrincipal, session: SessionDep, response: Response
+    ) -> OrganizationPublic:
+        organization = await decide(session=session, principal=principal, organization_id=organization_id)
+        return _with_etag(response, organization)
+
+    async def decided_with_reason(
+        organization_id: uuid.UUID,
+        body: RejectRequest,
+        principal: AuthPrincipal,
+        session: SessionDep,
+        response: Response,
+    ) -> OrganizationPublic:
+        organization = await decide(
+            session=session, principal=principal, organization_id=organization_id, reason=body.reason
+        )
+        return _with_etag(response, organization)
+
+    # The body is the action's own model, named so in the OpenAPI document (RejectRequest, SuspendRequest).
+    decided_with_reason.__annotations__["body"] = reason
+    router.add_api_route(
+        f"/organizations/{{organization_id}}/{action}",
+        decided if reason is None else decided_with_reason,
+        methods=["POST"],
+        name=f"{action}_organization",
+        summary=summary,
+        description=description,
+        response_model=OrganizationPublic,
+        responses=problem_responses(401, 403, 404, 409, 422),
+    )
+
+
+_add_decision_route(
+    "verify",
     summary="Verify a pending organization",
     description="By a platform admin, or by an org_admin of the organization's tier parent (a sub-center "
     "verifies its transfer institutions). 409 when it is not pending.",
-    response_model=OrganizationPublic,
-    responses=problem_responses(401, 403, 404, 409, 422),
+    decide=organizations_service.verify,
 )
-async def verify_organization(
-    organization_id: uuid.UUID, principal: AuthPrincipal, session: SessionDep, response: Response
-) -> OrganizationPublic:
-    organization = await organizations_service.verify(
-        session=session, principal=principal, organization_id=organization_id
-    )
-    return _with_etag(response, organization)
-
-
-@router.post(
-    "/organizations/{organization_id}/reject",
+_add_decision_route(
+    "reject",
     summary="Reject a pending organization, with a reason",
     description="Same deciders as verify. 409 when it is not pending.",
-    response_model=OrganizationPublic,
-    responses=problem_responses(401, 403, 404, 409, 422),
+    decide=organizations_service.reject,
+    reason=RejectRequest,
 )
-async def reject_organization(
-    organization_id: uuid.UUID, body: RejectRequest, principal: AuthPrincipal, session: SessionDep, response: Response
-) -> OrganizationPublic:
-    organization = await organizations_service.reject(
-        session=session, principal=principal, organization_id=organization_id, reason=body.reason
-    )
-    return _with_etag(response, organization)
-
-
-@router.post(
-    "/organizations/{organization_id}/suspend",
+_add_decision_route(
+    "suspend",
     summary="Suspend a verified organization, with a reason",
     description="By a platform admin, or by a (verified) org_admin of the organization's tier parent — the same "
     "deciders as verify. Only a verified organization can be suspended (409 otherwise). Its members' next tokens "
     "carry org_verified=false, it leaves the public directory, and market learns it through the organization feed "
     "(event organization.suspended).",
-    response_model=OrganizationPublic,
-    responses=problem_responses(401, 403, 404, 409, 422),
+    decide=organizations_service.suspend,
+    reason=SuspendRequest,
 )
-async def suspend_organization(
-    organization_id: uuid.UUID, body: SuspendRequest, principal: AuthPrincipal, session: SessionDep, response: Response
-) -> OrganizationPublic:
-    organization = await organizations_service.suspend(
-        session=session, principal=principal, organization_id=organization_id, reason=body.reason
-    )
-    return _with_etag(response, organization)
-
-
-@router.post(
-    "/organizations/{organization_id}/reinstate",
+_add_decision_route(
+    "reinstate",
     summary="Reinstate a suspended organization",
     description="Same deciders as suspend. Only a suspended organization can be reinstated (409 otherwise); it is "
     "verified again (event organization.reinstated).",
-    response_model=OrganizationPublic,
-    responses=problem_responses(401, 403, 404, 409, 422),
+    decide=organizations_service.reinstate,
 )
-async def reinstate_organization(
-    organization_id: uuid.UUID, principal: AuthPrincipal, session: SessionDep, response: Response
-) -> OrganizationPublic:
-    organization = await organizations_service.reinstate(
-        session=session, principal=principal, organization_id=organization_id
-    )
-    return _with_etag(response, organization)
 
 
 _DESIGNATORS = (

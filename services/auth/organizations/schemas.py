@@ -15,25 +15,25 @@ from services.auth.vocabulary import DesignationLevel, OrgKind, OrgStatus
 from shared.clock import today_in_china
 from shared.reference.codes import CREDIT_CODE_DESCRIPTION, CREDIT_CODE_PATTERN, REGION_CODE_PATTERN, documented_pattern
 from shared.reference.regions import is_valid_region
-from shared.text import LongText, ShortText, clean_short_text, normalize_code, normalize_text
+from shared.text import RequiredLongText, RequiredShortText, clean_short_text, normalize_code
 
 __all__ = [
     "DESIGNATION_FIRST_YEAR",
     "EMAIL_PATTERN",
     "DesignationPublic",
     "DesignationRequest",
+    "Email",
     "OrganizationCreate",
     "OrganizationPublic",
     "OrganizationUpdate",
     "RejectRequest",
-    "SignupAccepted",
+    "SignupPublic",
     "SignupRequest",
     "SignupUser",
     "SuspendRequest",
     "normalize_credit_code",
     "normalize_email",
     "normalize_region_code",
-    "required_text",
 ]
 
 # Deliberately loose: one @, no spaces, a dot in the domain. Deliverability is the mail server's business.
@@ -57,14 +57,6 @@ def normalize_region_code(value: str) -> str:
     return code
 
 
-def required_text(value: str) -> str:
-    """Normalize a name or reason (NFKC, spaces); ValueError when nothing is left."""
-    value = normalize_text(value)
-    if not value:
-        raise ValueError("must not be blank")
-    return value
-
-
 def normalize_email(value: str) -> str:
     """Trim and lower-case an email; ValueError when it does not look like one."""
     email = normalize_code(clean_short_text(value)).lower()
@@ -73,8 +65,11 @@ def normalize_email(value: str) -> str:
     return email
 
 
+# A login name, trimmed and lower-cased (signup and new members).
+Email = Annotated[str, AfterValidator(normalize_email)]
+
 # The registration facts, normalized and checked the same way at signup and in a PATCH.
-OrganizationName = Annotated[ShortText, Field(min_length=1, max_length=200), AfterValidator(required_text)]
+OrganizationName = Annotated[RequiredShortText, Field(min_length=1, max_length=200)]
 # The patterns state the canonical form; the validators also take full-width and lower-case input and check more.
 CreditCode = Annotated[
     str,
@@ -136,19 +131,9 @@ class SignupUser(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(max_length=254, description="Login name; stored lower-cased.")
+    email: Email = Field(max_length=254, description="Login name; stored lower-cased.")
     password: str = Field(max_length=256, description="At least 10 characters, not one of the most common passwords.")
-    name: ShortText = Field(min_length=1, max_length=200, description="Display name.")
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        return normalize_email(value)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return required_text(value)
+    name: RequiredShortText = Field(min_length=1, max_length=200, description="Display name.")
 
 
 class SignupRequest(BaseModel):
@@ -165,12 +150,7 @@ class RejectRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: LongText = Field(min_length=1, max_length=1000, description="Shown to the organization's users.")
-
-    @field_validator("reason")
-    @classmethod
-    def _reason(cls, value: str) -> str:
-        return required_text(value)
+    reason: RequiredLongText = Field(min_length=1, max_length=1000, description="Shown to the organization's users.")
 
 
 class SuspendRequest(RejectRequest):
@@ -237,7 +217,7 @@ class OrganizationPublic(BaseModel):
     decided_at: dt.datetime | None = Field(description="When it was verified or rejected.")
 
 
-class SignupAccepted(BaseModel):
+class SignupPublic(BaseModel):
     """The answer to every accepted signup, whether the email was new or already had an account: the outcome is
     sent to the address (docs/auth.md, "Signup")."""
 

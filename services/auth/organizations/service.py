@@ -105,7 +105,7 @@ async def signup(*, session: AsyncSession, request: SignupRequest, hasher: Passw
     if await users_service.email_taken(session=session, email=request.user.email):
         # Hash the password anyway: the new-account path hashes it, and the answer's timing must not differ.
         await hasher.hash(request.user.password)
-        await messages.signup_email_taken(session, to=request.user.email)
+        await messages.signup_email_taken(session=session, to=request.user.email)
         return
     org_id = new_id()
     organization = Organization(
@@ -140,7 +140,7 @@ async def signup(*, session: AsyncSession, request: SignupRequest, hasher: Passw
         action="organization.signup",
         to_state=OrgStatus.PENDING,
     )
-    await messages.signup_created(session, user=user, organization=organization)
+    await messages.signup_created(session=session, user=user, organization=organization)
 
 
 def _duplicate_credit_code(field: str) -> Conflict:

@@ -47,6 +47,25 @@ def _hash_refresh(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _issued_to_another_client(stored: RefreshToken, client: Client | None) -> bool:
+    return stored.client_id is not None and (client is None or client.client_id != stored.client_id)
+
+
+async def _revoke_family(
+    *, session: AsyncSession, repo: TokenRepository, stored: RefreshToken, action: str, now: dt.datetime
+) -> None:
+    """Revoke every refresh token of ``stored``'s family, audited as ``action`` by its user."""
+    await repo.revoke_family(stored.family_id, now)
+    await audit.record(
+        session=session,
+        actor=f"user:{stored.user_id}",
+        action=action,
+        organization_id=stored.organization_id,
+        subject=str(stored.family_id),
+        to_state="family revoked",
+    )
+
+
 def _check_no_user_scope(scope: str | None) -> None:
     # Users act through roles, not scopes; asking for any scope on a user grant is an error, not a silent drop.
     if scope and scope.strip():
@@ -201,18 +220,10 @@ async def refresh_token_grant(
     now = utcnow()
     if stored is None:
         raise OAuthError("invalid_grant", "The refresh token is invalid.")
-    if stored.client_id is not None and (client is None or client.client_id != stored.client_id):
+    if _issued_to_another_client(stored, client):
         raise OAuthError("invalid_grant", "The refresh token was issued to another client.")
     if stored.used_at is not None or stored.revoked_at is not None or not await repo.mark_used(stored.id, now):
-        await repo.revoke_family(stored.family_id, now)
-        await audit.record(
-            session,
-            actor=f"user:{stored.user_id}",
-            action="refresh_token.reuse",
-            organization_id=stored.organization_id,
-            subject=str(stored.family_id),
-            to_state="family revoked",
-        )
+        await _revoke_family(session=session, repo=repo, stored=stored, action="refresh_token.reuse", now=now)
         raise OAuthError("invalid_grant", "The refresh token was already used or revoked; its family is revoked.")
     if stored.expires_at <= now:
         raise OAuthError("invalid_grant", "The refresh token has expired.")
@@ -309,17 +320,9 @@ async def revoke(
     if token_type_hint != "access_token" or access_principal is None:
         stored = await repo.refresh_by_hash(_hash_refresh(token))
         if stored is not None:
-            if stored.client_id is not None and (client is None or client.client_id != stored.client_id):
+            if _issued_to_another_client(stored, client):
                 return False
-            await repo.revoke_family(stored.family_id, now)
-            await audit.record(
-                session,
-                actor=f"user:{stored.user_id}",
-                action="refresh_token.revoke",
-                organization_id=stored.organization_id,
-                subject=str(stored.family_id),
-                to_state="family revoked",
-            )
+            await _revoke_family(session=session, repo=repo, stored=stored, action="refresh_token.revoke", now=now)
             return True
     if (
         access_principal is not None

@@ -15,7 +15,7 @@ from services.auth.users.schemas import (
     MemberPublic,
     MembershipPublic,
     MemberUpdate,
-    MeResponse,
+    MePublic,
     UserPublic,
 )
 from shared.db import SessionDep
@@ -125,12 +125,12 @@ async def remove_member(
     "/me",
     summary="The calling user, their memberships and roles",
     description="For user tokens; a client token gets 403.",
-    response_model=MeResponse,
+    response_model=MePublic,
     responses=problem_responses(401, 403, 404),
 )
-async def get_me(principal: AuthPrincipal, session: SessionDep) -> MeResponse:
+async def get_me(principal: AuthPrincipal, session: SessionDep) -> MePublic:
     user, memberships = await users_service.me(session=session, principal=principal)
-    return MeResponse(
+    return MePublic(
         user=UserPublic(id=user.id, email=user.email, name=user.name, created_at=user.created_at),
         memberships=[
             MembershipPublic(

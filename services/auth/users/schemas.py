@@ -7,13 +7,13 @@ import re
 import uuid
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from services.auth.organizations.schemas import OrganizationPublic, normalize_email
+from services.auth.organizations.schemas import Email, OrganizationPublic
 from services.auth.vocabulary import Role
-from shared.text import ShortText, normalize_code, normalize_text
+from shared.text import RequiredShortText, normalize_code
 
-__all__ = ["MeResponse", "MemberCreate", "MemberPublic", "MemberUpdate", "MembershipPublic", "UserPublic"]
+__all__ = ["MePublic", "MemberCreate", "MemberPublic", "MemberUpdate", "MembershipPublic", "UserPublic"]
 
 _CERTIFICATE = re.compile(r"^[A-Z0-9][A-Z0-9\-/]{3,63}$")
 
@@ -29,13 +29,6 @@ def _valid_until(value: dt.date) -> dt.date:
     return value
 
 
-def _issuer(value: str) -> str:
-    value = normalize_text(value)
-    if not value:
-        raise ValueError("must not be blank")
-    return value
-
-
 def _certificate(value: str) -> str:
     code = normalize_code(value)
     if not _CERTIFICATE.match(code):
@@ -45,16 +38,8 @@ def _certificate(value: str) -> str:
 
 # The broker certificate's fields, validated alike wherever a membership is written (create and update).
 CertificateNo = Annotated[str, AfterValidator(_certificate)]
-CertificateIssuer = Annotated[ShortText, AfterValidator(_issuer)]
+CertificateIssuer = RequiredShortText
 CertificateValidUntil = Annotated[dt.date, AfterValidator(_valid_until)]
-
-
-# _roles refuses an empty list (with its own message); minItems says so in the schema.
-NonEmptyRoles = Annotated[list[Role], Field(json_schema_extra={"minItems": 1})]
-# The roles of an answer: always of the Role vocabulary.
-RoleNames = Annotated[
-    list[str], Field(json_schema_extra={"items": {"type": "string", "enum": [r.value for r in Role]}})
-]
 
 
 def _roles(value: list[Role]) -> list[Role]:
@@ -63,13 +48,21 @@ def _roles(value: list[Role]) -> list[Role]:
     return sorted(set(value))
 
 
+# _roles refuses an empty list (with its own message); minItems says so in the schema.
+NonEmptyRoles = Annotated[list[Role], Field(json_schema_extra={"minItems": 1}), AfterValidator(_roles)]
+# The roles of an answer: always of the Role vocabulary.
+RoleNames = Annotated[
+    list[str], Field(json_schema_extra={"items": {"type": "string", "enum": [r.value for r in Role]}})
+]
+
+
 class MemberCreate(BaseModel):
     """POST /auth/organizations/{id}/members: a new user of the organization."""
 
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(max_length=254, description="Login name; stored lower-cased.")
-    name: ShortText = Field(min_length=1, max_length=200, description="Display name.")
+    email: Email = Field(max_length=254, description="Login name; stored lower-cased.")
+    name: RequiredShortText = Field(min_length=1, max_length=200, description="Display name.")
     password: str = Field(max_length=256, description="At least 10 characters, not a common password.")
     roles: NonEmptyRoles = Field(
         description="Roles in this organization, at least one (see the tier rules in docs/auth.md)."
@@ -85,24 +78,6 @@ class MemberCreate(BaseModel):
         description="The certificate's last valid day (Beijing date); needs the number. Past it, the broker role's "
         "rights stop (403 broker-certificate-expired) until it is renewed and the member signs in again.",
     )
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        return normalize_email(value)
-
-    @field_validator("roles")
-    @classmethod
-    def _role_list(cls, value: list[Role]) -> list[Role]:
-        return _roles(value)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        value = normalize_text(value)
-        if not value:
-            raise ValueError("must not be blank")
-        return value
 
 
 class MemberUpdate(BaseModel):
@@ -120,11 +95,6 @@ class MemberUpdate(BaseModel):
         description="The certificate's last valid day (Beijing date); a renewal sets a later one (the member signs "
         "in again to use it).",
     )
-
-    @field_validator("roles")
-    @classmethod
-    def _role_list(cls, value: list[Role] | None) -> list[Role] | None:
-        return None if value is None else _roles(value)
 
 
 class MemberPublic(BaseModel):
@@ -164,7 +134,7 @@ class MembershipPublic(BaseModel):
     )
 
 
-class MeResponse(BaseModel):
+class MePublic(BaseModel):
     """GET /auth/me: who the token belongs to."""
 
     user: UserPublic

@@ -168,7 +168,7 @@ async def add_member(
         broker_certificate_valid_until=data.broker_certificate_valid_until,
     )
     await audit.record(
-        session,
+        session=session,
         actor=f"user:{principal.subject}",
         action="member.add",
         organization_id=organization.id,
@@ -271,7 +271,7 @@ async def update_member(
     membership.updated_at = utcnow()
     session.add(membership)
     await audit.record(
-        session,
+        session=session,
         actor=f"user:{principal.subject}",
         action="member.update",
         organization_id=organization_id,
@@ -305,7 +305,7 @@ async def remove_member(
     await tokens_service.revoke_user_refresh_tokens(session=session, user_id=user_id, organization_id=organization_id)
     await UserRepository(session).delete_membership(membership)
     await audit.record(
-        session,
+        session=session,
         actor=f"user:{principal.subject}",
         action="member.remove",
         organization_id=organization_id,

@@ -23,9 +23,9 @@ from services.market.directory.schemas import OrganizationCard, OrganizationFiel
 from services.market.directory_feed import service as feed
 from services.market.settings import MarketSettings
 from shared.db import create_engine, create_sessionmaker
-from shared.outbox.relay import TokenSource
+from shared.paged import PagedLists
 from shared.pagination import MAX_LIMIT
-from shared.service_token import ServiceTokenProvider
+from shared.service_token import ServiceTokenProvider, TokenSource
 
 __all__ = ["AUTH_DIRECTORY_SCOPE", "AuthDirectoryClient", "RebuildReport", "rebuild", "run_directory_rebuild"]
 
@@ -52,32 +52,11 @@ class AuthDirectoryClient:
     """Pages through GET {auth_url}/organizations: ``{items, next_cursor}``."""
 
     def __init__(self, *, http: httpx.AsyncClient, base_url: str, tokens: TokenSource) -> None:
-        self._http = http
-        self._base_url = base_url.rstrip("/")
-        self._tokens = tokens
+        self._lists = PagedLists(http=http, base_url=base_url, tokens=tokens)
 
-    async def _get(self, path: str, params: dict[str, Any]) -> httpx.Response:
-        response = await self._http.get(self._base_url + path, params=params, headers=await self._tokens.headers())
-        if response.status_code == 401:
-            # The token may have been revoked or the signing key rotated: fetch a new one, once.
-            self._tokens.invalidate()
-            response = await self._http.get(self._base_url + path, params=params, headers=await self._tokens.headers())
-        return response
-
-    async def pages(self) -> AsyncIterator[list[dict[str, Any]]]:
+    def pages(self) -> AsyncIterator[list[dict[str, Any]]]:
         """Every organization auth lists, one page at a time."""
-        cursor: str | None = None
-        while True:
-            params: dict[str, Any] = {"limit": PAGE_LIMIT}
-            if cursor:
-                params["cursor"] = cursor
-            response = await self._get("/organizations", params)
-            response.raise_for_status()
-            body = response.json()
-            yield [item for item in body.get("items") or [] if isinstance(item, dict)]
-            cursor = body.get("next_cursor")
-            if not cursor:
-                return
+        return self._lists.pages("/organizations", {"limit": PAGE_LIMIT})
 
 
 def card_of(item: dict[str, Any]) -> OrganizationCard | None:

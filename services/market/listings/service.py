@@ -209,7 +209,7 @@ async def _record_change(
         flush=flush,
     )
     outbox_event = await outbox_service.enqueue(
-        session,
+        session=session,
         entity_kind=kind.name,
         entity_id=row.id,
         version=row.version,

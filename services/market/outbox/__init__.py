@@ -3,7 +3,7 @@
 Interface::
 
     from services.market.outbox import service as outbox_service
-    await outbox_service.enqueue(session, entity_kind="achievement", entity_id=..., version=3,
+    await outbox_service.enqueue(session=session, entity_kind="achievement", entity_id=..., version=3,
                                  event_type="achievement.published", op="upsert", fields={...public fields...})
         one row in the caller's transaction (flush only): the event exists iff the change committed.
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 
 from services.search.deps import EmbedderDep, EngineDep
 from services.search.documents import service
-from services.search.documents.schemas import DocumentBatch, IngestReport
+from services.search.documents.schemas import IngestPublic, IngestRequest
 from shared.db import SessionDep
 from shared.errors import problem_responses
 from shared.security import Principal, require_scopes
@@ -33,11 +33,11 @@ IngestCaller = Annotated[Principal, Depends(require_scopes("search:ingest"))]
         "(lexically; a document whose text changed gets its vector for semantic search from the background "
         "embedding job a little later, see GET /status)."
     ),
-    response_model=IngestReport,
+    response_model=IngestPublic,
     responses=problem_responses(400, 401, 403, 413, 422),
 )
 async def ingest_documents(
-    batch: DocumentBatch, session: SessionDep, engine: EngineDep, embedder: EmbedderDep, _caller: IngestCaller
-) -> IngestReport:
+    batch: IngestRequest, session: SessionDep, engine: EngineDep, embedder: EmbedderDep, _caller: IngestCaller
+) -> IngestPublic:
     model = embedder.name if embedder is not None else None
     return await service.ingest(session=session, engine=engine, batch=batch, embedding_model=model)

@@ -16,9 +16,9 @@ __all__ = [
     "AchievementFields",
     "AmountRange",
     "DemandFields",
-    "DocumentBatch",
     "DocumentOperation",
-    "IngestReport",
+    "IngestPublic",
+    "IngestRequest",
 ]
 
 
@@ -87,7 +87,7 @@ class DocumentOperation(BaseModel):
     )
 
 
-class DocumentBatch(BaseModel):
+class IngestRequest(BaseModel):
     """What the market outbox relay posts."""
 
     model_config = ConfigDict(extra="forbid")
@@ -95,7 +95,7 @@ class DocumentBatch(BaseModel):
     documents: list[DocumentOperation] = Field(min_length=1, max_length=1000)
 
 
-class IngestReport(BaseModel):
+class IngestPublic(BaseModel):
     """How many operations of the batch had each outcome."""
 
     received: int = Field(description="Operations in the batch.")

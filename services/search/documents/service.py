@@ -26,9 +26,9 @@ from services.search.documents.schemas import (
     AchievementFields,
     AmountRange,
     DemandFields,
-    DocumentBatch,
     DocumentOperation,
-    IngestReport,
+    IngestPublic,
+    IngestRequest,
 )
 from services.search.embeddings import service as embeddings_service
 from services.search.engines.base import KINDS, IndexDocument, Kind, SearchEngine
@@ -148,7 +148,7 @@ def to_index_document(kind: Kind, doc_id: str, version: int, fields: BaseModel) 
     )
 
 
-def _validate(batch: DocumentBatch) -> list[_Decision]:
+def _validate(batch: IngestRequest) -> list[_Decision]:
     decisions: list[_Decision] = []
     errors: list[dict[str, Any]] = []
     for position, operation in enumerate(batch.documents):
@@ -176,14 +176,14 @@ def _validate(batch: DocumentBatch) -> list[_Decision]:
 
 
 async def ingest(
-    *, session: AsyncSession, engine: SearchEngine, batch: DocumentBatch, embedding_model: str | None = None
-) -> IngestReport:
+    *, session: AsyncSession, engine: SearchEngine, batch: IngestRequest, embedding_model: str | None = None
+) -> IngestPublic:
     """Apply a batch of upserts and deletes: newest version wins, tombstones kept, private fields dropped.
 
     ``embedding_model``: the current embedder's name; a document whose text has a vector of it keeps its vector.
     """
     decisions = _validate(batch)
-    report = IngestReport(received=len(decisions), indexed=0, removed=0, stale=0, duplicate=0)
+    report = IngestPublic(received=len(decisions), indexed=0, removed=0, stale=0, duplicate=0)
     # Within the batch, only the newest operation per document matters; the others are stale or duplicates.
     newest: dict[tuple[str, uuid.UUID], _Decision] = {}
     for decision in decisions:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 
 from services.search.deps import EmbedderDep
 from services.search.embeddings import service
-from services.search.embeddings.schemas import EmbeddingStatus
+from services.search.embeddings.schemas import EmbeddingStatusPublic
 from shared.db import ReadSessionDep
 from shared.errors import Forbidden, problem_responses
 from shared.security import CurrentPrincipal, Principal
@@ -44,8 +44,8 @@ Operator = Annotated[Principal, Depends(_operator)]
         "(they are found lexically meanwhile). For platform admins and service tokens with the scope "
         "`search:ingest` or `search:admin`."
     ),
-    response_model=EmbeddingStatus,
+    response_model=EmbeddingStatusPublic,
     responses=problem_responses(401, 403),
 )
-async def search_status(session: ReadSessionDep, embedder: EmbedderDep, _caller: Operator) -> EmbeddingStatus:
+async def search_status(session: ReadSessionDep, embedder: EmbedderDep, _caller: Operator) -> EmbeddingStatusPublic:
     return await service.embedding_status(session=session, embedder=embedder)

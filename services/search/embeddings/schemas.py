@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-__all__ = ["EmbeddingStatus"]
+__all__ = ["EmbeddingStatusPublic"]
 
 
-class EmbeddingStatus(BaseModel):
+class EmbeddingStatusPublic(BaseModel):
     """Which embedder runs, and how far the background embedding job is."""
 
     embedder: str = Field(

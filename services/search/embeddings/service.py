@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.search.documents.schemas import AchievementFields, DemandFields
 from services.search.embeddings.embedders import Embedder, EmbedderError
 from services.search.embeddings.repository import EmbeddingRepository
-from services.search.embeddings.schemas import EmbeddingStatus
+from services.search.embeddings.schemas import EmbeddingStatusPublic
 from services.search.engines.base import IndexDocument, Kind
 
 __all__ = [
@@ -153,12 +153,12 @@ async def query_vector(*, embedder: Embedder | None, text: str) -> tuple[float, 
     return vector
 
 
-async def embedding_status(*, session: AsyncSession, embedder: Embedder | None) -> EmbeddingStatus:
+async def embedding_status(*, session: AsyncSession, embedder: Embedder | None) -> EmbeddingStatusPublic:
     """The embedder in use, the searchable documents, and how many of them wait for their vector."""
     documents, pending = await EmbeddingRepository.from_session(session).counts(
         model=embedder.name if embedder is not None else None
     )
-    return EmbeddingStatus(
+    return EmbeddingStatusPublic(
         embedder=embedder.name if embedder is not None else "none",
         dimensions=embedder.dimensions if embedder is not None else None,
         documents=documents,

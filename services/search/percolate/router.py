@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path
 
 from services.search.deps import SegmenterDep
 from services.search.percolate import service
-from services.search.percolate.schemas import PercolateRequest, PercolateResponse
+from services.search.percolate.schemas import PercolatePublic, PercolateRequest
 from shared.errors import problem_responses
 from shared.security import Principal, require_scopes
 
@@ -36,14 +36,14 @@ _KINDS: dict[str, Literal["achievement", "demand"]] = {"achievements": "achievem
         "snippet and the query words the listing holds; a delete or an unpublished listing matches nothing. "
         "Queries are validated as the search API validates them (422 on `queries.{index}.{field}`)."
     ),
-    response_model=PercolateResponse,
+    response_model=PercolatePublic,
     responses=problem_responses(400, 401, 403, 413, 422),
 )
 async def percolate(
     kind: PluralKind, body: PercolateRequest, segmenter: SegmenterDep, _caller: IngestCaller
-) -> PercolateResponse:
+) -> PercolatePublic:
     # CPU-bound (up to 1000 queries matched): off the event loop.
     matches = await asyncio.to_thread(
         service.percolate, segmenter=segmenter, kind=_KINDS[kind], document=body.document, queries=body.queries
     )
-    return PercolateResponse(matches=matches)
+    return PercolatePublic(matches=matches)

@@ -10,7 +10,7 @@ from pydantic_core import PydanticCustomError
 from services.search.documents.schemas import DocumentOperation
 from shared.text import ShortText
 
-__all__ = ["MAX_QUERIES", "PercolateMatch", "PercolateQuery", "PercolateRequest", "PercolateResponse"]
+__all__ = ["MAX_QUERIES", "PercolateMatch", "PercolatePublic", "PercolateQuery", "PercolateRequest"]
 
 # Queries per request: a market job percolates a listing against its saved searches in chunks of this many.
 MAX_QUERIES = 1000
@@ -105,7 +105,7 @@ class PercolateMatch(BaseModel):
     )
 
 
-class PercolateResponse(BaseModel):
+class PercolatePublic(BaseModel):
     """The queries the listing matches, in request order."""
 
     matches: list[PercolateMatch] = Field(description="The matching queries, in the order they were given.")

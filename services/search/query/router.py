@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import uuid
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -12,7 +14,7 @@ from services.search.embeddings import service as embeddings_service
 from services.search.embeddings.embedders import Embedder
 from services.search.engines.base import FACET_FIELDS, SearchEngine, SearchQuery
 from services.search.query import service
-from services.search.query.schemas import AchievementHit, DemandHit, SearchResponse, SimilarRequest
+from services.search.query.schemas import AchievementHit, DemandHit, SearchPage, SimilarRequest
 from services.search.segment import Segmenter
 from shared.db import read_session
 from shared.errors import problem_responses
@@ -154,121 +156,123 @@ def _response(
     }
 
 
-@router.get(
-    "/achievements",
-    summary="Search published achievements (科技成果)",
-    description=(
-        "Full-text search over published achievements (and those under negotiation), Chinese words segmented; a "
-        "two-character word also finds longer words containing it (处理 finds 待处理). Filters combine with AND; "
-        "`facets` adds counts per value over all matches. Public: no token needed."
-    ),
-    response_model=SearchResponse[AchievementHit],
-    responses=problem_responses(422, 502, 503),
-)
-async def search_achievements(
-    request: Request,
-    engine: EngineDep,
-    segmenter: SegmenterDep,
-    embedder: EmbedderDep,
-    q: Q = "",
-    technical_field: TechnicalField = None,
-    region: Region = None,
-    trl_min: TrlMin = None,
-    trl_max: TrlMax = None,
-    price_min_fen: AmountMin = None,
-    price_max_fen: AmountMax = None,
-    ip_type: CodeParam = None,
-    transfer_mode: CodeParam = None,
-    owner_org: OwnerOrg = None,
-    facets: Annotated[str | None, _facets_param("achievement")] = None,
-    sort: Sort = "relevance",
-    limit: Limit = 20,
-    offset: Offset = 0,
-    matching: Matching = "last",
-    semantic_ratio: SemanticRatio = 0.0,
-) -> dict[str, Any]:
-    query = SearchQuery(
+@dataclass(frozen=True)
+class _SearchKind:
+    """What differs between the two searches: the document kind, its amount filter's name and its mode filters."""
+
+    kind: Literal["achievement", "demand"]
+    hit_model: type[AchievementHit] | type[DemandHit]
+    summary: str
+    description: str
+    amount: str  # the amount filters are <amount>_min_fen and <amount>_max_fen
+    modes: dict[str, str] = field(default_factory=dict)  # query parameter -> SearchQuery field
+
+
+_SEARCHES = (
+    _SearchKind(
         kind="achievement",
-        q=q.strip(),
-        technical_field=technical_field,
-        region=region,
-        trl_min=trl_min,
-        trl_max=trl_max,
-        amount_min_fen=price_min_fen,
-        amount_max_fen=price_max_fen,
-        ip_type=ip_type,
-        mode=transfer_mode,
-        owner_org_id=str(owner_org) if owner_org else None,
-        facets=service.parse_facets("achievement", facets),
-        sort=sort,
-        limit=limit,
-        offset=offset,
-        matching=matching,
-        semantic_ratio=semantic_ratio,
-    )
-    service.validate_query(query, amount_names=("price_min_fen", "price_max_fen"))
-    timed = await service.run_search(
-        engine=engine, segmenter=segmenter, query=query, query_vector=_vector_source(embedder)
-    )
-    scores = await _semantic_scores(request, embedder, timed)
-    return _response(AchievementHit, query, timed, engine.name, scores)
-
-
-@router.get(
-    "/demands",
-    summary="Search published demands (技术需求)",
-    description=(
-        "Full-text search over published demands, with the same segmentation, filters and facets as achievements; "
-        "the amount filter is the budget and the mode filter the cooperation mode. Public: no token needed."
+        hit_model=AchievementHit,
+        summary="Search published achievements (科技成果)",
+        description=(
+            "Full-text search over published achievements (and those under negotiation), Chinese words segmented; a "
+            "two-character word also finds longer words containing it (处理 finds 待处理). Filters combine with AND; "
+            "`facets` adds counts per value over all matches. Public: no token needed."
+        ),
+        amount="price",
+        modes={"ip_type": "ip_type", "transfer_mode": "mode"},
     ),
-    response_model=SearchResponse[DemandHit],
-    responses=problem_responses(422, 502, 503),
-)
-async def search_demands(
-    request: Request,
-    engine: EngineDep,
-    segmenter: SegmenterDep,
-    embedder: EmbedderDep,
-    q: Q = "",
-    technical_field: TechnicalField = None,
-    region: Region = None,
-    trl_min: TrlMin = None,
-    trl_max: TrlMax = None,
-    budget_min_fen: AmountMin = None,
-    budget_max_fen: AmountMax = None,
-    cooperation_mode: CodeParam = None,
-    owner_org: OwnerOrg = None,
-    facets: Annotated[str | None, _facets_param("demand")] = None,
-    sort: Sort = "relevance",
-    limit: Limit = 20,
-    offset: Offset = 0,
-    matching: Matching = "last",
-    semantic_ratio: SemanticRatio = 0.0,
-) -> dict[str, Any]:
-    query = SearchQuery(
+    _SearchKind(
         kind="demand",
-        q=q.strip(),
-        technical_field=technical_field,
-        region=region,
-        trl_min=trl_min,
-        trl_max=trl_max,
-        amount_min_fen=budget_min_fen,
-        amount_max_fen=budget_max_fen,
-        mode=cooperation_mode,
-        owner_org_id=str(owner_org) if owner_org else None,
-        facets=service.parse_facets("demand", facets),
-        sort=sort,
-        limit=limit,
-        offset=offset,
-        matching=matching,
-        semantic_ratio=semantic_ratio,
+        hit_model=DemandHit,
+        summary="Search published demands (技术需求)",
+        description=(
+            "Full-text search over published demands, with the same segmentation, filters and facets as "
+            "achievements; the amount filter is the budget and the mode filter the cooperation mode. Public: no "
+            "token needed."
+        ),
+        amount="budget",
+        modes={"cooperation_mode": "mode"},
+    ),
+)
+
+
+def _parameters(spec: _SearchKind) -> list[inspect.Parameter]:
+    """The query parameters of one search, in the order the OpenAPI document lists them."""
+
+    def param(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
+        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+
+    return [
+        param("request", Request),
+        param("engine", EngineDep),
+        param("segmenter", SegmenterDep),
+        param("embedder", EmbedderDep),
+        param("q", Q, ""),
+        param("technical_field", TechnicalField, None),
+        param("region", Region, None),
+        param("trl_min", TrlMin, None),
+        param("trl_max", TrlMax, None),
+        param(f"{spec.amount}_min_fen", AmountMin, None),
+        param(f"{spec.amount}_max_fen", AmountMax, None),
+        *(param(name, CodeParam, None) for name in spec.modes),
+        param("owner_org", OwnerOrg, None),
+        param("facets", Annotated[str | None, _facets_param(spec.kind)], None),
+        param("sort", Sort, "relevance"),
+        param("limit", Limit, 20),
+        param("offset", Offset, 0),
+        param("matching", Matching, "last"),
+        param("semantic_ratio", SemanticRatio, 0.0),
+    ]
+
+
+def _add_search_route(spec: _SearchKind) -> None:
+    amount_names = (f"{spec.amount}_min_fen", f"{spec.amount}_max_fen")
+
+    async def search(
+        *, request: Request, engine: SearchEngine, segmenter: Segmenter, embedder: Embedder | None, **params: Any
+    ) -> dict[str, Any]:
+        owner_org = params["owner_org"]
+        query = SearchQuery(
+            kind=spec.kind,
+            q=params["q"].strip(),
+            technical_field=params["technical_field"],
+            region=params["region"],
+            trl_min=params["trl_min"],
+            trl_max=params["trl_max"],
+            amount_min_fen=params[amount_names[0]],
+            amount_max_fen=params[amount_names[1]],
+            **{query_field: params[name] for name, query_field in spec.modes.items()},
+            owner_org_id=str(owner_org) if owner_org else None,
+            facets=service.parse_facets(spec.kind, params["facets"]),
+            sort=params["sort"],
+            limit=params["limit"],
+            offset=params["offset"],
+            matching=params["matching"],
+            semantic_ratio=params["semantic_ratio"],
+        )
+        service.validate_query(query, amount_names=amount_names)
+        timed = await service.run_search(
+            engine=engine, segmenter=segmenter, query=query, query_vector=_vector_source(embedder)
+        )
+        scores = await _semantic_scores(request, embedder, timed)
+        return _response(spec.hit_model, query, timed, engine.name, scores)
+
+    # FastAPI reads the parameters from the signature: the kind's own filter names, with their Query metadata.
+    search.__signature__ = inspect.Signature(_parameters(spec), return_annotation=dict[str, Any])  # type: ignore[attr-defined]
+    router.add_api_route(
+        f"/{spec.kind}s",
+        search,
+        methods=["GET"],
+        name=f"search_{spec.kind}s",
+        summary=spec.summary,
+        description=spec.description,
+        response_model=SearchPage[spec.hit_model],  # type: ignore[name-defined]
+        responses=problem_responses(422, 502, 503),
     )
-    service.validate_query(query, amount_names=("budget_min_fen", "budget_max_fen"))
-    timed = await service.run_search(
-        engine=engine, segmenter=segmenter, query=query, query_vector=_vector_source(embedder)
-    )
-    scores = await _semantic_scores(request, embedder, timed)
-    return _response(DemandHit, query, timed, engine.name, scores)
+
+
+for _spec in _SEARCHES:
+    _add_search_route(_spec)
 
 
 _SIMILAR_DESCRIPTION = (
@@ -328,7 +332,7 @@ def _add_similar_route(
         name=f"similar_{kind}s",
         summary=f"{kind.capitalize()}s closest to a text ({offer_or_need} written as sentences)",
         description=_SIMILAR_DESCRIPTION.format(kinds=f"published {kind}s", kind=kind),
-        response_model=SearchResponse[hit_model],  # type: ignore[valid-type]
+        response_model=SearchPage[hit_model],  # type: ignore[valid-type]
         responses=problem_responses(400, 422, 502, 503),
     )
 

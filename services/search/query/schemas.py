@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from shared.text import LongText, ShortText
 
-__all__ = ["AchievementHit", "AmountRangePublic", "DemandHit", "SearchResponse", "SimilarRequest"]
+__all__ = ["AchievementHit", "AmountRangePublic", "DemandHit", "SearchPage", "SimilarRequest"]
 
 
 class AmountRangePublic(BaseModel):
@@ -79,7 +79,7 @@ class DemandHit(_Hit):
 HitT = TypeVar("HitT", bound=_Hit)
 
 
-class SearchResponse(BaseModel, Generic[HitT]):
+class SearchPage(BaseModel, Generic[HitT]):
     """One page of results."""
 
     hits: list[HitT]

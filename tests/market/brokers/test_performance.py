@@ -5,22 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import pytest
-
 from shared.clock import today_in_china
-from tests.conftest import Stack
-from tests.market.helpers import assert_problem
-from tests.market.proposals.world import World, make_world
+from tests.market.proposals.world import World
 from tests.support.actors import Actor, Actors
+from tests.support.problems import assert_problem
 
 CONTRACT_FEN = 123_456_789
 CLAIMED_FEN = 100_000_000
 CONFIRMED_FEN = 95_000_001
-
-
-@pytest.fixture
-async def world(stack: Stack, actors: Actors) -> World:
-    return await make_world(stack, actors)
 
 
 async def _registrar(world: World) -> Actor:

@@ -6,23 +6,14 @@ import datetime as dt
 import itertools
 from typing import Any
 
-from stdnum.cn import uscc
-
 from shared.clock import today_in_china
 from tests.conftest import Stack
 from tests.support.actors import Actor, Actors
+from tests.support.codes import credit_code
 
-__all__ = ["credit_code", "payload", "register", "registrar", "seller", "submit"]
+__all__ = ["payload", "register", "registrar", "seller", "submit"]
 
 _counter = itertools.count(1)
-_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-
-
-def credit_code(n: int | None = None) -> str:
-    """A checksum-valid unified social credit code, different for each call."""
-    n = next(_counter) if n is None else n
-    body = "91500000" + "".join(_ALPHABET[(n // 31**i) % 31] for i in range(9))
-    return body + uscc.calc_check_digit(body)
 
 
 async def registrar(actors: Actors, *, region_code: str = "510100") -> Actor:
@@ -47,7 +38,7 @@ def payload(by: Actor, **overrides: Any) -> dict[str, Any]:
         },
         "buyer": {
             "name": "重庆某某科技有限公司",
-            "credit_code": credit_code(),
+            "credit_code": credit_code("500000"),
             "region_code": "500103",
             "entity_type": "enterprise",
             "ownership": "private",

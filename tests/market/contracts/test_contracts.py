@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -13,39 +12,16 @@ from services.market.contracts import service as contracts_service
 from services.market.contracts.models import contracts_table, counters_table
 from shared.clock import today_in_china
 from tests.conftest import Stack
-from tests.market.contracts.factories import (
-    credit_code,
-    ensure_office,
-    payload,
-    register,
-    registrar,
-    seller,
-    submit,
-)
+from tests.market.contracts.factories import ensure_office, payload, register, registrar, seller, submit
 from tests.support.actors import Actor, Actors
-
-
-def assert_problem(response: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    if field is not None:
-        assert field in [e["field"] for e in body.get("errors", [])], body
-    return body
+from tests.support.codes import credit_code
+from tests.support.problems import assert_problem
 
 
 async def count_contracts(stack: Stack) -> int:
     engine = stack.service_app("market").state.engine
     async with engine.connect() as connection:
         return int((await connection.execute(sa.select(sa.func.count()).select_from(contracts_table))).scalar_one())
-
-
-@pytest.fixture
-async def office(stack: Stack, actors: Actors) -> Actor:
-    reg = await registrar(actors)
-    await ensure_office(stack, reg)
-    return reg
 
 
 class TestSubmit:

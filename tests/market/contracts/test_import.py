@@ -13,9 +13,11 @@ from services.market.contracts import importing
 from services.market.contracts.importing import COLUMNS, XLSX_MEDIA_TYPE
 from services.market.contracts.repository import ContractRepository
 from tests.conftest import Stack
-from tests.market.contracts.factories import credit_code, ensure_office, registrar, seller
-from tests.market.contracts.test_contracts import assert_problem, count_contracts
+from tests.market.contracts.factories import ensure_office, registrar, seller
+from tests.market.contracts.test_contracts import count_contracts
 from tests.support.actors import Actor, Actors
+from tests.support.codes import credit_code
+from tests.support.problems import assert_problem
 
 
 def import_row(**overrides: Any) -> dict[str, str]:
@@ -75,13 +77,6 @@ async def post_import(stack: Stack, by: Actor, body: bytes, media: str = "text/c
     return await stack.client.post(
         f"/market/contracts/import{query}", content=body, headers={**by.headers, "Content-Type": media}
     )
-
-
-@pytest.fixture
-async def office(stack: Stack, actors: Actors) -> Actor:
-    reg = await registrar(actors)
-    await ensure_office(stack, reg)
-    return reg
 
 
 class TestImport:

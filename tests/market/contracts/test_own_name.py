@@ -8,17 +8,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import Stack
-from tests.market.contracts.factories import credit_code, ensure_office, payload, registrar, seller
-from tests.market.contracts.test_contracts import assert_problem, count_contracts
+from tests.market.contracts.factories import payload, seller
+from tests.market.contracts.test_contracts import count_contracts
 from tests.market.contracts.test_import import import_row, post_import, to_csv
 from tests.support.actors import Actor, Actors
-
-
-@pytest.fixture
-async def office(stack: Stack, actors: Actors) -> Actor:
-    reg = await registrar(actors)
-    await ensure_office(stack, reg)
-    return reg
+from tests.support.codes import credit_code
+from tests.support.problems import assert_problem
 
 
 @pytest.fixture

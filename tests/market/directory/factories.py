@@ -13,7 +13,8 @@ from services.market.outbox.models import OutboxEvent
 from shared.outbox.repository import OutboxRepository
 from tests.auth.helpers import whoami
 from tests.conftest import Stack
-from tests.support.actors import Actor, Actors, fake_credit_code
+from tests.support import codes
+from tests.support.actors import Actor, Actors
 
 __all__ = ["add_broker", "auth_organization", "document", "feed", "outbox_of", "stored", "unsynced_member"]
 
@@ -77,7 +78,7 @@ async def unsynced_member(
     email = f"unsynced-{secrets.token_hex(4)}@directory.test"
     password = f"pass-{secrets.token_hex(8)}"
     name = f"未同步的{kind}{secrets.token_hex(2)}"
-    credit_code = fake_credit_code(region_code)
+    credit_code = codes.credit_code(region_code)
     signup = await stack.client.post(
         "/auth/signup",
         json={

@@ -23,8 +23,9 @@ from tests.market.directory.factories import (
     stored,
     unsynced_member,
 )
-from tests.market.helpers import achievement_body, assert_problem, create_listing, demand_body, error_fields, transition
+from tests.market.helpers import achievement_body, create_listing, demand_body, transition
 from tests.support.actors import Actor, Actors
+from tests.support.problems import assert_problem, error_fields
 
 FEED_URL = "/market/directory/organizations"
 

@@ -15,11 +15,12 @@ import pytest
 from services.market.directory import service as directory
 from shared.clock import today_in_china
 from shared.security import BrokerCertificateExpired, Principal, acts_as_broker
-from tests.auth.helpers import assert_problem, login
+from tests.auth.helpers import login
 from tests.conftest import Stack
 from tests.market.directory.factories import add_broker, stored
 from tests.market.proposals.world import World, make_world
 from tests.support.actors import Actor, Actors
+from tests.support.problems import assert_problem
 
 EXPIRED = "urn:techmarket:problem:broker-certificate-expired"
 

@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,16 +25,11 @@ from shared.clock import CHINA_TZ, today_in_china, utcnow
 from tests.conftest import Stack
 from tests.market.helpers import create_listing, demand_body, transition
 from tests.market.notifications.test_inbox import inbox
-from tests.market.proposals.world import World, make_world, set_expires_at
+from tests.market.proposals.world import World, set_expires_at
 from tests.market.test_expiry import set_last_day
 from tests.support.actors import Actor, Actors
 
 Job = Callable[[AsyncSession], Awaitable[int]]
-
-
-@pytest.fixture
-async def world(stack: Stack, actors: Actors) -> World:
-    return await make_world(stack, actors)
 
 
 async def run(stack: Stack, job: Job) -> int:

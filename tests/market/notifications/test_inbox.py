@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 import httpx
-import pytest
 import sqlalchemy as sa
 
 from services.market.notifications.models import Notification
@@ -15,25 +14,13 @@ from services.market.proposals.schemas import DeclineIn
 from shared.pagination import encode_cursor
 from shared.security import Principal
 from tests.conftest import Stack
-from tests.market.contracts.factories import ensure_office, register, registrar, submit
-from tests.market.helpers import assert_problem, error_fields
+from tests.market.contracts.factories import register, registrar, submit
 from tests.market.proposals.test_deal_contracts import draft_of, filled
-from tests.market.proposals.world import World, make_world
+from tests.market.proposals.world import World
 from tests.support.actors import Actor, Actors
+from tests.support.problems import assert_problem, error_fields
 
 URL = "/market/notifications"
-
-
-@pytest.fixture
-async def world(stack: Stack, actors: Actors) -> World:
-    return await make_world(stack, actors)
-
-
-@pytest.fixture
-async def office(stack: Stack, actors: Actors) -> Actor:
-    reg = await registrar(actors, region_code="510100")
-    await ensure_office(stack, reg)
-    return reg
 
 
 async def inbox(client: httpx.AsyncClient, actor: Actor, **params: Any) -> list[dict[str, Any]]:

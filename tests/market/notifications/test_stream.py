@@ -27,20 +27,15 @@ from services.market.notifications import service as notifications_service
 from services.market.notifications import stream as stream_module
 from shared.broadcast import InProcessBroadcaster, PostgresBroadcaster
 from tests.conftest import Stack
-from tests.market.helpers import assert_problem
-from tests.market.proposals.world import World, make_world
-from tests.support.actors import Actor, Actors
+from tests.market.proposals.world import World
+from tests.support.actors import Actor
+from tests.support.problems import assert_problem
 
 URL = "/market/notifications/stream"
 # Pushed within a second of the commit (issue 14).
 PUSH_TIMEOUT = 1.0
 # Generous bound for things that must merely happen (start-up, a stream closing).
 SETTLE_TIMEOUT = 10.0
-
-
-@pytest.fixture
-async def world(stack: Stack, actors: Actors) -> World:
-    return await make_world(stack, actors)
 
 
 def _free_port() -> int:

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from tests.conftest import Stack
-from tests.market.helpers import assert_problem
-from tests.market.proposals.world import World, make_world
-from tests.support.actors import Actor, Actors
+from tests.market.proposals.world import World
+from tests.support.actors import Actor
+from tests.support.problems import assert_problem
 
 # action → party → expected status, on an open broker proposal (contract-draft: on an agreed one).
 BROKER_MATRIX: dict[str, dict[str, int]] = {
@@ -92,11 +89,6 @@ STATUS_AFTER = {
     ("interest", "decline", "seller"): "declined",
     ("interest", "withdraw", "buyer"): "withdrawn",
 }
-
-
-@pytest.fixture
-async def world(stack: Stack, actors: Actors) -> World:
-    return await make_world(stack, actors)
 
 
 def _cast(world: World) -> dict[str, Actor]:

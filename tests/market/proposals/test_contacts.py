@@ -6,21 +6,12 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pytest
-
 from shared.clock import utcnow
-from tests.conftest import Stack
-from tests.market.helpers import assert_problem, error_fields
-from tests.market.proposals.world import BUYER_CONTACT, SELLER_CONTACT, World, make_world, set_expires_at
-from tests.support.actors import Actors
+from tests.market.proposals.world import BUYER_CONTACT, SELLER_CONTACT, World, set_expires_at
+from tests.support.problems import assert_problem, error_fields
 
 HIDDEN = {"seller": None, "buyer": None}
 OPEN = ("proposed", "seller_accepted", "buyer_accepted")
-
-
-@pytest.fixture
-async def world(stack: Stack, actors: Actors) -> World:
-    return await make_world(stack, actors)
 
 
 def _expected(state: str, party: str, seller: dict[str, Any], buyer: dict[str, Any]) -> dict[str, Any] | None:

@@ -12,25 +12,15 @@ import sqlalchemy as sa
 from services.market.contracts.models import contracts_table
 from shared.clock import today_in_china
 from tests.conftest import Stack
-from tests.market.contracts.factories import credit_code, ensure_office, register, registrar
-from tests.market.helpers import assert_problem, error_fields, transition
-from tests.market.proposals.world import World, make_world
-from tests.support.actors import Actor, Actors
+from tests.market.contracts.factories import register
+from tests.market.helpers import transition
+from tests.market.proposals.world import World
+from tests.support.actors import Actor
+from tests.support.codes import credit_code
+from tests.support.problems import assert_problem, error_fields
 
 CONTRACT_FEN = 1_234_567_89
 TECHNOLOGY_FEN = 1_000_000_01
-
-
-@pytest.fixture
-async def world(stack: Stack, actors: Actors) -> World:
-    return await make_world(stack, actors)
-
-
-@pytest.fixture
-async def office(stack: Stack, actors: Actors) -> Actor:
-    reg = await registrar(actors, region_code="510100")
-    await ensure_office(stack, reg)
-    return reg
 
 
 async def draft_of(world: World, actor: Actor, proposal_id: str) -> dict[str, Any]:

@@ -13,15 +13,10 @@ from sqlalchemy import update
 from services.market.listings.models import Achievement
 from services.market.worker import maintenance_jobs, run_maintenance
 from shared.clock import today_in_china, utcnow
-from tests.conftest import Stack
-from tests.market.helpers import assert_problem, create_listing, demand_body, error_fields, transition
-from tests.market.proposals.world import World, count_proposals, make_world, set_expires_at
+from tests.market.helpers import create_listing, demand_body, transition
+from tests.market.proposals.world import World, count_proposals, set_expires_at
 from tests.support.actors import Actors
-
-
-@pytest.fixture
-async def world(stack: Stack, actors: Actors) -> World:
-    return await make_world(stack, actors)
+from tests.support.problems import assert_problem, error_fields
 
 
 class TestCreate:

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import Stack
-from tests.market.helpers import assert_problem, error_fields
 from tests.support.actors import Actor, Actors
+from tests.support.problems import assert_problem, error_fields
 
 URL = "/market/saved-searches"
 

@@ -30,9 +30,10 @@ from services.market.stats import fold as stats_fold
 from shared.clock import today_in_china
 from shared.reference.regions import city_code, province_code
 from tests.conftest import Databases, Stack, stack_settings
-from tests.market.contracts.factories import credit_code, payload
+from tests.market.contracts.factories import payload
 from tests.market.contracts.test_import import import_row, to_csv
 from tests.support.actors import Actor, Actors
+from tests.support.codes import credit_code
 
 TODAY = today_in_china()
 KINDS = [

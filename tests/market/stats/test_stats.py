@@ -13,9 +13,9 @@ from services.market.stats.targets.service import SEED_CONTRACT_AMOUNT_ID
 from shared.clock import today_in_china
 from tests.conftest import Stack
 from tests.market.contracts.factories import ensure_office, register, registrar, submit
-from tests.market.contracts.test_contracts import assert_problem
 from tests.market.contracts.test_import import import_row, post_import, to_csv
 from tests.support.actors import Actor, Actors
+from tests.support.problems import assert_problem
 
 HISTORY = [
     # registered_on, seller region, buyer region, kind/subkind, field, contract fen, technology fen

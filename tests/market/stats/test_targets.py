@@ -19,8 +19,9 @@ from shared.clock import today_in_china
 from tests.conftest import Stack
 from tests.market.contracts.factories import ensure_office, register, registrar, submit
 from tests.market.contracts.test_import import import_row, post_import, to_csv
-from tests.market.helpers import assert_problem, error_fields, migrate_market
+from tests.market.helpers import migrate_market
 from tests.support.actors import Actor, Actors
+from tests.support.problems import assert_problem, error_fields
 
 URL = "/market/stats/targets"
 PROGRESS_KEYS = [

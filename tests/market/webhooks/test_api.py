@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from tests.market.helpers import assert_problem, error_fields
 from tests.market.webhooks.conftest import URL, Hooks
+from tests.support.problems import assert_problem, error_fields
 
 
 def secrets_in(response: httpx.Response) -> bool:
