@@ -24,15 +24,15 @@ NOT_DOMAINS = {"migrations", "data", "static", "__pycache__"}
 EXTRA: dict[str, set[str]] = {
     "auth/organizations": {"publish"},  # version bump, audit and feed event of a change
     "auth/outbox": {"relay"},  # the auth relay
-    "market/contracts": {"cli", "importing", "reference"},  # contracts CLI; bulk import; code tables
-    "market/directory": {"feed", "rebuild", "stats_router"},  # auth's feed; rebuild from auth; /stats/institutions
-    # Patent codes; import parsing (importer, or importing as contracts name the job); natural key; kinds; tables.
-    "market/listings": {"codes", "importer", "importing", "keys", "kinds", "reference"},
+    "market/contracts": {"cli", "importing"},  # contracts CLI; bulk import
+    "market/directory": {"stats_router"},  # /stats/institutions
+    "market/directory_feed": {"rebuild"},  # rebuild from auth's API
+    "market/listings": {"codes", "importing", "keys", "kinds"},  # patent codes; import parsing; natural key; kinds
     "market/matching": {"client", "scoring"},  # search's similar/percolate; reasons and score
     "market/notifications": {"stream"},  # Server-Sent Events
     "market/proposals": {"draft"},  # the prefilled contract of a deal
-    "market/reference": {"tables"},  # the shared reference tables
-    "market/saved_searches": {"alerts"},  # match alerts and digests
+    # Code lists with labels; contract rules by version; the table registry; the declared tables.
+    "market/reference": {"codes", "contract_rules", "registry", "tables"},
     "market/stats": {"cube", "export", "fold"},  # rollup shape; CSV/XLSX; folding deltas into the rollup
     "market/webhooks": {"delivery", "signing", "ssrf"},  # delivery round; signatures; URL guard
     "search/embeddings": {"embedders", "job"},  # text to vectors; the embedding job
@@ -129,6 +129,17 @@ def test_a_domain_package_holds_only_the_common_modules_and_its_listed_extras(pa
 def test_a_service_top_level_holds_only_its_wiring(service: Path) -> None:
     stray = _modules(service) - TOP_LEVEL.get(service.name, set())
     assert not stray, f"services/{service.name}: {sorted(stray)} belong in a domain package (or in TOP_LEVEL here)"
+
+
+def test_every_listed_extra_exists() -> None:
+    """A module moved or removed leaves no allowance behind."""
+    gone = sorted(
+        f"{domain}/{module}.py"
+        for domain, modules in EXTRA.items()
+        for module in modules
+        if not (SERVICES / domain / f"{module}.py").is_file()
+    )
+    assert not gone, f"listed in EXTRA but not in the tree: {gone}"
 
 
 def test_every_listed_extra_is_documented() -> None:
