@@ -378,7 +378,7 @@ class TestRulesInTheSchema:
             assert _string_branch(props["region_code"])["pattern"] == r"^\d{6}$", model
             assert "Check character" in props["credit_code"]["description"], model
         market = documents["market"]["components"]["schemas"]
-        party = market["PartyIn"]["properties"]
+        party = market["PartyCreate"]["properties"]
         assert _string_branch(party["credit_code"])["pattern"] == credit
         assert party["region_code"]["pattern"] == r"^(\d{6}|[A-Z]{2})$"
         for model in ("OfficeCreate", "OfficeUpdate"):

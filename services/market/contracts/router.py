@@ -14,15 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.market.concurrency import IfMatchHeader, etag_for
 from services.market.contracts import importing, service
 from services.market.contracts.schemas import (
-    AmendIn,
+    AmendRequest,
     ContractCreate,
     ContractEventPublic,
     ContractImportReport,
     ContractPublic,
     ContractUpdate,
-    RegisterIn,
-    RejectIn,
-    RevokeIn,
+    RegisterRequest,
+    RejectRequest,
+    RevokeRequest,
 )
 from services.market.idempotency import IdempotencyDep, StoredResponse
 from shared import uploads
@@ -234,7 +234,7 @@ def _registrar_action(
 
 _registrar_action(
     "register",
-    RegisterIn,
+    RegisterRequest,
     service.register_contract,
     summary="Register a contract (registrar)",
     description=(
@@ -245,14 +245,14 @@ _registrar_action(
 )
 _registrar_action(
     "reject",
-    RejectIn,
+    RejectRequest,
     service.reject_contract,
     summary="Reject a contract (未予登记)",
     description="A registrar of the contract's office refuses it with a reason; the submitter may correct and resubmit.",
 )
 _registrar_action(
     "amend",
-    AmendIn,
+    AmendRequest,
     service.amend_contract,
     summary="Record a supplementary agreement (补充协议)",
     description="A registrar records new amounts effective on a day; the statistics get the signed difference "
@@ -260,7 +260,7 @@ _registrar_action(
 )
 _registrar_action(
     "revoke",
-    RevokeIn,
+    RevokeRequest,
     service.revoke_contract,
     summary="Revoke a registration",
     description="A registrar revokes a registered contract with a reason; from the effective day the statistics "

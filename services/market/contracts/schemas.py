@@ -18,8 +18,8 @@ from shared.reference.codes import (
 from shared.text import LongText, ShortText
 
 __all__ = [
-    "AmendIn",
-    "AttachmentIn",
+    "AmendRequest",
+    "AttachmentCreate",
     "ContractCreate",
     "ContractEventPublic",
     "ContractImportReport",
@@ -27,11 +27,11 @@ __all__ = [
     "ContractUpdate",
     "FollowUp",
     "ImportRowReport",
-    "PartyIn",
+    "PartyCreate",
     "PartyPublic",
-    "RegisterIn",
-    "RejectIn",
-    "RevokeIn",
+    "RegisterRequest",
+    "RejectRequest",
+    "RevokeRequest",
     "Verification",
 ]
 
@@ -51,7 +51,7 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class PartyIn(_Request):
+class PartyCreate(_Request):
     """A contract party as written in the contract (stored as submitted, never linked to a profile)."""
 
     name: ShortText = Field(min_length=1, max_length=200, description="Name as in the contract.")
@@ -90,7 +90,7 @@ class PartyIn(_Request):
     )
 
 
-class AttachmentIn(_Request):
+class AttachmentCreate(_Request):
     """Metadata of a document attached to the contract (the file itself is stored elsewhere)."""
 
     name: ShortText = Field(min_length=1, max_length=200)
@@ -114,14 +114,14 @@ class _ContractFields(_Request):
         default=None, description="The listed achievement this contract transfers."
     )
     demand_id: uuid.UUID | None = Field(default=None, description="The demand this contract answers.")
-    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=20)
+    attachments: list[AttachmentCreate] = Field(default_factory=list, max_length=20)
 
 
 class ContractCreate(_ContractFields):
     """A contract submitted for registration by a member of the seller or by the broker of the deal."""
 
-    seller: PartyIn
-    buyer: PartyIn
+    seller: PartyCreate
+    buyer: PartyCreate
     submitted_as: Literal["seller", "broker"] = Field(
         default="seller",
         description="seller: the caller's organization is the seller, so seller.credit_code must be its own "
@@ -147,8 +147,8 @@ class ContractCreate(_ContractFields):
 class ContractUpdate(_Request):
     """Corrections while submitted or after a rejection (If-Match required); only the fields given change."""
 
-    seller: PartyIn | None = None
-    buyer: PartyIn | None = None
+    seller: PartyCreate | None = None
+    buyer: PartyCreate | None = None
     kind: ShortText | None = Field(default=None, max_length=60)
     subkind: ShortText | None = Field(default=None, max_length=60)
     technical_field: ShortText | None = Field(default=None, max_length=60)
@@ -161,10 +161,10 @@ class ContractUpdate(_Request):
     technology_amount_fen: Money | None = None
     achievement_id: uuid.UUID | None = None
     demand_id: uuid.UUID | None = None
-    attachments: list[AttachmentIn] | None = Field(default=None, max_length=20)
+    attachments: list[AttachmentCreate] | None = Field(default=None, max_length=20)
 
 
-class RegisterIn(_Request):
+class RegisterRequest(_Request):
     """The registrar's confirmation."""
 
     technology_amount_fen: Money | None = Field(
@@ -173,13 +173,13 @@ class RegisterIn(_Request):
     )
 
 
-class RejectIn(_Request):
+class RejectRequest(_Request):
     """未予登记, with the reason given to the submitter."""
 
     reason: Reason
 
 
-class AmendIn(_Request):
+class AmendRequest(_Request):
     """A supplementary agreement (补充协议): the new amounts and the day they take effect."""
 
     effective_on: IsoDate = Field(description="Day the amendment takes effect: its statistics are dated then.")
@@ -188,7 +188,7 @@ class AmendIn(_Request):
     reason: Reason | None = None
 
 
-class RevokeIn(_Request):
+class RevokeRequest(_Request):
     """Revocation of a registration."""
 
     effective_on: IsoDate | None = Field(default=None, description="Day it takes effect; default today (Beijing).")

@@ -34,17 +34,17 @@ from services.market.concurrency import require_if_match
 from services.market.contracts.models import AUDIT_ENTITY_KIND, delta_row
 from services.market.contracts.repository import ContractRepository, Registration, Visibility, registration_no
 from services.market.contracts.schemas import (
-    AmendIn,
+    AmendRequest,
     ContractCreate,
     ContractEventPublic,
     ContractPublic,
     ContractUpdate,
     FollowUp,
-    PartyIn,
+    PartyCreate,
     PartyPublic,
-    RegisterIn,
-    RejectIn,
-    RevokeIn,
+    RegisterRequest,
+    RejectRequest,
+    RevokeRequest,
     Verification,
 )
 from services.market.directory import service as directory
@@ -138,7 +138,7 @@ class _Errors:
 
 @dataclass(frozen=True, slots=True)
 class PartyData:
-    """A party read from an import row: the fields of PartyIn without pydantic's per-row cost."""
+    """A party read from an import row: the fields of PartyCreate without pydantic's per-row cost."""
 
     name: str
     credit_code: str | None
@@ -149,7 +149,7 @@ class PartyData:
 
 
 def _party(
-    party: PartyIn | PartyData, prefix: str, rules_version: str, errors: _Errors, *, seller: bool
+    party: PartyCreate | PartyData, prefix: str, rules_version: str, errors: _Errors, *, seller: bool
 ) -> dict[str, Any]:
     name = normalize_text(party.name)
     region = _code(party.region_code)
@@ -856,9 +856,9 @@ def _corrected_fields(row: Row, changes: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _stored_party(row: Row, prefix: str) -> PartyIn:
+def _stored_party(row: Row, prefix: str) -> PartyCreate:
     """A party as stored, in the shape a correction sends it."""
-    return PartyIn(**_stored_party_fields(row, prefix), unverified=row[f"{prefix}_verification"] == "unverified")
+    return PartyCreate(**_stored_party_fields(row, prefix), unverified=row[f"{prefix}_verification"] == "unverified")
 
 
 async def _verify_correction(
@@ -993,7 +993,7 @@ async def _record_delta(session: AsyncSession, principal: Principal, row: Row, d
 
 
 async def register_contract(
-    *, session: AsyncSession, principal: Principal, contract_id: uuid.UUID, data: RegisterIn
+    *, session: AsyncSession, principal: Principal, contract_id: uuid.UUID, data: RegisterRequest
 ) -> ContractPublic:
     """Register a submitted contract: confirm the technology amount, number it, count it."""
     if offices_service.is_registrar(principal) and principal.org_id is not None:
@@ -1025,7 +1025,7 @@ async def _registered(session: AsyncSession, row: Row) -> ContractPublic:
 
 
 async def _refuse_registration(
-    session: AsyncSession, principal: Principal, contract_id: uuid.UUID, data: RegisterIn
+    session: AsyncSession, principal: Principal, contract_id: uuid.UUID, data: RegisterRequest
 ) -> NoReturn:
     """Nothing was registrable: name the reason (404, 403, 422 or 409)."""
     row, _ = await _office_contract(session, principal, contract_id)
@@ -1042,7 +1042,7 @@ async def _refuse_registration(
 
 
 async def reject_contract(
-    *, session: AsyncSession, principal: Principal, contract_id: uuid.UUID, data: RejectIn
+    *, session: AsyncSession, principal: Principal, contract_id: uuid.UUID, data: RejectRequest
 ) -> ContractPublic:
     """未予登记: refuse a submitted contract with a reason."""
     row, _ = await _office_contract(session, principal, contract_id)
@@ -1076,7 +1076,7 @@ async def _current(session: AsyncSession, contract_id: uuid.UUID) -> tuple[int, 
 
 
 async def amend_contract(
-    *, session: AsyncSession, principal: Principal, contract_id: uuid.UUID, data: AmendIn
+    *, session: AsyncSession, principal: Principal, contract_id: uuid.UUID, data: AmendRequest
 ) -> ContractPublic:
     """Record a supplementary agreement: a signed delta of the amounts, dated when it takes effect."""
     row, _ = await _office_contract(session, principal, contract_id)
@@ -1107,7 +1107,7 @@ async def amend_contract(
 
 
 async def revoke_contract(
-    *, session: AsyncSession, principal: Principal, contract_id: uuid.UUID, data: RevokeIn
+    *, session: AsyncSession, principal: Principal, contract_id: uuid.UUID, data: RevokeRequest
 ) -> ContractPublic:
     """Revoke a registration: subtract the contract and its current amounts from the day it takes effect."""
     row, _ = await _office_contract(session, principal, contract_id)

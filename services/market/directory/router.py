@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter
 
 from services.market.directory import service as directory
-from services.market.directory.schemas import PublicOrganization
+from services.market.directory.schemas import OrganizationCardPublic
 from shared.db import ReadSessionDep
 from shared.errors import NotFound, problem_responses
 
@@ -24,13 +24,13 @@ router = APIRouter(prefix="/directory", tags=["organization directory"])
         "never its members or contacts. 404 for an organization the market does not know, and for one that is "
         "pending, rejected or suspended."
     ),
-    response_model=PublicOrganization,
+    response_model=OrganizationCardPublic,
     responses=problem_responses(404, 422),
 )
-async def get_directory_organization(organization_id: uuid.UUID, session: ReadSessionDep) -> PublicOrganization:
+async def get_directory_organization(organization_id: uuid.UUID, session: ReadSessionDep) -> OrganizationCardPublic:
     card = await directory.get(session, organization_id)
     if card is None or not card.verified:
         raise NotFound("No verified organization with this id.")
-    return PublicOrganization(
+    return OrganizationCardPublic(
         id=card.id, name=card.name, kind=card.kind, region_code=card.region_code, verified=card.verified
     )

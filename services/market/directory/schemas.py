@@ -21,8 +21,8 @@ __all__ = [
     "DirectoryReport",
     "InstitutionStats",
     "OrganizationCard",
+    "OrganizationCardPublic",
     "OrganizationFields",
-    "PublicOrganization",
     "SubCenterCount",
     "SubCenterRef",
     "YearCount",
@@ -172,7 +172,7 @@ class DirectoryReport(BaseModel):
     )
 
 
-class PublicOrganization(BaseModel):
+class OrganizationCardPublic(BaseModel):
     """The public card of a verified organization: who it is, never its members or contacts."""
 
     id: uuid.UUID

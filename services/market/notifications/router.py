@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Request
 
 from services.market.notifications import service
-from services.market.notifications.schemas import NotificationPublic, ReadAllOut, UnreadCount
+from services.market.notifications.schemas import NotificationPublic, ReadAllPublic, UnreadCount
 from services.market.notifications.stream import (
     EVENT_STREAM,
     EventStreamResponse,
@@ -62,12 +62,12 @@ async def count_unread_notifications(session: SessionDep, principal: CurrentPrin
 
 @router.post(
     "/read-all",
-    response_model=ReadAllOut,
+    response_model=ReadAllPublic,
     name="read_all_notifications",
     summary="Mark every notification of the caller read",
     responses=problem_responses(401),
 )
-async def read_all_notifications(session: SessionDep, principal: CurrentPrincipal) -> ReadAllOut:
+async def read_all_notifications(session: SessionDep, principal: CurrentPrincipal) -> ReadAllPublic:
     return await service.mark_all_read(session, principal=principal)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-__all__ = ["NotificationPublic", "ReadAllOut", "UnreadCount"]
+__all__ = ["NotificationPublic", "ReadAllPublic", "UnreadCount"]
 
 
 class NotificationPublic(BaseModel):
@@ -40,7 +40,7 @@ class UnreadCount(BaseModel):
     unread: int = Field(description="Number of unread notifications of the caller.")
 
 
-class ReadAllOut(BaseModel):
+class ReadAllPublic(BaseModel):
     """The result of marking everything read."""
 
     read: int = Field(description="How many notifications this call marked read.")

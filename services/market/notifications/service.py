@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.market.notifications.models import Notification
 from services.market.notifications.repository import NotificationRepository, Reader
-from services.market.notifications.schemas import NotificationPublic, ReadAllOut, UnreadCount
+from services.market.notifications.schemas import NotificationPublic, ReadAllPublic, UnreadCount
 from services.market.webhooks import service as webhooks_service
 from shared.broadcast import Broadcaster, broadcaster_of
 from shared.clock import utcnow
@@ -217,8 +217,8 @@ async def mark_read(session: AsyncSession, *, principal: Principal, notification
     return _public(row, read_at)
 
 
-async def mark_all_read(session: AsyncSession, *, principal: Principal) -> ReadAllOut:
-    return ReadAllOut(read=await NotificationRepository(session).mark_all_read(_reader(principal), utcnow()))
+async def mark_all_read(session: AsyncSession, *, principal: Principal) -> ReadAllPublic:
+    return ReadAllPublic(read=await NotificationRepository(session).mark_all_read(_reader(principal), utcnow()))
 
 
 async def unread_count(session: AsyncSession, *, principal: Principal) -> UnreadCount:

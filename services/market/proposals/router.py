@@ -17,7 +17,7 @@ from services.market.proposals import service
 from services.market.proposals.models import Proposal
 from services.market.proposals.schemas import (
     ContractDraft,
-    DeclineIn,
+    DeclineRequest,
     InterestCreate,
     ProposalCreate,
     ProposalPublic,
@@ -209,7 +209,7 @@ async def decline_proposal(
     session: SessionDep,
     principal: CurrentPrincipal,
     response: Response,
-    payload: Annotated[DeclineIn, Body()],
+    payload: Annotated[DeclineRequest, Body()],
     if_match: IfMatchHeader = None,
 ) -> ProposalPublic:
     row = await service.decline(

@@ -20,7 +20,7 @@ from shared.text import LongText
 __all__ = [
     "ContractDraft",
     "ContractDraftBody",
-    "DeclineIn",
+    "DeclineRequest",
     "InterestCreate",
     "PartyDraft",
     "ProposalContacts",
@@ -68,7 +68,7 @@ class InterestCreate(_Strict):
     price: Money | None = Field(default=None, description="An offered price in fen.")
 
 
-class DeclineIn(_Strict):
+class DeclineRequest(_Strict):
     """Why a side declines."""
 
     reason: Reason = Field(description="Shown to the other parties (≤2000 characters).")
@@ -114,7 +114,7 @@ class ProposalPublic(BaseModel):
 
 
 class PartyDraft(BaseModel):
-    """A contract party prefilled from the organization directory (PartyIn of POST /market/contracts)."""
+    """A contract party prefilled from the organization directory (PartyCreate of POST /market/contracts)."""
 
     name: str | None
     credit_code: str | None

@@ -41,7 +41,7 @@ from services.market.proposals.models import OPEN_STATUSES, Proposal
 from services.market.proposals.repository import ProposalRepository
 from services.market.proposals.schemas import (
     ContractDraft,
-    DeclineIn,
+    DeclineRequest,
     InterestCreate,
     ProposalContacts,
     ProposalCreate,
@@ -695,7 +695,12 @@ async def accept(
 
 
 async def decline(
-    session: AsyncSession, *, principal: Principal, proposal_id: uuid.UUID, if_match: str | None, payload: DeclineIn
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    proposal_id: uuid.UUID,
+    if_match: str | None,
+    payload: DeclineRequest,
 ) -> Proposal:
     """A side refuses (with a reason shown to the others); final."""
     row = await _load_for_transition(session, principal=principal, proposal_id=proposal_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Path, Response
 
 from services.market.reference import service as reference_service
-from services.market.reference.schemas import ReferenceTableOut, ReferenceTables, ReferenceTableSummary
+from services.market.reference.schemas import ReferenceTablePublic, ReferenceTables, ReferenceTableSummary
 from shared.errors import NotFound, problem_responses
 
 __all__ = ["router"]
@@ -43,7 +43,7 @@ async def list_reference_tables(response: Response) -> ReferenceTables:
 async def get_reference_table(
     response: Response,
     name: str = Path(description="Table name, e.g. technical_fields, regions, ip_types, transfer_modes."),
-) -> ReferenceTableOut:
+) -> ReferenceTablePublic:
     table = reference_service.get_table(name)
     if table is None:
         raise NotFound(
@@ -51,4 +51,6 @@ async def get_reference_table(
             errors=[{"field": "name", "in": "path", "message": "unknown reference table", "type": "not_found"}],
         )
     response.headers["Cache-Control"] = CACHE_CONTROL
-    return ReferenceTableOut(name=table.name, description=table.description, version=table.version, rows=table.rows())
+    return ReferenceTablePublic(
+        name=table.name, description=table.description, version=table.version, rows=table.rows()
+    )

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-__all__ = ["ReferenceTableOut", "ReferenceTableSummary", "ReferenceTables"]
+__all__ = ["ReferenceTablePublic", "ReferenceTableSummary", "ReferenceTables"]
 
 
 class ReferenceTableSummary(BaseModel):
@@ -24,7 +24,7 @@ class ReferenceTables(BaseModel):
     items: list[ReferenceTableSummary]
 
 
-class ReferenceTableOut(BaseModel):
+class ReferenceTablePublic(BaseModel):
     """One reference table: rows with at least `code` and `label_zh`."""
 
     name: str

@@ -19,8 +19,8 @@ from services.market.stats.schemas import (
     Amounts,
     BreakdownPublic,
     CumulativePublic,
+    HeadlineStatsPublic,
     MonthPoint,
-    PublicStats,
     Target,
     YearTotal,
     amounts,
@@ -265,10 +265,10 @@ async def cumulative_stats(
     description="Unauthenticated: the cumulative contract turnover since the headline target's start, the "
     "progress toward it (`target`, the seeded contract-amount target for Sichuan), the progress toward every target "
     "(`targets`, /market/stats/targets), and the yearly totals of every registered contract.",
-    response_model=PublicStats,
+    response_model=HeadlineStatsPublic,
     responses=problem_responses(422),
 )
-async def public_stats(request: Request, session: SnapshotSessionDep) -> PublicStats:
+async def public_stats(request: Request, session: SnapshotSessionDep) -> HeadlineStatsPublic:
     settings = _settings(request)
     today = today_in_china()
     legacy = await _legacy(session, settings)
@@ -276,7 +276,7 @@ async def public_stats(request: Request, session: SnapshotSessionDep) -> PublicS
     headline = await service.breakdown(session=session, date_from=legacy.since, date_to=today, group_by=[], filters=[])
     yearly = await service.breakdown(session=session, date_from=None, date_to=today, group_by=["year"], filters=[])
     total = headline.total
-    return PublicStats(
+    return HeadlineStatsPublic(
         since=legacy.since,
         until=today,
         cumulative=Amounts.of(total.count, total.contract_amount_fen, total.technology_amount_fen),

@@ -15,8 +15,8 @@ __all__ = [
     "BreakdownPublic",
     "BreakdownRowPublic",
     "CumulativePublic",
+    "HeadlineStatsPublic",
     "MonthPoint",
-    "PublicStats",
     "Target",
     "YearTotal",
     "amounts",
@@ -116,7 +116,7 @@ class YearTotal(Amounts):
     year: int
 
 
-class PublicStats(BaseModel):
+class HeadlineStatsPublic(BaseModel):
     """The public headline: cumulative contract amount in the target window, progress and yearly totals."""
 
     since: dt.date

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from services.market.notifications.models import Notification
 from services.market.proposals import service as proposals_service
-from services.market.proposals.schemas import DeclineIn
+from services.market.proposals.schemas import DeclineRequest
 from shared.pagination import encode_cursor
 from shared.security import Principal
 from tests.conftest import Stack
@@ -158,7 +158,7 @@ class TestRecording:
                 principal=principal,
                 proposal_id=uuid.UUID(proposal["id"]),
                 if_match=proposal_etag,
-                payload=DeclineIn(reason="预算不足"),
+                payload=DeclineRequest(reason="预算不足"),
             )
             # Written in the event's transaction: visible inside it ...
             inside = (await session.execute(sa.select(sa.func.count()).select_from(Notification))).scalar_one()
