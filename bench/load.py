@@ -295,7 +295,7 @@ async def bulk_listings(
                 row.status, row.version, row.published_at, row.updated_at = "published", 2, now, now
                 session.add(row)
                 await audit_service.record(
-                    session,
+                    session=session,
                     entity_kind=kind.name,
                     entity_id=row.id,
                     action="published",

@@ -66,7 +66,7 @@ async def create_thing(
     async def run() -> StoredResponse:
         thing_id = new_id()
         await audit_service.record(
-            session,
+            session=session,
             entity_kind="thing",
             entity_id=thing_id,
             action="created",
@@ -84,7 +84,9 @@ async def create_thing(
 async def thing_history(
     thing_id: uuid.UUID, session: SessionDep, limit: int = 50, cursor: str | None = None
 ) -> Page[AuditEventPublic]:
-    return await audit_service.history(session, entity_kind="thing", entity_id=thing_id, limit=limit, cursor=cursor)
+    return await audit_service.history(
+        session=session, entity_kind="thing", entity_id=thing_id, limit=limit, cursor=cursor
+    )
 
 
 @pytest.fixture
@@ -207,7 +209,7 @@ class TestAuditHistory:
         async with app.state.sessionmaker() as session:
             for step in ("second", "third"):
                 await audit_service.record(
-                    session,
+                    session=session,
                     entity_kind="thing",
                     entity_id=thing_id,
                     action=step,

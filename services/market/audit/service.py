@@ -24,8 +24,8 @@ T = TypeVar("T")
 
 
 async def record(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     entity_kind: str,
     entity_id: uuid.UUID,
     action: str,
@@ -56,11 +56,11 @@ async def record(
 
 
 async def history(
-    session: AsyncSession, *, entity_kind: str, entity_id: uuid.UUID, limit: int = 50, cursor: str | None = None
+    *, session: AsyncSession, entity_kind: str, entity_id: uuid.UUID, limit: int = 50, cursor: str | None = None
 ) -> Page[AuditEventPublic]:
     """One page of an entity's history, oldest first."""
     return await history_as(
-        session,
+        session=session,
         entity_kind=entity_kind,
         entity_id=entity_id,
         limit=limit,
@@ -70,8 +70,8 @@ async def history(
 
 
 async def history_as(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     entity_kind: str,
     entity_id: uuid.UUID,
     limit: int,

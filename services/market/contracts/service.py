@@ -340,7 +340,7 @@ async def _audit(
     statement on PostgreSQL.
     """
     await audit_service.record(
-        session,
+        session=session,
         entity_kind=AUDIT_ENTITY_KIND,
         entity_id=contract_id,
         action=action,
@@ -529,7 +529,12 @@ async def contract_events(
     """One page of the history of a contract the caller may see, oldest first, after the event ``after_id``."""
     await _visible(session, principal, contract_id)
     return await audit_service.history_as(
-        session, entity_kind=AUDIT_ENTITY_KIND, entity_id=contract_id, limit=limit, after=after_id, view=_event_public
+        session=session,
+        entity_kind=AUDIT_ENTITY_KIND,
+        entity_id=contract_id,
+        limit=limit,
+        after=after_id,
+        view=_event_public,
     )
 
 

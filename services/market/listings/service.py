@@ -198,7 +198,7 @@ async def _record_change(
     """
     searchable = row.status in kind.public_states and not (owner is not None and owner.listings_hidden)
     audit_event = await audit_service.record(
-        session,
+        session=session,
         entity_kind=kind.name,
         entity_id=row.id,
         action=action,
@@ -692,7 +692,9 @@ async def listing_history(
     row = await get_listing(session=session, kind=kind, principal=principal, listing_id=listing_id)
     if not _sees_private(principal, row):
         raise Forbidden(f"Only the owner organization and platform admins can read the history of a {kind.name}.")
-    return await audit_service.history(session, entity_kind=kind.name, entity_id=row.id, limit=limit, cursor=cursor)
+    return await audit_service.history(
+        session=session, entity_kind=kind.name, entity_id=row.id, limit=limit, cursor=cursor
+    )
 
 
 ImportInput = tuple[int, dict[str, Any] | None, list[dict[str, Any]]]

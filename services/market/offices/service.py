@@ -215,7 +215,7 @@ async def create_office(*, session: AsyncSession, principal: Principal, data: Of
     }
     await repo.insert(values)
     await audit_service.record(
-        session,
+        session=session,
         entity_kind="office",
         entity_id=data.id,
         action="created",
@@ -251,7 +251,7 @@ async def update_office(
     if changes:
         await repo.update(office_id, changes)
         await audit_service.record(
-            session,
+            session=session,
             entity_kind="office",
             entity_id=office_id,
             action="updated",
@@ -268,4 +268,6 @@ async def office_history(
 ) -> Page[AuditEventPublic]:
     """The audit trail of one office (hand registrations and edits), oldest first."""
     await get_office(session=session, office_id=office_id)
-    return await audit_service.history(session, entity_kind="office", entity_id=office_id, limit=limit, cursor=cursor)
+    return await audit_service.history(
+        session=session, entity_kind="office", entity_id=office_id, limit=limit, cursor=cursor
+    )

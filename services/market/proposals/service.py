@@ -252,7 +252,9 @@ async def proposal_history(
 ) -> Page[AuditEventPublic]:
     """Every transition of a proposal with actor and time, oldest first (parties and platform admins)."""
     row = await get_proposal(session, principal=principal, proposal_id=proposal_id)
-    return await audit_service.history(session, entity_kind=ENTITY_KIND, entity_id=row.id, limit=limit, cursor=cursor)
+    return await audit_service.history(
+        session=session, entity_kind=ENTITY_KIND, entity_id=row.id, limit=limit, cursor=cursor
+    )
 
 
 # -- creating --------------------------------------------------------------------------------------------------------
@@ -348,7 +350,7 @@ async def _insert(session: AsyncSession, row: Proposal, principal: Principal) ->
             raise _already_open(twin) from exc
         raise Conflict("The proposal conflicts with another one; retry.", slug="proposal-exists") from exc
     await audit_service.record(
-        session,
+        session=session,
         entity_kind=ENTITY_KIND,
         entity_id=row.id,
         action="created",
@@ -548,7 +550,7 @@ async def _change(
     row.updated_at = now or utcnow()
     await ProposalRepository(session).flush()
     await audit_service.record(
-        session,
+        session=session,
         entity_kind=ENTITY_KIND,
         entity_id=row.id,
         action=action,

@@ -206,7 +206,7 @@ async def _audit(
     session: AsyncSession, row: SavedSearch, action: str, principal: Principal, details: dict[str, Any] | None
 ) -> None:
     await audit_service.record(
-        session,
+        session=session,
         entity_kind="saved_search",
         entity_id=row.id,
         action=action,

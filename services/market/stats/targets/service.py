@@ -137,7 +137,7 @@ async def create_target(session: AsyncSession, *, principal: Principal, data: Ta
     )
     await TargetRepository.from_session(session).add(row)
     await audit_service.record(
-        session,
+        session=session,
         entity_kind=AUDIT_KIND,
         entity_id=row.id,
         action="create",
@@ -192,7 +192,7 @@ async def update_target(
     after = _details(row)
     changed = {k: {"from": before[k], "to": after[k]} for k in after if before[k] != after[k]}
     await audit_service.record(
-        session,
+        session=session,
         entity_kind=AUDIT_KIND,
         entity_id=row.id,
         action="update",
