@@ -267,6 +267,8 @@ ROWS: tuple[Row, ...] = (
             ("withdraw", "401 404 403 403 412 404 404 404 404 403", None),
         )
     ),
+    Row("GET", "/market/proposals/{proposal_id}/events", "401 404 200 200 200 404 404 404 404 200"),
+    # The deprecated alias of /events: the same handler.
     Row("GET", "/market/proposals/{proposal_id}/history", "401 404 200 200 200 404 404 404 404 200"),
     Row("GET", "/market/proposals/{proposal_id}/contract-draft", "401 404 200 200 200 404 404 404 404 403",
         "the seller side or the broker drafts the contract"),
@@ -334,6 +336,8 @@ ROWS: tuple[Row, ...] = (
         contains=("office_id", "GET /market/offices/{office_id}")),
     Row("POST", "/market/offices", "401 403 403 403 403 403 403 403 403 422", "422 = empty body, " + _PAST, json={}),
     Row("GET", "/market/offices/{office_id}", "401 200 200 200 200 200 200 200 200 200"),
+    Row("GET", "/market/offices/{office_id}/events", "401 403 403 403 403 403 403 403 403 200"),
+    # The deprecated alias of /events: the same handler.
     Row("GET", "/market/offices/{office_id}/history", "401 403 403 403 403 403 403 403 403 200"),
     Row("PATCH", "/market/offices/{office_id}", "401 403 403 403 403 403 403 403 403 200", "no change",
         json={"active": True}),

@@ -35,7 +35,7 @@ async def _pending_office(actors: Actors, region_code: str) -> Actor:
 
 
 async def _history(stack: Stack, admin: Actor, office_id: uuid.UUID | None) -> list[dict[str, Any]]:
-    response = await stack.client.get(f"{OFFICES}/{office_id}/history", headers=admin.headers)
+    response = await stack.client.get(f"{OFFICES}/{office_id}/events", headers=admin.headers)
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["items"]
     return items
@@ -129,9 +129,13 @@ class TestChangeOffice:
         assert_problem(await stack.client.patch(url, json={"name": "x"}, headers=admin.headers), 422, "office_id")
         assert (await stack.client.patch(url, json={"active": False}, headers=admin.headers)).status_code == 200
 
-    async def test_history_is_for_platform_admins(self, stack: Stack, actors: Actors) -> None:
+    async def test_events_are_for_platform_admins(self, stack: Stack, actors: Actors) -> None:
         reg = await actors.org_member(kind="registration_office", roles=("registrar", "member"), region_code="511500")
-        assert_problem(await stack.client.get(f"{OFFICES}/{reg.org_id}/history", headers=reg.headers), 403)
+        assert_problem(await stack.client.get(f"{OFFICES}/{reg.org_id}/events", headers=reg.headers), 403)
         admin = await actors.platform_admin()
-        unknown = await stack.client.get(f"{OFFICES}/{uuid.uuid4()}/history", headers=admin.headers)
+        unknown = await stack.client.get(f"{OFFICES}/{uuid.uuid4()}/events", headers=admin.headers)
         assert_problem(unknown, 404)
+        history = await stack.client.get(f"{OFFICES}/{reg.org_id}/history", headers=admin.headers)
+        events = await stack.client.get(f"{OFFICES}/{reg.org_id}/events", headers=admin.headers)
+        assert history.status_code == events.status_code == 200, history.text
+        assert history.json() == events.json()  # /history: the deprecated alias of /events

@@ -80,15 +80,33 @@ async def update_office(
     return _public(await service.update_office(session=session, principal=principal, office_id=office_id, data=data))
 
 
-@router.get(
-    "/{office_id}/history",
-    summary="Audit history of an office",
-    description="Hand registrations and edits by platform admins, with actor, from → to, time and request id "
-    "(changes that follow the directory are the organization's own history in auth). Platform admins.",
-    response_model=Page[AuditEventPublic],
-    responses=problem_responses(401, 403, 404, 422),
+_OFFICE_EVENTS = (
+    "Hand registrations and edits by platform admins, with actor, from → to, time and request id (changes that "
+    "follow the directory are the organization's own history in auth). Platform admins."
 )
-async def office_history(
+
+
+async def office_events(
     session: SessionDep, _: Admin, office_id: uuid.UUID, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[AuditEventPublic]:
     return await service.office_history(session=session, office_id=office_id, limit=limit, cursor=cursor)
+
+
+# GET /{id}/events, the audit trail's path in every domain; /history, its former path, is a deprecated alias.
+router.get(
+    "/{office_id}/events",
+    name="office_events",
+    summary="Audit events of an office",
+    description=_OFFICE_EVENTS,
+    response_model=Page[AuditEventPublic],
+    responses=problem_responses(401, 403, 404, 422),
+)(office_events)
+router.get(
+    "/{office_id}/history",
+    name="office_history",
+    summary="Audit history of an office (deprecated: use /events)",
+    description=f"Deprecated alias of GET /market/offices/{{office_id}}/events, same answer. {_OFFICE_EVENTS}",
+    response_model=Page[AuditEventPublic],
+    responses=problem_responses(401, 403, 404, 422),
+    deprecated=True,
+)(office_events)

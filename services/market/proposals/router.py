@@ -240,16 +240,13 @@ async def withdraw_proposal(
     return await _answer(session, principal, response, row)
 
 
-@router.get(
-    "/{proposal_id}/history",
-    response_model=Page[AuditEventPublic],
-    name="proposal_history",
-    summary="Every transition of a proposal",
-    description="Created, accepted (with the side), declined (with the reason), withdrawn, expired: actor, "
-    "organization, from → to, time and request id, oldest first. Parties and platform admins (404 otherwise).",
-    responses=problem_responses(401, 404, 422),
+_PROPOSAL_EVENTS = (
+    "Created, accepted (with the side), declined (with the reason), withdrawn, expired: actor, organization, from → "
+    "to, time and request id, oldest first. Parties and platform admins (404 otherwise)."
 )
-async def proposal_history(
+
+
+async def proposal_events(
     proposal_id: ProposalId,
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -259,6 +256,26 @@ async def proposal_history(
     return await service.proposal_history(
         session, principal=principal, proposal_id=proposal_id, limit=limit, cursor=cursor
     )
+
+
+# GET /{id}/events, the audit trail's path in every domain; /history, its former path, is a deprecated alias.
+router.get(
+    "/{proposal_id}/events",
+    response_model=Page[AuditEventPublic],
+    name="proposal_events",
+    summary="Every transition of a proposal",
+    description=_PROPOSAL_EVENTS,
+    responses=problem_responses(401, 404, 422),
+)(proposal_events)
+router.get(
+    "/{proposal_id}/history",
+    response_model=Page[AuditEventPublic],
+    name="proposal_history",
+    summary="Every transition of a proposal (deprecated: use /events)",
+    description=f"Deprecated alias of GET /market/proposals/{{proposal_id}}/events, same answer. {_PROPOSAL_EVENTS}",
+    responses=problem_responses(401, 404, 422),
+    deprecated=True,
+)(proposal_events)
 
 
 @router.get(

@@ -342,7 +342,7 @@ class TestHistoryAndLists:
         await world.ok(world.buyer, proposal["id"], "accept")
         await world.ok(world.seller, proposal["id"], "accept")
         response = await world.client.get(
-            f"/market/proposals/{proposal['id']}/history", params={"limit": 2}, headers=world.seller.headers
+            f"/market/proposals/{proposal['id']}/events", params={"limit": 2}, headers=world.seller.headers
         )
         page = response.json()
         assert [(e["action"], e["from_status"], e["to_status"]) for e in page["items"]] == [
@@ -350,7 +350,7 @@ class TestHistoryAndLists:
             ("accepted", "proposed", "buyer_accepted"),
         ]
         rest = await world.client.get(
-            f"/market/proposals/{proposal['id']}/history",
+            f"/market/proposals/{proposal['id']}/events",
             params={"limit": 2, "cursor": page["next_cursor"]},
             headers=world.seller.headers,
         )
@@ -368,9 +368,23 @@ class TestHistoryAndLists:
         ]
         assert all(e["occurred_at"] and e["entity_kind"] == "proposal" for e in events)
         bad = await world.client.get(
-            f"/market/proposals/{proposal['id']}/history", params={"cursor": "garbage"}, headers=world.seller.headers
+            f"/market/proposals/{proposal['id']}/events", params={"cursor": "garbage"}, headers=world.seller.headers
         )
         assert "cursor" in error_fields(assert_problem(bad, 422))
+
+    async def test_history_is_the_deprecated_alias_of_events(self, world: World) -> None:
+        proposal = await world.propose()
+        await world.ok(world.buyer, proposal["id"], "accept")
+        url = f"/market/proposals/{proposal['id']}"
+        events = await world.client.get(f"{url}/events", headers=world.seller.headers)
+        history = await world.client.get(f"{url}/history", headers=world.seller.headers)
+        assert events.status_code == history.status_code == 200
+        assert history.json() == events.json()
+        assert len(events.json()["items"]) == 2
+        assert_problem(await world.client.get(f"{url}/history"), 401)
+        paths = (await world.client.get("/market/openapi.json")).json()["paths"]
+        assert paths["/proposals/{proposal_id}/history"]["get"]["deprecated"] is True
+        assert "deprecated" not in paths["/proposals/{proposal_id}/events"]["get"]
 
     async def test_lists_by_role_and_status_paginated(self, world: World) -> None:
         demands = [world.demand, await world.another_demand(), await world.another_demand()]
