@@ -198,7 +198,9 @@ async def one_run(searches: int, patents: list[dict[str, Any]], seed: int, postg
             await publish(market, target, uuid.uuid4())
             committed = time.perf_counter()
             ran = await alerts.run_pending(
-                market.state.sessionmaker, search=market.state.search_client, settings=market.state.settings
+                sessionmaker=market.state.sessionmaker,
+                search=market.state.search_client,
+                settings=market.state.settings,
             )
             elapsed = time.perf_counter() - committed
             await market.state.relay.drain()  # the plain search baseline searches the published patent

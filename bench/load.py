@@ -283,7 +283,7 @@ async def bulk_listings(
     async def write(kind: ListingKind, org: Org, payloads: list[Any]) -> None:
         principal = token_principal(org.token)
         async with sessionmaker() as reader:
-            owner = await directory.get(reader, uuid.UUID(org.id))
+            owner = await directory.get(session=reader, org_id=uuid.UUID(org.id))
         if owner is None:
             raise RuntimeError(f"market's directory does not know {org.id}")
         # Nothing below touches the database until the commit's flush: SQLite's write lock (BEGIN IMMEDIATE) is held

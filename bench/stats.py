@@ -602,7 +602,7 @@ async def registrations(url: str, world: World, total: int, clients: int, log: C
         # The statistics fold runs meanwhile, as the market's background process does in production.
         stop = asyncio.Event()
         folder = asyncio.create_task(
-            fold_forever(app.state.sessionmaker, interval=FOLD_INTERVAL, batch=FOLD_BATCH, stop=stop)
+            fold_forever(sessionmaker=app.state.sessionmaker, interval=FOLD_INTERVAL, batch=FOLD_BATCH, stop=stop)
         )
         started = time.perf_counter()
         try:
@@ -614,7 +614,7 @@ async def registrations(url: str, world: World, total: int, clients: int, log: C
         async with app.state.sessionmaker() as session:
             backlog = await stats_fold.unfolded(session=session)
         drain_started = time.perf_counter()
-        await fold_all(app.state.sessionmaker, batch=FOLD_BATCH, wait=True)
+        await fold_all(sessionmaker=app.state.sessionmaker, batch=FOLD_BATCH, wait=True)
         return {
             "registrations": total,
             "seconds": elapsed,

@@ -64,7 +64,7 @@ async def _relay_main(*, once: bool) -> int:
             relay = build_relay(settings, sessionmaker=sessionmaker, client=client, tokens=tokens)
             if once:
                 delivered = await relay.drain()
-                await fold_all(sessionmaker, batch=settings.stats_fold_batch, wait=True)
+                await fold_all(sessionmaker=sessionmaker, batch=settings.stats_fold_batch, wait=True)
                 await deliver_webhooks(sessionmaker, client=webhook_client, config=config)
                 await run_maintenance(sessionmaker, maintenance_jobs())
                 return delivered

@@ -69,27 +69,27 @@ MaintenanceJob = Callable[[AsyncSession], Awaitable[int]]
 
 async def send_digests(session: AsyncSession) -> int:
     """Maintenance job: the saved searches' daily digests due now (09:00 Asia/Shanghai)."""
-    return await match_alerts.send_digests(session, now=utcnow())
+    return await match_alerts.send_digests(session=session, now=utcnow())
 
 
 def maintenance_jobs() -> dict[str, MaintenanceJob]:
     """Every maintenance job of the market by name: the app, the relay process (SERVICE=relay) and
     `techmarket market sweep` all run this table."""
     return {
-        "idempotency_keys_purged": lambda session: purge_expired(session),
+        "idempotency_keys_purged": lambda session: purge_expired(session=session),
         "saved_search_digests": send_digests,
         # Expiring-soon notices (issue 14), each once per subject and expiry (markers in notification_markers): they
         # reach people within one maintenance interval of entering the window.
-        "proposals_expiring_notified": lambda session: proposals_service.notify_expiring(session),
+        "proposals_expiring_notified": lambda session: proposals_service.notify_expiring(session=session),
         "achievements_expiring_notified": lambda session: listings_service.notify_expiring(
             session=session, kind=ACHIEVEMENT
         ),
         "demands_expiring_notified": lambda session: listings_service.notify_expiring(session=session, kind=DEMAND),
-        "notification_markers_purged": lambda session: notifications_service.purge_markers(session),
+        "notification_markers_purged": lambda session: notifications_service.purge_markers(session=session),
         # The periodic half of expiry (the other half runs on read).
         "achievements_expired": lambda session: listings_service.expire_due(session=session, kind=ACHIEVEMENT),
         "demands_expired": lambda session: listings_service.expire_due(session=session, kind=DEMAND),
-        "proposals_expired": lambda session: proposals_service.expire_due(session),
+        "proposals_expired": lambda session: proposals_service.expire_due(session=session),
     }
 
 
@@ -166,7 +166,7 @@ async def notify_disabled_webhook(session: AsyncSession, endpoint: DisabledEndpo
     cannot: it does not import notifications). The organization's other endpoints subscribed to webhook.disabled
     get it too."""
     await notifications_service.notify(
-        session,
+        session=session,
         type="webhook.disabled",
         title="Webhook 已停用：24 小时内投递均失败",
         subject_type="webhook",
@@ -221,7 +221,7 @@ async def alert_forever(
     ``stop``. A job search cannot answer stays pending with backoff (match_alerts.service)."""
     while not stop.is_set():
         try:
-            await match_alerts.run_pending(sessionmaker, search=search, settings=settings)
+            await match_alerts.run_pending(sessionmaker=sessionmaker, search=search, settings=settings)
         except Exception:  # a failed round is retried; the jobs stay pending meanwhile
             logger.exception("match alert round failed")
         with contextlib.suppress(TimeoutError):
@@ -257,7 +257,10 @@ def background_tasks(
             *webhooks,
             relay.run_forever(interval=settings.relay_interval_seconds, stop=stop),
             fold_forever(
-                sessionmaker, interval=settings.stats_fold_interval_seconds, batch=settings.stats_fold_batch, stop=stop
+                sessionmaker=sessionmaker,
+                interval=settings.stats_fold_interval_seconds,
+                batch=settings.stats_fold_batch,
+                stop=stop,
             ),
             maintenance_forever(
                 sessionmaker, jobs=maintenance_jobs(), interval=settings.maintenance_interval_seconds, stop=stop

@@ -33,7 +33,7 @@ async def _drain_market(stack: Stack) -> int:
 async def _card(stack: Stack, org_id: uuid.UUID | None) -> OrganizationCard:
     assert org_id is not None
     async with stack.service_app("market").state.sessionmaker() as session:
-        card = await directory.get(session, org_id)
+        card = await directory.get(session=session, org_id=org_id)
     assert card is not None
     return card
 

@@ -22,7 +22,7 @@ async def _verified_in_directory_only(stack: Stack, org_id: uuid.UUID) -> None:
     """Mark an organization verified in market's directory without the office row the feed would add (as in a
     directory filled before offices followed it): the case a hand registration repairs."""
     async with stack.service_app("market").state.sessionmaker() as session, session.begin():
-        card = await directory_service.get(session, org_id)
+        card = await directory_service.get(session=session, org_id=org_id)
         assert card is not None
         newer = dataclasses.replace(card, status="verified", version=card.version + 1)
         assert await DirectoryRepository(session).upsert_if_newer(newer)

@@ -181,7 +181,7 @@ class TestIdempotencyKey:
                 .where(IdempotencyRecord.key == "old")  # type: ignore[arg-type]
                 .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
             )
-            assert await purge_expired(session) == 1
+            assert await purge_expired(session=session) == 1
             await session.commit()
             keys = (await session.execute(select(IdempotencyRecord.key))).scalars().all()
         assert keys == ["new"]

@@ -59,8 +59,8 @@ async def get_broker_performance(
     date_to: DateTo = None,
 ) -> Performance:
     span = service.period(date_from, date_to)
-    broker = await service.broker_of(session, principal=principal, org_id=org_id)
-    totals, monthly = await service.performance(session, broker=broker, span=span)
+    broker = await service.broker_of(session=session, principal=principal, org_id=org_id)
+    totals, monthly = await service.performance(session=session, broker=broker, span=span)
     return Performance(
         organization=service.card(broker), date_from=span.first, date_to=span.last, totals=totals, monthly=monthly
     )
@@ -91,8 +91,8 @@ async def list_broker_institutions(
         offset, cursor_sort = decode_cursor(cursor, types=(int, str))
         if offset < 0 or cursor_sort != sort:
             raise invalid_cursor()
-    broker = await service.broker_of(session, principal=principal, org_id=org_id)
-    rows = await service.institutions(session, broker=broker, span=span, sort=sort)
+    broker = await service.broker_of(session=session, principal=principal, org_id=org_id)
+    rows = await service.institutions(session=session, broker=broker, span=span, sort=sort)
     page = rows[offset : offset + limit]
     more = offset + limit < len(rows)
     return InstitutionTable(

@@ -75,9 +75,9 @@ def _may_see(principal: Principal, broker: OrganizationCard) -> bool:
     return principal.org_path is not None and broker.path.startswith(principal.org_path)
 
 
-async def broker_of(session: AsyncSession, *, principal: Principal, org_id: uuid.UUID) -> OrganizationCard:
+async def broker_of(*, session: AsyncSession, principal: Principal, org_id: uuid.UUID) -> OrganizationCard:
     """The broker organization if the caller may see its performance: 404 if no such broker, 403 if not entitled."""
-    broker = await directory.get(session, org_id)
+    broker = await directory.get(session=session, org_id=org_id)
     if broker is None or broker.kind not in BROKER_KINDS:
         raise NotFound("No such broker organization (a transfer institution, sub-center or the center).")
     if not _may_see(principal, broker):
@@ -182,7 +182,7 @@ async def _tally(
 
 
 async def performance(
-    session: AsyncSession, *, broker: OrganizationCard, span: Period
+    *, session: AsyncSession, broker: OrganizationCard, span: Period
 ) -> tuple[Metrics, list[MonthMetrics]]:
     """The totals and every month of the period (months without activity included, as zeros)."""
     ledger = await _tally(
@@ -201,14 +201,14 @@ async def performance(
 
 
 async def institutions(
-    session: AsyncSession, *, broker: OrganizationCard, span: Period, sort: str
+    *, session: AsyncSession, broker: OrganizationCard, span: Period, sort: str
 ) -> list[InstitutionRow]:
     """Every transfer institution below ``broker`` with its totals, sorted by ``sort`` (a metric, "-" descending)."""
     descending = sort.startswith("-")
     key_name = sort.lstrip("-")
     if key_name not in SORT_KEYS:
         raise ValidationFailed.field("sort", f"sort by one of: {', '.join(SORT_KEYS)} (prefix - for descending)")
-    below = [o for o in await directory.under(session, broker.path) if o.id != broker.id]
+    below = [o for o in await directory.under(session=session, path=broker.path) if o.id != broker.id]
     members = [o for o in below if o.kind == "transfer_institution"]
     by_path = {o.path: str(o.id) for o in members}
     by_id = {str(o.id): o for o in below}

@@ -140,7 +140,7 @@ def fold_stats() -> None:
         settings = MarketSettings()
         engine = create_engine(settings.resolved_database_url)
         try:
-            return await fold_all(create_sessionmaker(engine), batch=settings.stats_fold_batch, wait=True)
+            return await fold_all(sessionmaker=create_sessionmaker(engine), batch=settings.stats_fold_batch, wait=True)
         finally:
             await engine.dispose()
 

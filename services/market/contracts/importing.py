@@ -437,7 +437,7 @@ async def _verify_candidates(session: AsyncSession, candidates: list[_Candidate]
     """The rule of a broker's submission, per row: each party a verified organization of the directory or declared
     unverified (the importing registrar is no party). One directory query per batch; the failed rows, by number."""
     codes = [cl.party["credit_code"] for c in candidates for cl in c.claims if cl.party["credit_code"]]
-    verified = await directory.verified_by_credit_code(session, codes)
+    verified = await directory.verified_by_credit_code(session=session, codes=codes)
     failed: dict[int, ImportRowReport] = {}
     for c in candidates:
         errors = contracts_service._Errors()

@@ -422,7 +422,7 @@ _FOLLOW_UPS: tuple[tuple[str, ListingKind, str], ...] = (
 )
 
 
-async def with_follow_ups(session: AsyncSession, contracts: list[ContractPublic]) -> list[ContractPublic]:
+async def with_follow_ups(*, session: AsyncSession, contracts: list[ContractPublic]) -> list[ContractPublic]:
     """Fill ``follow_ups`` of the registered contracts: for each linked listing whose status still allows it, the
     owner's transition (achievement → transfer, demand → fulfill). Offered only: nothing moves by itself."""
     registered = [c for c in contracts if c.status in REGISTERED]
@@ -468,7 +468,7 @@ async def _notify(session: AsyncSession, row: Mapping[str, Any], kind: str, **de
             if org_id != row["submitter_org_id"]
         ]
     await notifications_service.notify(
-        session,
+        session=session,
         type=kind,
         title=_NOTICE_TITLES[kind],
         subject_type="contract",
@@ -484,7 +484,7 @@ async def public_many(*, session: AsyncSession, rows: Sequence[Row]) -> list[Con
     ids = [r["id"] for r in rows if r["status"] in (*REGISTERED, "revoked")]
     current = await ContractRepository.from_session(session).current_amounts(ids)
     now = utcnow()
-    return await with_follow_ups(session, [to_public(r, current.get(r["id"]), now=now) for r in rows])
+    return await with_follow_ups(session=session, contracts=[to_public(r, current.get(r["id"]), now=now) for r in rows])
 
 
 async def get_contract(*, session: AsyncSession, principal: Principal, contract_id: uuid.UUID) -> ContractPublic:
@@ -565,7 +565,7 @@ class _Claim:
 
 
 async def _own_card(session: AsyncSession, org_id: uuid.UUID) -> OrganizationCard:
-    card = await directory.get(session, org_id)
+    card = await directory.get(session=session, org_id=org_id)
     if card is None:
         raise Conflict(
             "Your organization is not in the market's directory yet; retry shortly.", slug="party-not-in-directory"
@@ -655,7 +655,7 @@ async def _verify_submission(
     """_verify_parties with the directory read (the submitter's card, the parties' verified organizations)."""
     own = await _own_card(session, own_org_id)
     codes = [c.party["credit_code"] for c in claims if c.party["credit_code"]]
-    verified = await directory.verified_by_credit_code(session, codes)
+    verified = await directory.verified_by_credit_code(session=session, codes=codes)
     refused = _verify_parties(claims, submitted_as=submitted_as, own=own, verified=verified, errors=errors)
     errors.raise_if_any()
     _refuse(refused)
@@ -747,7 +747,7 @@ async def _checked_submission(session: AsyncSession, principal: Principal, data:
     deal = None
     if data.proposal_id is not None:
         deal = await proposals_service.deal_for_contract(
-            session, principal=principal, proposal_id=data.proposal_id, submitted_as=data.submitted_as
+            session=session, principal=principal, proposal_id=data.proposal_id, submitted_as=data.submitted_as
         )
     fields = _contract_fields(data.model_dump(), errors)
     seller = _party(data.seller, "seller", fields["rules_version"], errors, seller=True)
@@ -878,7 +878,7 @@ async def _verify_correction(
     """The corrected contract still concludes its deal, or its corrected parties pass verification again."""
     if row["proposal_id"] is not None:
         # A correction cannot move the contract away from the deal it concludes.
-        deal = await proposals_service.deal_of(session, row["proposal_id"])
+        deal = await proposals_service.deal_of(session=session, proposal_id=row["proposal_id"])
         if deal is not None:
             _match_deal(deal, fields, parties["seller"], parties["buyer"], errors)
         errors.raise_if_any()
@@ -1026,7 +1026,7 @@ async def _registered(session: AsyncSession, row: Row) -> ContractPublic:
     """Tell the parties, and show the contract as registered just now (its one delta is the registration's)."""
     await _notify(session, row, "contract.registered", registration_no=row["registration_no"])
     registered_now = to_public(row, (1, row["contract_amount_fen"], row["technology_amount_fen"]))
-    return (await with_follow_ups(session, [registered_now]))[0]
+    return (await with_follow_ups(session=session, contracts=[registered_now]))[0]
 
 
 async def _refuse_registration(

@@ -8,7 +8,8 @@ an older version never overwrites a newer one, so replays and reordering change 
 Interface::
 
     from services.market.directory import service as directory
-    await directory.get(session, org_id) -> OrganizationCard | None
-    await directory.get_many(session, ids) -> dict[UUID, OrganizationCard]
-    await directory.apply(session, cards) -> list[Applied]     upsert-if-newer; only the changes that took effect
+    await directory.get(session=session, org_id=org_id) -> OrganizationCard | None
+    await directory.get_many(session=session, ids=ids) -> dict[UUID, OrganizationCard]
+    await directory.apply(session=session, cards=cards) -> list[Applied]
+        upsert-if-newer; only the changes that took effect
 """

@@ -28,7 +28,7 @@ router = APIRouter(prefix="/directory", tags=["organization directory"])
     responses=problem_responses(404, 422),
 )
 async def get_directory_organization(organization_id: uuid.UUID, session: ReadSessionDep) -> OrganizationCardPublic:
-    card = await directory.get(session, organization_id)
+    card = await directory.get(session=session, org_id=organization_id)
     if card is None or not card.verified:
         raise NotFound("No verified organization with this id.")
     return OrganizationCardPublic(

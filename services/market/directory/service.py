@@ -26,22 +26,22 @@ __all__ = [
 ]
 
 
-async def get(session: AsyncSession, org_id: uuid.UUID) -> OrganizationCard | None:
+async def get(*, session: AsyncSession, org_id: uuid.UUID) -> OrganizationCard | None:
     """What market knows of one organization (None if auth never published it)."""
     return await DirectoryRepository(session).get(org_id)
 
 
-async def get_many(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, OrganizationCard]:
+async def get_many(*, session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, OrganizationCard]:
     """The known organizations among ``ids``, by id."""
     return await DirectoryRepository(session).get_many(ids)
 
 
-async def verified_by_credit_code(session: AsyncSession, codes: Iterable[str]) -> dict[str, OrganizationCard]:
+async def verified_by_credit_code(*, session: AsyncSession, codes: Iterable[str]) -> dict[str, OrganizationCard]:
     """The verified organizations holding the (normalized) credit codes ``codes``, by code."""
     return await DirectoryRepository(session).verified_by_credit_code(codes)
 
 
-async def apply(session: AsyncSession, cards: Sequence[OrganizationCard]) -> list[Applied]:
+async def apply(*, session: AsyncSession, cards: Sequence[OrganizationCard]) -> list[Applied]:
     """Store every card newer than what is stored (in the order given); returns the changes that took effect.
 
     A card whose version is not newer is a replay or arrived after a later one: it changes nothing.
@@ -57,7 +57,7 @@ async def apply(session: AsyncSession, cards: Sequence[OrganizationCard]) -> lis
     return applied
 
 
-async def under(session: AsyncSession, path: str) -> list[OrganizationCard]:
+async def under(*, session: AsyncSession, path: str) -> list[OrganizationCard]:
     """Every known organization at ``path`` or below it in the 1+4+N tree, in path order."""
     return await DirectoryRepository(session).under(path)
 
@@ -72,7 +72,7 @@ async def under(session: AsyncSession, path: str) -> list[OrganizationCard]:
 
 
 async def count_demonstration_institutions(
-    session: AsyncSession, *, on: dt.date, region_prefixes: list[str] | None, org_path: str | None
+    *, session: AsyncSession, on: dt.date, region_prefixes: list[str] | None, org_path: str | None
 ) -> int:
     """How many demonstration institutions there are on ``on`` (designated that year or earlier, not revoked)."""
     return await DirectoryRepository(session).count_designated(
@@ -81,7 +81,7 @@ async def count_demonstration_institutions(
 
 
 async def count_certified_brokers(
-    session: AsyncSession, *, on: dt.date, region_prefixes: list[str] | None, org_path: str | None
+    *, session: AsyncSession, on: dt.date, region_prefixes: list[str] | None, org_path: str | None
 ) -> int:
     """How many broker certificates are valid on ``on`` (one per broker membership)."""
     cards = await DirectoryRepository(session).with_broker_certificates(
@@ -91,7 +91,7 @@ async def count_certified_brokers(
 
 
 async def demonstration_institutions(
-    session: AsyncSession, *, on: dt.date, region_prefixes: list[str] | None, org_path: str | None
+    *, session: AsyncSession, on: dt.date, region_prefixes: list[str] | None, org_path: str | None
 ) -> list[OrganizationCard]:
     """The cards :func:`count_demonstration_institutions` counts, in path order."""
     return await DirectoryRepository(session).designated(
@@ -100,7 +100,7 @@ async def demonstration_institutions(
 
 
 async def certified_broker_cards(
-    session: AsyncSession, *, on: dt.date, region_prefixes: list[str] | None, org_path: str | None
+    *, session: AsyncSession, on: dt.date, region_prefixes: list[str] | None, org_path: str | None
 ) -> list[OrganizationCard]:
     """The cards with at least one broker certificate valid on ``on``, in path order."""
     cards = await DirectoryRepository(session).with_broker_certificates(
@@ -115,7 +115,7 @@ def valid_certificates(card: OrganizationCard, *, on: dt.date) -> int:
 
 
 async def sub_center_of(
-    session: AsyncSession, cards: Sequence[OrganizationCard]
+    *, session: AsyncSession, cards: Sequence[OrganizationCard]
 ) -> dict[uuid.UUID, OrganizationCard | None]:
     """For each card, the sub-center whose subtree holds it (itself when it is one), or None (directly under the
     center, or the center itself)."""

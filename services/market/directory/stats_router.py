@@ -69,9 +69,11 @@ async def institution_stats(
     ] = None,
 ) -> InstitutionStats:
     day = on or today_in_china()
-    institutions = await directory.demonstration_institutions(session, on=day, region_prefixes=None, org_path=None)
-    brokers = await directory.certified_broker_cards(session, on=day, region_prefixes=None, org_path=None)
-    sub_centers = await directory.sub_center_of(session, [*institutions, *brokers])
+    institutions = await directory.demonstration_institutions(
+        session=session, on=day, region_prefixes=None, org_path=None
+    )
+    brokers = await directory.certified_broker_cards(session=session, on=day, region_prefixes=None, org_path=None)
+    sub_centers = await directory.sub_center_of(session=session, cards=[*institutions, *brokers])
     levels = Counter(card.designation.level for card in institutions if card.designation is not None)
     years = Counter(card.designation.year for card in institutions if card.designation is not None)
     broker_counts = [(card, directory.valid_certificates(card, on=day)) for card in brokers]

@@ -4,7 +4,7 @@ each applied change does to the domains that follow organizations.
 Interface::
 
     POST /market/directory/organizations                     auth's outbox relay (scope market:directory)
-    service.apply_cards(session, cards) -> FeedReport         the directory's upsert-if-newer and its consequences
+    service.apply_cards(session=…, cards=…) -> FeedReport the directory's upsert-if-newer and its consequences
     rebuild.run_directory_rebuild(settings)                   ``techmarket market directory-rebuild``
 
 It sits above the directory's read model and the domains it drives (directory.service.apply, offices.service

@@ -79,7 +79,7 @@ async def rebuild(*, sessionmaker: async_sessionmaker[AsyncSession], auth: AuthD
         report.listed += len(items)
         report.invalid += len(items) - len(cards)
         async with sessionmaker() as session, session.begin():
-            done = await feed.apply_cards(session, cards)
+            done = await feed.apply_cards(session=session, cards=cards)
         report.applied += done.applied
         report.stale += done.stale
         report.offices += done.offices

@@ -41,5 +41,5 @@ FeedCaller = Annotated[Principal, Depends(require_scopes(DIRECTORY_SCOPE))]
 async def apply_directory_organizations(
     batch: DirectoryBatch, session: SessionDep, _caller: FeedCaller
 ) -> DirectoryReport:
-    report = await feed.apply_cards(session, feed.cards_of(batch))
+    report = await feed.apply_cards(session=session, cards=feed.cards_of(batch))
     return DirectoryReport(applied=report.applied, stale=report.stale)

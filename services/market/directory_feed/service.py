@@ -56,9 +56,9 @@ def cards_of(batch: DirectoryBatch) -> list[OrganizationCard]:
     return [document.fields.card() for document in batch.documents]
 
 
-async def apply_cards(session: AsyncSession, cards: Sequence[OrganizationCard]) -> FeedReport:
+async def apply_cards(*, session: AsyncSession, cards: Sequence[OrganizationCard]) -> FeedReport:
     """Store the cards newer than what is stored, in order, with their consequences (the caller commits)."""
-    applied = await directory.apply(session, cards)
+    applied = await directory.apply(session=session, cards=cards)
     offices = await offices_service.follow_directory(session=session, applied=applied)
     listings = await listings_service.follow_owner_changes(session=session, applied=applied)
     return FeedReport(applied=len(applied), stale=len(cards) - len(applied), offices=offices, listings=listings)

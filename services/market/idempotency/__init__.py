@@ -13,8 +13,8 @@ Interface (domain-neutral: listings and contracts both use it)::
         a concurrent twin still in flight (unique violation at flush) → 409 idempotency-key-in-flight; retry
     StoredResponse(status_code, body, headers)   what ``run`` returns: a JSON-able body and the headers to
                                                  replay (Location, ETag)
-    replay_or_run(session, *, scope, key, fingerprint, run, ttl)   the same without FastAPI
-    purge_expired(session, *, now) -> int        delete keys past their expiry (the maintenance loop calls it)
+    replay_or_run(*, session, scope, key, fingerprint, run, ttl)   the same without FastAPI
+    purge_expired(*, session, now) -> int        delete keys past their expiry (the maintenance loop calls it)
 
 Keys are scoped to the caller (the token's ``sub``): two users may use the same key independently. They are kept
 ``idempotency_ttl_hours`` (at least 24 h; MarketSettings). Only successful (2xx) responses are stored: an error is

@@ -84,8 +84,8 @@ def _check_key(key: str) -> None:
 
 
 async def replay_or_run(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     scope: str,
     key: str | None,
     fingerprint: str,
@@ -141,7 +141,7 @@ async def replay_or_run(
     return result.to_response()
 
 
-async def purge_expired(session: AsyncSession, *, now: dt.datetime | None = None) -> int:
+async def purge_expired(*, session: AsyncSession, now: dt.datetime | None = None) -> int:
     """Delete keys past their expiry; returns how many."""
     return await IdempotencyRepository.from_session(session).delete_expired(now=now or utcnow())
 
@@ -158,7 +158,7 @@ class Idempotency:
     async def replay_or_run(self, session: AsyncSession, run: Callable[[], Awaitable[StoredResponse]]) -> JSONResponse:
         """See :func:`replay_or_run`."""
         return await replay_or_run(
-            session, scope=self.scope, key=self.key, fingerprint=self.fingerprint, run=run, ttl=self.ttl
+            session=session, scope=self.scope, key=self.key, fingerprint=self.fingerprint, run=run, ttl=self.ttl
         )
 
 

@@ -126,7 +126,7 @@ def access_of(kind: ListingKind, principal: Principal | None, row: Listing) -> L
 
 async def owner_of(*, session: AsyncSession, row: Listing) -> OrganizationCard | None:
     """The directory's card of the listing's owner (None while the directory does not know it)."""
-    return await directory.get(session, row.owner_org_id)
+    return await directory.get(session=session, org_id=row.owner_org_id)
 
 
 def to_public(
@@ -220,7 +220,7 @@ async def _record_change(
     )
     # Match alerts (saved searches, open demands) judge the listing as search will see it: the event's document.
     await saved_searches_service.listing_changed(
-        session,
+        session=session,
         kind=kind.name,
         listing_id=row.id,
         version=row.version,
@@ -419,7 +419,7 @@ async def expire_due(*, session: AsyncSession, kind: ListingKind, limit: int = E
     rows = await ListingRepository(session, kind.model).due_for_expiry(
         expiry_field=kind.expiry_field, today=today_in_china(), open_states=kind.open_states, limit=limit
     )
-    owners = await directory.get_many(session, {row.owner_org_id for row in rows})
+    owners = await directory.get_many(session=session, ids={row.owner_org_id for row in rows})
     for row in rows:
         await _expire(session=session, kind=kind, row=row, owner=owners.get(row.owner_org_id))
     return len(rows)
@@ -469,7 +469,9 @@ async def notify_expiring(
             limit=batch,
         )
         notices = [_expiring_notice(kind, row, within_days) for row in rows]
-        announced += await notifications_service.notify_once(session, type="listing.expiring", notices=notices, now=now)
+        announced += await notifications_service.notify_once(
+            session=session, type="listing.expiring", notices=notices, now=now
+        )
         if len(rows) < batch:
             return announced
         after_id = rows[-1].id
@@ -720,7 +722,7 @@ async def import_achievements(
     repository = ListingRepository(session, kind.model)
     known = await repository.achievement_ids_by(owner_org_id=owner_org_id, column="natural_key")
     external_ids = await repository.achievement_ids_by(owner_org_id=owner_org_id, column="external_id")
-    owner = await directory.get(session, owner_org_id)
+    owner = await directory.get(session=session, org_id=owner_org_id)
     report: list[ImportRow] = []
     counts = {"created": 0, "existing": 0, "error": 0}
     pending = 0

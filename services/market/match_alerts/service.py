@@ -1,9 +1,9 @@
 """Match alerts: the alert side of saved searches and the demands' standing search, run by the market worker off
 the request path (imported by the worker alone).
 
-    run_pending(sessionmaker, search=…, settings=…, now=None) -> int      due alert jobs, one per transaction
-    run_job(session, search=…, settings=…, now=…) -> MatchAlertJob | None  claim and run one job
-    send_digests(session, now=…) -> int                                  the 09:00 Asia/Shanghai daily digests
+    run_pending(sessionmaker=…, search=…, settings=…, now=None) -> int    due alert jobs, one per transaction
+    run_job(session=…, search=…, settings=…, now=…) -> MatchAlertJob | None  claim and run one job
+    send_digests(session=…, now=…) -> int                                the 09:00 Asia/Shanghai daily digests
 
 One job = one listing that became searchable or changed materially. Active saved searches of the listing's kind
 (not those of its own organization) are read in pages and sent with the listing's ingestion document to the search
@@ -61,8 +61,8 @@ MAX_BACKOFF = dt.timedelta(hours=1)
 
 
 async def run_pending(
-    sessionmaker: async_sessionmaker[AsyncSession],
     *,
+    sessionmaker: async_sessionmaker[AsyncSession],
     search: SearchClient,
     settings: MarketSettings,
     now: dt.datetime | None = None,
@@ -71,14 +71,14 @@ async def run_pending(
     ran = 0
     while True:
         async with sessionmaker() as session, session.begin():
-            job = await run_job(session, search=search, settings=settings, now=now or utcnow())
+            job = await run_job(session=session, search=search, settings=settings, now=now or utcnow())
         if job is None:
             return ran
         ran += 1
 
 
 async def run_job(
-    session: AsyncSession, *, search: SearchClient, settings: MarketSettings, now: dt.datetime
+    *, session: AsyncSession, search: SearchClient, settings: MarketSettings, now: dt.datetime
 ) -> MatchAlertJob | None:
     """Claim the oldest due job (None: nothing is due) and run it in the caller's transaction."""
     repository = SavedSearchRepository(session)
@@ -220,7 +220,7 @@ async def _notify(
     """To the owner's inbox, or (channel webhook) to the owner organization's webhooks only."""
     webhook = search.channel == "webhook"
     await notifications_service.notify(
-        session,
+        session=session,
         type=type,
         title=title[:300],
         subject_type=subject_type,
@@ -340,7 +340,7 @@ async def _demand_alerts(
     for demand_id in sorted(new):
         demand, hit, assessed = chosen[demand_id]
         await notifications_service.notify(
-            session,
+            session=session,
             type="demand.match",
             title=f"新成果匹配您的需求「{demand.title}」：{achievement.title}"[:300],
             subject_type="achievement",
@@ -372,7 +372,7 @@ def digest_cutoff(now: dt.datetime) -> dt.datetime:
     return cutoff.astimezone(dt.UTC)
 
 
-async def send_digests(session: AsyncSession, *, now: dt.datetime) -> int:
+async def send_digests(*, session: AsyncSession, now: dt.datetime) -> int:
     """One ``saved_search.digest`` per active daily search with unsent hits recorded before the latest 09:00
     Asia/Shanghai (count + up to DIGEST_ITEMS items), then those hits are sent. Run at any time, any number of
     times: each hit goes out once, in the first digest after it was recorded. Returns how many digests."""

@@ -153,7 +153,7 @@ async def suggestions(
         else (DemandSuggestion, DemandSuggestionPage)
     )
     page_ranked = ranked[offset:end]
-    owners = await directory.get_many(session, {candidate.owner_org_id for _, candidate, _ in page_ranked})
+    owners = await directory.get_many(session=session, ids={candidate.owner_org_id for _, candidate, _ in page_ranked})
     items = [
         suggestion(
             listing=_card(other, candidate, hit, owners.get(candidate.owner_org_id)),

@@ -5,7 +5,7 @@ Interface (one way: notifications imports nothing of proposals or contracts; the
     from services.market.notifications import service as notifications_service
 
     await notifications_service.notify(
-        session, type="proposal.received", title="...", subject_type="proposal", subject_id=row.id,
+        session=session, type="proposal.received", title="...", subject_type="proposal", subject_id=row.id,
         data={...},                                   # public fields only, never contacts
         users=[subject, ...],                         # user-addressed (token `sub`)
         orgs=[(org_id, None), (office_id, "registrar")],  # org-addressed: None = every member, else that role
@@ -17,9 +17,9 @@ Interface (one way: notifications imports nothing of proposals or contracts; the
     # carries notify's arguments and an occasion; a (type, subject, occasion) marker is inserted if absent in the
     # caller's transaction, and only the notices whose marker was new are recorded.
     await notifications_service.notify_once(
-        session, type="proposal.expiring", notices=[Notice(occasion=..., title=..., subject_type=..., ...)], now=...
+        session=session, type="proposal.expiring", notices=[Notice(occasion=..., title=..., subject_type=..., ...)], now=...
     ) -> int                                          # how many were recorded now
-    await notifications_service.purge_markers(session, now=...) -> int   # markers older than 30 days (maintenance)
+    await notifications_service.purge_markers(session=session, now=...) -> int  # markers older than 30 days
 
 Recording also wakes the recipients' live streams (GET /market/notifications/stream, notifications.stream) once the
 transaction commits, through the ``shared.broadcast.Broadcaster`` the market lifespan attaches to the app's sessions

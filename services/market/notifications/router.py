@@ -46,7 +46,9 @@ async def list_notifications(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[NotificationPublic]:
-    return await service.list_notifications(session, principal=principal, unread=unread, limit=limit, cursor=cursor)
+    return await service.list_notifications(
+        session=session, principal=principal, unread=unread, limit=limit, cursor=cursor
+    )
 
 
 @router.get(
@@ -57,7 +59,7 @@ async def list_notifications(
     responses=problem_responses(401),
 )
 async def count_unread_notifications(session: SessionDep, principal: CurrentPrincipal) -> UnreadCount:
-    return await service.unread_count(session, principal=principal)
+    return await service.unread_count(session=session, principal=principal)
 
 
 @router.post(
@@ -68,7 +70,7 @@ async def count_unread_notifications(session: SessionDep, principal: CurrentPrin
     responses=problem_responses(401),
 )
 async def read_all_notifications(session: SessionDep, principal: CurrentPrincipal) -> ReadAllPublic:
-    return await service.mark_all_read(session, principal=principal)
+    return await service.mark_all_read(session=session, principal=principal)
 
 
 @router.post(
@@ -84,7 +86,7 @@ async def read_notification(
     principal: CurrentPrincipal,
     notification_id: Annotated[uuid.UUID, Path(description="The notification id (UUIDv7).")],
 ) -> NotificationPublic:
-    return await service.mark_read(session, principal=principal, notification_id=notification_id)
+    return await service.mark_read(session=session, principal=principal, notification_id=notification_id)
 
 
 _STREAM_FORMAT = (
@@ -142,7 +144,7 @@ async def stream_notifications(
     else:
         resume, field = last_event_id, "last_event_id"
     async with read_session(request) as session:
-        origin = await service.stream_origin(session, principal=principal, last_event_id=resume, field=field)
+        origin = await service.stream_origin(session=session, principal=principal, last_event_id=resume, field=field)
     slots: StreamSlots = request.app.state.notification_streams
     release = slots.take()
     events = notification_events(

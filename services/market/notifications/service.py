@@ -45,8 +45,8 @@ OrgAddress = tuple[uuid.UUID, str | None]
 
 
 async def notify(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     type: str,
     title: str,
     subject_type: str,
@@ -92,7 +92,7 @@ async def notify(
     webhook_targets = {org_id for org_id, _ in addressed if org_id is not None} | set(webhook_orgs)
     if webhook_targets:
         event = {"subject_type": subject_type, "subject_id": str(subject_id), "title": title, **(payload or {})}
-        await webhooks_service.enqueue(session, org_ids=webhook_targets, event_type=type, data=event)
+        await webhooks_service.enqueue(session=session, org_ids=webhook_targets, event_type=type, data=event)
     return rows
 
 
@@ -138,7 +138,7 @@ class Notice:
 
 
 async def notify_once(
-    session: AsyncSession, *, type: str, notices: Sequence[Notice], now: dt.datetime | None = None
+    *, session: AsyncSession, type: str, notices: Sequence[Notice], now: dt.datetime | None = None
 ) -> int:
     """Record each notice unless one of this ``type`` was recorded for its subject and occasion before; returns how
     many were recorded now.
@@ -157,7 +157,7 @@ async def notify_once(
             continue
         claimed.discard(key)  # a subject listed twice is still told once
         await notify(
-            session,
+            session=session,
             type=type,
             title=notice.title,
             subject_type=notice.subject_type,
@@ -170,7 +170,7 @@ async def notify_once(
     return recorded
 
 
-async def purge_markers(session: AsyncSession, *, now: dt.datetime | None = None) -> int:
+async def purge_markers(*, session: AsyncSession, now: dt.datetime | None = None) -> int:
     """Delete the notify_once markers older than MARKER_RETENTION; returns how many (maintenance job)."""
     return await NotificationRepository(session).purge_markers(created_before=(now or utcnow()) - MARKER_RETENTION)
 
@@ -195,7 +195,7 @@ def _public(row: Notification, read_at: Any) -> NotificationPublic:
 
 
 async def list_notifications(
-    session: AsyncSession, *, principal: Principal, unread: bool, limit: int, cursor: str | None
+    *, session: AsyncSession, principal: Principal, unread: bool, limit: int, cursor: str | None
 ) -> Page[NotificationPublic]:
     """The caller's notifications, newest first, keyset-paginated on the id."""
     before = cursor_id(cursor)
@@ -206,7 +206,7 @@ async def list_notifications(
     return Page[NotificationPublic](items=[_public(row, mark) for row, mark in rows[:limit]], next_cursor=next_cursor)
 
 
-async def mark_read(session: AsyncSession, *, principal: Principal, notification_id: uuid.UUID) -> NotificationPublic:
+async def mark_read(*, session: AsyncSession, principal: Principal, notification_id: uuid.UUID) -> NotificationPublic:
     """Idempotent; 404 for a notification the caller does not see."""
     reader = _reader(principal)
     repository = NotificationRepository(session)
@@ -217,16 +217,16 @@ async def mark_read(session: AsyncSession, *, principal: Principal, notification
     return _public(row, read_at)
 
 
-async def mark_all_read(session: AsyncSession, *, principal: Principal) -> ReadAllPublic:
+async def mark_all_read(*, session: AsyncSession, principal: Principal) -> ReadAllPublic:
     return ReadAllPublic(read=await NotificationRepository(session).mark_all_read(_reader(principal), utcnow()))
 
 
-async def unread_count(session: AsyncSession, *, principal: Principal) -> UnreadCount:
+async def unread_count(*, session: AsyncSession, principal: Principal) -> UnreadCount:
     return UnreadCount(unread=await NotificationRepository(session).unread_count(_reader(principal)))
 
 
 async def stream_origin(
-    session: AsyncSession, *, principal: Principal, last_event_id: str | None, field: str
+    *, session: AsyncSession, principal: Principal, last_event_id: str | None, field: str
 ) -> uuid.UUID:
     """Where a stream starts: after ``last_event_id`` (a notification the caller sees; 422 on ``field`` otherwise),
     or, without one, now (nothing old is replayed)."""
@@ -242,7 +242,7 @@ async def stream_origin(
 
 
 async def stream_after(
-    session: AsyncSession, *, principal: Principal, floor: uuid.UUID, skip: Collection[uuid.UUID], limit: int
+    *, session: AsyncSession, principal: Principal, floor: uuid.UUID, skip: Collection[uuid.UUID], limit: int
 ) -> list[NotificationPublic]:
     """The caller's notifications with an id above ``floor`` except ``skip``, oldest first."""
     rows = await NotificationRepository(session).after(_reader(principal), floor=floor, skip=skip, limit=limit)

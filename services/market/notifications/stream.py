@@ -127,7 +127,7 @@ async def notification_events(
                 sent = {i for i in sent if i > floor}
                 async with open_session() as session:
                     items = await service.stream_after(
-                        session, principal=principal, floor=floor, skip=sent, limit=_BATCH
+                        session=session, principal=principal, floor=floor, skip=sent, limit=_BATCH
                     )
                 for item in items:
                     yield _event(item)

@@ -169,7 +169,7 @@ async def list_offices(*, session: AsyncSession, after_id: uuid.UUID | None, lim
 
 async def _office_organization(*, session: AsyncSession, office_id: uuid.UUID, field: str) -> OrganizationCard:
     """The directory's verified registration_office organization of ``office_id``, else 422 naming ``field``."""
-    card = await directory_service.get(session, office_id)
+    card = await directory_service.get(session=session, org_id=office_id)
     if card is None:
         raise ValidationFailed.field(
             field,

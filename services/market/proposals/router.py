@@ -43,14 +43,14 @@ def _ttl(request: Request) -> dt.timedelta:
 
 
 async def _created(request: Request, session: AsyncSession, principal: Principal, row: Proposal) -> StoredResponse:
-    body = (await service.to_public(session, row, principal=principal)).model_dump(mode="json")
+    body = (await service.to_public(session=session, row=row, principal=principal)).model_dump(mode="json")
     location = request.url_for("get_proposal", proposal_id=str(row.id)).path
     return StoredResponse(201, body, {"Location": location, "ETag": etag_for(row.version)})
 
 
 async def _answer(session: AsyncSession, principal: Principal, response: Response, row: Proposal) -> ProposalPublic:
     response.headers["ETag"] = etag_for(row.version)
-    return await service.to_public(session, row, principal=principal)
+    return await service.to_public(session=session, row=row, principal=principal)
 
 
 @router.post(
@@ -78,7 +78,7 @@ async def create_proposal(
     payload: Annotated[ProposalCreate, Body()],
 ) -> JSONResponse:
     async def run() -> StoredResponse:
-        row = await service.create_proposal(session, principal=principal, payload=payload, ttl=_ttl(request))
+        row = await service.create_proposal(session=session, principal=principal, payload=payload, ttl=_ttl(request))
         return await _created(request, session, principal, row)
 
     return await idempotency.replay_or_run(session, run)
@@ -110,7 +110,7 @@ async def express_interest(
 ) -> JSONResponse:
     async def run() -> StoredResponse:
         row = await service.express_interest(
-            session, principal=principal, achievement_id=achievement_id, payload=payload, ttl=_ttl(request)
+            session=session, principal=principal, achievement_id=achievement_id, payload=payload, ttl=_ttl(request)
         )
         return await _created(request, session, principal, row)
 
@@ -138,7 +138,7 @@ async def list_proposals(
     cursor: Cursor = None,
 ) -> Page[ProposalPublic]:
     return await service.list_proposals(
-        session,
+        session=session,
         principal=principal,
         role=role,
         status=str(status) if status is not None else None,
@@ -164,7 +164,7 @@ async def list_proposals(
 async def get_proposal(
     proposal_id: ProposalId, session: SessionDep, principal: CurrentPrincipal, response: Response
 ) -> ProposalPublic:
-    row = await service.get_proposal(session, principal=principal, proposal_id=proposal_id)
+    row = await service.get_proposal(session=session, principal=principal, proposal_id=proposal_id)
     return await _answer(session, principal, response, row)
 
 
@@ -188,7 +188,7 @@ async def accept_proposal(
     response: Response,
     if_match: IfMatchHeader = None,
 ) -> ProposalPublic:
-    row = await service.accept(session, principal=principal, proposal_id=proposal_id, if_match=if_match)
+    row = await service.accept(session=session, principal=principal, proposal_id=proposal_id, if_match=if_match)
     return await _answer(session, principal, response, row)
 
 
@@ -213,7 +213,7 @@ async def decline_proposal(
     if_match: IfMatchHeader = None,
 ) -> ProposalPublic:
     row = await service.decline(
-        session, principal=principal, proposal_id=proposal_id, if_match=if_match, payload=payload
+        session=session, principal=principal, proposal_id=proposal_id, if_match=if_match, payload=payload
     )
     return await _answer(session, principal, response, row)
 
@@ -236,7 +236,7 @@ async def withdraw_proposal(
     response: Response,
     if_match: IfMatchHeader = None,
 ) -> ProposalPublic:
-    row = await service.withdraw(session, principal=principal, proposal_id=proposal_id, if_match=if_match)
+    row = await service.withdraw(session=session, principal=principal, proposal_id=proposal_id, if_match=if_match)
     return await _answer(session, principal, response, row)
 
 
@@ -254,7 +254,7 @@ async def proposal_events(
     cursor: Cursor = None,
 ) -> Page[AuditEventPublic]:
     return await service.proposal_history(
-        session, principal=principal, proposal_id=proposal_id, limit=limit, cursor=cursor
+        session=session, principal=principal, proposal_id=proposal_id, limit=limit, cursor=cursor
     )
 
 
@@ -294,4 +294,4 @@ router.get(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def contract_draft(proposal_id: ProposalId, session: SessionDep, principal: CurrentPrincipal) -> ContractDraft:
-    return await service.contract_draft(session, principal=principal, proposal_id=proposal_id)
+    return await service.contract_draft(session=session, principal=principal, proposal_id=proposal_id)

@@ -174,7 +174,7 @@ def _view(row: Proposal, contacts: ProposalContacts) -> ProposalPublic:
 
 
 async def to_public_many(
-    session: AsyncSession, rows: Sequence[Proposal], *, principal: Principal
+    *, session: AsyncSession, rows: Sequence[Proposal], principal: Principal
 ) -> list[ProposalPublic]:
     """The views of ``rows`` for ``principal``; the listings' contacts are read (in two queries) only where shown."""
     shown = {row.id: _contacts_shown(principal, row) for row in rows}
@@ -198,9 +198,9 @@ def _contact_of(listings: dict[uuid.UUID, Listing], listing_id: uuid.UUID | None
     return listing.contact if listing is not None else None
 
 
-async def to_public(session: AsyncSession, row: Proposal, *, principal: Principal) -> ProposalPublic:
+async def to_public(*, session: AsyncSession, row: Proposal, principal: Principal) -> ProposalPublic:
     """The view of one proposal for ``principal`` (contacts per the reveal rule)."""
-    return (await to_public_many(session, [row], principal=principal))[0]
+    return (await to_public_many(session=session, rows=[row], principal=principal))[0]
 
 
 async def _load(
@@ -213,7 +213,7 @@ async def _load(
     return row
 
 
-async def get_proposal(session: AsyncSession, *, principal: Principal, proposal_id: uuid.UUID) -> Proposal:
+async def get_proposal(*, session: AsyncSession, principal: Principal, proposal_id: uuid.UUID) -> Proposal:
     """One proposal the caller may see; an overdue open one is recorded as expired first."""
     row = await _load(session, principal=principal, proposal_id=proposal_id)
     if _is_overdue(row):
@@ -222,8 +222,8 @@ async def get_proposal(session: AsyncSession, *, principal: Principal, proposal_
 
 
 async def list_proposals(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     principal: Principal,
     role: str | None,
     status: str | None,
@@ -234,7 +234,7 @@ async def list_proposals(
     if principal.org_id is None:
         raise Forbidden("Proposals are listed for an organization; this caller has none.")
     before = cursor_id(cursor)
-    await expire_due(session)
+    await expire_due(session=session)
     rows = await ProposalRepository(session).page(
         org_id=principal.org_id,
         roles=[role] if role is not None else list(ROLES),
@@ -243,15 +243,15 @@ async def list_proposals(
         limit=limit + 1,
     )
     next_cursor = encode_cursor(str(rows[limit - 1].id)) if len(rows) > limit else None
-    items = await to_public_many(session, rows[:limit], principal=principal)
+    items = await to_public_many(session=session, rows=rows[:limit], principal=principal)
     return Page[ProposalPublic](items=items, next_cursor=next_cursor)
 
 
 async def proposal_history(
-    session: AsyncSession, *, principal: Principal, proposal_id: uuid.UUID, limit: int, cursor: str | None
+    *, session: AsyncSession, principal: Principal, proposal_id: uuid.UUID, limit: int, cursor: str | None
 ) -> Page[AuditEventPublic]:
     """Every transition of a proposal with actor and time, oldest first (parties and platform admins)."""
-    row = await get_proposal(session, principal=principal, proposal_id=proposal_id)
+    row = await get_proposal(session=session, principal=principal, proposal_id=proposal_id)
     return await audit_service.history(
         session=session, entity_kind=ENTITY_KIND, entity_id=row.id, limit=limit, cursor=cursor
     )
@@ -280,7 +280,7 @@ async def _deal_listing(session: AsyncSession, kind: ListingKind, listing_id: uu
 
 async def _owner_suspended(session: AsyncSession, row: Listing) -> bool:
     """Whether auth suspended (or rejected) the listing's owner: its listings left search and take no deals."""
-    card = await directory.get(session, row.owner_org_id)
+    card = await directory.get(session=session, org_id=row.owner_org_id)
     return card is not None and card.status in ("suspended", "rejected")
 
 
@@ -306,7 +306,7 @@ def authorize_broker(principal: Principal) -> uuid.UUID:
 
 async def _broker_path(session: AsyncSession, principal: Principal, org_id: uuid.UUID) -> str:
     """The broker organization's 1+4+N path: the directory's, else the token's (the statistics credit it)."""
-    card = await directory.get(session, org_id)
+    card = await directory.get(session=session, org_id=org_id)
     if card is not None:
         return card.path
     if principal.org_path and is_org_path(principal.org_path):
@@ -402,7 +402,7 @@ async def _notify(
     transaction. The data is public: ids and states, never contacts."""
     orgs = {"seller": row.seller_org_id, "buyer": row.buyer_org_id}
     await notifications_service.notify(
-        session,
+        session=session,
         type=kind,
         title=_NOTICE_TITLES[kind],
         subject_type=ENTITY_KIND,
@@ -414,7 +414,7 @@ async def _notify(
 
 
 async def create_proposal(
-    session: AsyncSession, *, principal: Principal, payload: ProposalCreate, ttl: dt.timedelta
+    *, session: AsyncSession, principal: Principal, payload: ProposalCreate, ttl: dt.timedelta
 ) -> Proposal:
     """A broker proposes a match between a published demand and a published achievement of two organizations."""
     broker_org_id = authorize_broker(principal)
@@ -487,8 +487,8 @@ async def _interest_target(session: AsyncSession, achievement_id: uuid.UUID) -> 
 
 
 async def express_interest(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     principal: Principal,
     achievement_id: uuid.UUID,
     payload: InterestCreate,
@@ -565,7 +565,7 @@ async def _expire(session: AsyncSession, row: Proposal) -> None:
     await _change(session, row, status="expired", action="expired", actor=None)
 
 
-async def expire_due(session: AsyncSession, *, limit: int = EXPIRY_BATCH) -> int:
+async def expire_due(*, session: AsyncSession, limit: int = EXPIRY_BATCH) -> int:
     """Record open proposals past their expiry as expired; returns how many (the maintenance sweep)."""
     rows = await ProposalRepository(session).due_for_expiry(now=utcnow(), limit=limit)
     for row in rows:
@@ -597,8 +597,8 @@ def _expiring_notice(row: Proposal) -> notifications_service.Notice:
 
 
 async def notify_expiring(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     now: dt.datetime | None = None,
     batch: int = EXPIRY_BATCH,
 ) -> int:
@@ -612,7 +612,7 @@ async def notify_expiring(
         rows = await repository.expiring(after=now, until=now + EXPIRING_NOTICE, after_id=after_id, limit=batch)
         notices = [_expiring_notice(row) for row in rows]
         announced += await notifications_service.notify_once(
-            session, type="proposal.expiring", notices=notices, now=now
+            session=session, type="proposal.expiring", notices=notices, now=now
         )
         if len(rows) < batch:
             return announced
@@ -660,7 +660,7 @@ async def _require_listings_open(session: AsyncSession, row: Proposal) -> None:
 
 
 async def accept(
-    session: AsyncSession, *, principal: Principal, proposal_id: uuid.UUID, if_match: str | None
+    *, session: AsyncSession, principal: Principal, proposal_id: uuid.UUID, if_match: str | None
 ) -> Proposal:
     """A side consents; the second consent makes the proposal agreed (and reveals the contacts)."""
     row = await _load_for_transition(session, principal=principal, proposal_id=proposal_id)
@@ -697,8 +697,8 @@ async def accept(
 
 
 async def decline(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     principal: Principal,
     proposal_id: uuid.UUID,
     if_match: str | None,
@@ -729,7 +729,7 @@ async def decline(
 
 
 async def withdraw(
-    session: AsyncSession, *, principal: Principal, proposal_id: uuid.UUID, if_match: str | None
+    *, session: AsyncSession, principal: Principal, proposal_id: uuid.UUID, if_match: str | None
 ) -> Proposal:
     """The proposer takes it back: a broker of the broker organization, or a member of the interested one."""
     row = await _load_for_transition(session, principal=principal, proposal_id=proposal_id)
@@ -768,7 +768,7 @@ class Deal:
 
 async def _deal(session: AsyncSession, row: Proposal) -> Deal:
     cards = await directory.get_many(
-        session, [org for org in (row.seller_org_id, row.buyer_org_id, row.broker_org_id) if org]
+        session=session, ids=[org for org in (row.seller_org_id, row.buyer_org_id, row.broker_org_id) if org]
     )
     broker_path = row.broker_org_path
     if row.broker_org_id is not None and row.broker_org_id in cards:
@@ -797,7 +797,7 @@ def _require_agreed(row: Proposal) -> None:
 
 
 async def deal_for_contract(
-    session: AsyncSession, *, principal: Principal, proposal_id: uuid.UUID, submitted_as: str
+    *, session: AsyncSession, principal: Principal, proposal_id: uuid.UUID, submitted_as: str
 ) -> Deal:
     """The agreed deal a contract submission names: the submitter is its seller side or its broker (422 naming
     ``proposal_id`` otherwise, without telling whether it exists), and it must be agreed (409)."""
@@ -814,13 +814,13 @@ async def deal_for_contract(
     return await _deal(session, row)
 
 
-async def deal_of(session: AsyncSession, proposal_id: uuid.UUID) -> Deal | None:
+async def deal_of(*, session: AsyncSession, proposal_id: uuid.UUID) -> Deal | None:
     """The deal of a proposal already linked to a contract (no authorization: the contract's own rules apply)."""
     row = await ProposalRepository(session).get(proposal_id)
     return await _deal(session, row) if row is not None else None
 
 
-async def contract_draft(session: AsyncSession, *, principal: Principal, proposal_id: uuid.UUID) -> ContractDraft:
+async def contract_draft(*, session: AsyncSession, principal: Principal, proposal_id: uuid.UUID) -> ContractDraft:
     """The POST /market/contracts body of an agreed proposal, for its seller side and its broker."""
     row = await _load(session, principal=principal, proposal_id=proposal_id)
     parties = _parties_of(principal, row)

@@ -5,7 +5,7 @@ Interface::
 
     POST/GET /market/saved-searches, GET/PATCH/DELETE /market/saved-searches/{id}     the caller's own searches
 
-    service.listing_changed(session, kind=…, listing_id=…, version=…, owner_org_id=…, action=…,
+    service.listing_changed(session=session, kind=…, listing_id=…, version=…, owner_org_id=…, action=…,
                             changed_fields=…, searchable=…, document=…)   called by listings next to their outbox
                                                                            event: enqueues an alert job (flush only)
 

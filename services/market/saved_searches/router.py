@@ -60,7 +60,7 @@ async def create_saved_search(
 
     async def run() -> StoredResponse:
         row = await service.create_saved_search(
-            session, principal=principal, payload=payload, cap=settings.saved_searches_per_user
+            session=session, principal=principal, payload=payload, cap=settings.saved_searches_per_user
         )
         location = request.url_for("get_saved_search", search_id=str(row.id)).path
         body = service.to_public(row).model_dump(mode="json")
@@ -81,7 +81,7 @@ async def create_saved_search(
 async def list_saved_searches(
     session: SessionDep, principal: CurrentPrincipal, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> Page[SavedSearchPublic]:
-    return await service.list_saved_searches(session, principal=principal, limit=limit, cursor=cursor)
+    return await service.list_saved_searches(session=session, principal=principal, limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -95,7 +95,7 @@ async def list_saved_searches(
 async def get_saved_search(
     search_id: SavedSearchId, session: SessionDep, principal: CurrentPrincipal, response: Response
 ) -> SavedSearchPublic:
-    row = await service.get_saved_search(session, principal=principal, search_id=search_id)
+    row = await service.get_saved_search(session=session, principal=principal, search_id=search_id)
     return _with_etag(response, row)
 
 
@@ -120,7 +120,7 @@ async def update_saved_search(
     if_match: OptionalIfMatchHeader = None,
 ) -> SavedSearchPublic:
     row = await service.update_saved_search(
-        session, principal=principal, search_id=search_id, if_match=if_match, payload=payload
+        session=session, principal=principal, search_id=search_id, if_match=if_match, payload=payload
     )
     return _with_etag(response, row)
 
@@ -137,5 +137,5 @@ async def update_saved_search(
 async def delete_saved_search(
     search_id: SavedSearchId, session: SessionDep, principal: CurrentPrincipal, if_match: OptionalIfMatchHeader = None
 ) -> Response:
-    await service.delete_saved_search(session, principal=principal, search_id=search_id, if_match=if_match)
+    await service.delete_saved_search(session=session, principal=principal, search_id=search_id, if_match=if_match)
     return Response(status_code=204)

@@ -65,8 +65,8 @@ _BECOMES_SEARCHABLE = frozenset({"published", "owner_reinstated"})
 
 
 async def listing_changed(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     kind: str,
     listing_id: uuid.UUID,
     version: int,
@@ -174,7 +174,7 @@ def _owner(principal: Principal) -> tuple[str, uuid.UUID | None]:
 
 
 async def create_saved_search(
-    session: AsyncSession, *, principal: Principal, payload: BaseModel, cap: int
+    *, session: AsyncSession, principal: Principal, payload: BaseModel, cap: int
 ) -> SavedSearch:
     """Save a search of the caller (acting for their organization); at most ``cap`` per caller (409 beyond)."""
     user_id, org_id = _owner(principal)
@@ -217,7 +217,7 @@ async def _audit(
     )
 
 
-async def get_saved_search(session: AsyncSession, *, principal: Principal, search_id: uuid.UUID) -> SavedSearch:
+async def get_saved_search(*, session: AsyncSession, principal: Principal, search_id: uuid.UUID) -> SavedSearch:
     """One of the caller's saved searches; 404 for anyone else's."""
     user_id, org_id = _owner(principal)
     row = await SavedSearchRepository(session).get_owned(search_id, user_id=user_id, org_id=org_id)
@@ -227,7 +227,7 @@ async def get_saved_search(session: AsyncSession, *, principal: Principal, searc
 
 
 async def list_saved_searches(
-    session: AsyncSession, *, principal: Principal, limit: int, cursor: str | None
+    *, session: AsyncSession, principal: Principal, limit: int, cursor: str | None
 ) -> Page[SavedSearchPublic]:
     """The caller's saved searches, newest first, keyset-paginated on the id."""
     user_id, org_id = _owner(principal)
@@ -254,7 +254,7 @@ _NOT_NULL = frozenset({"name", "q", "matching", "channel", "frequency", "active"
 
 
 async def update_saved_search(
-    session: AsyncSession, *, principal: Principal, search_id: uuid.UUID, if_match: str | None, payload: BaseModel
+    *, session: AsyncSession, principal: Principal, search_id: uuid.UUID, if_match: str | None, payload: BaseModel
 ) -> SavedSearch:
     """Partial update of one of the caller's searches (If-Match optional: 412 when stale)."""
     repository = SavedSearchRepository(session)
@@ -278,7 +278,7 @@ async def update_saved_search(
 
 
 async def delete_saved_search(
-    session: AsyncSession, *, principal: Principal, search_id: uuid.UUID, if_match: str | None
+    *, session: AsyncSession, principal: Principal, search_id: uuid.UUID, if_match: str | None
 ) -> None:
     """Delete one of the caller's searches and its recorded hits."""
     repository = SavedSearchRepository(session)

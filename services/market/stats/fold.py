@@ -38,7 +38,7 @@ async def fold_pending(*, session: AsyncSession, limit: int = 2000, wait: bool =
     return len(facts)
 
 
-async def fold_all(sessionmaker: async_sessionmaker[AsyncSession], *, batch: int, wait: bool = False) -> int:
+async def fold_all(*, sessionmaker: async_sessionmaker[AsyncSession], batch: int, wait: bool = False) -> int:
     """Fold unfolded contract deltas into the rollup, ``batch`` per transaction, until none is left; returns how many.
 
     With ``wait`` false a round stops as soon as another process's fold holds the lock (it is doing the work).
@@ -53,12 +53,12 @@ async def fold_all(sessionmaker: async_sessionmaker[AsyncSession], *, batch: int
 
 
 async def fold_forever(
-    sessionmaker: async_sessionmaker[AsyncSession], *, interval: float, batch: int, stop: asyncio.Event
+    *, sessionmaker: async_sessionmaker[AsyncSession], interval: float, batch: int, stop: asyncio.Event
 ) -> None:
     """Fold new contract deltas every ``interval`` seconds until ``stop``."""
     while not stop.is_set():
         try:
-            await fold_all(sessionmaker, batch=batch)
+            await fold_all(sessionmaker=sessionmaker, batch=batch)
         except Exception:  # a failed round is retried; the statistics stay exact meanwhile (queries add the tail)
             logger.exception("statistics fold failed")
         with contextlib.suppress(TimeoutError):

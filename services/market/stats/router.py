@@ -165,12 +165,17 @@ async def contract_stats(
 
 async def _legacy(session: AsyncSession, settings: MarketSettings) -> targets_service.LegacyTarget:
     return await targets_service.legacy_target(
-        session, since=settings.stats_target_since, until=settings.stats_target_until, value=settings.stats_target_fen
+        session=session,
+        since=settings.stats_target_since,
+        until=settings.stats_target_until,
+        value=settings.stats_target_fen,
     )
 
 
 async def _target(session: AsyncSession, legacy: targets_service.LegacyTarget, filters: list[service.Filter]) -> Target:
-    achieved = await targets_service.legacy_achieved(session, target=legacy, today=today_in_china(), scope=filters)
+    achieved = await targets_service.legacy_achieved(
+        session=session, target=legacy, today=today_in_china(), scope=filters
+    )
     return Target(
         since=legacy.since,
         until=legacy.until,
@@ -245,7 +250,7 @@ async def cumulative_stats(
     target = await _target(session, legacy, scope)
     known = targets_service.known_headline(legacy, target.achieved_fen, scope)
     targets = await targets_service.cumulative_progress(
-        session, scope=scope, first=start, last=end, today=today_in_china(), known=known
+        session=session, scope=scope, first=start, last=end, today=today_in_china(), known=known
     )
     body = CumulativePublic(
         since=start,
@@ -282,7 +287,7 @@ async def public_stats(request: Request, session: SnapshotSessionDep) -> Headlin
         cumulative=Amounts.of(total.count, total.contract_amount_fen, total.technology_amount_fen),
         target=target,
         targets=await targets_service.public_progress(
-            session, today=today, known=targets_service.known_headline(legacy, target.achieved_fen, [])
+            session=session, today=today, known=targets_service.known_headline(legacy, target.achieved_fen, [])
         ),
         yearly=[
             YearTotal(year=int(r.key["year"] or 0), **_amounts(r.count, r.contract_amount_fen, r.technology_amount_fen))

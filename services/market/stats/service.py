@@ -246,7 +246,7 @@ async def _label_organizations(session: AsyncSession, rows: Sequence[BreakdownRo
                     ids[str(value)] = uuid.UUID(str(value))
     if not ids:
         return
-    cards = await directory_service.get_many(session, ids.values())
+    cards = await directory_service.get_many(session=session, ids=ids.values())
     for row in rows:
         for dim in dims:
             card = cards.get(ids.get(str(row.key.get(dim)), uuid.UUID(int=0)))

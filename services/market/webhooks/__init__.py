@@ -5,7 +5,7 @@ Interface (one way: webhooks imports nothing of notifications or the other domai
     from services.market.webhooks import service as webhooks_service
 
     await webhooks_service.enqueue(
-        session, org_ids=[org_id, ...], event_type="proposal.received", data={...},  # public data only
+        session=session, org_ids=[org_id, ...], event_type="proposal.received", data={...},  # public data only
     ) -> int        # deliveries written (one per enabled endpoint of those orgs subscribed to the type);
                     # flush only: they commit with the caller's event (outbox, at least once)
 

@@ -61,7 +61,9 @@ def _with_etag(response: Response, webhook: WebhookPublic) -> WebhookPublic:
 async def create_webhook(
     request: Request, session: SessionDep, principal: CurrentPrincipal, data: WebhookCreate, response: Response
 ) -> WebhookCreated:
-    created = await service.create_webhook(session, principal=principal, data=data, environment=_environment(request))
+    created = await service.create_webhook(
+        session=session, principal=principal, data=data, environment=_environment(request)
+    )
     response.headers["Location"] = f"/market/webhooks/{created.id}"
     response.headers["ETag"] = etag_for(created.version)
     return created
@@ -78,7 +80,7 @@ async def create_webhook(
 async def list_webhooks(
     session: SessionDep, principal: CurrentPrincipal, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> Page[WebhookPublic]:
-    return await service.list_webhooks(session, principal=principal, limit=limit, cursor=cursor)
+    return await service.list_webhooks(session=session, principal=principal, limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -92,7 +94,7 @@ async def list_webhooks(
 async def get_webhook(
     session: SessionDep, principal: CurrentPrincipal, webhook_id: WebhookId, response: Response
 ) -> WebhookPublic:
-    return _with_etag(response, await service.get_webhook(session, principal=principal, webhook_id=webhook_id))
+    return _with_etag(response, await service.get_webhook(session=session, principal=principal, webhook_id=webhook_id))
 
 
 @router.patch(
@@ -117,7 +119,7 @@ async def update_webhook(
     if_match: IfMatchHeader = None,
 ) -> WebhookPublic:
     updated = await service.update_webhook(
-        session,
+        session=session,
         principal=principal,
         webhook_id=webhook_id,
         data=data,
@@ -138,7 +140,7 @@ async def update_webhook(
     responses=problem_responses(401, 403, 404, 422),
 )
 async def delete_webhook(session: SessionDep, principal: CurrentPrincipal, webhook_id: WebhookId) -> Response:
-    await service.delete_webhook(session, principal=principal, webhook_id=webhook_id)
+    await service.delete_webhook(session=session, principal=principal, webhook_id=webhook_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -157,7 +159,7 @@ async def delete_webhook(session: SessionDep, principal: CurrentPrincipal, webho
 async def rotate_webhook_secret(
     session: SessionDep, principal: CurrentPrincipal, webhook_id: WebhookId
 ) -> SecretRotated:
-    return await service.rotate_secret(session, principal=principal, webhook_id=webhook_id)
+    return await service.rotate_secret(session=session, principal=principal, webhook_id=webhook_id)
 
 
 @router.post(
@@ -173,7 +175,7 @@ async def rotate_webhook_secret(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def test_webhook(session: SessionDep, principal: CurrentPrincipal, webhook_id: WebhookId) -> TestQueued:
-    return await service.send_test(session, principal=principal, webhook_id=webhook_id)
+    return await service.send_test(session=session, principal=principal, webhook_id=webhook_id)
 
 
 @router.get(
@@ -195,5 +197,5 @@ async def list_webhook_deliveries(
     cursor: Cursor = None,
 ) -> Page[DeliveryPublic]:
     return await service.list_deliveries(
-        session, principal=principal, webhook_id=webhook_id, limit=limit, cursor=cursor
+        session=session, principal=principal, webhook_id=webhook_id, limit=limit, cursor=cursor
     )

@@ -79,7 +79,7 @@ def _delivery(endpoint: WebhookEndpoint, event_type: str, payload: str, now: dt.
 
 
 async def enqueue(
-    session: AsyncSession, *, org_ids: Iterable[uuid.UUID | None], event_type: str, data: Mapping[str, Any] | None
+    *, session: AsyncSession, org_ids: Iterable[uuid.UUID | None], event_type: str, data: Mapping[str, Any] | None
 ) -> int:
     """One delivery per enabled endpoint of ``org_ids`` subscribed to ``event_type``, in the caller's transaction
     (flush only: the event and its deliveries commit together — the outbox). Returns how many were written."""
@@ -152,8 +152,8 @@ async def _checked_url(url: str, *, environment: str, resolver: Resolver | None)
 
 
 async def create_webhook(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     principal: Principal,
     data: WebhookCreate,
     environment: str,
@@ -184,7 +184,7 @@ async def create_webhook(
 
 
 async def list_webhooks(
-    session: AsyncSession, *, principal: Principal, limit: int, cursor: str | None
+    *, session: AsyncSession, principal: Principal, limit: int, cursor: str | None
 ) -> Page[WebhookPublic]:
     """The endpoints of the caller's organization, oldest first (org admins and platform admins)."""
     if principal.org_id is None or not principal.has_role(ADMIN_ROLE, READER_ROLE):
@@ -194,14 +194,14 @@ async def list_webhooks(
     return Page[WebhookPublic](items=[_public(r) for r in rows[:limit]], next_cursor=next_cursor)
 
 
-async def get_webhook(session: AsyncSession, *, principal: Principal, webhook_id: uuid.UUID) -> WebhookPublic:
+async def get_webhook(*, session: AsyncSession, principal: Principal, webhook_id: uuid.UUID) -> WebhookPublic:
     """One endpoint, without its secret (org admins of its organization; platform admins)."""
     return _public(await _visible(session, principal, webhook_id, write=False))
 
 
 async def update_webhook(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     principal: Principal,
     webhook_id: uuid.UUID,
     data: WebhookUpdate,
@@ -237,13 +237,13 @@ async def update_webhook(
     return _public(row, now)
 
 
-async def delete_webhook(session: AsyncSession, *, principal: Principal, webhook_id: uuid.UUID) -> None:
+async def delete_webhook(*, session: AsyncSession, principal: Principal, webhook_id: uuid.UUID) -> None:
     """Remove the endpoint with its deliveries: nothing more is sent to it."""
     row = await _visible(session, principal, webhook_id, write=True)
     await WebhookRepository(session).delete_endpoint(row)
 
 
-async def rotate_secret(session: AsyncSession, *, principal: Principal, webhook_id: uuid.UUID) -> SecretRotated:
+async def rotate_secret(*, session: AsyncSession, principal: Principal, webhook_id: uuid.UUID) -> SecretRotated:
     """A new secret, shown once; the one it replaces keeps signing for 24 h (a secret rotated away earlier —
     the previous of the previous — stops at once)."""
     row = await _visible(session, principal, webhook_id, write=True)
@@ -257,7 +257,7 @@ async def rotate_secret(session: AsyncSession, *, principal: Principal, webhook_
     return SecretRotated(secret=row.secret, previous_secret_expires_at=row.previous_secret_expires_at)
 
 
-async def send_test(session: AsyncSession, *, principal: Principal, webhook_id: uuid.UUID) -> TestQueued:
+async def send_test(*, session: AsyncSession, principal: Principal, webhook_id: uuid.UUID) -> TestQueued:
     """Enqueue a webhook.test event for this endpoint alone (subscribed to it or not); 409 when disabled."""
     row = await _visible(session, principal, webhook_id, write=True)
     if not row.enabled:
@@ -270,7 +270,7 @@ async def send_test(session: AsyncSession, *, principal: Principal, webhook_id: 
 
 
 async def list_deliveries(
-    session: AsyncSession, *, principal: Principal, webhook_id: uuid.UUID, limit: int, cursor: str | None
+    *, session: AsyncSession, principal: Principal, webhook_id: uuid.UUID, limit: int, cursor: str | None
 ) -> Page[DeliveryPublic]:
     """The endpoint's deliveries, newest first, each with its attempts."""
     row = await _visible(session, principal, webhook_id, write=False)

@@ -55,7 +55,7 @@ class TestConcurrentRegistration:
         async def fold_meanwhile() -> None:
             nonlocal folded
             while not done.is_set():
-                folded += await fold_all(sessionmaker, batch=7)
+                folded += await fold_all(sessionmaker=sessionmaker, batch=7)
                 await asyncio.sleep(0.01)
 
         folder = asyncio.create_task(fold_meanwhile())
@@ -76,7 +76,7 @@ class TestConcurrentRegistration:
         # Exact before the last fold: the cells plus the unfolded tail.
         total = (await stack.client.get("/market/stats/contracts", headers=office.headers)).json()["total"]
         assert (total["count"], total["contract_amount_fen"], total["technology_amount_fen"]) == expected
-        folded += await fold_all(sessionmaker, batch=7)
+        folded += await fold_all(sessionmaker=sessionmaker, batch=7)
         assert folded == N
 
         engine = stack.service_app("market").state.engine

@@ -59,7 +59,7 @@ async def auth_organization(stack: Stack, actors: Actors, org_id: uuid.UUID | st
 async def stored(stack: Stack, org_id: uuid.UUID | str) -> OrganizationCard | None:
     """What market's directory holds of an organization."""
     async with stack.service_app("market").state.sessionmaker() as session:
-        return await directory.get(session, uuid.UUID(str(org_id)))
+        return await directory.get(session=session, org_id=uuid.UUID(str(org_id)))
 
 
 async def outbox_of(stack: Stack, kind: str, entity_id: str) -> list[OutboxEvent]:

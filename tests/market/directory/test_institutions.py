@@ -227,11 +227,13 @@ class TestCounts:
 
             async def institutions(on: dt.date, regions: list[str] | None = None, path: str | None = None) -> int:
                 return await directory.count_demonstration_institutions(
-                    session, on=on, region_prefixes=regions, org_path=path
+                    session=session, on=on, region_prefixes=regions, org_path=path
                 )
 
             async def brokers(on: dt.date, regions: list[str] | None = None, path: str | None = None) -> int:
-                return await directory.count_certified_brokers(session, on=on, region_prefixes=regions, org_path=path)
+                return await directory.count_certified_brokers(
+                    session=session, on=on, region_prefixes=regions, org_path=path
+                )
 
             assert await institutions(june) == 3
             assert await institutions(dt.date(2022, 1, 1)) == 2

@@ -29,14 +29,14 @@ async def test_newer_versions_replace_older_ones_and_replays_change_nothing(stac
     org_id = uuid.uuid4()
     v1, v2, v3 = (_card(org_id, version=v, name=f"四川大学 v{v}") for v in (1, 2, 3))
     async with sessionmaker() as session, session.begin():
-        applied = await directory.apply(session, [v1, v3])
+        applied = await directory.apply(session=session, cards=[v1, v3])
         assert [(a.before, a.after) for a in applied] == [(None, v1), (v1, v3)]
     async with sessionmaker() as session, session.begin():
         # v2 arrives late, v3 and v1 are replayed: nothing changes.
-        assert await directory.apply(session, [v2, v3, v1]) == []
+        assert await directory.apply(session=session, cards=[v2, v3, v1]) == []
     async with sessionmaker() as session:
-        stored = await directory.get(session, org_id)
+        stored = await directory.get(session=session, org_id=org_id)
         assert stored is not None
         assert dataclasses.replace(stored, source_updated_at=None) == v3
-        assert await directory.get(session, uuid.uuid4()) is None
-        assert await directory.get_many(session, [org_id, uuid.uuid4()]) == {org_id: stored}
+        assert await directory.get(session=session, org_id=uuid.uuid4()) is None
+        assert await directory.get_many(session=session, ids=[org_id, uuid.uuid4()]) == {org_id: stored}

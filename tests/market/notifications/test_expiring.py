@@ -39,7 +39,7 @@ async def run(stack: Stack, job: Job) -> int:
 
 
 def proposals_at(now: dt.datetime) -> Job:
-    return lambda session: proposals_service.notify_expiring(session, now=now)
+    return lambda session: proposals_service.notify_expiring(session=session, now=now)
 
 
 def listings_at(kind: Any, now: dt.datetime) -> Job:
@@ -140,7 +140,7 @@ class TestProposalExpiring:
         agreed = await world.agreed(demand_id=(await world.another_demand())["id"])
         expired = await world.propose(demand_id=(await world.another_demand())["id"])
         await set_expires_at(world.stack, expired["id"], utcnow() - dt.timedelta(minutes=1))
-        assert await run(world.stack, lambda session: proposals_service.expire_due(session)) == 1
+        assert await run(world.stack, lambda session: proposals_service.expire_due(session=session)) == 1
         for ended in (withdrawn, declined, agreed):
             assert await run(world.stack, proposals_at(expires_at(ended) - dt.timedelta(days=1))) == 0
         # The expired one as if it were still open, a day before its (past) expiry.
@@ -303,7 +303,7 @@ class TestListingExpiring:
         assert await run(stack, listings_at(ACHIEVEMENT, told_at)) == 1
 
         def purge(now: dt.datetime) -> Job:
-            return lambda session: notifications_service.purge_markers(session, now=now)
+            return lambda session: notifications_service.purge_markers(session=session, now=now)
 
         assert await run(stack, purge(told_at + dt.timedelta(days=29))) == 0
         assert await run(stack, purge(told_at + dt.timedelta(days=31))) == 1

@@ -154,7 +154,7 @@ class TestRecording:
         )
         async with world.stack.service_app("market").state.sessionmaker() as session:
             await proposals_service.decline(
-                session,
+                session=session,
                 principal=principal,
                 proposal_id=uuid.UUID(proposal["id"]),
                 if_match=proposal_etag,

@@ -145,7 +145,7 @@ async def record(
     market = stack.service_app("market")
     async with market.state.sessionmaker() as session:
         rows = await notifications_service.notify(
-            session,
+            session=session,
             type="proposal.received",
             title=title,
             subject_type="proposal",
@@ -220,7 +220,7 @@ class TestLive:
         market = world.stack.service_app("market")
         async with open_stream(base_url, world.seller) as reader, market.state.sessionmaker() as slow:
             [older] = await notifications_service.notify(
-                slow,
+                session=slow,
                 type="proposal.received",
                 title="先写后提交",
                 subject_type="proposal",
@@ -258,7 +258,7 @@ class TestLive:
             async with market.state.sessionmaker() as session:
                 session.info.clear()
                 [row] = await notifications_service.notify(
-                    session,
+                    session=session,
                     type="proposal.received",
                     title="无唤醒",
                     subject_type="proposal",

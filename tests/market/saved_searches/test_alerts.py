@@ -66,7 +66,7 @@ async def save(stack: Stack, actor: Actor, **values: Any) -> dict[str, Any]:
 async def run(stack: Stack, *, now: dt.datetime | None = None, search: SearchClient | None = None) -> int:
     market = stack.service_app("market")
     return await alerts.run_pending(
-        market.state.sessionmaker,
+        sessionmaker=market.state.sessionmaker,
         search=search or market.state.search_client,
         settings=market.state.settings,
         now=now,
@@ -75,7 +75,7 @@ async def run(stack: Stack, *, now: dt.datetime | None = None, search: SearchCli
 
 async def digest(stack: Stack, now: dt.datetime) -> int:
     async with stack.service_app("market").state.sessionmaker() as session, session.begin():
-        return await alerts.send_digests(session, now=now)
+        return await alerts.send_digests(session=session, now=now)
 
 
 async def inbox(stack: Stack, actor: Actor, type: str | None = None) -> list[dict[str, Any]]:

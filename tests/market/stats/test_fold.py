@@ -63,11 +63,11 @@ class TestFold:
         assert await _unfolded(stack) == 1
         assert await _total(stack, office) == expected  # two in the cells, one in the tail: no double count
 
-        assert await fold_all(sessionmaker, batch=2) == 1
+        assert await fold_all(sessionmaker=sessionmaker, batch=2) == 1
         assert await _unfolded(stack) == 0
         assert await _year_total_in_cells(stack) == expected
         assert await _total(stack, office) == expected
-        assert await fold_all(sessionmaker, batch=2) == 0  # nothing left: folding again changes nothing
+        assert await fold_all(sessionmaker=sessionmaker, batch=2) == 0  # nothing left: folding again changes nothing
         assert await _year_total_in_cells(stack) == expected
 
     async def test_a_failed_fold_leaves_its_deltas_unfolded(self, stack: Stack, actors: Actors) -> None:
@@ -83,7 +83,7 @@ class TestFold:
     async def test_the_background_loop_folds_new_deltas(self, stack: Stack, actors: Actors) -> None:
         stop = asyncio.Event()
         loop = asyncio.create_task(
-            fold_forever(stack.service_app("market").state.sessionmaker, interval=0.02, batch=1, stop=stop)
+            fold_forever(sessionmaker=stack.service_app("market").state.sessionmaker, interval=0.02, batch=1, stop=stop)
         )
         try:
             await _registered(stack, actors, 2)

@@ -519,7 +519,7 @@ class TestOrgMetrics:
         calls: list[tuple[str, dict[str, Any]]] = []
 
         def fake(name: str, result: int) -> Any:
-            async def count(session: AsyncSession, **kwargs: Any) -> int:
+            async def count(*, session: AsyncSession, **kwargs: Any) -> int:
                 calls.append((name, kwargs))
                 return result
 
@@ -544,6 +544,6 @@ class TestOrgMetrics:
     async def test_org_metric_progress_matches_the_directory_count(self, stack: Stack) -> None:
         async with AsyncSession(market_engine(stack)) as session:
             expected_count = await directory_service.count_demonstration_institutions(  # type: ignore[attr-defined,unused-ignore]
-                session, on=dt.date(2025, 12, 31), region_prefixes=["51"], org_path=None
+                session=session, on=dt.date(2025, 12, 31), region_prefixes=["51"], org_path=None
             )
         assert (await public_targets(stack))[str(SEED_DEMONSTRATION_ID)]["achieved"] == expected_count

@@ -334,7 +334,7 @@ class TestDnsRebinding:
         )
         async with hooks.stack.service_app("market").state.sessionmaker() as session, session.begin():
             created = await webhooks_service.create_webhook(
-                session,
+                session=session,
                 principal=principal,
                 data=WebhookCreate(url="https://hooks.example.com/in", event_types=["proposal.received"]),
                 environment="production",
@@ -358,7 +358,7 @@ async def test_notify_can_skip_the_inbox_and_add_webhook_organizations(hooks: Ho
     subject = uuid.uuid4()
     async with hooks.stack.service_app("market").state.sessionmaker() as session, session.begin():
         rows = await notifications_service.notify(
-            session,
+            session=session,
             type="listing.expiring",
             title="成果即将到期",
             subject_type="achievement",

@@ -61,7 +61,7 @@ async def list_stats_targets(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[TargetPublic]:
-    return await service.list_targets(session, metric=metric, active_on=active_on, limit=limit, cursor=cursor)
+    return await service.list_targets(session=session, metric=metric, active_on=active_on, limit=limit, cursor=cursor)
 
 
 @router.post(
@@ -82,7 +82,7 @@ async def list_stats_targets(
 async def create_stats_target(
     session: SessionDep, principal: Writer, data: TargetCreate, response: Response
 ) -> TargetPublic:
-    created = await service.create_target(session, principal=principal, data=data)
+    created = await service.create_target(session=session, principal=principal, data=data)
     response.headers["Location"] = f"/market/stats/targets/{created.id}"
     return _with_etag(response, created)
 
@@ -96,7 +96,7 @@ async def create_stats_target(
     responses=problem_responses(404, 422),
 )
 async def get_stats_target(session: ReadSessionDep, target_id: TargetId, response: Response) -> TargetPublic:
-    return _with_etag(response, await service.get_target(session, target_id=target_id))
+    return _with_etag(response, await service.get_target(session=session, target_id=target_id))
 
 
 @router.patch(
@@ -119,6 +119,6 @@ async def update_stats_target(
     if_match: IfMatchHeader = None,
 ) -> TargetPublic:
     updated = await service.update_target(
-        session, principal=principal, target_id=target_id, data=data, if_match=if_match
+        session=session, principal=principal, target_id=target_id, data=data, if_match=if_match
     )
     return _with_etag(response, updated)

@@ -103,7 +103,7 @@ def _region(value: str | None) -> str | None:
 
 
 async def _organization(session: AsyncSession, org_id: uuid.UUID | None) -> uuid.UUID | None:
-    if org_id is not None and await directory_service.get(session, org_id) is None:
+    if org_id is not None and await directory_service.get(session=session, org_id=org_id) is None:
         raise ValidationFailed.field(
             "organization_id", "no such organization in the directory", type="organization_unknown"
         )
@@ -115,7 +115,7 @@ def _check_period(period_from: dt.date, period_to: dt.date) -> None:
         raise ValidationFailed.field("period_to", "must not be before period_from", type="date_order")
 
 
-async def create_target(session: AsyncSession, *, principal: Principal, data: TargetCreate) -> TargetPublic:
+async def create_target(*, session: AsyncSession, principal: Principal, data: TargetCreate) -> TargetPublic:
     """A new target (audited)."""
     _check_period(data.period_from, data.period_to)
     region = _region(data.region)
@@ -166,7 +166,7 @@ _NOT_NULL = ("name", "metric", "period_from", "period_to", "value", "source")
 
 
 async def update_target(
-    session: AsyncSession, *, principal: Principal, target_id: uuid.UUID, data: TargetUpdate, if_match: str | None
+    *, session: AsyncSession, principal: Principal, target_id: uuid.UUID, data: TargetUpdate, if_match: str | None
 ) -> TargetPublic:
     """Change the fields sent (If-Match required; audited with the values before and after)."""
     row = await TargetRepository.from_session(session).get(target_id, for_update=True)
@@ -204,7 +204,7 @@ async def update_target(
     return _public(row)
 
 
-async def get_target(session: AsyncSession, *, target_id: uuid.UUID) -> TargetPublic:
+async def get_target(*, session: AsyncSession, target_id: uuid.UUID) -> TargetPublic:
     """One target (404 when there is none)."""
     row = await TargetRepository.from_session(session).get(target_id)
     if row is None:
@@ -213,7 +213,7 @@ async def get_target(session: AsyncSession, *, target_id: uuid.UUID) -> TargetPu
 
 
 async def list_targets(
-    session: AsyncSession, *, metric: str | None, active_on: dt.date | None, limit: int, cursor: str | None
+    *, session: AsyncSession, metric: str | None, active_on: dt.date | None, limit: int, cursor: str | None
 ) -> Page[TargetPublic]:
     """Targets in creation order (the seed first), filtered by metric and by a day their period holds."""
     rows = await TargetRepository.from_session(session).page(
@@ -235,7 +235,7 @@ def _region_prefixes(region: str | None) -> list[str] | None:
 
 
 async def achieved_for_org_metric(
-    session: AsyncSession, *, metric: str, on: dt.date, region: str | None, org_path: str | None
+    *, session: AsyncSession, metric: str, on: dt.date, region: str | None, org_path: str | None
 ) -> int:
     """The count of an organization metric on ``on``: demonstration institutions or certified brokers (the
     directory counts them, from auth's designations and broker certificates)."""
@@ -245,7 +245,7 @@ async def achieved_for_org_metric(
         if metric == "demonstration_institutions"
         else directory_service.count_certified_brokers
     )
-    result: int = await count(session, on=on, region_prefixes=prefixes, org_path=org_path)
+    result: int = await count(session=session, on=on, region_prefixes=prefixes, org_path=org_path)
     return result
 
 
@@ -283,9 +283,9 @@ def _status(row: StatsTarget, today: dt.date) -> tuple[str, int]:
 
 
 async def progress_of(
+    *,
     session: AsyncSession,
     rows: Sequence[StatsTarget],
-    *,
     today: dt.date,
     extra: Sequence[Filter] = (),
     known: Mapping[uuid.UUID, int] | None = None,
@@ -297,7 +297,7 @@ async def progress_of(
     paths: dict[uuid.UUID, str] = {}
     org_ids = {r.organization_id for r in rows if r.organization_id is not None}
     if org_ids:
-        cards = await directory_service.get_many(session, org_ids)
+        cards = await directory_service.get_many(session=session, ids=org_ids)
         paths = {org_id: card.path for org_id, card in cards.items()}
     out: list[TargetProgress] = []
     for row in rows:
@@ -312,7 +312,7 @@ async def progress_of(
             elif row.organization_id is None or row.organization_id in paths:
                 org_path = None if row.organization_id is None else paths[row.organization_id]
                 achieved = await achieved_for_org_metric(
-                    session, metric=row.metric, on=last, region=row.region, org_path=org_path
+                    session=session, metric=row.metric, on=last, region=row.region, org_path=org_path
                 )
         out.append(
             TargetProgress(
@@ -336,16 +336,16 @@ async def progress_of(
 
 
 async def public_progress(
-    session: AsyncSession, *, today: dt.date, known: Mapping[uuid.UUID, int] | None = None
+    *, session: AsyncSession, today: dt.date, known: Mapping[uuid.UUID, int] | None = None
 ) -> list[TargetProgress]:
     """Every target with its progress (the public headline)."""
     rows = await TargetRepository.from_session(session).overlapping(first=None, last=None)
-    return await progress_of(session, rows, today=today, known=known)
+    return await progress_of(session=session, rows=rows, today=today, known=known)
 
 
 async def cumulative_progress(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     scope: Sequence[Filter],
     first: dt.date,
     last: dt.date,
@@ -360,12 +360,12 @@ async def cumulative_progress(
     """
     rows = list(await TargetRepository.from_session(session).overlapping(first=first, last=last))
     if not scope:
-        return await progress_of(session, rows, today=today, known=known)
+        return await progress_of(session=session, rows=rows, today=today, known=known)
     if any(f.base != "broker_path" or f.op != "prefix" for f in scope):
         return []
     subtree = scope[0].value
     org_ids = {r.organization_id for r in rows if r.organization_id is not None}
-    cards = await directory_service.get_many(session, org_ids) if org_ids else {}
+    cards = await directory_service.get_many(session=session, ids=org_ids) if org_ids else {}
     inside = [
         r
         for r in rows
@@ -373,7 +373,7 @@ async def cumulative_progress(
         and r.organization_id in cards
         and cards[r.organization_id].path.startswith(subtree)
     ]
-    return await progress_of(session, inside, today=today)
+    return await progress_of(session=session, rows=inside, today=today)
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,7 +387,7 @@ class LegacyTarget:
     row: StatsTarget | None
 
 
-async def legacy_target(session: AsyncSession, *, since: dt.date, until: dt.date, value: int) -> LegacyTarget:
+async def legacy_target(*, session: AsyncSession, since: dt.date, until: dt.date, value: int) -> LegacyTarget:
     """The legacy target; ``since``, ``until`` and ``value`` are the settings' fallback."""
     row = await TargetRepository.from_session(session).get(SEED_CONTRACT_AMOUNT_ID)
     if row is None or row.metric != "contract_amount":
@@ -401,7 +401,7 @@ def known_headline(target: LegacyTarget, achieved: int, scope: Sequence[Filter])
 
 
 async def legacy_achieved(
-    session: AsyncSession, *, target: LegacyTarget, today: dt.date, scope: Sequence[Filter]
+    *, session: AsyncSession, target: LegacyTarget, today: dt.date, scope: Sequence[Filter]
 ) -> int:
     """Contract amount toward the legacy target from its start to min(today, its end), in the caller's scope and
     (for the seeded row) the row's own region and organization."""
