@@ -7,11 +7,14 @@ failed commit can never be reported to the client as a success.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
+import logging
+import time
 import uuid
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, event
@@ -19,7 +22,7 @@ from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
-from shared.errors import ServiceUnavailable
+from shared.errors import ServiceUnavailable, database_connection_lost
 
 __all__ = [
     "ReadSessionDep",
@@ -35,6 +38,7 @@ __all__ = [
     "pooler_of",
     "read_session",
     "statement_connection",
+    "while_database_starts",
     "without_pooler",
     "write_session",
 ]
@@ -273,3 +277,31 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
+
+
+_T = TypeVar("_T")
+logger = logging.getLogger("techmarket.database")
+
+
+async def while_database_starts(step: Callable[[], Awaitable[_T]], *, wait_seconds: float, what: str) -> _T:
+    """Run ``step`` (a startup step that needs the database), retrying it while the database refuses or drops the
+    connection — PostgreSQL restarting or failing over — for at most ``wait_seconds`` in all; any other error, or the
+    database still down at the deadline, is raised.
+
+    Why: uvicorn's supervisor replaces a dead worker, but takes a worker whose startup fails for a broken app and
+    stops every worker. Without the wait, a worker replaced during a database restart would take the whole service
+    down with it."""
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.2
+    while True:
+        try:
+            return await step()
+        except Exception as exc:
+            if not database_connection_lost(exc) or time.monotonic() + delay > deadline:
+                raise
+            logger.warning(
+                "database not reachable while starting: retrying",
+                extra={"step": what, "error": type(exc).__name__, "retry_in_seconds": delay},
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from shared.clientaddress import ClientAddressMiddleware
-from shared.db import create_engine, create_sessionmaker, is_sqlite
+from shared.db import create_engine, create_sessionmaker, is_sqlite, while_database_starts
 from shared.errors import install_error_handlers, problem_response
 from shared.logs import configure_logging
 from shared.middleware import BodyLimitMiddleware, MethodGuardMiddleware, RequestContextMiddleware
@@ -77,7 +77,11 @@ def build_service_app(
         engine = create_engine(url, pool_size=settings.database_pool_size)
         http_client = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(10.0))
         try:
-            await upgrade_to_head(engine, spec.migrations, f"alembic_version_{spec.name}")
+            await while_database_starts(
+                lambda: upgrade_to_head(engine, spec.migrations, f"alembic_version_{spec.name}"),
+                wait_seconds=settings.database_startup_wait_seconds,
+                what="migrations",
+            )
             app.state.settings = settings
             app.state.engine = engine
             app.state.sessionmaker = create_sessionmaker(engine)

@@ -36,6 +36,13 @@ class ServiceSettings(BaseSettings):
         description="SQLAlchemy async URL; default sqlite+aiosqlite:///{data_dir}/{service}.db.",
     )
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_startup_wait_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="How long a starting process waits for an unreachable database (PostgreSQL restarting or failing "
+        "over) before its startup fails.",
+    )
     log_level: str = "INFO"
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Largest ordinary request body.")
     import_max_body_bytes: int = Field(

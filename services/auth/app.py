@@ -19,6 +19,7 @@ from services.auth.passwords import PasswordHasher
 from services.auth.settings import AuthSettings
 from services.auth.tokens.router import router as tokens_router
 from services.auth.users.router import router as users_router
+from shared.db import while_database_starts
 from shared.security import JWKSVerifier
 from shared.service import ServiceSpec, build_service_app
 
@@ -37,7 +38,11 @@ async def _auth_lifespan(app: FastAPI) -> AsyncIterator[None]:
         parallelism=settings.password_hash_parallelism,
     )
     app.state.password_hasher = hasher
-    await run_startup(sessionmaker=app.state.sessionmaker, settings=settings, hasher=hasher)
+    await while_database_starts(
+        lambda: run_startup(sessionmaker=app.state.sessionmaker, settings=settings, hasher=hasher),
+        wait_seconds=settings.database_startup_wait_seconds,
+        what="signing key, bootstrap admin and service clients",
+    )
     # The auth service verifies its own tokens against its own JWKS, and its relay gets its token from its own
     # /token, in-process, whatever auth_url says: it must not depend on reaching itself over the network
     # (standalone, auth_url may point at a proxy or nowhere).

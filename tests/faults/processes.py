@@ -11,7 +11,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,8 +24,9 @@ import httpx
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.support.net import free_port
 
-__all__ = ["PG_BIN", "PrivatePostgres", "Processes", "free_port", "private_postgres", "wait_until"]
+__all__ = ["PG_BIN", "PrivatePostgres", "Processes", "private_postgres", "wait_until"]
 
 
 def _pg_bin() -> Path:
@@ -39,12 +39,6 @@ def _pg_bin() -> Path:
 
 
 PG_BIN = _pg_bin()
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(check: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.1) -> float:
@@ -170,6 +164,7 @@ class PrivatePostgres:
     port: int
     log: Path
     as_postgres: list[str]
+    options: str = ""  # the server's command-line options (pg_ctl -o), for every start
 
     @property
     def url(self) -> str:
@@ -186,6 +181,14 @@ class PrivatePostgres:
     def restart(self) -> None:
         """``pg_ctl restart -m fast``: every client connection is cut, the server is back once this returns."""
         self._ctl("-m", "fast", "restart")
+
+    def stop(self) -> None:
+        """``pg_ctl stop -m fast``: every client connection is cut, and new ones are refused until ``start``."""
+        self._ctl("-m", "fast", "stop")
+
+    def start(self) -> None:
+        """``pg_ctl start`` with the cluster's options; the server answers once this returns."""
+        self._ctl("-o", self.options, "start")
 
 
 @contextmanager
@@ -205,7 +208,11 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         as_postgres = ["runuser", "-u", "postgres", "--"]
     data = root / "data"
     port = free_port()
-    cluster = PrivatePostgres(data=data, port=port, log=root / "server.log", as_postgres=as_postgres)
+    options = (
+        f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root} -c fsync=off "
+        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+    )
+    cluster = PrivatePostgres(data=data, port=port, log=root / "server.log", as_postgres=as_postgres, options=options)
     try:
         subprocess.run(  # noqa: S603
             [
@@ -225,11 +232,7 @@ def private_postgres() -> Iterator[PrivatePostgres]:
             capture_output=True,
             timeout=120,
         )
-        options = (
-            f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
-        cluster._ctl("-o", options, "start")
+        cluster.start()
         yield cluster
     finally:
         subprocess.run(  # noqa: S603

@@ -5,6 +5,8 @@ relay, auth-relay — tests/faults/topology.py) on a private PostgreSQL cluster,
   back the index equals market exactly: nothing missing, nothing stale, nothing private;
 * kill -9 one market worker under load → every contract the clients asked for exists exactly once: requests cut
   in flight are retried with their Idempotency-Key, and uvicorn's supervisor replaces the worker;
+* PostgreSQL stopped, a market worker killed → its replacement waits for the database instead of failing its
+  startup (which would make uvicorn's master stop every worker), and serves once PostgreSQL is started again;
 * PostgreSQL restarted (``pg_ctl restart -m fast`` of the private cluster, never the machine's) → every service,
   and the relay, answers correctly again within seconds, without being restarted.
 
@@ -39,6 +41,9 @@ from tests.support.actors import Actor
 from tests.support.pgbouncer import pgbouncer_binary, running_pgbouncer
 from tests.support.topology import missing_prerequisites
 
+# What a worker logs while its startup waits for the database (shared.db.while_database_starts).
+DATABASE_WAIT_MESSAGE = "database not reachable while starting"
+STARTUP_COMPLETE = "Application startup complete"  # uvicorn, once per worker
 # What "within seconds" means here: generous for a loaded CI machine, still far below any human restart.
 RECOVERY_SECONDS = 20.0
 # Server connections per database in the PgBouncer run (test_topology_faults_pgbouncer.py): fewer than the clients'
@@ -314,6 +319,56 @@ def test_market_worker_killed_under_load_loses_nothing_and_duplicates_nothing(
     retried = {k: o for k, o in outcomes.items() if len(o) > 1}
     print(
         f"worker killed: {len(retried)} of {total} requests were retried: {collections.Counter(map(tuple, retried.values()))}"
+    )
+
+
+def test_market_worker_replaced_while_postgres_is_down_serves_once_it_is_back(
+    topology: FaultTopology, university: University
+) -> None:
+    """A worker that dies while PostgreSQL is down is replaced at once; its replacement's startup (migrations) meets a
+    refused database and waits for it — a failed startup would make uvicorn's master stop every worker."""
+    listing = _create_achievement(topology, university, "数据库停机时替换工作进程")
+    master = topology.prod.pid("market")
+    wait_until(lambda: len(topology.prod.market_worker_pids()) == 2, timeout=RECOVERY_SECONDS, what="two workers")
+    victim = topology.prod.market_worker_pids()[0]
+    market_log = topology.prod.log_path("market")
+    log_before = market_log.read_text(errors="replace")
+    waits_before, startups_before = log_before.count(DATABASE_WAIT_MESSAGE), log_before.count(STARTUP_COMPLETE)
+    topology.cluster.stop()  # type: ignore[attr-defined]
+    try:
+        os.kill(victim, signal.SIGKILL)
+        wait_until(
+            lambda: victim not in topology.prod.market_worker_pids() and len(topology.prod.market_worker_pids()) == 2,
+            timeout=RECOVERY_SECONDS,
+            what="uvicorn's master to start a replacement worker",
+        )
+        # The replacement reaches its migrations while the database refuses: it waits (and says so) — or, without
+        # the wait, fails its startup and takes the master down.
+        wait_until(
+            lambda: (
+                market_log.read_text(errors="replace").count(DATABASE_WAIT_MESSAGE) > waits_before
+                or not topology.prod.is_running("market")
+            ),
+            timeout=RECOVERY_SECONDS,
+            what="the replacement worker to reach the database",
+        )
+        assert topology.prod.is_running("market"), topology.logs()
+    finally:
+        topology.cluster.start()  # type: ignore[attr-defined]
+
+    def both_workers_serve() -> bool:
+        # Each of a few fresh connections reaches one of the two workers: all must answer.
+        with topology.client("market") as market:
+            path = f"/achievements/{listing['id']}"
+            return all(market.get(path, headers=university.headers).status_code == 200 for _ in range(8))
+
+    wait_until(both_workers_serve, timeout=RECOVERY_SECONDS, what="market to serve after PostgreSQL is back")
+    assert topology.prod.pid("market") == master
+    assert len(topology.prod.market_worker_pids()) == 2
+    wait_until(
+        lambda: market_log.read_text(errors="replace").count(STARTUP_COMPLETE) > startups_before,
+        timeout=RECOVERY_SECONDS,
+        what="the replacement worker to finish its startup",
     )
 
 

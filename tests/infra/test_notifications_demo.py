@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 
 import pytest
 
 from tests.conftest import REPO_ROOT, TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD
+from tests.support.net import free_port
 from tests.support.server import RunningServer, running_server
 
 SCRIPT = REPO_ROOT / "docs" / "notifications-demo.sh"
@@ -30,12 +30,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     settings = {"MARKET_NOTIFICATIONS_STREAM_MAX_SECONDS": "120"}
     with running_server(tmp_path_factory.mktemp("demo-data"), settings=settings) as running:
         yield running
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def demo(server: RunningServer, **variables: str) -> subprocess.CompletedProcess[str]:

@@ -25,6 +25,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from tests.support.net import free_port
+
 __all__ = ["PgBouncer", "bouncer_url", "pgbouncer_binary", "running_pgbouncer"]
 
 
@@ -52,13 +54,6 @@ def bouncer_url(direct_url: str, host: str, port: int) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _answers(host: str, port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
         return True
@@ -76,7 +71,7 @@ def running_pgbouncer(server_url: str, *, pool_size: int = 3, max_client_conn: i
     folder = Path(tempfile.mkdtemp(prefix="tmt-pgbouncer-"))
     # Readable by the unprivileged user pgbouncer switches to.
     folder.chmod(0o755)
-    port = _free_port()
+    port = free_port()
     log = folder / "pgbouncer.log"
     password = f"password={server.password} " if server.password else ""
     (folder / "userlist.txt").write_text(f'"{user}" "{server.password or ""}"\n')

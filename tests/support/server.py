@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import REPO_ROOT, TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD
+from tests.support.net import free_port
 
 __all__ = ["RunningServer", "make_actor_tokens", "running_server"]
 
@@ -36,12 +36,6 @@ class RunningServer:
         return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def running_server(
     data_dir: Path, *, startup_timeout: float = 60.0, settings: dict[str, str] | None = None
@@ -49,7 +43,7 @@ def running_server(
     """`techmarket serve` on a free port with a fresh ``data_dir``; stopped (SIGTERM, then SIGKILL) on exit.
     ``settings``: environment variables that override the defaults below (database URLs included)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO_ROOT),

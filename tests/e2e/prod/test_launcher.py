@@ -16,7 +16,7 @@ import pytest
 
 from infra.prod import PROCESS_NAMES, ProdConfig, Topology, drop_databases, process_alive
 from tests.conftest import REPO_ROOT, REQUIRE_POSTGRES
-from tests.support.server import _free_port
+from tests.support.net import free_port
 from tests.support.topology import TEST_TOPOLOGY_ENV, admin_url, missing_prerequisites
 
 
@@ -39,7 +39,7 @@ def test_up_detached_status_and_down(tmp_path: Path) -> None:
             pytest.fail(f"the production topology needs {', '.join(missing)}")
         pytest.skip(f"the production topology needs {', '.join(missing)}")
     run_dir = tmp_path / "prod"
-    port = _free_port()
+    port = free_port()
     prefix = f"tm_launch_{secrets.token_hex(4)}"
     env = {
         **{k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")},

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from shared.broadcast import InProcessBroadcaster, PostgresBroadcaster
 from tests.conftest import Stack
 from tests.market.proposals.world import World
 from tests.support.actors import Actor
+from tests.support.net import free_port
 from tests.support.problems import assert_problem
 
 URL = "/market/notifications/stream"
@@ -38,17 +38,11 @@ PUSH_TIMEOUT = 1.0
 SETTLE_TIMEOUT = 10.0
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.asynccontextmanager
 async def serving(app: FastAPI) -> AsyncIterator[str]:
     """``app`` (lifespan already running) served by uvicorn on a loopback port; yields its base URL."""
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=_free_port(), lifespan="off", log_level="warning", timeout_graceful_shutdown=2
+        app, host="127.0.0.1", port=free_port(), lifespan="off", log_level="warning", timeout_graceful_shutdown=2
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
