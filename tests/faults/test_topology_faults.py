@@ -136,6 +136,11 @@ def _market_public(topology: FaultTopology, org_id: str) -> dict[str, tuple[str,
                 return found
 
 
+def _startups(topology: FaultTopology) -> int:
+    """How many market workers have finished their startup so far (uvicorn logs it once per worker)."""
+    return topology.prod.log_path("market").read_text(errors="replace").count(STARTUP_COMPLETE)
+
+
 def _search_index(topology: FaultTopology, org_id: str) -> dict[str, tuple[str, str]]:
     """What search answers for ``org_id``'s achievements: id → (title, status)."""
     found: dict[str, tuple[str, str]] = {}
@@ -226,6 +231,7 @@ def test_market_worker_killed_under_load_loses_nothing_and_duplicates_nothing(
 ) -> None:
     topology.organization("registration_office")  # serves the seller's region: submissions need one
     master = topology.prod.pid("market")
+    startups_before = _startups(topology)
     wait_until(lambda: len(topology.prod.market_worker_pids()) == 2, timeout=RECOVERY_SECONDS, what="two workers")
     seller = Actor(
         token=university.token,
@@ -316,6 +322,12 @@ def test_market_worker_killed_under_load_loses_nothing_and_duplicates_nothing(
     )
     assert topology.prod.pid("market") == master
     assert topology.prod.is_running("market")
+    # The next test starts from two serving workers, not one still starting.
+    wait_until(
+        lambda: _startups(topology) > startups_before,
+        timeout=RECOVERY_SECONDS,
+        what="the replacement worker to finish its startup",
+    )
     retried = {k: o for k, o in outcomes.items() if len(o) > 1}
     print(
         f"worker killed: {len(retried)} of {total} requests were retried: {collections.Counter(map(tuple, retried.values()))}"
@@ -332,8 +344,8 @@ def test_market_worker_replaced_while_postgres_is_down_serves_once_it_is_back(
     wait_until(lambda: len(topology.prod.market_worker_pids()) == 2, timeout=RECOVERY_SECONDS, what="two workers")
     victim = topology.prod.market_worker_pids()[0]
     market_log = topology.prod.log_path("market")
-    log_before = market_log.read_text(errors="replace")
-    waits_before, startups_before = log_before.count(DATABASE_WAIT_MESSAGE), log_before.count(STARTUP_COMPLETE)
+    waits_before = market_log.read_text(errors="replace").count(DATABASE_WAIT_MESSAGE)
+    startups_before = _startups(topology)
     topology.cluster.stop()  # type: ignore[attr-defined]
     try:
         os.kill(victim, signal.SIGKILL)
@@ -366,7 +378,7 @@ def test_market_worker_replaced_while_postgres_is_down_serves_once_it_is_back(
     assert topology.prod.pid("market") == master
     assert len(topology.prod.market_worker_pids()) == 2
     wait_until(
-        lambda: market_log.read_text(errors="replace").count(STARTUP_COMPLETE) > startups_before,
+        lambda: _startups(topology) > startups_before,
         timeout=RECOVERY_SECONDS,
         what="the replacement worker to finish its startup",
     )
