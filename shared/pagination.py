@@ -12,7 +12,7 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
@@ -27,6 +27,7 @@ __all__ = [
     "Cursor",
     "Limit",
     "Page",
+    "cursor_after",
     "cursor_id",
     "decode_cursor",
     "encode_cursor",
@@ -37,6 +38,7 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Page size, 1 to {MAX_LIMIT}.")]
 Cursor = Annotated[
@@ -108,3 +110,9 @@ def cursor_id(cursor: str | None) -> uuid.UUID | None:
     (value,) = decode_cursor(cursor)
     assert isinstance(value, uuid.UUID)
     return value
+
+
+def cursor_after(rows: Sequence[R], limit: int, *, id_of: Callable[[R], uuid.UUID]) -> str | None:
+    """The ``next_cursor`` of a keyset page over ids (read back by :func:`cursor_id`): the query fetched ``limit + 1``
+    rows to learn whether another page follows; if it does, the cursor points after the last row shown, else None."""
+    return encode_cursor(str(id_of(rows[limit - 1]))) if len(rows) > limit else None

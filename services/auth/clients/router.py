@@ -11,7 +11,7 @@ from services.auth.deps import AuthPrincipal, HasherDep, SettingsDep
 from services.auth.settings import AuthSettings
 from shared.db import SessionDep
 from shared.errors import problem_responses
-from shared.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, cursor_id, encode_cursor
+from shared.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, cursor_after, cursor_id
 
 __all__ = ["router"]
 
@@ -64,7 +64,7 @@ async def list_clients(
     rows = await clients_service.list_visible(
         session=session, principal=principal, limit=limit, after=cursor_id(cursor)
     )
-    next_cursor = encode_cursor(str(rows[limit - 1].id)) if len(rows) > limit else None
+    next_cursor = cursor_after(rows, limit, id_of=lambda row: row.id)
     return Page[ClientPublic](items=[_public(c) for c in rows[:limit]], next_cursor=next_cursor)
 
 

@@ -25,7 +25,7 @@ from services.auth.vocabulary import OrgKind, OrgStatus
 from shared.concurrency import OptionalIfMatchHeader, etag_for
 from shared.db import SessionDep
 from shared.errors import problem_responses
-from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Limit, Page, cursor_id, encode_cursor
+from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, Limit, Page, cursor_after, cursor_id
 
 __all__ = ["router"]
 
@@ -50,7 +50,7 @@ def _with_etag(response: Response, organization: Organization) -> OrganizationPu
 
 def _page(rows: Sequence[Organization], limit: int) -> Page[OrganizationPublic]:
     items = [OrganizationPublic.model_validate(o) for o in rows[:limit]]
-    next_cursor = encode_cursor(str(rows[limit - 1].id)) if len(rows) > limit else None
+    next_cursor = cursor_after(rows, limit, id_of=lambda row: row.id)
     return Page[OrganizationPublic](items=items, next_cursor=next_cursor)
 
 

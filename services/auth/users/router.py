@@ -20,7 +20,7 @@ from services.auth.users.schemas import (
 )
 from shared.db import SessionDep
 from shared.errors import problem_responses
-from shared.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, cursor_id, encode_cursor
+from shared.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, cursor_after, cursor_id
 
 __all__ = ["router"]
 
@@ -82,7 +82,7 @@ async def list_members(
         session=session, principal=principal, organization_id=organization_id, limit=limit, after=cursor_id(cursor)
     )
     items = [_public(m, u) for m, u in rows[:limit]]
-    next_cursor = encode_cursor(str(rows[limit - 1][0].id)) if len(rows) > limit else None
+    next_cursor = cursor_after(rows, limit, id_of=lambda row: row[0].id)
     return Page[MemberPublic](items=items, next_cursor=next_cursor)
 
 

@@ -12,7 +12,7 @@ from services.market.audit.models import AuditEvent
 from services.market.audit.repository import AuditRepository
 from services.market.audit.schemas import AuditEventPublic
 from shared.clock import utcnow
-from shared.pagination import Page, cursor_id, encode_cursor
+from shared.pagination import Page, cursor_after, cursor_id
 from shared.requestid import current_request_id
 from shared.security import Principal
 
@@ -85,5 +85,5 @@ async def history_as(
     rows = await AuditRepository.from_session(session).list_for(
         entity_kind=entity_kind, entity_id=entity_id, after=after, limit=limit + 1
     )
-    next_cursor = encode_cursor(str(rows[limit - 1].id)) if len(rows) > limit else None
+    next_cursor = cursor_after(rows, limit, id_of=lambda row: row.id)
     return Page(items=[view(row) for row in rows[:limit]], next_cursor=next_cursor)

@@ -28,7 +28,7 @@ from services.market.idempotency import IdempotencyDep, StoredResponse
 from shared import uploads
 from shared.db import SessionDep
 from shared.errors import problem_responses
-from shared.pagination import Cursor, Limit, Page, cursor_id, encode_cursor
+from shared.pagination import Cursor, Limit, Page, cursor_after, cursor_id
 from shared.security import CurrentPrincipal, Principal
 
 __all__ = ["router"]
@@ -109,7 +109,7 @@ async def list_contracts(
         limit=limit + 1,
     )
     page = items[:limit]
-    return Page(items=page, next_cursor=encode_cursor(str(page[-1].id)) if len(items) > limit else None)
+    return Page(items=page, next_cursor=cursor_after(items, limit, id_of=lambda contract: contract.id))
 
 
 @router.post(

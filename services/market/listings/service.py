@@ -44,7 +44,7 @@ from services.market.saved_searches import service as saved_searches_service
 from shared.clock import china_date, today_in_china, utcnow
 from shared.errors import Conflict, Forbidden, NotFound, PayloadTooLarge, ProblemError, ValidationFailed
 from shared.outbox.relay import ingestion_document
-from shared.pagination import Page, cursor_id, encode_cursor
+from shared.pagination import Page, cursor_after, cursor_id
 from shared.security import Principal
 
 __all__ = [
@@ -676,7 +676,7 @@ async def _page(
         before_id=before,
         limit=limit + 1,
     )
-    next_cursor = encode_cursor(str(rows[limit - 1][0].id)) if len(rows) > limit else None
+    next_cursor = cursor_after(rows, limit, id_of=lambda row: row[0].id)
     items = [to_public(kind, row, principal=principal, owner=owner) for row, owner in rows[:limit]]
     return Page[Any](items=items, next_cursor=next_cursor)
 

@@ -18,7 +18,7 @@ from shared.broadcast import Broadcaster, broadcaster_of
 from shared.clock import utcnow
 from shared.errors import NotFound, ValidationFailed
 from shared.ids import id_floor
-from shared.pagination import Page, cursor_id, encode_cursor
+from shared.pagination import Page, cursor_after, cursor_id
 from shared.security import Principal
 
 __all__ = [
@@ -202,7 +202,7 @@ async def list_notifications(
     rows = await NotificationRepository(session).page(
         _reader(principal), unread_only=unread, before=before, limit=limit + 1
     )
-    next_cursor = encode_cursor(str(rows[limit - 1][0].id)) if len(rows) > limit else None
+    next_cursor = cursor_after(rows, limit, id_of=lambda row: row[0].id)
     return Page[NotificationPublic](items=[_public(row, mark) for row, mark in rows[:limit]], next_cursor=next_cursor)
 
 

@@ -12,7 +12,7 @@ from services.market.offices import service
 from services.market.offices.schemas import OfficeCreate, OfficePublic, OfficeUpdate
 from shared.db import SessionDep
 from shared.errors import problem_responses
-from shared.pagination import Cursor, Limit, Page, cursor_id, encode_cursor
+from shared.pagination import Cursor, Limit, Page, cursor_after, cursor_id
 from shared.security import CurrentPrincipal, Principal, require_roles
 
 __all__ = ["router"]
@@ -37,7 +37,7 @@ async def list_offices(
     after = cursor_id(cursor)
     rows = await service.list_offices(session=session, after_id=after, limit=limit + 1)
     items = [_public(r) for r in rows[:limit]]
-    return Page(items=items, next_cursor=encode_cursor(str(items[-1].id)) if len(rows) > limit else None)
+    return Page(items=items, next_cursor=cursor_after(rows, limit, id_of=lambda row: row["id"]))
 
 
 @router.post(

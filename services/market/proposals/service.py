@@ -49,7 +49,7 @@ from services.market.proposals.schemas import (
 )
 from shared.clock import today_in_china, utcnow
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from shared.pagination import Page, cursor_id, encode_cursor
+from shared.pagination import Page, cursor_after, cursor_id
 from shared.security import Principal, acts_as_broker, is_org_path
 
 __all__ = [
@@ -242,7 +242,7 @@ async def list_proposals(
         before_id=before,
         limit=limit + 1,
     )
-    next_cursor = encode_cursor(str(rows[limit - 1].id)) if len(rows) > limit else None
+    next_cursor = cursor_after(rows, limit, id_of=lambda row: row.id)
     items = await to_public_many(session=session, rows=rows[:limit], principal=principal)
     return Page[ProposalPublic](items=items, next_cursor=next_cursor)
 

@@ -19,7 +19,7 @@ from services.market.saved_searches.schemas import FILTER_FIELDS, SavedSearchPub
 from shared.clock import utcnow
 from shared.concurrency import check_if_match
 from shared.errors import Conflict, NotFound, ValidationFailed
-from shared.pagination import Page, cursor_id, encode_cursor
+from shared.pagination import Page, cursor_after, cursor_id
 from shared.reference.regions import is_valid_region
 from shared.reference.technical_fields import is_technical_field
 from shared.security import Principal
@@ -234,7 +234,7 @@ async def list_saved_searches(
     rows = await SavedSearchRepository(session).page(
         user_id=user_id, org_id=org_id, before=cursor_id(cursor), limit=limit + 1
     )
-    next_cursor = encode_cursor(str(rows[limit - 1].id)) if len(rows) > limit else None
+    next_cursor = cursor_after(rows, limit, id_of=lambda row: row.id)
     return Page[SavedSearchPublic](items=[to_public(row) for row in rows[:limit]], next_cursor=next_cursor)
 
 

@@ -27,7 +27,7 @@ from services.market.webhooks.schemas import (
 from services.market.webhooks.ssrf import Resolver, UnsafeUrl, check_url
 from shared.clock import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from shared.pagination import Page, cursor_id, encode_cursor
+from shared.pagination import Page, cursor_after, cursor_id
 from shared.security import Principal
 
 __all__ = [
@@ -190,7 +190,7 @@ async def list_webhooks(
     if principal.org_id is None or not principal.has_role(ADMIN_ROLE, READER_ROLE):
         raise Forbidden("Webhooks are managed by an org_admin of the organization.")
     rows = await WebhookRepository(session).endpoints_page(principal.org_id, after=cursor_id(cursor), limit=limit + 1)
-    next_cursor = encode_cursor(str(rows[limit - 1].id)) if len(rows) > limit else None
+    next_cursor = cursor_after(rows, limit, id_of=lambda row: row.id)
     return Page[WebhookPublic](items=[_public(r) for r in rows[:limit]], next_cursor=next_cursor)
 
 
@@ -294,5 +294,5 @@ async def list_deliveries(
         )
         for d in page
     ]
-    next_cursor = encode_cursor(str(page[-1].id)) if len(rows) > limit else None
+    next_cursor = cursor_after(rows, limit, id_of=lambda row: row.id)
     return Page[DeliveryPublic](items=items, next_cursor=next_cursor)

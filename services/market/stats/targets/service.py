@@ -28,7 +28,7 @@ from services.market.stats.targets.schemas import (
 from shared.clock import utcnow
 from shared.errors import NotFound, ValidationFailed
 from shared.money import FEN_PER_YI_YUAN, fen_to_wan_yuan, fen_to_yi_yuan
-from shared.pagination import Page, cursor_id, encode_cursor
+from shared.pagination import Page, cursor_after, cursor_id
 from shared.reference.regions import CHONGQING, SICHUAN, is_valid_region, region_prefix
 from shared.security import Principal
 from shared.text import normalize_code
@@ -219,7 +219,7 @@ async def list_targets(
     rows = await TargetRepository.from_session(session).page(
         metric=metric, active_on=active_on, after=cursor_id(cursor), limit=limit + 1
     )
-    next_cursor = encode_cursor(str(rows[limit - 1].id)) if len(rows) > limit else None
+    next_cursor = cursor_after(rows, limit, id_of=lambda row: row.id)
     return Page[TargetPublic](items=[_public(r) for r in rows[:limit]], next_cursor=next_cursor)
 
 
