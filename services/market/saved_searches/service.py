@@ -20,8 +20,7 @@ from shared.clock import utcnow
 from shared.concurrency import check_if_match
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.pagination import Page, cursor_after, cursor_id
-from shared.reference.regions import is_valid_region
-from shared.reference.technical_fields import is_technical_field
+from shared.reference.search_filters import check_search_filters
 from shared.security import Principal
 
 __all__ = [
@@ -139,19 +138,17 @@ def _check(row: SavedSearch, sent: dict[str, Any]) -> None:
     for name, (kind, _column) in FILTER_FIELDS.items():
         if kind is not None and kind != row.kind and sent.get(name) is not None:
             raise ValidationFailed.field(name, f"not a filter of {row.kind} searches", type="not_applicable")
-    if row.technical_field is not None and not is_technical_field(row.technical_field):
-        raise ValidationFailed.field(
-            "technical_field", "not one of the 11 technical field codes (electronic_information, ..., urban_social)"
-        )
-    if row.region is not None and not is_valid_region(row.region):
-        raise ValidationFailed.field("region", "not a GB/T 2260 region code")
-    if row.trl_min is not None and row.trl_max is not None and row.trl_min > row.trl_max:
-        raise ValidationFailed.field("trl_min", "must not exceed trl_max")
-    if row.amount_min_fen is not None and row.amount_max_fen is not None and row.amount_min_fen > row.amount_max_fen:
-        low, high = (
-            ("price_min_fen", "price_max_fen") if row.kind == "achievement" else ("budget_min_fen", "budget_max_fen")
-        )
-        raise ValidationFailed.field(low, f"must not exceed {high}")
+    check_search_filters(
+        technical_field=row.technical_field,
+        region=row.region,
+        trl_min=row.trl_min,
+        trl_max=row.trl_max,
+        amount_min_fen=row.amount_min_fen,
+        amount_max_fen=row.amount_max_fen,
+        amount_names=("price_min_fen", "price_max_fen")
+        if row.kind == "achievement"
+        else ("budget_min_fen", "budget_max_fen"),
+    )
     filters = [getattr(row, column) for _kind, column in FILTER_FIELDS.values()]
     if not row.q and all(value is None for value in filters):
         raise ValidationFailed.field(

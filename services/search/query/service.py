@@ -11,8 +11,7 @@ from services.search.engines import ranking
 from services.search.engines.base import FACET_FIELDS, Kind, SearchEngine, SearchHit, SearchQuery, SearchResult
 from services.search.segment import Segmenter
 from shared.errors import ValidationFailed
-from shared.reference.regions import is_valid_region
-from shared.reference.technical_fields import is_technical_field
+from shared.reference.search_filters import check_search_filters
 
 __all__ = ["PIVOTS", "QueryVector", "TimedResult", "parse_facets", "run_search", "run_similar", "validate_query"]
 
@@ -52,20 +51,15 @@ def parse_facets(kind: Kind, raw: str | None) -> tuple[str, ...]:
 
 def validate_query(query: SearchQuery, *, amount_names: tuple[str, str]) -> None:
     """Cross-field and reference checks of a query (422 naming the parameter)."""
-    if query.technical_field is not None and not is_technical_field(query.technical_field):
-        raise ValidationFailed.field(
-            "technical_field", "not one of the 11 technical field codes (electronic_information, ..., urban_social)"
-        )
-    if query.region is not None and not is_valid_region(query.region):
-        raise ValidationFailed.field("region", "not a GB/T 2260 region code")
-    if query.trl_min is not None and query.trl_max is not None and query.trl_min > query.trl_max:
-        raise ValidationFailed.field("trl_min", "must not exceed trl_max")
-    if (
-        query.amount_min_fen is not None
-        and query.amount_max_fen is not None
-        and query.amount_min_fen > query.amount_max_fen
-    ):
-        raise ValidationFailed.field(amount_names[0], f"must not exceed {amount_names[1]}")
+    check_search_filters(
+        technical_field=query.technical_field,
+        region=query.region,
+        trl_min=query.trl_min,
+        trl_max=query.trl_max,
+        amount_min_fen=query.amount_min_fen,
+        amount_max_fen=query.amount_max_fen,
+        amount_names=amount_names,
+    )
 
 
 async def run_similar(
