@@ -248,7 +248,9 @@ def _check_ipc(values: list[str] | None) -> list[str] | None:
     return None if values is None else _unique([normalize_ipc(v) for v in values])
 
 
-class _AchievementFields(_Strict):
+class _ListingFields(_Strict):
+    """The validators of the fields both kinds of listing have (inherited: pydantic runs a base's validators)."""
+
     @field_validator("technical_field", check_fields=False)
     @classmethod
     def _field(cls, value: str | None) -> str | None:
@@ -259,6 +261,8 @@ class _AchievementFields(_Strict):
     def _region(cls, value: str | None) -> str | None:
         return _check_region(value)
 
+
+class _AchievementFields(_ListingFields):
     @field_validator("ipc_codes", mode="before", check_fields=False)
     @classmethod
     def _ipc(cls, value: Any) -> Any:
@@ -333,17 +337,7 @@ MATCH_ALERTS_DESCRIPTION = (
 )
 
 
-class _DemandFields(_Strict):
-    @field_validator("technical_field", check_fields=False)
-    @classmethod
-    def _field(cls, value: str | None) -> str | None:
-        return _check_field(value)
-
-    @field_validator("region_code", check_fields=False)
-    @classmethod
-    def _region(cls, value: str | None) -> str | None:
-        return _check_region(value)
-
+class _DemandFields(_ListingFields):
     @field_validator("keywords", "cooperation_modes", check_fields=False)
     @classmethod
     def _dedupe(cls, value: list[Any] | None) -> list[Any] | None:
