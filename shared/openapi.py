@@ -228,9 +228,11 @@ def finalize_openapi(
         route = routes.get((path, method))
         if route is not None:
             operation["security"] = _security(route.dependant, scopes_seen)
-            if operation["security"] and "401" not in operation["responses"]:
-                # A token that is sent is verified, even where it is optional: a bad one answers 401.
-                operation["responses"]["401"] = _problem(401)
+            if operation["security"]:
+                # A token that is sent is verified, even where it is optional: a bad one answers 401, and one that
+                # cannot be checked (auth's signing keys out of reach) 503 auth-unavailable with Retry-After.
+                for status in (401, 503):
+                    operation["responses"].setdefault(str(status), _problem(status))
                 operation["responses"] = dict(sorted(operation["responses"].items()))
         _declare_headers(operation, versioned)
         examples = (request_examples or {}).get(operation.get("operationId", ""))

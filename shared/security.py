@@ -2,7 +2,10 @@
 
 Tokens are ES256 JWTs. The verifier fetches the auth service's JWKS over HTTP and caches it; a token signed by
 an unknown ``kid`` triggers one refetch (rate-limited), which is how a key rotation reaches every service without
-a restart. It checks signature, ``iss``, ``aud``, ``exp`` and ``nbf``; ``alg: none`` and any algorithm other than
+a restart. When the key set cannot be fetched (auth unreachable or answering 5xx, a database restart under it) and
+the keys at hand cannot decide — none fetched yet, or the token's ``kid`` is not among them — the token is neither
+valid nor invalid: :class:`SigningKeysUnavailable` answers 503 with Retry-After, never a 401 that would send a client
+with a good token back to sign in. It checks signature, ``iss``, ``aud``, ``exp`` and ``nbf``; ``alg: none`` and any algorithm other than
 ES256 are refused before any key is looked at.
 
 Claims (the contract between auth and the other services)::
@@ -26,6 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
+import math
 import re
 import time
 import uuid
@@ -42,7 +47,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from shared.clock import today_in_china
-from shared.errors import Forbidden, Unauthorized
+from shared.errors import Forbidden, ServiceUnavailable, Unauthorized
 
 __all__ = [
     "ACCESS_TOKEN_ALGORITHM",
@@ -54,6 +59,7 @@ __all__ = [
     "JWKSVerifier",
     "OptionalPrincipal",
     "Principal",
+    "SigningKeysUnavailable",
     "TokenInvalid",
     "acts_as_broker",
     "is_org_path",
@@ -66,6 +72,11 @@ ACCESS_TOKEN_ALGORITHM = "ES256"
 CLOCK_LEEWAY_SECONDS = 30
 VERIFIED_TOKEN_TTL = 60.0
 VERIFIED_TOKEN_CACHE_SIZE = 10_000
+# After a failed JWKS fetch, requests that need the keys answer 503 without another attempt for this long: a worker
+# does not queue every request behind fetches that fail, yet picks the keys up within a second once auth answers.
+FAILED_FETCH_RETRY_SECONDS = 1.0
+
+logger = logging.getLogger("techmarket.security")
 
 
 # The claim that carries a broker membership's certificate end (技术经纪人证书有效期至), a Beijing date.
@@ -85,6 +96,16 @@ def is_org_path(path: str) -> bool:
 
 class TokenInvalid(Exception):
     """A bearer token that must not be accepted; the message says why (never shown verbatim to clients)."""
+
+
+class SigningKeysUnavailable(ServiceUnavailable):
+    """503 auth-unavailable: the token cannot be checked now, because the auth service's key set could not be fetched
+    and the keys at hand (if any) do not hold the token's ``kid``. Retry shortly; the token may well be valid."""
+
+    slug, title = "auth-unavailable", "Auth service unavailable"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": str(math.ceil(FAILED_FETCH_RETRY_SECONDS))})
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +197,8 @@ class JWKSVerifier:
         self._min_refetch_interval = min_refetch_interval
         self._clock = clock
         self._keys: KeySet | None = None
-        self._fetched_at = float("-inf")
+        self._fetched_at = float("-inf")  # the last successful fetch
+        self._failed_at = float("-inf")  # the last failed one
         # Verified tokens: token → (principal, key set it was verified with, valid until). A client sends the same
         # token with every request for minutes; checking its ES256 signature again each time is the costliest
         # part of a small request. Bounded; an entry lasts until the token expires, VERIFIED_TOKEN_TTL seconds
@@ -192,24 +214,53 @@ class JWKSVerifier:
         )
 
     async def _fetch(self, *, force: bool) -> KeySet:
+        """The key set: the cached one while fresh (``force``: while fetched in the last ``min_refetch_interval``),
+        else fetched again. A failed fetch keeps the cached keys for tokens they know; with none, or when ``force``
+        asks because a token's kid is not among them, it raises :class:`SigningKeysUnavailable`."""
+        cached = self._cached(force=force)
+        if cached is not None:
+            return cached
+        if self._keys is not None and not force and self._lock.locked():
+            # Another request is fetching: the stale keys serve meanwhile, so a slow auth service holds up one
+            # request per process, not all of them.
+            return self._keys
         async with self._lock:
+            cached = self._cached(force=force)  # fetched while this request waited
+            if cached is not None:
+                return cached
             now = self._clock()
-            fresh = now - self._fetched_at < self._cache_seconds
-            recently = now - self._fetched_at < self._min_refetch_interval
-            if self._keys is not None and ((fresh and not force) or recently):
-                return self._keys
+            if now - self._failed_at < FAILED_FETCH_RETRY_SECONDS:
+                return self._keys_at_hand(force=force)
             try:
                 response = await self._client.get(self._jwks_url)
                 response.raise_for_status()
-                self._keys = KeySet.import_key_set(response.json())
+                keys = KeySet.import_key_set(response.json())
             except (httpx.HTTPError, ValueError, JoseError) as exc:
-                if self._keys is None:
-                    raise TokenInvalid(f"cannot fetch the signing keys: {exc}") from exc
-            self._fetched_at = now
+                self._failed_at = now
+                logger.warning("cannot fetch the signing keys from %s: %s: %s", self._jwks_url, type(exc).__name__, exc)
+                return self._keys_at_hand(force=force)
+            self._keys, self._fetched_at = keys, now
+            return keys
+
+    def _cached(self, *, force: bool) -> KeySet | None:
+        age = self._clock() - self._fetched_at
+        if self._keys is not None and (age < self._min_refetch_interval or (age < self._cache_seconds and not force)):
             return self._keys
+        return None
+
+    def _keys_at_hand(self, *, force: bool) -> KeySet:
+        # Stale keys still verify the tokens whose key they hold (an auth outage must not log everyone out); a token
+        # they do not know, or no keys at all, cannot be decided until auth answers again.
+        if self._keys is None or force:
+            # The cause (an address, a status) goes to the log above, not to the client.
+            raise SigningKeysUnavailable(
+                "The access token cannot be checked now: the auth service's signing keys are unavailable. Retry shortly."
+            )
+        return self._keys
 
     async def verify(self, token: str) -> Principal:
-        """Return the principal of a valid token, or raise :class:`TokenInvalid`."""
+        """Return the principal of a valid token; raise :class:`TokenInvalid` for one that must be refused, and
+        :class:`SigningKeysUnavailable` when the keys to decide are out of reach."""
         keys = await self._fetch(force=False)
         cached = self._verified.get(token)
         if cached is not None:
@@ -271,6 +322,9 @@ async def _optional_principal(
     try:
         return await verifier.verify(credentials.credentials)
     except TokenInvalid as exc:
+        # The reason stays out of the answer (it helps forgers) but goes to the log: it tells an operator an
+        # expired token from one signed by a key this service does not know.
+        logger.info("access token refused on %s %s: %s", request.method, request.url.path, exc)
         raise Unauthorized("The access token is invalid or expired.") from exc
 
 

@@ -1,17 +1,33 @@
 """shared.security.JWKSVerifier against a fake auth service (httpx.MockTransport): caching, refetch on an unknown
-kid, the refetch rate limit, nbf and exp, and what happens when the JWKS cannot be fetched."""
+kid, the refetch rate limit, nbf and exp, and what happens when the JWKS cannot be fetched — in the verifier, and
+through the market app (a token that cannot be checked is a 503 to retry, never a 401)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
 
-from shared.security import CLOCK_LEEWAY_SECONDS, VERIFIED_TOKEN_TTL, JWKSVerifier, TokenInvalid
+from services.market.app import create_app
+from services.market.settings import MarketSettings
+from shared.security import (
+    CLOCK_LEEWAY_SECONDS,
+    FAILED_FETCH_RETRY_SECONDS,
+    VERIFIED_TOKEN_TTL,
+    JWKSVerifier,
+    SigningKeysUnavailable,
+    TokenInvalid,
+)
+from tests.conftest import Databases
+from tests.support.problems import assert_problem
 
 ISSUER = "techmarket-auth"
 AUDIENCE = "techmarket"
@@ -191,11 +207,86 @@ class TestJWKSVerifier:
         with pytest.raises(TokenInvalid):
             await verifier.verify(token)
 
-    async def test_no_keys_at_all_is_token_invalid(self, fake: FakeAuthService, verifier: JWKSVerifier) -> None:
+    async def test_no_keys_at_all_is_undecided_not_invalid(
+        self, fake: FakeAuthService, verifier: JWKSVerifier, clock: FakeClock
+    ) -> None:
+        # A process that has not fetched the keys yet meets an auth service that cannot answer (its database
+        # restarting): the token may well be good, so it is not refused.
         fake.failing = True
-        key = ECKey.generate_key("P-256", parameters={"kid": "k1"})
-        with pytest.raises(TokenInvalid, match="cannot fetch"):
+        key = fake.new_key("k1")
+        with pytest.raises(SigningKeysUnavailable) as refused:
             await verifier.verify(_token(key))
+        assert refused.value.status == 503
+        assert refused.value.headers["Retry-After"] == "1"
+        assert "signing keys" in str(refused.value.detail)
+        fake.failing = False
+        clock.now += FAILED_FETCH_RETRY_SECONDS
+        assert (await verifier.verify(_token(key))).subject == "u1"  # picked up once auth answers
+
+    async def test_failed_fetches_are_retried_once_a_second_not_per_request(
+        self, fake: FakeAuthService, verifier: JWKSVerifier, clock: FakeClock
+    ) -> None:
+        fake.failing = True
+        token = _token(fake.new_key("k1"))
+        for _ in range(5):
+            with pytest.raises(SigningKeysUnavailable):
+                await verifier.verify(token)
+        assert fake.fetches == 1
+        clock.now += FAILED_FETCH_RETRY_SECONDS / 2
+        with pytest.raises(SigningKeysUnavailable):
+            await verifier.verify(token)
+        assert fake.fetches == 1
+        clock.now += FAILED_FETCH_RETRY_SECONDS / 2
+        with pytest.raises(SigningKeysUnavailable):
+            await verifier.verify(token)
+        assert fake.fetches == 2
+
+    async def test_an_unknown_kid_during_an_outage_is_undecided(
+        self, fake: FakeAuthService, verifier: JWKSVerifier, clock: FakeClock
+    ) -> None:
+        old = fake.new_key("old")
+        await verifier.verify(_token(old))
+        new = fake.new_key("new")  # rotated; then auth fails before this process refetched
+        fake.failing = True
+        clock.now += 11
+        with pytest.raises(SigningKeysUnavailable):
+            await verifier.verify(_token(new))
+        assert (await verifier.verify(_token(old))).subject == "u1"  # what the cached keys know still passes
+        fake.failing = False
+        clock.now += FAILED_FETCH_RETRY_SECONDS
+        assert (await verifier.verify(_token(new))).subject == "u1"
+
+    async def test_an_unknown_kid_with_the_keys_just_fetched_is_invalid(
+        self, fake: FakeAuthService, verifier: JWKSVerifier
+    ) -> None:
+        fake.new_key("known")
+        stranger = ECKey.generate_key("P-256", parameters={"kid": "stranger"})
+        with pytest.raises(TokenInvalid, match="unknown key"):
+            await verifier.verify(_token(stranger))
+
+    async def test_a_slow_refresh_holds_up_one_request_not_all(self, fake: FakeAuthService, clock: FakeClock) -> None:
+        key = fake.new_key("k1")
+        release = asyncio.Event()
+        entered = asyncio.Event()
+
+        async def slow(request: httpx.Request) -> httpx.Response:
+            if fake.fetches >= 1:  # the first fetch answers at once; the refresh hangs until released
+                entered.set()
+                await release.wait()
+            return fake.handler(request)
+
+        async with httpx.AsyncClient(transport=httpx.MockTransport(slow)) as client:
+            verifier = JWKSVerifier(client=client, jwks_url=JWKS_URL, issuer=ISSUER, audience=AUDIENCE, clock=clock)
+            token = _token(key)
+            await verifier.verify(token)
+            clock.now += 301  # the key set is stale: the next request refreshes it
+            refreshing = asyncio.create_task(verifier.verify(_token(key, sub="u2")))
+            await entered.wait()
+            # Meanwhile another request is served with the stale keys, without waiting for the refresh.
+            assert (await asyncio.wait_for(verifier.verify(_token(key, sub="u3")), timeout=5)).subject == "u3"
+            release.set()
+            assert (await refreshing).subject == "u2"
+            assert fake.fetches == 2
 
     async def test_an_outage_keeps_the_cached_keys(
         self, fake: FakeAuthService, verifier: JWKSVerifier, clock: FakeClock
@@ -206,3 +297,45 @@ class TestJWKSVerifier:
         clock.now += 301
         assert (await verifier.verify(_token(key))).subject == "u1"
         assert fake.fetches == 2
+
+
+class TestTheServiceAnswersWhileAuthIsDown:
+    """Through the market app (its own database, its JWKS fetched over a transport that reaches a fake auth): a
+    valid token that cannot be checked answers 503 auth-unavailable with Retry-After — a 401 would tell the client
+    to throw a good token away and sign in again."""
+
+    @pytest.fixture
+    async def market(
+        self, databases: Databases, tmp_path: Path, fake: FakeAuthService
+    ) -> AsyncIterator[httpx.AsyncClient]:
+        settings = MarketSettings(
+            environment="test",
+            data_dir=tmp_path,
+            database_url=databases.urls["market"],
+            auth_url="http://fake-auth",
+            jwt_issuer=ISSUER,
+            jwt_audience=AUDIENCE,
+        )
+        app = create_app(settings, transport=httpx.MockTransport(fake.handler))
+        async with LifespanManager(app) as manager:
+            transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+                yield http
+
+    async def test_a_good_token_waits_for_auth_a_bad_one_is_refused(
+        self, market: httpx.AsyncClient, fake: FakeAuthService
+    ) -> None:
+        key = fake.new_key("k1")
+        headers = {"Authorization": f"Bearer {_token(key)}"}
+        fake.failing = True
+        undecided = await market.get("/notifications", headers=headers)
+        problem = assert_problem(undecided, 503)
+        assert problem["type"] == "urn:techmarket:problem:auth-unavailable"
+        assert undecided.headers["Retry-After"] == "1"
+        assert "fake-auth" not in undecided.text  # the cause is logged, not shown
+        fake.failing = False
+        await asyncio.sleep(FAILED_FETCH_RETRY_SECONDS)  # the app's verifier runs on the real clock
+        assert (await market.get("/notifications", headers=headers)).status_code == 200
+        forged = _token(ECKey.generate_key("P-256", parameters={"kid": "k1"}))
+        refused = await market.get("/notifications", headers={"Authorization": f"Bearer {forged}"})
+        assert assert_problem(refused, 401)["type"] == "urn:techmarket:problem:unauthorized"

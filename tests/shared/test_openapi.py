@@ -125,6 +125,8 @@ class TestErrors:
                 assert "413" in op["responses"], (method, path)
             if op["security"]:
                 assert "401" in op["responses"], (method, path)
+                # shared.security.SigningKeysUnavailable: a token that cannot be checked now, with Retry-After
+                assert "Retry-After" in op["responses"]["503"]["headers"], (method, path)
 
     def test_token_endpoint_keeps_rfc6749_errors(self, documents: dict[str, Document]) -> None:
         schema = documents["auth"]["components"]["schemas"]["OAuthError"]

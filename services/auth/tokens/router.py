@@ -174,7 +174,8 @@ async def issue_token(request: Request, session: SessionDep, settings: SettingsD
     status_code=200,
     response_class=Response,
     # RFC 7009 §2.2: success is 200 with an empty body, whether or not the token was known.
-    responses={200: {"description": "Revoked, or unknown (empty body)."}, **problem_responses(401, 422)},
+    # 503: an access token that cannot be checked now (shared.security.SigningKeysUnavailable).
+    responses={200: {"description": "Revoked, or unknown (empty body)."}, **problem_responses(401, 422, 503)},
 )
 async def revoke_token(
     request: Request,
