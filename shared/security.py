@@ -2,11 +2,13 @@
 
 Tokens are ES256 JWTs. The verifier fetches the auth service's JWKS over HTTP and caches it; a token signed by
 an unknown ``kid`` triggers one refetch (rate-limited), which is how a key rotation reaches every service without
-a restart. When the key set cannot be fetched (auth unreachable or answering 5xx, a database restart under it) and
-the keys at hand cannot decide — none fetched yet, or the token's ``kid`` is not among them — the token is neither
-valid nor invalid: :class:`SigningKeysUnavailable` answers 503 with Retry-After, never a 401 that would send a client
-with a good token back to sign in. It checks signature, ``iss``, ``aud``, ``exp`` and ``nbf``; ``alg: none`` and any algorithm other than
+a restart. It checks signature, ``iss``, ``aud``, ``exp`` and ``nbf``; ``alg: none`` and any algorithm other than
 ES256 are refused before any key is looked at.
+
+When the key set cannot be fetched (auth unreachable or answering 5xx, a database restart under it) and the keys at
+hand cannot decide — none fetched yet, or the token's ``kid`` is not among them — the token is neither valid nor
+invalid: :class:`SigningKeysUnavailable` answers 503 with Retry-After, never a 401 that would send a client with a
+good token back to sign in.
 
 Claims (the contract between auth and the other services)::
 
