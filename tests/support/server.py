@@ -125,7 +125,8 @@ def _login(client: httpx.Client, email: str, password: str) -> str:
 
 
 def make_actor_tokens(base_url: str) -> dict[str, str]:
-    """Tokens of the platform admin and of a verified university's admin, made through the public API."""
+    """Tokens of the platform admin and of a verified university's admin, made through the public API; returns once
+    market's directory knows the university as verified."""
     from tests.support.codes import credit_code
 
     with httpx.Client(base_url=base_url, timeout=30) as client:
@@ -153,4 +154,12 @@ def make_actor_tokens(base_url: str) -> dict[str, str]:
         client.post(
             f"/auth/organizations/{org_id}/verify", headers={"Authorization": f"Bearer {admin}"}
         ).raise_for_status()
+        # Market learns of the organization from auth's relay, asynchronously. A listing published before the
+        # verified card arrives is re-sent with its owner when it does (version + 1: owner_updated), so a client
+        # holding the earlier ETag would meet a 412. Callers start once market knows the organization as verified.
+        deadline = time.monotonic() + 30
+        while client.get(f"/market/directory/organizations/{org_id}").status_code != 200:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"market's directory did not learn of organization {org_id} within 30 s")
+            time.sleep(0.1)
         return {"platform_admin": admin, "university_admin": _login(client, email, password)}
